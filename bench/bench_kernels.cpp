@@ -1,0 +1,385 @@
+// bench_kernels: times the two CUDA kernels of one Lloyd iteration on random
+// data, for the configurations of docs/REFERENCE.md.
+//
+//   bench_kernels                 the built-in table (about a minute on an H100)
+//   bench_kernels --quick         fewer repetitions, the three largest rows skipped
+//   bench_kernels --only NAME     rows whose name contains NAME
+//   bench_kernels N K d DTYPE [SKEW]   one custom row; DTYPE = fp16|bf16|fp32|fp32-tf32,
+//                                      SKEW = fraction of points in 1% of clusters (0.9)
+//
+// For each row: FlashAssign ms (CUDA events, 3 warm-ups, median of 10) and
+// TFLOP/s = 2 N K d / t; sort-inverse update ms and effective TB/s =
+// (N d elem + N 4) / t for balanced and skewed labels (90% of points in 1% of
+// clusters), with a preallocated workspace; and the label agreement of the
+// tiled kernel with the plain reference kernel on the first 4096 points (a
+// correctness smoke test at scale). Prints a Markdown table, then one JSON
+// object per row.
+#include <flashkmeans/kernels.h>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fk = flashkmeans;
+namespace kn = flashkmeans::kernels;
+
+void check(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) {
+        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+    }
+}
+
+/// Launch check after every kernel call: a failed launch must not be timed.
+void check_launch(const char* what) {
+    check(cudaGetLastError(), what);
+}
+
+template <typename T>
+struct DevBuf {
+    T* p = nullptr;
+    explicit DevBuf(size_t count) {
+        if (count > 0) {
+            check(cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(T)), "cudaMalloc");
+        }
+    }
+    ~DevBuf() { cudaFree(p); }
+    DevBuf(const DevBuf&) = delete;
+    DevBuf& operator=(const DevBuf&) = delete;
+};
+
+uint64_t splitmix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/// Fills host[0..count) with uniform values in [-1, 1) from (seed, index),
+/// on all host threads.
+void random_fill(float* host, size_t count, uint64_t seed) {
+    const unsigned nt = std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < nt; t++) {
+        ts.emplace_back([=] {
+            const size_t b = count * t / nt, e = count * (t + 1) / nt;
+            for (size_t i = b; i < e; i++) {
+                const uint64_t r = splitmix(seed * 0x100000001b3ull + i);
+                host[i] = float(int64_t(r >> 40) - (int64_t(1) << 23)) / float(1 << 23);
+            }
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
+}
+
+/// Random rows x rows x d in `dtype` on the device, generated and converted in
+/// chunks so no full fp32 copy is needed on the device.
+void device_random(void* dst, fk::DType dtype, size_t count, uint64_t seed) {
+    const size_t chunk = size_t(1) << 26;
+    std::vector<float> host(std::min(count, chunk));
+    DevBuf<float> tmp(std::min(count, chunk));
+    const fk::Place gpu{fk::Backend::CUDA, 0, nullptr};
+    for (size_t off = 0; off < count; off += chunk) {
+        const size_t m = std::min(chunk, count - off);
+        random_fill(host.data(), m, seed + off);
+        check(cudaMemcpy(tmp.p, host.data(), m * 4, cudaMemcpyHostToDevice), "upload");
+        kn::convert_from_float(gpu, tmp.p, dtype, int64_t(m),
+                               static_cast<char*>(dst) + off * fk::dtype_size(dtype));
+        check_launch("convert_from_float");
+    }
+    check(cudaDeviceSynchronize(), "sync");
+}
+
+std::vector<int32_t> make_labels(int64_t n, int64_t k, double skew, uint64_t seed) {
+    std::vector<int32_t> l(n);
+    const int64_t hot = std::max<int64_t>(1, k / 100);
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t r = splitmix(seed + uint64_t(i));
+        const double u = double(r >> 11) / double(uint64_t(1) << 53);
+        if (u < skew) {
+            l[i] = int32_t((r % uint64_t(hot)) * uint64_t(k / hot));
+        } else {
+            l[i] = int32_t(splitmix(r) % uint64_t(k));
+        }
+    }
+    return l;
+}
+
+/// Median time in ms of `reps` runs of f after `warm` warm-ups.
+template <typename F>
+double time_ms(F&& f, int warm, int reps) {
+    for (int i = 0; i < warm; i++) {
+        f();
+    }
+    cudaEvent_t a, b;
+    check(cudaEventCreate(&a), "event");
+    check(cudaEventCreate(&b), "event");
+    std::vector<double> ts;
+    for (int i = 0; i < reps; i++) {
+        check(cudaEventRecord(a, nullptr), "record");
+        f();
+        check(cudaEventRecord(b, nullptr), "record");
+        check(cudaEventSynchronize(b), "sync");
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, a, b), "elapsed");
+        ts.push_back(ms);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(ts.begin(), ts.end());
+    return ts[ts.size() / 2];
+}
+
+struct Row {
+    std::string name;
+    int64_t n, k, d;
+    fk::DType dtype;
+    fk::Precision precision;
+    double skew = 0.9;
+};
+
+struct Result {
+    double assign_ms = 0, tflops = 0, agree = 0;
+    double upd_bal_ms = 0, upd_bal_tbs = 0, upd_skew_ms = 0, upd_skew_tbs = 0;
+    double finalize_ms = 0;
+};
+
+const char* dtype_label(const Row& r) {
+    if (r.dtype == fk::DType::Float16) return "fp16";
+    if (r.dtype == fk::DType::BFloat16) return "bf16";
+    return r.precision == fk::Precision::TF32 ? "fp32-tf32" : "fp32";
+}
+
+Result run_row(const Row& row, bool quick) {
+    const fk::Place gpu{fk::Backend::CUDA, 0, nullptr};
+    const int warm = quick ? 1 : 3, reps = quick ? 3 : 10;
+    const size_t es = fk::dtype_size(row.dtype);
+    const int64_t n = row.n, k = row.k, d = row.d;
+    DevBuf<char> x(size_t(n * d) * es), c(size_t(k * d) * es);
+    device_random(x.p, row.dtype, size_t(n * d), 1);
+    device_random(c.p, row.dtype, size_t(k * d), 2);
+    DevBuf<float> cnorm(k), xnorm(n), dist(n), ref_dist(4096);
+    DevBuf<int32_t> labels(n), ref_labels(4096), counts(k), n_empty(1);
+    DevBuf<float> sums(size_t(k * d)), wsums(k), centroids(size_t(k * d)), shift(1);
+    kn::row_norms(gpu, c.p, row.dtype, k, d, cnorm.p);
+    kn::row_norms(gpu, x.p, row.dtype, n, d, xnorm.p);
+    check_launch("row_norms");
+
+    kn::AssignArgs a;
+    a.x = x.p;
+    a.dtype = row.dtype;
+    a.n = n;
+    a.d = d;
+    a.centroids = c.p;
+    a.centroid_norms = cnorm.p;
+    a.k = k;
+    a.precision = row.precision;
+    a.x_norms = xnorm.p;
+    a.labels = labels.p;
+    a.distances = dist.p;
+    Result r;
+    r.assign_ms = time_ms([&] { kn::flash_assign(gpu, a); check_launch("flash_assign"); }, warm, reps);
+    r.tflops = 2.0 * double(n) * double(k) * double(d) / (r.assign_ms * 1e-3) / 1e12;
+
+    // agreement with the reference kernel on the first points
+    {
+        kn::AssignArgs ra = a;
+        ra.n = std::min<int64_t>(n, 4096);
+        ra.kernel = kn::AssignKernel::Reference;
+        ra.labels = ref_labels.p;
+        ra.distances = ref_dist.p;
+        kn::flash_assign(gpu, ra);
+        check_launch("flash_assign reference");
+        std::vector<int32_t> fast(ra.n), slow(ra.n);
+        check(cudaMemcpy(fast.data(), labels.p, 4 * ra.n, cudaMemcpyDeviceToHost), "download");
+        check(cudaMemcpy(slow.data(), ref_labels.p, 4 * ra.n, cudaMemcpyDeviceToHost), "download");
+        int64_t same = 0;
+        for (int64_t i = 0; i < ra.n; i++) {
+            same += fast[i] == slow[i];
+        }
+        r.agree = double(same) / double(ra.n);
+    }
+
+    // update: balanced and skewed labels, preallocated workspace
+    const size_t ws_bytes = kn::update_workspace_bytes(gpu, n, k, 1);
+    DevBuf<char> ws(ws_bytes);
+    const double bytes = double(n) * double(d) * double(es) + double(n) * 4.0;
+    for (int skewed = 0; skewed < 2; skewed++) {
+        const auto h = make_labels(n, k, skewed ? row.skew : 0.0, 7 + skewed);
+        check(cudaMemcpy(labels.p, h.data(), 4 * size_t(n), cudaMemcpyHostToDevice), "labels");
+        kn::UpdateArgs u;
+        u.x = x.p;
+        u.dtype = row.dtype;
+        u.n = n;
+        u.d = d;
+        u.labels = labels.p;
+        u.k = k;
+        u.sums = sums.p;
+        u.weight_sums = wsums.p;
+        u.counts = counts.p;
+        u.workspace = ws.p;
+        u.workspace_bytes = ws_bytes;
+        const double ms = time_ms([&] { kn::sort_inverse_update(gpu, u); check_launch("update"); },
+                                  warm, reps);
+        (skewed ? r.upd_skew_ms : r.upd_bal_ms) = ms;
+        (skewed ? r.upd_skew_tbs : r.upd_bal_tbs) = bytes / (ms * 1e-3) / 1e12;
+    }
+    kn::FinalizeArgs f;
+    f.sums = sums.p;
+    f.weight_sums = wsums.p;
+    f.k = k;
+    f.d = d;
+    f.centroids = centroids.p;
+    f.n_empty = n_empty.p;
+    f.max_shift = shift.p;
+    r.finalize_ms = time_ms([&] { kn::finalize_centroids(gpu, f); check_launch("finalize"); }, warm, reps);
+    check(cudaDeviceSynchronize(), "sync");
+    return r;
+}
+
+std::vector<Row> builtin_rows() {
+    using fk::DType;
+    using fk::Precision;
+    const int64_t M = 1000000;
+    return {
+            {"1Mx1024x128-fp16", M, 1024, 128, DType::Float16, Precision::Exact},
+            {"1Mx8192x128-fp16", M, 8192, 128, DType::Float16, Precision::Exact},
+            {"8Mx1024x128-fp16", 8 * M, 1024, 128, DType::Float16, Precision::Exact},
+            {"4Mx4096x128-fp16", 4 * M, 4096, 128, DType::Float16, Precision::Exact},
+            {"100000x100x128-fp16", 100000, 100, 128, DType::Float16, Precision::Exact},
+            {"1Mx4096x768-fp16", M, 4096, 768, DType::Float16, Precision::Exact},
+            {"1Mx65536x128-fp16", M, 65536, 128, DType::Float16, Precision::Exact},
+            {"1Mx1024x128-bf16", M, 1024, 128, DType::BFloat16, Precision::Exact},
+            {"1Mx1024x128-fp32", M, 1024, 128, DType::Float32, Precision::Exact},
+            {"1Mx1024x128-fp32-tf32", M, 1024, 128, DType::Float32, Precision::TF32},
+    };
+}
+
+bool parse_dtype(const std::string& s, fk::DType& dt, fk::Precision& p) {
+    p = fk::Precision::Exact;
+    if (s == "fp16") {
+        dt = fk::DType::Float16;
+    } else if (s == "bf16") {
+        dt = fk::DType::BFloat16;
+    } else if (s == "fp32") {
+        dt = fk::DType::Float32;
+    } else if (s == "fp32-tf32" || s == "tf32") {
+        dt = fk::DType::Float32;
+        p = fk::Precision::TF32;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: bench_kernels [--quick] [--only NAME]\n"
+                 "       bench_kernels N K d fp16|bf16|fp32|fp32-tf32 [SKEW]\n");
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    bool quick = false;
+    std::string only;
+    std::vector<std::string> pos;
+    for (int i = 1; i < argc; i++) {
+        const std::string a = argv[i];
+        if (a == "--quick") {
+            quick = true;
+        } else if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+        } else if (a == "-h" || a == "--help") {
+            return usage();
+        } else {
+            pos.push_back(a);
+        }
+    }
+    if (fk::cuda_device_count() == 0) {
+        std::fprintf(stderr, "bench_kernels: no CUDA device visible\n");
+        return 1;
+    }
+    std::vector<Row> rows;
+    if (!pos.empty()) {
+        if (pos.size() < 4) {
+            return usage();
+        }
+        Row r;
+        r.n = std::atoll(pos[0].c_str());
+        r.k = std::atoll(pos[1].c_str());
+        r.d = std::atoll(pos[2].c_str());
+        if (!parse_dtype(pos[3], r.dtype, r.precision) || r.n <= 0 || r.k <= 0 || r.d <= 0) {
+            return usage();
+        }
+        r.skew = pos.size() > 4 ? std::atof(pos[4].c_str()) : 0.9;
+        r.name = pos[0] + "x" + pos[1] + "x" + pos[2] + "-" + pos[3];
+        rows.push_back(r);
+    } else {
+        for (const Row& r : builtin_rows()) {
+            if (!only.empty() && r.name.find(only) == std::string::npos) {
+                continue;
+            }
+            if (quick && only.empty() && double(r.n) * r.k * r.d > 2e12) {
+                continue;  // --quick skips the three largest rows
+            }
+            rows.push_back(r);
+        }
+    }
+
+    cudaDeviceProp prop;
+    check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    std::printf("# bench_kernels on %s (%d SMs)%s\n\n", prop.name, prop.multiProcessorCount,
+                quick ? " --quick" : "");
+    std::printf("| row | N | K | d | dtype | assign ms | TFLOP/s | agree (ref kernel) | update ms "
+                "balanced | TB/s | update ms skewed | TB/s | finalize ms |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::fflush(stdout);
+    std::vector<std::string> json;
+    int failures = 0;
+    for (const Row& row : rows) {
+        try {
+            const Result r = run_row(row, quick);
+            std::printf("| %s | %lld | %lld | %lld | %s | %.3f | %.1f | %.4f%% | %.3f | %.2f | %.3f "
+                        "| %.2f | %.3f |\n",
+                        row.name.c_str(), (long long)row.n, (long long)row.k, (long long)row.d,
+                        dtype_label(row), r.assign_ms, r.tflops, 100.0 * r.agree, r.upd_bal_ms,
+                        r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, r.finalize_ms);
+            std::fflush(stdout);
+            char buf[1024];
+            std::snprintf(buf, sizeof(buf),
+                          "{\"row\": \"%s\", \"device\": \"%s\", \"n\": %lld, \"k\": %lld, \"d\": %lld, "
+                          "\"dtype\": \"%s\", \"assign_ms\": %.4f, \"assign_tflops\": %.2f, "
+                          "\"agree_ref\": %.6f, \"update_balanced_ms\": %.4f, "
+                          "\"update_balanced_tbs\": %.3f, \"update_skewed_ms\": %.4f, "
+                          "\"update_skewed_tbs\": %.3f, \"skew\": %.2f, \"finalize_ms\": %.4f}",
+                          row.name.c_str(), prop.name, (long long)row.n, (long long)row.k,
+                          (long long)row.d, dtype_label(row), r.assign_ms, r.tflops, r.agree,
+                          r.upd_bal_ms, r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, row.skew,
+                          r.finalize_ms);
+            json.push_back(buf);
+        } catch (const std::exception& e) {
+            failures++;
+            std::printf("| %s | failed: %s |\n", row.name.c_str(), e.what());
+            std::fflush(stdout);
+            cudaGetLastError();
+        }
+    }
+    std::printf("\n");
+    for (const auto& j : json) {
+        std::printf("%s\n", j.c_str());
+    }
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,267 @@
+// flashkmeans::Clustering::train: faiss::Clustering::train_encoded's contract
+// (checks, subsampling, seeding, nredo, stats, verbose lines, the index left
+// holding the centroids), with the iterations run by the Lloyd engine.
+#include <flashkmeans/Clustering.h>
+
+#include "init.h"
+#include "lloyd.h"
+
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/utils/random.h>
+#include <faiss/utils/utils.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace flashkmeans {
+
+Clustering::Clustering(int d, int k) : faiss::Clustering(d, k) {}
+
+Clustering::Clustering(int d, int k, const faiss::ClusteringParameters& cp)
+        : faiss::Clustering(d, k, cp) {}
+
+Clustering::Clustering(int d, int k, const faiss::ClusteringParameters& cp,
+                       const Options& opts)
+        : faiss::Clustering(d, k, cp), options(opts) {}
+
+void Clustering::train(int64_t n, const float* x, faiss::Index& index, const float* weights) {
+    train_typed(n, x, DType::Float32, false, index, weights);
+}
+
+void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_device,
+                             faiss::Index& index, const float* weights) {
+    FAISS_THROW_IF_NOT_FMT(d > 0 && d <= (1 << 20), "invalid dimension d=%zd", d);
+    FAISS_THROW_IF_NOT_FMT(int64_t(k) > 0, "number of clusters k must be positive, got %" PRId64,
+                           int64_t(k));
+    FAISS_THROW_IF_NOT_FMT(nx >= int64_t(k),
+                           "Number of training points (%" PRId64
+                           ") should be at least as large as number of clusters (%zd)",
+                           nx, k);
+    FAISS_THROW_IF_NOT_MSG(x_in != nullptr, "training points pointer x is null");
+    FAISS_THROW_IF_NOT_FMT(index.d == int64_t(d), "Index dimension %d not the same as data dimension %d",
+                           int(index.d), int(d));
+    FAISS_THROW_IF_NOT_FMT(niter >= 0 && nredo >= 1, "need niter >= 0 and nredo >= 1 (got %d, %d)",
+                           niter, nredo);
+    FAISS_THROW_IF_NOT_FMT(max_points_per_centroid > 0, "max_points_per_centroid must be > 0, got %d",
+                           max_points_per_centroid);
+
+    const Backend backend = resolve_backend(options.backend);
+    Place place;
+    place.backend = backend;
+    place.device = options.device;
+    FAISS_THROW_IF_NOT_MSG(!on_device || backend == Backend::CUDA,
+                           "points in device memory need the CUDA backend");
+
+    double t0 = faiss::getmillisecs();
+    const size_t esz = dtype_size(dtype);
+
+    // Checks on host data (FAISS checks NaN/Inf too).
+    if (!on_device) {
+        const float* xf = static_cast<const float*>(x_in);
+        if (dtype == DType::Float32) {
+            for (size_t i = 0; i < size_t(nx) * d; i++) {
+                if (!std::isfinite(xf[i])) {
+                    FAISS_THROW_FMT("input contains NaN's or Inf's (point %zu, component %zu)",
+                                    i / d, i % d);
+                }
+            }
+        }
+    }
+    if (weights) {
+        double wsum = 0;
+        for (int64_t i = 0; i < nx; i++) {
+            FAISS_THROW_IF_NOT_FMT(std::isfinite(weights[i]) && weights[i] >= 0,
+                                   "weights must be finite and >= 0 (weight %" PRId64 " is %g)", i,
+                                   double(weights[i]));
+            wsum += weights[i];
+        }
+        FAISS_THROW_IF_NOT_MSG(wsum > 0, "weights are all zero");
+    }
+    FAISS_THROW_IF_NOT_MSG(centroids.size() % d == 0,
+                           "size of provided input centroids not a multiple of dimension");
+    const size_t n_input_centroids = centroids.size() / d;
+    FAISS_THROW_IF_NOT_FMT(n_input_centroids <= k,
+                           "%zd input centroids provided, more than k=%zd", n_input_centroids, k);
+    for (float v : centroids) {
+        FAISS_THROW_IF_NOT_MSG(std::isfinite(v), "input centroids contain NaN's or Inf's");
+    }
+
+    // Subsample with FAISS's permutation, so the same points are kept.
+    const void* x = x_in;
+    std::unique_ptr<uint8_t[]> x_sub_host;
+    std::unique_ptr<PlaceArray<uint8_t>> x_sub_dev;
+    std::unique_ptr<float[]> w_sub;
+    if (nx > int64_t(k) * max_points_per_centroid) {
+        if (verbose) {
+            printf("Sampling a subset of %zd / %" PRId64 " for training\n",
+                   k * max_points_per_centroid, nx);
+        }
+        std::vector<int> perm(nx);
+        faiss::rand_perm(perm.data(), nx, seed);
+        const int64_t nsub = int64_t(k) * max_points_per_centroid;
+        const size_t line = esz * d;
+        if (on_device) {
+            x_sub_dev.reset(new PlaceArray<uint8_t>(place, nsub * line));
+            for (int64_t i = 0; i < nsub; i++) {
+                // row copies stay on the device; one sync per call is fine here
+                copy_within(place, x_sub_dev->get() + i * line,
+                            static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);
+            }
+            x = x_sub_dev->get();
+        } else {
+            x_sub_host.reset(new uint8_t[nsub * line]);
+            for (int64_t i = 0; i < nsub; i++) {
+                memcpy(x_sub_host.get() + i * line,
+                       static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);
+            }
+            x = x_sub_host.get();
+        }
+        if (weights) {
+            w_sub.reset(new float[nsub]);
+            for (int64_t i = 0; i < nsub; i++) {
+                w_sub[i] = weights[perm[i]];
+            }
+            weights = w_sub.get();
+        }
+        nx = nsub;
+    } else if (nx < int64_t(k) * min_points_per_centroid) {
+        fprintf(stderr,
+                "WARNING clustering %" PRId64 " points to %zd centroids: "
+                "please provide at least %" PRId64 " training points\n",
+                nx, k, int64_t(k) * min_points_per_centroid);
+    }
+
+    if (nx == int64_t(k)) {
+        if (verbose) {
+            printf("Number of training points (%" PRId64
+                   ") same as number of clusters, just copying\n",
+                   nx);
+        }
+        centroids.resize(d * k);
+        LloydData data{x, dtype, on_device, nx, int64_t(d), 1, nullptr};
+        LloydConfig cfg;
+        cfg.k = k;
+        cfg.compute_dtype = dtype;
+        Lloyd copy(place, data, cfg);
+        std::vector<int64_t> ids(k);
+        for (size_t i = 0; i < k; i++) ids[i] = i;
+        copy.gather_points(0, ids.data(), k, centroids.data());
+        faiss::ClusteringIterationStats stats = {0.0, 0.0, 0.0, 1.0, 0};
+        iteration_stats.push_back(stats);
+        index.reset();
+        index.add(k, centroids.data());
+        return;
+    }
+
+    if (verbose) {
+        printf("Clustering %" PRId64 " points in %zdD to %zd clusters, "
+               "redo %d times, %d iterations\n",
+               nx, d, k, nredo, niter);
+        printf("  flashkmeans backend %s, dtype %s\n", backend_name(backend),
+               dtype_name(options.dtype));
+    }
+
+    const bool lower_is_better = index.metric_type != faiss::METRIC_INNER_PRODUCT;
+    LloydData data{x, dtype, on_device, nx, int64_t(d), 1, weights};
+    LloydConfig cfg;
+    cfg.k = k;
+    cfg.metric = lower_is_better ? Metric::L2 : Metric::InnerProduct;
+    // 16-bit input stays 16-bit; fp32 input is converted to options.dtype
+    cfg.compute_dtype = dtype == DType::Float32 ? options.dtype : dtype;
+    cfg.precision = options.precision;
+    cfg.spherical = spherical;
+    cfg.int_centroids = int_centroids;
+    cfg.k_frozen = frozen_centroids ? n_input_centroids : 0;
+    Lloyd lloyd(place, data, cfg);
+
+    if (verbose && n_input_centroids > 0) {
+        printf("  Using %zd centroids provided as input (%sfrozen)\n", n_input_centroids,
+               frozen_centroids ? "" : "not ");
+    }
+    if (verbose) {
+        printf("  Preprocessing in %.2f s\n", (faiss::getmillisecs() - t0) / 1000.);
+    }
+    t0 = faiss::getmillisecs();
+
+    float best_obj = lower_is_better ? HUGE_VALF : -HUGE_VALF;
+    std::vector<faiss::ClusteringIterationStats> best_iteration_stats;
+    std::vector<float> best_centroids;
+    std::vector<int32_t> best_labels;
+    const std::vector<float> input_centroids(centroids);
+    double t_search_tot = 0;
+
+    for (int redo = 0; redo < nredo; redo++) {
+        if (verbose && nredo > 1) {
+            printf("Outer iteration %d / %d\n", redo, nredo);
+        }
+        centroids = input_centroids;
+        centroids.resize(d * k);
+        initialize_centroids(lloyd, options.init, seed + 1 + redo * 15486557L, n_input_centroids,
+                             k, d, centroids.data());
+        post_process_centroids();
+        lloyd.set_centroids(centroids.data());
+
+        // the index is prepared as FAISS does (some indexes need training)
+        if (index.ntotal != 0) {
+            index.reset();
+        }
+        if (!index.is_trained) {
+            index.train(k, centroids.data());
+        }
+
+        float obj = 0;
+        for (int i = 0; i < niter; i++) {
+            LloydStep step = lloyd.iterate();
+            faiss::InterruptCallback::check();
+            t_search_tot += step.seconds_assign * 1000;
+            obj = float(step.obj[0]);
+            faiss::ClusteringIterationStats stats = {obj, (faiss::getmillisecs() - t0) / 1000.0,
+                                                     t_search_tot / 1000, step.imbalance[0],
+                                                     step.nsplit[0]};
+            iteration_stats.push_back(stats);
+            if (verbose) {
+                printf("  Iteration %d (%.2f s, search %.2f s): "
+                       "objective=%g imbalance=%.3f nsplit=%d       \r",
+                       i, stats.time, stats.time_search, stats.obj, stats.imbalance_factor,
+                       stats.nsplit);
+                fflush(stdout);
+            }
+        }
+        lloyd.get_centroids(centroids.data());
+        if (verbose) {
+            printf("\n");
+        }
+        if (nredo > 1) {
+            if ((lower_is_better && obj < best_obj) || (!lower_is_better && obj > best_obj)) {
+                if (verbose) {
+                    printf("Objective improved: keep new clusters\n");
+                }
+                best_centroids = centroids;
+                best_iteration_stats = iteration_stats;
+                best_obj = obj;
+                best_labels = lloyd.labels();
+            }
+        } else {
+            best_labels = lloyd.labels();
+        }
+    }
+    if (nredo > 1) {
+        centroids = best_centroids;
+        iteration_stats = best_iteration_stats;
+    }
+    last_labels.assign(best_labels.begin(), best_labels.end());
+    if (niter == 0) {
+        last_labels.clear();
+    }
+    index.reset();
+    if (update_index) {
+        index.train(k, centroids.data());
+    }
+    index.add(k, centroids.data());
+}
+
+} // namespace flashkmeans

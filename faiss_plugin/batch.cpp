@@ -1,0 +1,146 @@
+// batch_kmeans / assign_points: the engine driven for raw arrays. The same
+// Lloyd loop as Clustering, without FAISS's subsampling and bookkeeping.
+#include <flashkmeans/batch.h>
+
+#include "init.h"
+#include "lloyd.h"
+
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissAssert.h>
+
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+namespace flashkmeans {
+
+namespace {
+
+Place make_place(const Options& options, bool data_on_device) {
+    Place place;
+    place.backend = resolve_backend(options.backend);
+    place.device = options.device;
+    FAISS_THROW_IF_NOT_MSG(!data_on_device || place.backend == Backend::CUDA,
+                           "points in device memory need the CUDA backend");
+    return place;
+}
+
+void check_points(const PointsView& p, int64_t k) {
+    FAISS_THROW_IF_NOT_MSG(p.x != nullptr, "points: x is null");
+    FAISS_THROW_IF_NOT_FMT(p.batch >= 1 && p.n >= 1 && p.d >= 1,
+                           "points: need batch, n, d >= 1 (got %" PRId64 ", %" PRId64 ", %" PRId64
+                           ")",
+                           p.batch, p.n, p.d);
+    FAISS_THROW_IF_NOT_FMT(k >= 1, "number of clusters k must be positive, got %" PRId64, k);
+    if (!p.on_device && p.dtype == DType::Float32) {
+        const float* x = static_cast<const float*>(p.x);
+        for (int64_t i = 0; i < p.batch * p.n * p.d; i++) {
+            if (!std::isfinite(x[i])) {
+                FAISS_THROW_FMT("input contains NaN's or Inf's (point %" PRId64 ")", i / p.d);
+            }
+        }
+    }
+}
+
+} // namespace
+
+void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
+                  const BatchKMeansOutput& out, const Options& options) {
+    check_points(p, params.k);
+    FAISS_THROW_IF_NOT_FMT(p.n >= params.k,
+                           "Number of training points (%" PRId64
+                           ") should be at least as large as number of clusters (%" PRId64 ")",
+                           p.n, params.k);
+    FAISS_THROW_IF_NOT_FMT(params.niter >= 0, "niter must be >= 0, got %d", params.niter);
+    FAISS_THROW_IF_NOT_MSG(out.centroids != nullptr, "batch_kmeans: output centroids is null");
+    const Place place = make_place(options, p.on_device);
+    const int64_t B = p.batch, n = p.n, d = p.d, k = params.k;
+
+    LloydData data{p.x, p.dtype, p.on_device, n, d, B, nullptr};
+    LloydConfig cfg;
+    cfg.k = k;
+    cfg.metric = params.metric;
+    cfg.compute_dtype = p.dtype == DType::Float32 ? options.dtype : p.dtype;
+    cfg.precision = options.precision;
+    cfg.spherical = params.spherical;
+    Lloyd lloyd(place, data, cfg);
+
+    std::vector<float> c(size_t(B) * k * d);
+    if (params.init_centroids) {
+        std::copy(params.init_centroids, params.init_centroids + c.size(), c.begin());
+        for (float v : c) {
+            FAISS_THROW_IF_NOT_MSG(std::isfinite(v), "init_centroids contain NaN's or Inf's");
+        }
+    } else {
+        for (int64_t b = 0; b < B; b++) {
+            initialize_centroids(lloyd, options.init, params.seed + 1, 0, k, d,
+                                 c.data() + size_t(b) * k * d, b);
+        }
+    }
+    lloyd.set_centroids(c.data());
+    for (int it = 0; it < params.niter; it++) {
+        LloydStep step = lloyd.iterate();
+        faiss::InterruptCallback::check();
+        if (out.objective) {
+            for (int64_t b = 0; b < B; b++) {
+                out.objective[b * params.niter + it] = step.obj[b];
+            }
+        }
+        if (params.verbose) {
+            printf("  Iteration %d: objective=%g (batch 0)\n", it, step.obj[0]);
+        }
+    }
+    const size_t cbytes = size_t(B) * k * d * sizeof(float);
+    const size_t lbytes = size_t(B) * n * sizeof(int32_t);
+    if (out.on_device) {
+        FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");
+        copy_within(place, out.centroids, lloyd.centroids_data(), cbytes);
+        if (out.labels && params.niter > 0) {
+            copy_within(place, out.labels, lloyd.labels_data(), lbytes);
+        }
+    } else {
+        lloyd.get_centroids(out.centroids);
+        if (out.labels && params.niter > 0) {
+            copy_to_host(place, out.labels, lloyd.labels_data(), lbytes);
+        }
+    }
+    if (out.labels && params.niter == 0) {
+        // no iteration ran: label with the initial centroids
+        lloyd.assign();
+        if (out.on_device) {
+            copy_within(place, out.labels, lloyd.labels_data(), lbytes);
+        } else {
+            copy_to_host(place, out.labels, lloyd.labels_data(), lbytes);
+        }
+    }
+}
+
+void assign_points(const PointsView& p, const float* centroids_host, int64_t k, Metric metric,
+                   float* distances, int64_t* labels, bool out_on_device, const Options& options) {
+    check_points(p, k);
+    FAISS_THROW_IF_NOT_MSG(p.batch == 1, "assign_points: one problem at a time (batch = 1)");
+    FAISS_THROW_IF_NOT_MSG(centroids_host != nullptr, "assign_points: centroids is null");
+    const Place place = make_place(options, p.on_device);
+    LloydData data{p.x, p.dtype, p.on_device, p.n, p.d, 1, nullptr};
+    LloydConfig cfg;
+    cfg.k = k;
+    cfg.metric = metric;
+    cfg.compute_dtype = p.dtype == DType::Float32 ? options.dtype : p.dtype;
+    cfg.precision = options.precision;
+    Lloyd lloyd(place, data, cfg);
+    lloyd.set_centroids(centroids_host);
+    lloyd.assign();
+    std::vector<int32_t> lab = lloyd.labels();
+    if (out_on_device) {
+        FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");
+        std::vector<int64_t> lab64(lab.begin(), lab.end());
+        if (labels) copy_to_place(place, labels, lab64.data(), lab64.size() * sizeof(int64_t));
+        if (distances) copy_within(place, distances, lloyd.distances_data(), p.n * sizeof(float));
+    } else {
+        if (labels) std::copy(lab.begin(), lab.end(), labels);
+        if (distances) copy_to_host(place, distances, lloyd.distances_data(), p.n * sizeof(float));
+    }
+}
+
+} // namespace flashkmeans

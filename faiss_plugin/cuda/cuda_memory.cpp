@@ -1,0 +1,71 @@
+// CUDA side of device_memory.h: plain cudaMalloc (never managed memory) and
+// stream-ordered copies; out-of-memory becomes a FaissException naming sizes.
+#include <flashkmeans/kernels.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <cuda_runtime.h>
+
+namespace flashkmeans {
+namespace cuda_memory {
+
+namespace {
+
+cudaStream_t stream_of(const Place& place) {
+    return static_cast<cudaStream_t>(place.stream);
+}
+
+void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) {
+        cudaGetLastError(); // clear the sticky-free error state
+        FAISS_THROW_FMT("CUDA error in %s: %s", what, cudaGetErrorString(err));
+    }
+}
+
+} // namespace
+
+void* alloc(const Place& place, size_t bytes) {
+    check(cudaSetDevice(place.device), "cudaSetDevice");
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        FAISS_THROW_FMT(
+                "CUDA out of memory: allocating %.3f GiB on device %d (free %.3f GiB of %.3f GiB); "
+                "reduce the number of points, subsample, or use a smaller dtype",
+                bytes / 1073741824.0, place.device, free_b / 1073741824.0,
+                total_b / 1073741824.0);
+    }
+    check(err, "cudaMalloc");
+    return p;
+}
+
+void free(const Place& place, void* ptr) {
+    cudaSetDevice(place.device);
+    cudaFree(ptr); // never throws: called from destructors
+}
+
+void copy(const Place& place, void* dst, const void* src, size_t bytes) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)), "cudaMemcpyAsync");
+    // host buffers passed in may be freed right after: finish before returning
+    check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
+}
+
+void sync(const Place& place) {
+    check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
+}
+
+bool is_device_pointer(const void* ptr) {
+    cudaPointerAttributes attr{};
+    cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+}
+
+} // namespace cuda_memory
+} // namespace flashkmeans

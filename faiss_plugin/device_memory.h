@@ -1,0 +1,57 @@
+// Storage for the engine: host memory on the CPU backend, device memory on
+// CUDA. The engine is written once against this and the kernels; this file
+// is the only place the two backends differ above the kernels.
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+#include <cstddef>
+#include <utility>
+
+namespace flashkmeans {
+
+/// Allocates `bytes` on the place (throws faiss::FaissException naming the
+/// size when memory runs out). Returns nullptr for 0 bytes.
+void* place_alloc(const Place& place, size_t bytes);
+void place_free(const Place& place, void* ptr);
+/// Copies host -> place, place -> host, place -> place (stream-ordered on CUDA).
+void copy_to_place(const Place& place, void* dst, const void* host_src, size_t bytes);
+void copy_to_host(const Place& place, void* host_dst, const void* src, size_t bytes);
+void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
+/// Waits for the place's stream (no-op on the CPU).
+void place_sync(const Place& place);
+/// True when `ptr` is device memory (CUDA builds; false otherwise).
+bool is_device_pointer(const void* ptr);
+
+/// An owning buffer of T on a place.
+template <typename T>
+class PlaceArray {
+   public:
+    PlaceArray() = default;
+    PlaceArray(const Place& place, size_t count) : place_(place), count_(count) {
+        ptr_ = static_cast<T*>(place_alloc(place, count * sizeof(T)));
+    }
+    ~PlaceArray() { place_free(place_, ptr_); }
+    PlaceArray(PlaceArray&& o) noexcept { swap(o); }
+    PlaceArray& operator=(PlaceArray&& o) noexcept {
+        swap(o);
+        return *this;
+    }
+    PlaceArray(const PlaceArray&) = delete;
+    PlaceArray& operator=(const PlaceArray&) = delete;
+
+    T* get() const { return ptr_; }
+    size_t size() const { return count_; }
+
+   private:
+    void swap(PlaceArray& o) {
+        std::swap(place_, o.place_);
+        std::swap(ptr_, o.ptr_);
+        std::swap(count_, o.count_);
+    }
+    Place place_;
+    T* ptr_ = nullptr;
+    size_t count_ = 0;
+};
+
+} // namespace flashkmeans

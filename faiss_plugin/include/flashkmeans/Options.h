@@ -1,0 +1,52 @@
+/**
+ * flashkmeans::Options: what flashkmeans adds to faiss::ClusteringParameters.
+ */
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+#include <cstddef>
+#include <string>
+
+namespace flashkmeans {
+
+/// How the centroids not given by the caller are initialised.
+enum class Init {
+    Random,   ///< k distinct points from FAISS's rand_perm (FAISS's seeding)
+    KMeansPP, ///< k-means++ (D^2 sampling), seeded from `seed`
+};
+
+struct Options {
+    /// where training runs; Auto = CUDA when a GPU is visible, else CPU
+    Backend backend = Backend::Auto;
+    /// CUDA device ordinal (CUDA backend only)
+    int device = 0;
+    /// element type the points are converted to on the device (fp32 default);
+    /// Float16/BFloat16 halve the traffic, centroids and sums stay fp32
+    DType dtype = DType::Float32;
+    /// fp32 products: Exact (default, matches a float64 reference) or TF32
+    Precision precision = Precision::Exact;
+    /// bitwise-reproducible centroids (no float atomics); always true today
+    bool deterministic = true;
+    /// initialisation of the centroids the caller did not provide
+    Init init = Init::Random;
+    /// device memory the CUDA backend may use, in bytes (0 = all free memory)
+    size_t memory_budget = 0;
+};
+
+const char* backend_name(Backend backend);
+/// Parses "cpu", "cuda", "auto" (throws faiss::FaissException otherwise).
+Backend parse_backend(const std::string& name);
+/// Parses "float32"/"fp32", "float16"/"fp16", "bfloat16"/"bf16".
+DType parse_dtype(const std::string& name);
+/// Parses "exact", "tf32".
+Precision parse_precision(const std::string& name);
+/// Parses "random", "kmeans++".
+Init parse_init(const std::string& name);
+
+/// The backend that `requested` resolves to on this machine (Auto -> CUDA
+/// when compiled in and a GPU is visible); throws if CUDA is requested but
+/// not available.
+Backend resolve_backend(Backend requested);
+
+} // namespace flashkmeans

@@ -1,0 +1,17 @@
+// Centroid initialisation for the rows the caller did not provide.
+#pragma once
+
+#include "lloyd.h"
+
+#include <flashkmeans/Options.h>
+
+namespace flashkmeans {
+
+/** Fills rows [n_given, k) of `centroids` (host, k x d) for problem `b`.
+ * Random: rows perm[i] of FAISS's rand_perm(n, seed) (bit-identical to
+ * faiss::Clustering). KMeansPP: D^2 sampling from std::mt19937_64(seed),
+ * continuing from the given rows. */
+void initialize_centroids(Lloyd& lloyd, Init init, int64_t seed, size_t n_given, size_t k,
+                          size_t d, float* centroids, int64_t b = 0);
+
+} // namespace flashkmeans

@@ -1,0 +1,226 @@
+#include "lloyd.h"
+
+#include <faiss/impl/FaissAssert.h>
+#include <faiss/utils/utils.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace flashkmeans {
+
+using namespace kernels;
+
+Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& config)
+        : place_(place), data_(data), cfg_(config) {
+    const int64_t n = data.n, d = data.d, k = config.k, B = data.batch;
+    const bool cuda = place.backend == Backend::CUDA;
+    FAISS_THROW_IF_NOT_MSG(cuda || cfg_.compute_dtype == DType::Float32,
+                           "dtype float16/bfloat16 is only supported on the CUDA backend");
+    FAISS_THROW_IF_NOT_MSG(cuda || !data.x_on_device,
+                           "points in device memory need the CUDA backend");
+
+    // The points, uploaded once (or used in place) in the compute dtype.
+    const size_t count = size_t(n) * d * B;
+    if (data.x_on_device && data.dtype == cfg_.compute_dtype) {
+        x_ = data.x;
+    } else if (data.dtype == cfg_.compute_dtype) {
+        x_owned_ = PlaceArray<uint8_t>(place, count * dtype_size(data.dtype));
+        copy_to_place(place, x_owned_.get(), data.x, count * dtype_size(data.dtype));
+        x_ = x_owned_.get();
+    } else {
+        FAISS_THROW_IF_NOT_MSG(data.dtype == DType::Float32,
+                               "points must be float32 to be converted to another dtype");
+        PlaceArray<float> staged;
+        const float* src = static_cast<const float*>(data.x);
+        if (!data.x_on_device) {
+            staged = PlaceArray<float>(place, count);
+            copy_to_place(place, staged.get(), data.x, count * sizeof(float));
+            src = staged.get();
+        }
+        x_owned_ = PlaceArray<uint8_t>(place, count * dtype_size(cfg_.compute_dtype));
+        convert_from_float(place, src, cfg_.compute_dtype, int64_t(count), x_owned_.get());
+        place_sync(place);
+        x_ = x_owned_.get();
+    }
+
+    x_norms_ = PlaceArray<float>(place, size_t(n) * B);
+    row_norms(place, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
+    if (data.weights) {
+        weights_ = PlaceArray<float>(place, size_t(n) * B);
+        copy_to_place(place, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
+    }
+    centroids_ = PlaceArray<float>(place, size_t(k) * d * B);
+    c_norms_ = PlaceArray<float>(place, size_t(k) * B);
+    if (cfg_.compute_dtype != DType::Float32) {
+        c_typed_ = PlaceArray<uint8_t>(place, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
+    }
+    sums_ = PlaceArray<float>(place, size_t(k) * d * B);
+    weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
+    counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
+    n_empty_ = PlaceArray<int32_t>(place, size_t(B));
+    labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
+    distances_ = PlaceArray<float>(place, size_t(n) * B);
+    size_t ws = update_workspace_bytes(place, n, k, B);
+    workspace_ = PlaceArray<uint8_t>(place, ws);
+}
+
+void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {
+    const int64_t n = data_.n, d = data_.d;
+    const uint8_t* xb = static_cast<const uint8_t*>(x_) + size_t(b) * n * d * dtype_size(cfg_.compute_dtype);
+    if (place_.backend == Backend::CPU) {
+        gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, out);
+        return;
+    }
+    PlaceArray<float> tmp(place_, size_t(m) * d);
+    gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, tmp.get());
+    copy_to_host(place_, out, tmp.get(), size_t(m) * d * sizeof(float));
+}
+
+void Lloyd::distances_to(int64_t b, const float* centroid, float* out) {
+    const int64_t n = data_.n, d = data_.d;
+    const size_t esz = dtype_size(cfg_.compute_dtype);
+    PlaceArray<float> c(place_, d), cn(place_, 1), dist(place_, n);
+    PlaceArray<int32_t> lab(place_, n);
+    PlaceArray<uint8_t> ct(place_, d * esz);
+    copy_to_place(place_, c.get(), centroid, d * sizeof(float));
+    convert_from_float(place_, c.get(), cfg_.compute_dtype, d, ct.get());
+    row_norms(place_, ct.get(), cfg_.compute_dtype, 1, d, cn.get());
+    AssignArgs a;
+    a.x = static_cast<const uint8_t*>(x_) + size_t(b) * n * d * esz;
+    a.dtype = cfg_.compute_dtype;
+    a.n = n;
+    a.d = d;
+    a.centroids = ct.get();
+    a.centroid_norms = cn.get();
+    a.k = 1;
+    a.metric = Metric::L2;
+    a.precision = cfg_.precision;
+    a.x_norms = x_norms_.get() + size_t(b) * n;
+    a.labels = lab.get();
+    a.distances = dist.get();
+    flash_assign(place_, a);
+    copy_to_host(place_, out, dist.get(), n * sizeof(float));
+}
+
+void Lloyd::set_centroids(const float* host) {
+    copy_to_place(place_, centroids_.get(), host, centroids_.size() * sizeof(float));
+}
+
+void Lloyd::get_centroids(float* host) const {
+    copy_to_host(place_, host, centroids_.get(), centroids_.size() * sizeof(float));
+}
+
+void Lloyd::prepare_centroids() {
+    const int64_t k = cfg_.k, d = data_.d, B = data_.batch;
+    const void* c = centroids_.get();
+    if (cfg_.compute_dtype != DType::Float32) {
+        convert_from_float(place_, centroids_.get(), cfg_.compute_dtype, k * d * B, c_typed_.get());
+        c = c_typed_.get();
+    }
+    // norms of the centroids as the assignment sees them (rounded if fp16)
+    row_norms(place_, c, cfg_.compute_dtype, k, d, c_norms_.get(), B);
+}
+
+std::vector<double> Lloyd::assign() {
+    const int64_t n = data_.n, B = data_.batch;
+    prepare_centroids();
+    AssignArgs a;
+    a.x = x_;
+    a.dtype = cfg_.compute_dtype;
+    a.n = n;
+    a.d = data_.d;
+    a.centroids = cfg_.compute_dtype == DType::Float32 ? static_cast<const void*>(centroids_.get())
+                                                       : c_typed_.get();
+    a.centroid_norms = c_norms_.get();
+    a.k = cfg_.k;
+    a.batch = B;
+    a.metric = cfg_.metric;
+    a.precision = cfg_.precision;
+    a.x_norms = x_norms_.get();
+    a.labels = labels_.get();
+    a.distances = distances_.get();
+    flash_assign(place_, a);
+    std::vector<double> obj(B);
+    for (int64_t b = 0; b < B; b++) {
+        sum_values(place_, distances_.get() + size_t(b) * n, n, &obj[b]); // syncs
+    }
+    return obj;
+}
+
+LloydStep Lloyd::iterate() {
+    const int64_t n = data_.n, d = data_.d, k = cfg_.k, B = data_.batch;
+    LloydStep step;
+    double t0 = faiss::getmillisecs();
+    step.obj = assign();
+    step.seconds_assign = (faiss::getmillisecs() - t0) / 1000.0;
+
+    UpdateArgs u;
+    u.x = x_;
+    u.dtype = cfg_.compute_dtype;
+    u.n = n;
+    u.d = d;
+    u.labels = labels_.get();
+    u.weights = weights_.get();
+    u.k = k;
+    u.k_begin = cfg_.k_frozen;
+    u.batch = B;
+    u.sums = sums_.get();
+    u.weight_sums = weight_sums_.get();
+    u.counts = counts_.get();
+    u.workspace = workspace_.get();
+    u.workspace_bytes = workspace_.size();
+    sort_inverse_update(place_, u);
+
+    FinalizeArgs f;
+    f.sums = sums_.get();
+    f.weight_sums = weight_sums_.get();
+    f.k = k;
+    f.d = d;
+    f.k_begin = cfg_.k_frozen;
+    f.batch = B;
+    f.centroids = centroids_.get();
+    f.n_empty = n_empty_.get();
+    finalize_centroids(place_, f);
+
+    // The one host round trip of the iteration: cluster sizes and empties.
+    std::vector<int32_t> counts(size_t(k) * B), n_empty(B);
+    copy_to_host(place_, counts.data(), counts_.get(), counts.size() * sizeof(int32_t));
+    copy_to_host(place_, n_empty.data(), n_empty_.get(), B * sizeof(int32_t));
+
+    step.nsplit.assign(B, 0);
+    step.imbalance.assign(B, 0.0);
+    for (int64_t b = 0; b < B; b++) {
+        // FAISS's imbalance factor: k * sum(h^2) / n^2 over unweighted sizes
+        double tot = 0, uf = 0;
+        for (int64_t j = 0; j < k; j++) {
+            double h = counts[b * k + j];
+            tot += h;
+            uf += h * h;
+        }
+        step.imbalance[b] = uf * k / (tot * tot);
+        if (n_empty[b] == 0) {
+            continue;
+        }
+        // Empty clusters: FAISS's sequential split, on the host.
+        std::vector<float> c(size_t(k) * d), w(k);
+        float* cb = centroids_.get() + size_t(b) * k * d;
+        float* wb = weight_sums_.get() + size_t(b) * k;
+        copy_to_host(place_, c.data(), cb, c.size() * sizeof(float));
+        copy_to_host(place_, w.data(), wb, w.size() * sizeof(float));
+        step.nsplit[b] = split_empty_clusters(d, k, n, cfg_.k_frozen, w.data(), c.data());
+        copy_to_place(place_, cb, c.data(), c.size() * sizeof(float));
+    }
+    if (cfg_.spherical || cfg_.int_centroids) {
+        // post-processing also touches frozen rows, as FAISS does
+        postprocess_centroids(place_, centroids_.get(), k, d, cfg_.spherical, cfg_.int_centroids, B);
+    }
+    return step;
+}
+
+std::vector<int32_t> Lloyd::labels() const {
+    std::vector<int32_t> out(labels_.size());
+    copy_to_host(place_, out.data(), labels_.get(), out.size() * sizeof(int32_t));
+    return out;
+}
+
+} // namespace flashkmeans

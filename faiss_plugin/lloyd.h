@@ -1,0 +1,88 @@
+// The Lloyd engine: one training loop over the kernels, the same code for the
+// CPU and CUDA backends (they differ only in the Place the kernels run on and
+// in device_memory.h). It owns the points (uploaded once), the centroids, the
+// labels and the sums for the whole run, and syncs with the host once per
+// iteration (objective + cluster sizes).
+#pragma once
+
+#include "device_memory.h"
+
+#include <flashkmeans/kernels.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace flashkmeans {
+
+/// The points of B independent problems of n x d each, and their weights.
+struct LloydData {
+    const void* x = nullptr;
+    DType dtype = DType::Float32;  ///< dtype of `x` as given
+    bool x_on_device = false;      ///< `x` is already device memory (used in place)
+    int64_t n = 0;
+    int64_t d = 0;
+    int64_t batch = 1;
+    const float* weights = nullptr; ///< host, n * batch, optional
+};
+
+struct LloydConfig {
+    int64_t k = 0;
+    Metric metric = Metric::L2;
+    DType compute_dtype = DType::Float32; ///< dtype the points are used in
+    Precision precision = Precision::Exact;
+    bool spherical = false;
+    bool int_centroids = false;
+    int64_t k_frozen = 0; ///< the first k_frozen centroids never move
+};
+
+/// What one iteration reports, per problem of the batch.
+struct LloydStep {
+    std::vector<double> obj;       ///< sum of distances at assignment time
+    std::vector<int> nsplit;       ///< empty clusters split
+    std::vector<double> imbalance; ///< FAISS's imbalance factor
+    double seconds_assign = 0;     ///< time in the assignment (synced)
+};
+
+class Lloyd {
+   public:
+    Lloyd(const Place& place, const LloydData& data, const LloydConfig& config);
+
+    /// Rows `ids` (host, ids[i] < n) of problem b, as fp32, into host memory.
+    void gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const;
+    /// Distances of every point of problem b to one fp32 centroid (host out).
+    void distances_to(int64_t b, const float* centroid, float* out);
+
+    void set_centroids(const float* host); ///< batch x k x d
+    void get_centroids(float* host) const; ///< batch x k x d
+
+    /// assign -> objective -> update -> split -> post-process.
+    LloydStep iterate();
+    /// Only the assignment (labels + objective) with the current centroids.
+    std::vector<double> assign();
+    /// Labels of the last assignment, batch x n.
+    std::vector<int32_t> labels() const;
+
+    /// Backend arrays of the last assignment / current centroids.
+    const int32_t* labels_data() const { return labels_.get(); }
+    const float* distances_data() const { return distances_.get(); }
+    const float* centroids_data() const { return centroids_.get(); }
+
+    int64_t n() const { return data_.n; }
+    int64_t d() const { return data_.d; }
+    const Place& place() const { return place_; }
+
+   private:
+    void prepare_centroids(); // norms + dtype copy for the assignment
+
+    Place place_;
+    LloydData data_;
+    LloydConfig cfg_;
+    PlaceArray<uint8_t> x_owned_; // the points on the place, when copied
+    const void* x_ = nullptr;     // the points used by the kernels
+    PlaceArray<float> x_norms_, weights_, centroids_, c_norms_, sums_, weight_sums_,
+            distances_;
+    PlaceArray<uint8_t> c_typed_, workspace_;
+    PlaceArray<int32_t> labels_, counts_, n_empty_;
+};
+
+} // namespace flashkmeans

@@ -1,0 +1,19 @@
+// CPU implementations of the kernels in <flashkmeans/kernels.h>. Arguments
+// were validated by kernels/dispatch.cpp; these only compute.
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+namespace flashkmeans {
+namespace cpu {
+
+void row_norms(const float* x, int64_t n, int64_t d, float* out);
+void flash_assign(const kernels::AssignArgs& a);
+void sort_inverse_update(const kernels::UpdateArgs& a);
+void finalize_centroids(const kernels::FinalizeArgs& a);
+void postprocess_centroids(float* c, int64_t k, int64_t d, bool spherical, bool round_to_int);
+void gather_rows(const float* x, int64_t d, const int64_t* ids, int64_t m, float* out);
+double sum_values(const float* values, int64_t n);
+
+} // namespace cpu
+} // namespace flashkmeans

@@ -1,0 +1,26 @@
+// CUDA implementations of the kernels in <flashkmeans/kernels.h>. Arguments
+// were validated by kernels/dispatch.cpp (pointers are device pointers);
+// these enqueue work on place.stream and return without synchronising,
+// except sum_values, which returns a host value.
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+namespace flashkmeans {
+namespace cuda {
+
+int device_count();
+void row_norms(const Place& p, const void* x, DType dtype, int64_t n, int64_t d, float* out);
+void flash_assign(const Place& p, const kernels::AssignArgs& a);
+size_t update_workspace_bytes(int64_t n, int64_t k, int64_t batch);
+void sort_inverse_update(const Place& p, const kernels::UpdateArgs& a);
+void finalize_centroids(const Place& p, const kernels::FinalizeArgs& a);
+void postprocess_centroids(const Place& p, float* c, int64_t k, int64_t d, bool spherical,
+                           bool round_to_int, int64_t batch);
+void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const int64_t* host_ids,
+                 int64_t m, float* out);
+void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
+double sum_values(const Place& p, const float* values, int64_t n);
+
+} // namespace cuda
+} // namespace flashkmeans

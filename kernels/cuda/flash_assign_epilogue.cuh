@@ -1,0 +1,139 @@
+// FlashAssign, part 2: the argmin epilogue. What happens to the accumulator
+// after the mainloop has produced a BM x BN block of inner products.
+//
+// Scores are kept as "larger is better" so L2 and IP share one comparison:
+//   L2: v = x.c - ||c||^2 / 2     (argmax v == argmin ||c||^2 - 2 x.c)
+//   IP: v = x.c
+// Scaling by -2 is exact in floating point, so -2 * fl(x.c - ||c||^2/2) ==
+// fl(||c||^2 - 2 x.c) bit for bit: given the same inner product this ranks and
+// ties exactly like the CPU kernel and FAISS. The per-column bias (-||c||^2/2,
+// 0, or -inf for columns past k) costs one add per score, and masked columns
+// can never win. Each thread folds its scores into a running (best, index) per
+// row in registers, scanning its columns in increasing order with a strict >,
+// so the lowest index wins ties; every cross-thread reduction then compares
+// (score, index) lexicographically, which keeps that rule whatever the order.
+#pragma once
+
+#include <climits>
+#include <cstdint>
+
+namespace flashkmeans {
+namespace cuda {
+namespace fa {
+
+__device__ __forceinline__ float neg_inf() { return __int_as_float(0xff800000); }
+
+/// (v, i) beats (bv, bi): larger score, or the same score and a lower index.
+__device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
+    return v > bv || (v == bv && i < bi);
+}
+
+/// The running (best, argbest) of the rows a thread owns: for each m16
+/// fragment, row g and row g + 8 (g = lane / 4).
+template <int MT, int NT>
+struct RowArgMax {
+    float best[MT][2];
+    int idx[MT][2];
+
+    __device__ __forceinline__ void init() {
+#pragma unroll
+        for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                best[mi][h] = neg_inf();
+                idx[mi][h] = INT_MAX;
+            }
+        }
+    }
+
+    /// Folds one tile of scores. `norms` is the smem copy of ||c||^2 for the
+    /// tile's BN columns (indexed from the warp's first column `col0`, a
+    /// global centroid index); `k` masks columns past the end.
+    __device__ __forceinline__ void fold(const float (&acc)[MT][NT][4], const float* norms,
+                                         int col0, int k, bool l2, int lane) {
+        const int t = lane & 3;
+#pragma unroll
+        for (int ni = 0; ni < NT; ++ni) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int c = ni * 8 + 2 * t + e;
+                const int col = col0 + c;
+                const float bias = col < k ? (l2 ? -0.5f * norms[c] : 0.0f) : neg_inf();
+#pragma unroll
+                for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+                    for (int h = 0; h < 2; ++h) {
+                        const float v = acc[mi][ni][2 * h + e] + bias;
+                        if (v > best[mi][h]) {
+                            best[mi][h] = v;
+                            idx[mi][h] = col;
+                        }
+                    }
+                }
+            }
+        }
+    }
+};
+
+/// The end of a block: reduce each row's (best, index) over the 4 lanes of a
+/// quad (shuffles) and the WARPS_N warps sharing the row (shared memory
+/// `red`, WARPS_N * BM pairs), then write label and distance for the block's
+/// rows [m0, m0 + nrows).
+template <int BM, int WARPS_N, int MT, int NT>
+__device__ __forceinline__ void store_rows(RowArgMax<MT, NT>& r, float2* red, int warp_m,
+                                           int warp_n, int lane, int tid, int threads,
+                                           int nrows, bool l2, const float* x_norms,
+                                           int32_t* labels, float* distances) {
+    constexpr int WM = MT * 16;
+#pragma unroll
+    for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float v = r.best[mi][h];
+            int i = r.idx[mi][h];
+#pragma unroll
+            for (int off = 1; off <= 2; off <<= 1) {
+                const float ov = __shfl_xor_sync(0xffffffffu, v, off);
+                const int oi = __shfl_xor_sync(0xffffffffu, i, off);
+                if (better(ov, oi, v, i)) {
+                    v = ov;
+                    i = oi;
+                }
+            }
+            if ((lane & 3) == 0) {
+                const int row = warp_m * WM + mi * 16 + h * 8 + (lane >> 2);
+                red[warp_n * BM + row] = make_float2(v, __int_as_float(i));
+            }
+        }
+    }
+    __syncthreads();
+    for (int row = tid; row < nrows; row += threads) {
+        float v = red[row].x;
+        int i = __float_as_int(red[row].y);
+#pragma unroll
+        for (int w = 1; w < WARPS_N; ++w) {
+            const float2 o = red[w * BM + row];
+            if (better(o.x, __float_as_int(o.y), v, i)) {
+                v = o.x;
+                i = __float_as_int(o.y);
+            }
+        }
+        if (i == INT_MAX) {
+            i = 0;  // every score was NaN: label 0 like the CPU kernel
+        }
+        labels[row] = i;
+        if (distances != nullptr) {
+            // -2 v == ||c||^2 - 2 x.c exactly; clamp round-off negatives
+            if (l2) {
+                const float dis = x_norms[row] + (-2.0f * v);
+                distances[row] = dis < 0.0f ? 0.0f : dis;
+            } else {
+                distances[row] = v;
+            }
+        }
+    }
+}
+
+} // namespace fa
+} // namespace cuda
+} // namespace flashkmeans

@@ -1,0 +1,718 @@
+// Sort-inverse update (CUDA): for each cluster j >= k_begin, sums[j] = sum of
+// w_i x_i and weight_sums[j] = sum of w_i (or the count, unweighted) over the
+// points labelled j; counts[j] = number of points labelled j for every j (the
+// assignment histogram, as the CPU kernel writes it). No floating-point
+// atomics anywhere: the result is bitwise identical run to run, whatever the
+// scheduling of blocks.
+//
+// Memory traffic: x read once (gathered by sorted id, each row exactly once),
+// labels read once, plus O(n) 4-byte keys/ids through the radix sort (a few
+// passes over 8 n bytes), O(k) segment bounds, and 2 partial rows of d floats
+// per piece of L points (a few percent of the x traffic).
+//
+// Why this shape (the steps of one pass):
+//  1. keys: key_i = b (k + 1) + label_i (the batch is folded into the key;
+//     an out-of-range label becomes label k, a per-problem sentinel that is
+//     ignored, so problem b's points always occupy sorted positions
+//     [b n, (b + 1) n)), value_i = i.
+//  2. cub::DeviceRadixSort::SortPairs on ceil(log2(B (k + 1))) bits only.
+//     Radix sort is stable, so ids ascend inside each cluster's segment.
+//  3. segment bounds from the sorted keys (a key differs from its neighbour):
+//     seg_start / seg_end per cluster, count = end - start. This replaces the
+//     histogram + scan: it needs no atomics (an integer histogram would
+//     serialise on the skewed case where most points share one label) and
+//     gives the offsets directly.
+//  4. reduce: each problem's sorted sequence is cut into pieces of L
+//     consecutive points, one warp per (piece, 128-column block); lanes run
+//     across d with 16-byte (fp32) or 8-byte (fp16/bf16) loads, 8 rows in
+//     flight per warp, and add the points in sorted order. A
+//     cluster wholly inside a piece is written straight to `sums`; a cluster
+//     cut by a piece boundary leaves a partial row (at most 2 per piece: the
+//     first and the last run) in scratch. Pieces have the same size whatever
+//     the label distribution, so 90% of points in 1% of clusters, or all in
+//     one, balance exactly like uniform labels.
+//  5. combine: the reduce step lists the pieces where a cut cluster ends (an
+//     integer atomic appends to a list; list order does not matter). A
+//     cluster cut into at most 32 pieces is combined by one warp, adding the
+//     pieces in order; a longer one by a 32-warp block where warp w adds
+//     pieces w, w + 32, ... in order and the 32 results are added in warp
+//     order. Either way the order depends only on the piece count: bitwise
+//     reproducibility with no floating-point atomics, and a cluster holding
+//     every point is still combined by 32 warps in parallel.
+//  6. info: counts, unweighted weight_sums = count, and zero rows for empty
+//     clusters (FAISS leaves them at 0 before splitting).
+// The partial rows live in the half of the sort's double buffers that is free
+// once the sort is done (L >= 2 (d + 1) guarantees they fit), so the workspace
+// size depends on n, k and the batch only, as update_workspace_bytes promises.
+//
+// Pieces start at each problem's first point, so a batch gives bitwise the
+// same sums as separate calls. Batches whose B n or B k exceed int32 are done
+// in several passes over groups of problems (the workspace is sized for one
+// pass).
+//
+// Reference: the CPU kernel (kernels/cpu/sort_inverse_update.cpp, same
+// expressions `c += x` / `c += x * w` without contraction) is the reference the
+// tests compare with; a cluster contained in one piece is bitwise equal to it.
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#include "dtype.cuh"
+
+#include <cub/device/device_radix_sort.cuh>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <string>
+
+namespace flashkmeans {
+namespace cuda {
+
+namespace {
+
+constexpr int kReduceWarps = 8;    // warps (pieces) per reduce block
+constexpr int kCombineWarps = 32;  // warps per block of the long-cluster combine
+constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one warp
+constexpr int kRowsInFlight = 8;   // rows loaded before they are added
+constexpr int64_t kMinPiece = 256; // points per piece, at least
+
+size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
+
+/// How one call is cut into passes, and where everything lives in the
+/// workspace of one pass.
+struct Plan {
+    int64_t nb = 0;     // problems per pass
+    int64_t m = 0;      // points per pass (nb n)
+    int64_t nkeys = 0;  // keys per pass: nb (k + 1), the +1 is the sentinel label
+    int end_bit = 1;
+    size_t cub_bytes = 0;
+    size_t buf_bytes = 0;  // one keys or ids buffer, padded
+    size_t off_keys0 = 0, off_ids0 = 0, off_keys1 = 0, off_ids1 = 0;
+    size_t off_seg_start = 0, off_seg_end = 0, off_list = 0, off_cub = 0;
+    size_t total = 0;
+};
+
+Plan make_plan(int64_t n, int64_t k, int64_t batch) {
+    if (k >= int64_t(INT32_MAX) - 1) {
+        throw KernelError("flashkmeans: sort_inverse_update: k = " + std::to_string(k) +
+                          " must be below 2^31 - 2 (labels are int32)");
+    }
+    Plan p;
+    int64_t nb = batch;
+    if (n > 0) {
+        nb = std::min<int64_t>(nb, int64_t(INT32_MAX) / n);
+    }
+    nb = std::min<int64_t>(nb, int64_t(INT32_MAX) / (k + 1));  // keys fit in int32
+    p.nb = std::max<int64_t>(nb, 1);
+    p.m = p.nb * n;
+    p.nkeys = p.nb * (k + 1);
+    int bits = 1;
+    while ((int64_t(1) << bits) < p.nkeys) {
+        ++bits;  // enough bits for the largest key nkeys - 1
+    }
+    p.end_bit = bits;
+    if (p.m > 0) {
+        cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
+        cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
+        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, p.cub_bytes, keys, ids, int(p.m),
+                                                      0, p.end_bit));
+    }
+    p.buf_bytes = align256(size_t(p.m) * 4);
+    // keys0 ids0 | keys1 ids1: whichever pair the sort leaves unused is one
+    // contiguous region of 2 buf_bytes, reused for the partial rows
+    p.off_keys0 = 0;
+    p.off_ids0 = p.buf_bytes;
+    p.off_keys1 = 2 * p.buf_bytes;
+    p.off_ids1 = 3 * p.buf_bytes;
+    p.off_seg_start = 4 * p.buf_bytes;
+    p.off_seg_end = p.off_seg_start + align256(size_t(p.nkeys) * 4);
+    // finisher lists of the combine step: 2 counters (short, long), then two
+    // lists of at most one piece id per piece (pieces have >= kMinPiece points)
+    const int64_t max_pieces = p.nb * ((n + kMinPiece - 1) / kMinPiece);
+    p.off_list = p.off_seg_end + align256(size_t(p.nkeys) * 4);
+    p.off_cub = p.off_list + align256(size_t(2 * max_pieces + 2) * 4);
+    p.total = p.off_cub + align256(p.cub_bytes);
+    return p;
+}
+
+/// Keys of one pass: key = b (k + 1) + label; label k is the sentinel.
+struct KeySpace {
+    int64_t n;        // points per problem
+    int64_t k;        // clusters per problem
+    int64_t k_begin;  // first non-frozen cluster
+
+    __host__ __device__ int64_t problem(uint32_t key) const { return int64_t(key) / (k + 1); }
+    __host__ __device__ int64_t label(uint32_t key) const { return int64_t(key) % (k + 1); }
+    /// the key's points are summed: a real, non-frozen label
+    __host__ __device__ bool summed(uint32_t key) const {
+        const int64_t l = label(key);
+        return l < k && l >= k_begin;
+    }
+    /// row of sums / weight_sums / counts: b k + label
+    __host__ __device__ int64_t row(uint32_t key) const { return int64_t(key) - problem(key); }
+};
+
+// ------------------------------------------------------------------ kernels
+
+__global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks, int64_t m,
+                                 uint32_t* __restrict__ keys, int32_t* __restrict__ ids) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < m;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        const int32_t l = labels[i];
+        const int64_t b = i / ks.n;
+        keys[i] = uint32_t(b * (ks.k + 1) + ((l >= 0 && l < ks.k) ? l : ks.k));
+        ids[i] = int32_t(i);
+    }
+}
+
+/// seg_start[key] / seg_end[key] from the sorted keys (both pre-zeroed, so
+/// absent clusters read as empty).
+__global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int64_t m,
+                                      int32_t* __restrict__ seg_start,
+                                      int32_t* __restrict__ seg_end) {
+    for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < m;
+         p += int64_t(gridDim.x) * blockDim.x) {
+        const uint32_t key = keys[p];
+        if (p == 0 || keys[p - 1] != key) {
+            seg_start[key] = int32_t(p);
+        }
+        if (p == m - 1 || keys[p + 1] != key) {
+            seg_end[key] = int32_t(p + 1);
+        }
+    }
+}
+
+/// Per cluster of the pass (row = b k + j): counts (every cluster),
+/// weight_sums = count when unweighted, and zero rows for empty clusters
+/// j >= k_begin.
+__global__ void cluster_info_kernel(const int32_t* __restrict__ seg_start,
+                                    const int32_t* __restrict__ seg_end, KeySpace ks, int64_t rows,
+                                    int64_t d, bool weighted, float* __restrict__ sums,
+                                    float* __restrict__ weight_sums,
+                                    int32_t* __restrict__ counts) {
+    for (int64_t row = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; row < rows;
+         row += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t j = row % ks.k;
+        const int64_t key = row + row / ks.k;  // b (k + 1) + j
+        const int32_t count = seg_end[key] - seg_start[key];
+        if (counts != nullptr) {
+            counts[row] = count;
+        }
+        if (j < ks.k_begin) {
+            continue;  // frozen: sums and weight_sums untouched
+        }
+        if (!weighted || count == 0) {
+            weight_sums[row] = float(count);
+        }
+        if (count == 0) {
+            float* r = sums + row * d;
+            for (int64_t t = 0; t < d; ++t) {
+                r[t] = 0.0f;
+            }
+        }
+    }
+}
+
+template <int VEC>
+struct Vec {
+    float v[VEC];
+};
+
+template <typename T, int VEC>
+__device__ __forceinline__ Vec<VEC> load_vec(const T* p) {
+    Vec<VEC> r;
+    if constexpr (VEC == 4) {
+        const float4 f = load4(p);
+        r.v[0] = f.x;
+        r.v[1] = f.y;
+        r.v[2] = f.z;
+        r.v[3] = f.w;
+    } else {
+        r.v[0] = to_float(p[0]);
+    }
+    return r;
+}
+
+template <int VEC>
+__device__ __forceinline__ void store_vec(float* p, const float (&a)[VEC]) {
+    if constexpr (VEC == 4) {
+        *reinterpret_cast<float4*>(p) = make_float4(a[0], a[1], a[2], a[3]);
+    } else {
+        p[0] = a[0];
+    }
+}
+
+/// Pieces: problem b's sorted points [b n, (b + 1) n) are cut into
+/// `per_problem` pieces of `len` points; piece Q = b per_problem + q.
+struct Pieces {
+    int64_t n;
+    int64_t len;
+    int64_t per_problem;
+
+    __host__ __device__ int64_t begin(int64_t Q) const {
+        return (Q / per_problem) * n + (Q % per_problem) * len;
+    }
+    __host__ __device__ int64_t end(int64_t Q) const {
+        const int64_t b = Q / per_problem;
+        const int64_t e = begin(Q) + len;
+        return e < (b + 1) * n ? e : (b + 1) * n;
+    }
+    /// the piece holding sorted position pos of problem b
+    __host__ __device__ int64_t of(int64_t b, int64_t pos) const {
+        return b * per_problem + (pos - b * n) / len;
+    }
+};
+
+struct ReduceParams {
+    const void* x;
+    int64_t d;
+    const float* weights;  // null = unweighted
+    const uint32_t* keys;  // sorted
+    const int32_t* ids;    // sorted (ascending within a key)
+    int64_t m;
+    Pieces pieces;
+    int64_t n_pieces;
+    KeySpace ks;
+    float* sums;
+    float* weight_sums;
+    float* part;    // n_pieces x 2 x dround
+    float* part_w;  // n_pieces x 2
+    int64_t dround;
+    const int32_t* seg_start;
+    int32_t* finishers;  // [0], [1] = counts of the short / long list
+    int64_t list_cap;    // entries per list; short list at 2, long at 2 + list_cap
+};
+
+/// Step 4: one warp per (piece, column block blockIdx.y).
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kReduceWarps * 32)
+        segment_reduce_kernel(const ReduceParams p) {
+    const int lane = threadIdx.x & 31;
+    const int64_t Q = int64_t(blockIdx.x) * kReduceWarps + (threadIdx.x >> 5);
+    if (Q >= p.n_pieces) {
+        return;
+    }
+    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const bool col_ok = col < p.d;  // VEC = 4 only when d % 4 == 0
+    const bool first_cols = blockIdx.y == 0 && lane == 0;
+    const T* x = static_cast<const T*>(p.x);
+    const bool weighted = p.weights != nullptr;
+
+    const int64_t p0 = p.pieces.begin(Q);
+    const int64_t p1 = p.pieces.end(Q);
+    if (p0 >= p1) {
+        return;  // n == 0
+    }
+    // does the first run continue from the previous piece, the last into the
+    // next? (keys of different problems always differ)
+    const bool head_cont = p0 > 0 && p.keys[p0 - 1] == p.keys[p0];
+    const bool tail_cont = p1 < p.m && p.keys[p1] == p.keys[p1 - 1];
+
+    uint32_t cur = p.keys[p0];
+    int64_t run_start = p0;
+    float acc[VEC];
+    float wacc = 0.0f;
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
+
+    auto flush = [&](uint32_t key, int64_t rs, int64_t re) {
+        if (!p.ks.summed(key)) {
+            return;
+        }
+        const bool complete = (rs > p0 || !head_cont) && (re < p1 || !tail_cont);
+        if (complete) {
+            const int64_t row = p.ks.row(key);
+            if (col_ok) {
+                store_vec<VEC>(p.sums + row * p.d + col, acc);
+            }
+            if (weighted && first_cols) {
+                p.weight_sums[row] = wacc;
+            }
+        } else {
+            // a cut cluster: the first run of the piece (slot 0) or the last (slot 1)
+            const int64_t slot = Q * 2 + (rs == p0 ? 0 : 1);
+            if (col_ok) {
+                store_vec<VEC>(p.part + slot * p.dround + col, acc);
+            }
+            if (first_cols) {
+                p.part_w[slot] = wacc;
+                if (rs == p0 && head_cont && (re < p1 || !tail_cont)) {
+                    // the cluster ends here: this piece finishes it (list
+                    // order is irrelevant: each entry is summed on its own)
+                    const int64_t first = p.pieces.of(p.ks.problem(key), p.seg_start[key]);
+                    const int list = Q - first + 1 <= kShortPieces ? 0 : 1;
+                    const int32_t at = atomicAdd(p.finishers + list, 1);
+                    p.finishers[2 + list * p.list_cap + at] = int32_t(Q);
+                }
+            }
+        }
+    };
+
+    for (int64_t base = p0; base < p1; base += 32) {
+        const int cnt = int(p1 - base < 32 ? p1 - base : 32);
+        const bool mine = lane < cnt;
+        const uint32_t my_key = mine ? p.keys[base + lane] : 0u;
+        const int32_t my_id = mine ? p.ids[base + lane] : 0;
+        const bool my_use = mine && p.ks.summed(my_key);
+        const float my_w = (weighted && my_use) ? p.weights[my_id] : 1.0f;
+        for (int j0 = 0; j0 < cnt; j0 += kRowsInFlight) {
+            // issue the loads of up to 8 rows first (memory-level parallelism) ...
+            Vec<VEC> v[kRowsInFlight];
+#pragma unroll
+            for (int u = 0; u < kRowsInFlight; ++u) {
+                const int j = (j0 + u) & 31;
+                const int32_t id = __shfl_sync(0xffffffffu, my_id, j);
+                const bool use = __shfl_sync(0xffffffffu, my_use, j) && j0 + u < cnt;
+                if (use && col_ok) {
+                    v[u] = load_vec<T, VEC>(x + int64_t(id) * p.d + col);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < VEC; ++e) v[u].v[e] = 0.0f;
+                }
+            }
+            // ... then add them in sorted order (the order fixes the rounding)
+#pragma unroll
+            for (int u = 0; u < kRowsInFlight; ++u) {
+                if (j0 + u < cnt) {  // uniform across the warp
+                    const uint32_t key = __shfl_sync(0xffffffffu, my_key, j0 + u);
+                    const float w = __shfl_sync(0xffffffffu, my_w, j0 + u);
+                    if (key != cur) {
+                        flush(cur, run_start, base + j0 + u);
+                        cur = key;
+                        run_start = base + j0 + u;
+#pragma unroll
+                        for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
+                        wacc = 0.0f;
+                    }
+                    if (weighted) {
+#pragma unroll
+                        for (int e = 0; e < VEC; ++e) {
+                            acc[e] = __fadd_rn(acc[e], __fmul_rn(v[u].v[e], w));  // c += x * w
+                        }
+                        wacc = __fadd_rn(wacc, w);
+                    } else {
+#pragma unroll
+                        for (int e = 0; e < VEC; ++e) acc[e] += v[u].v[e];
+                    }
+                }
+            }
+        }
+    }
+    flush(cur, run_start, p1);
+}
+
+struct CombineParams {
+    const uint32_t* keys;
+    const int32_t* seg_start;
+    const int32_t* seg_end;
+    Pieces pieces;
+    int64_t d;
+    KeySpace ks;
+    bool weighted;
+    float* sums;
+    float* weight_sums;
+    const float* part;
+    const float* part_w;
+    int64_t dround;
+    const int32_t* finishers;  // [0], [1] = counts of the short / long list
+    int64_t list_cap;
+};
+
+/// Adds the partials of the cut cluster that ends in piece Q (it is Q's first
+/// run) in a fixed tree: warp w adds pieces first + w, first + w + 32, ... in
+/// order, then warp 0 adds the 32 warp sums in warp order. The tree depends
+/// only on the number of pieces, so the sum is bitwise reproducible.
+template <int VEC>
+__device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q,
+                                               float (&red)[kCombineWarps][32 * VEC + 1]) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const uint32_t key = p.keys[p.pieces.begin(Q)];
+    const int64_t b = p.ks.problem(key);
+    const int64_t s = p.seg_start[key];
+    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const bool col_ok = col < p.d;
+    const int64_t q_first = p.pieces.of(b, s);
+    float acc[VEC];
+    float wacc = 0.0f;
+#pragma unroll
+    for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
+#pragma unroll 4
+    for (int64_t qq = q_first + warp; qq <= Q; qq += kCombineWarps) {
+        // the cluster is the last run (slot 1) of its first piece unless it
+        // starts exactly there; in every later piece it is the first run
+        const int64_t slot = qq * 2 + ((qq == q_first && s > p.pieces.begin(qq)) ? 1 : 0);
+        if (col_ok) {
+            const float* src = p.part + slot * p.dround + col;
+#pragma unroll
+            for (int t = 0; t < VEC; ++t) acc[t] += src[t];
+        }
+        wacc += p.part_w[slot];
+    }
+#pragma unroll
+    for (int t = 0; t < VEC; ++t) red[warp][lane * VEC + t] = acc[t];
+    if (lane == 0) {
+        red[warp][32 * VEC] = wacc;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        const int64_t used = Q - q_first + 1 < kCombineWarps ? Q - q_first + 1 : kCombineWarps;
+        float out[VEC];
+        float wout = 0.0f;
+#pragma unroll
+        for (int t = 0; t < VEC; ++t) out[t] = 0.0f;
+        for (int w = 0; w < used; ++w) {
+#pragma unroll
+            for (int t = 0; t < VEC; ++t) out[t] += red[w][lane * VEC + t];
+            wout += red[w][32 * VEC];
+        }
+        const int64_t row = p.ks.row(key);
+        if (col_ok) {
+            store_vec<VEC>(p.sums + row * p.d + col, out);
+        }
+        if (p.weighted && blockIdx.y == 0 && lane == 0) {
+            p.weight_sums[row] = wout;
+        }
+    }
+}
+
+/// Step 5, long clusters (> kShortPieces pieces): a few 32-warp blocks per
+/// column block (blockIdx.y) loop over the long list of the reduce step.
+template <int VEC>
+__global__ void __launch_bounds__(kCombineWarps * 32)
+        segment_combine_long_kernel(const CombineParams p) {
+    __shared__ float red[kCombineWarps][32 * VEC + 1];
+    const int count = p.finishers[1];
+    for (int f = blockIdx.x; f < count; f += gridDim.x) {
+        finish_cluster<VEC>(p, p.finishers[2 + p.list_cap + f], red);
+        __syncthreads();  // red is reused by the next cluster
+    }
+}
+
+/// Step 5, short clusters (<= kShortPieces pieces): one warp per cluster adds
+/// its partials in piece order.
+template <int VEC>
+__global__ void __launch_bounds__(kReduceWarps * 32)
+        segment_combine_short_kernel(const CombineParams p) {
+    const int lane = threadIdx.x & 31;
+    const int count = p.finishers[0];
+    const int64_t warps = int64_t(gridDim.x) * kReduceWarps;
+    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const bool col_ok = col < p.d;
+    for (int64_t f = int64_t(blockIdx.x) * kReduceWarps + (threadIdx.x >> 5); f < count;
+         f += warps) {
+        const int64_t Q = p.finishers[2 + f];
+        const uint32_t key = p.keys[p.pieces.begin(Q)];
+        const int64_t s = p.seg_start[key];
+        const int64_t q_first = p.pieces.of(p.ks.problem(key), s);
+        float acc[VEC];
+        float wacc = 0.0f;
+#pragma unroll
+        for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
+        for (int64_t qq = q_first; qq <= Q; ++qq) {
+            const int64_t slot = qq * 2 + ((qq == q_first && s > p.pieces.begin(qq)) ? 1 : 0);
+            if (col_ok) {
+                const float* src = p.part + slot * p.dround + col;
+#pragma unroll
+                for (int t = 0; t < VEC; ++t) acc[t] += src[t];
+            }
+            wacc += p.part_w[slot];
+        }
+        const int64_t row = p.ks.row(key);
+        if (col_ok) {
+            store_vec<VEC>(p.sums + row * p.d + col, acc);
+        }
+        if (p.weighted && blockIdx.y == 0 && lane == 0) {
+            p.weight_sums[row] = wacc;
+        }
+    }
+}
+
+unsigned grid_1d(int64_t items, int threads) {
+    const int64_t blocks = (items + threads - 1) / threads;
+    return unsigned(blocks < (int64_t(1) << 20) ? (blocks > 0 ? blocks : 1) : (int64_t(1) << 20));
+}
+
+template <typename T>
+void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_t nb, char* ws,
+              cudaStream_t stream) {
+    const int64_t n = a.n, k = a.k, d = a.d;
+    const int64_t m = nb * n, nkeys = nb * (k + 1);
+    const KeySpace ks{n, k, a.k_begin};
+    const T* x = static_cast<const T*>(a.x) + b0 * n * d;
+    const int32_t* labels = a.labels + b0 * n;
+    const float* weights = a.weights ? a.weights + b0 * n : nullptr;
+    float* sums = a.sums + b0 * k * d;
+    float* weight_sums = a.weight_sums + b0 * k;
+    int32_t* counts = a.counts ? a.counts + b0 * k : nullptr;
+
+    auto* seg_start = reinterpret_cast<int32_t*>(ws + plan.off_seg_start);
+    auto* seg_end = reinterpret_cast<int32_t*>(ws + plan.off_seg_end);
+    FK_CUDA_CHECK(cudaMemsetAsync(seg_start, 0, size_t(nkeys) * 4, stream));
+    FK_CUDA_CHECK(cudaMemsetAsync(seg_end, 0, size_t(nkeys) * 4, stream));
+    constexpr int kThreads = 256;
+
+    const uint32_t* keys = nullptr;
+    const int32_t* ids = nullptr;
+    char* free_region = nullptr;  // 2 buf_bytes, free after the sort
+    if (m > 0) {
+        auto* keys0 = reinterpret_cast<uint32_t*>(ws + plan.off_keys0);
+        auto* ids0 = reinterpret_cast<int32_t*>(ws + plan.off_ids0);
+        auto* keys1 = reinterpret_cast<uint32_t*>(ws + plan.off_keys1);
+        auto* ids1 = reinterpret_cast<int32_t*>(ws + plan.off_ids1);
+        make_keys_kernel<<<grid_1d(m, kThreads), kThreads, 0, stream>>>(labels, ks, m, keys0, ids0);
+        FK_CUDA_CHECK(cudaGetLastError());
+        cub::DoubleBuffer<uint32_t> dkeys(keys0, keys1);
+        cub::DoubleBuffer<int32_t> dids(ids0, ids1);
+        size_t cub_bytes = plan.cub_bytes;
+        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws + plan.off_cub, cub_bytes, dkeys, dids,
+                                                      int(m), 0, plan.end_bit, stream));
+        if (dkeys.selector != dids.selector) {
+            throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
+        }
+        keys = dkeys.Current();
+        ids = dids.Current();
+        free_region = ws + (dkeys.selector == 0 ? plan.off_keys1 : plan.off_keys0);
+        segment_bounds_kernel<<<grid_1d(m, kThreads), kThreads, 0, stream>>>(keys, m, seg_start,
+                                                                           seg_end);
+        FK_CUDA_CHECK(cudaGetLastError());
+    }
+    cluster_info_kernel<<<grid_1d(nb * k, kThreads), kThreads, 0, stream>>>(
+            seg_start, seg_end, ks, nb * k, d, weights != nullptr, sums, weight_sums, counts);
+    FK_CUDA_CHECK(cudaGetLastError());
+    if (m == 0) {
+        return;
+    }
+
+    const int64_t dround = (d + 3) / 4 * 4;
+    Pieces pieces;
+    pieces.n = n;
+    pieces.len = std::max<int64_t>(kMinPiece, (2 * (dround + 1) + 31) / 32 * 32);
+    pieces.per_problem = (n + pieces.len - 1) / pieces.len;
+    const int64_t n_pieces = nb * pieces.per_problem;
+    // partial rows (n_pieces x 2 x dround floats) then their weights, in the
+    // free half of the sort buffers; only problems of 2+ pieces have cut
+    // clusters, and then n_pieces < 2 m / len with len >= 2 (dround + 1)
+    // bounds them by 8 m bytes
+    float* part = reinterpret_cast<float*>(free_region);
+    float* part_w = part + n_pieces * 2 * dround;
+    const bool cut = pieces.per_problem > 1;
+    if (cut && size_t(n_pieces) * 2 * size_t(dround + 1) * 4 > 2 * plan.buf_bytes) {
+        throw KernelError("flashkmeans: sort_inverse_update: internal scratch overflow");
+    }
+
+    const bool vec4 = d % 4 == 0 && reinterpret_cast<uintptr_t>(x) % (4 * sizeof(T)) == 0 &&
+                      reinterpret_cast<uintptr_t>(sums) % 16 == 0;
+    const int cols_per_warp = vec4 ? 128 : 32;
+    const int64_t col_blocks = (d + cols_per_warp - 1) / cols_per_warp;
+    if (col_blocks > 65535) {
+        throw KernelError("flashkmeans: sort_inverse_update: d = " + std::to_string(d) +
+                          " is too large");
+    }
+
+    ReduceParams rp;
+    rp.x = x;
+    rp.d = d;
+    rp.weights = weights;
+    rp.keys = keys;
+    rp.ids = ids;
+    rp.m = m;
+    rp.pieces = pieces;
+    rp.n_pieces = n_pieces;
+    rp.ks = ks;
+    rp.sums = sums;
+    rp.weight_sums = weight_sums;
+    rp.part = part;
+    rp.part_w = part_w;
+    rp.dround = dround;
+    rp.seg_start = seg_start;
+    rp.finishers = reinterpret_cast<int32_t*>(ws + plan.off_list);
+    rp.list_cap = n_pieces;
+    if (cut) {
+        FK_CUDA_CHECK(cudaMemsetAsync(rp.finishers, 0, 2 * sizeof(int32_t), stream));
+    }
+    const dim3 rgrid(unsigned((n_pieces + kReduceWarps - 1) / kReduceWarps), unsigned(col_blocks));
+    if (vec4) {
+        segment_reduce_kernel<T, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+    } else {
+        segment_reduce_kernel<T, 1><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+    }
+    FK_CUDA_CHECK(cudaGetLastError());
+
+    if (cut) {
+        CombineParams cp;
+        cp.keys = keys;
+        cp.seg_start = seg_start;
+        cp.seg_end = seg_end;
+        cp.pieces = pieces;
+        cp.d = d;
+        cp.ks = ks;
+        cp.weighted = weights != nullptr;
+        cp.sums = sums;
+        cp.weight_sums = weight_sums;
+        cp.part = part;
+        cp.part_w = part_w;
+        cp.dround = dround;
+        cp.finishers = rp.finishers;
+        cp.list_cap = rp.list_cap;
+        int device = 0, sms = 0;
+        FK_CUDA_CHECK(cudaGetDevice(&device));
+        FK_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        // the list lengths stay on the device: persistent grids loop over them
+        // (at most one finisher per two pieces)
+        const int64_t short_blocks = std::min<int64_t>(
+                ((n_pieces + 1) / 2 + kReduceWarps - 1) / kReduceWarps, std::max(1, 8 * sms));
+        const int64_t long_blocks = std::min<int64_t>(
+                std::max<int64_t>(1, n_pieces / (kShortPieces + 1)), std::max(1, 2 * sms));
+        const dim3 sgrid(static_cast<unsigned>(short_blocks), static_cast<unsigned>(col_blocks));
+        const dim3 lgrid(static_cast<unsigned>(long_blocks), static_cast<unsigned>(col_blocks));
+        if (vec4) {
+            segment_combine_short_kernel<4><<<sgrid, kReduceWarps * 32, 0, stream>>>(cp);
+            FK_CUDA_CHECK(cudaGetLastError());
+            if (pieces.per_problem > kShortPieces) {
+                segment_combine_long_kernel<4><<<lgrid, kCombineWarps * 32, 0, stream>>>(cp);
+                FK_CUDA_CHECK(cudaGetLastError());
+            }
+        } else {
+            segment_combine_short_kernel<1><<<sgrid, kReduceWarps * 32, 0, stream>>>(cp);
+            FK_CUDA_CHECK(cudaGetLastError());
+            if (pieces.per_problem > kShortPieces) {
+                segment_combine_long_kernel<1><<<lgrid, kCombineWarps * 32, 0, stream>>>(cp);
+                FK_CUDA_CHECK(cudaGetLastError());
+            }
+        }
+    }
+}
+
+} // namespace
+
+size_t update_workspace_bytes(int64_t n, int64_t k, int64_t batch) {
+    return make_plan(n, k, batch).total;
+}
+
+void sort_inverse_update(const Place& place, const kernels::UpdateArgs& a) {
+    DeviceGuard guard(place.device);
+    const cudaStream_t stream = stream_of(place);
+    const Plan plan = make_plan(a.n, a.k, a.batch);
+    char* ws = static_cast<char*>(a.workspace);
+    if (ws != nullptr && a.workspace_bytes < plan.total) {
+        throw KernelError("flashkmeans: sort_inverse_update: workspace of " +
+                          std::to_string(a.workspace_bytes) + " bytes is too small; need " +
+                          std::to_string(plan.total) + " (update_workspace_bytes)");
+    }
+    if (ws != nullptr && reinterpret_cast<uintptr_t>(ws) % 256 != 0) {
+        throw KernelError("flashkmeans: sort_inverse_update: the workspace must be 256-byte aligned");
+    }
+    ScopedDeviceBuffer owned(ws == nullptr ? plan.total : 0, stream);
+    if (ws == nullptr) {
+        ws = static_cast<char*>(owned.get());
+    }
+    dispatch_dtype(a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        for (int64_t b0 = 0; b0 < a.batch; b0 += plan.nb) {
+            const int64_t nb = std::min<int64_t>(plan.nb, a.batch - b0);
+            run_pass<T>(a, plan, b0, nb, ws, stream);
+        }
+    });
+}
+
+} // namespace cuda
+} // namespace flashkmeans

@@ -1,0 +1,225 @@
+// The one place where each kernel's arguments are checked and the backend is
+// chosen; CPU and CUDA implementations below assume valid arguments.
+#include <flashkmeans/kernels.h>
+
+#include "cpu/cpu_kernels.h"
+#ifdef FLASHKMEANS_WITH_CUDA
+#include "cuda/cuda_kernels.h"
+#endif
+
+#include <cstdio>
+#include <string>
+
+namespace flashkmeans {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+    throw KernelError("flashkmeans kernels: " + what);
+}
+
+void require(bool ok, const char* what) {
+    if (!ok) {
+        fail(what);
+    }
+}
+
+bool on_cuda(const Place& place) {
+    if (place.backend == Backend::CUDA) {
+        if (!cuda_compiled()) {
+            fail("the CUDA backend was requested but this build has no CUDA support");
+        }
+        return true;
+    }
+    if (place.backend == Backend::Auto) {
+        fail("Place.backend must be CPU or CUDA (resolve Auto first)");
+    }
+    return false;
+}
+
+// Runs the CUDA implementation when the place is a GPU; throws in builds
+// without CUDA (on_cuda() already refused that case).
+#ifdef FLASHKMEANS_WITH_CUDA
+#define FK_CUDA_OR_FAIL(call) call
+#else
+#define FK_CUDA_OR_FAIL(call) fail("no CUDA support")
+#endif
+
+void require_cpu_float32(DType dtype, const char* op) {
+    if (dtype != DType::Float32) {
+        fail(std::string(op) + ": the CPU backend takes float32 points, got " +
+             dtype_name(dtype) + " (convert on the host first)");
+    }
+}
+
+} // namespace
+
+size_t dtype_size(DType dtype) {
+    switch (dtype) {
+        case DType::Float32:
+            return 4;
+        case DType::Float16:
+        case DType::BFloat16:
+            return 2;
+    }
+    fail("unknown dtype");
+}
+
+const char* dtype_name(DType dtype) {
+    switch (dtype) {
+        case DType::Float32:
+            return "float32";
+        case DType::Float16:
+            return "float16";
+        case DType::BFloat16:
+            return "bfloat16";
+    }
+    return "unknown";
+}
+
+bool cuda_compiled() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    return cuda::device_count();
+#else
+    return 0;
+#endif
+}
+
+namespace kernels {
+
+void row_norms(const Place& place, const void* x, DType dtype, int64_t n, int64_t d, float* out,
+               int64_t batch) {
+    require(n >= 0 && d > 0 && batch >= 1, "row_norms: need n >= 0, d > 0, batch >= 1");
+    require(x != nullptr || n == 0, "row_norms: x is null");
+    require(out != nullptr || n == 0, "row_norms: out is null");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::row_norms(place, x, dtype, n * batch, d, out));
+        return;
+    }
+    require_cpu_float32(dtype, "row_norms");
+    cpu::row_norms(static_cast<const float*>(x), n * batch, d, out);
+}
+
+void flash_assign(const Place& place, const AssignArgs& a) {
+    require(a.n >= 0 && a.d > 0 && a.k > 0 && a.batch >= 1,
+            "flash_assign: need n >= 0, d > 0, k > 0, batch >= 1");
+    require(a.k <= INT32_MAX, "flash_assign: k must fit in int32");
+    require(a.x != nullptr || a.n == 0, "flash_assign: x is null");
+    require(a.centroids != nullptr, "flash_assign: centroids is null");
+    require(a.labels != nullptr || a.n == 0, "flash_assign: labels is null");
+    require(a.metric != Metric::L2 || a.centroid_norms != nullptr,
+            "flash_assign: the L2 metric needs centroid_norms");
+    require(a.distances == nullptr || a.metric != Metric::L2 || a.x_norms != nullptr,
+            "flash_assign: L2 distances need x_norms");
+    if (a.n == 0) {
+        return;
+    }
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::flash_assign(place, a));
+        return;
+    }
+    require_cpu_float32(a.dtype, "flash_assign");
+    cpu::flash_assign(a);
+}
+
+size_t update_workspace_bytes(const Place& place, int64_t n, int64_t k, int64_t batch) {
+    if (on_cuda(place)) {
+#ifdef FLASHKMEANS_WITH_CUDA
+        return cuda::update_workspace_bytes(n, k, batch);
+#endif
+    }
+    (void)n, (void)k, (void)batch; // the CPU update allocates its own scratch
+    return 0;
+}
+
+void sort_inverse_update(const Place& place, const UpdateArgs& a) {
+    require(a.n >= 0 && a.d > 0 && a.k > 0 && a.batch >= 1,
+            "sort_inverse_update: need n >= 0, d > 0, k > 0, batch >= 1");
+    require(a.k_begin >= 0 && a.k_begin <= a.k, "sort_inverse_update: need 0 <= k_begin <= k");
+    require(a.n <= INT32_MAX, "sort_inverse_update: n must fit in int32 per batch");
+    require(a.x != nullptr || a.n == 0, "sort_inverse_update: x is null");
+    require(a.labels != nullptr || a.n == 0, "sort_inverse_update: labels is null");
+    require(a.sums != nullptr && a.weight_sums != nullptr,
+            "sort_inverse_update: sums and weight_sums are required");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::sort_inverse_update(place, a));
+        return;
+    }
+    require_cpu_float32(a.dtype, "sort_inverse_update");
+    cpu::sort_inverse_update(a);
+}
+
+void finalize_centroids(const Place& place, const FinalizeArgs& a) {
+    require(a.k > 0 && a.d > 0 && a.batch >= 1 && a.k_begin >= 0 && a.k_begin <= a.k,
+            "finalize_centroids: need k > 0, d > 0, batch >= 1, 0 <= k_begin <= k");
+    require(a.sums && a.weight_sums && a.centroids,
+            "finalize_centroids: sums, weight_sums and centroids are required");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::finalize_centroids(place, a));
+        return;
+    }
+    cpu::finalize_centroids(a);
+}
+
+void postprocess_centroids(const Place& place, float* c, int64_t k, int64_t d, bool spherical,
+                           bool round_to_int, int64_t batch) {
+    require(k > 0 && d > 0 && batch >= 1 && c != nullptr,
+            "postprocess_centroids: need k > 0, d > 0, centroids");
+    if (!spherical && !round_to_int) {
+        return;
+    }
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::postprocess_centroids(place, c, k, d, spherical, round_to_int, batch));
+        return;
+    }
+    cpu::postprocess_centroids(c, k * batch, d, spherical, round_to_int);
+}
+
+void gather_rows(const Place& place, const void* x, DType dtype, int64_t n, int64_t d,
+                 const int64_t* ids, int64_t m, float* out) {
+    require(n >= 0 && d > 0 && m >= 0, "gather_rows: need n >= 0, d > 0, m >= 0");
+    require(m == 0 || (x && ids && out), "gather_rows: null pointer");
+    for (int64_t i = 0; i < m; i++) {
+        if (ids[i] < 0 || ids[i] >= n) {
+            fail("gather_rows: row id " + std::to_string(ids[i]) + " out of range [0, " +
+                 std::to_string(n) + ")");
+        }
+    }
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::gather_rows(place, x, dtype, d, ids, m, out));
+        return;
+    }
+    require_cpu_float32(dtype, "gather_rows");
+    cpu::gather_rows(static_cast<const float*>(x), d, ids, m, out);
+}
+
+void convert_from_float(const Place& place, const float* src, DType dtype, int64_t count,
+                        void* dst) {
+    require(count >= 0 && (count == 0 || (src && dst)), "convert_from_float: null pointer");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::convert_from_float(place, src, dtype, count, dst));
+        return;
+    }
+    require_cpu_float32(dtype, "convert_from_float");
+    std::copy(src, src + count, static_cast<float*>(dst));
+}
+
+void sum_values(const Place& place, const float* values, int64_t n, double* out) {
+    require(out != nullptr && n >= 0 && (n == 0 || values), "sum_values: null pointer");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(*out = cuda::sum_values(place, values, n));
+        return;
+    }
+    *out = cpu::sum_values(values, n);
+}
+
+} // namespace kernels
+} // namespace flashkmeans

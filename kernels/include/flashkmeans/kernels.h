@@ -1,0 +1,188 @@
+/**
+ * flashkmeans kernels: the compute of one Lloyd iteration, with no FAISS types.
+ *
+ * Every operation has one signature and two implementations (CPU: OpenBLAS +
+ * OpenMP; CUDA: tensor cores + CUB), chosen by `Place::backend`. Pointers are
+ * host pointers for the CPU and device pointers for CUDA. All matrices are
+ * row-major and dense (leading dimension = d). A batch of B independent
+ * problems is laid out back to back: problem b of x starts at x + b*n*d, of
+ * the centroids at b*k*d, of labels/distances at b*n, of sums at b*k*d.
+ */
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace flashkmeans {
+
+/// Where an operation runs. Auto picks CUDA when a GPU is visible.
+enum class Backend { Auto, CPU, CUDA };
+
+/// Element type of the data points. Norms, sums and centroids are always fp32.
+enum class DType { Float32, Float16, BFloat16 };
+
+/// How fp32 points are multiplied on tensor cores (fp16/bf16 ignore this).
+enum class Precision {
+    Exact, ///< assignments equal a float64 reference except near-ties (default)
+    TF32,  ///< opt-in: one TF32 product, fp32 accumulation (about 1e-3 relative)
+};
+
+/// Distance used for assignment; IP assigns to the largest inner product.
+enum class Metric { L2, InnerProduct };
+
+/// An execution place: the CPU, or one CUDA device and stream.
+struct Place {
+    Backend backend = Backend::CPU;
+    int device = 0;         ///< CUDA device ordinal
+    void* stream = nullptr; ///< cudaStream_t; nullptr = the legacy default stream
+};
+
+/// Thrown by the kernels layer on bad arguments or a failed CUDA call.
+struct KernelError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+
+/// True when this build has the CUDA kernels compiled in.
+bool cuda_compiled();
+/// Number of visible CUDA devices (0 without CUDA support or GPU).
+int cuda_device_count();
+
+namespace kernels {
+
+/// out[b*n + i] = ||x_i||^2, fp32 accumulation.
+void row_norms(
+        const Place& place,
+        const void* x,
+        DType dtype,
+        int64_t n,
+        int64_t d,
+        float* out,
+        int64_t batch = 1);
+
+/// Which FlashAssign implementation runs (tests pin one; users leave Auto).
+enum class AssignKernel { Auto, Reference, Tiled };
+
+/** FlashAssign: labels[i] = argmin_j ||x_i - c_j||^2 (L2) or argmax_j x_i.c_j
+ * (IP), ties to the lowest j, without ever storing the n x k matrix. */
+struct AssignArgs {
+    const void* x = nullptr;         ///< n x d points, in `dtype`
+    DType dtype = DType::Float32;
+    int64_t n = 0;
+    int64_t d = 0;
+    const void* centroids = nullptr; ///< k x d, in the same dtype as x
+    const float* centroid_norms = nullptr; ///< k, ||c_j||^2 (needed for L2)
+    int64_t k = 0;
+    int64_t batch = 1;
+    Metric metric = Metric::L2;
+    Precision precision = Precision::Exact;
+    AssignKernel kernel = AssignKernel::Auto;
+    /// n, ||x_i||^2; optional: the distances need it, labels do not
+    const float* x_norms = nullptr;
+    int32_t* labels = nullptr;       ///< n out
+    /// n out, optional: L2: ||x||^2 + ||c||^2 - 2 x.c clamped at 0 (needs
+    /// x_norms); IP: the largest inner product
+    float* distances = nullptr;
+};
+void flash_assign(const Place& place, const AssignArgs& args);
+
+/** Sort-inverse update: per cluster j >= k_begin, sums[j] = sum of w_i x_i
+ * and weight_sums[j] = sum of w_i over points with labels[i] == j, each
+ * cluster reduced in increasing point order with no float atomics (bitwise
+ * reproducible; on the CPU bitwise equal to FAISS's compute_centroids).
+ * counts[j] = number of points (unweighted). Rows j < k_begin (frozen
+ * centroids) are left untouched. */
+struct UpdateArgs {
+    const void* x = nullptr; ///< n x d points, in `dtype`
+    DType dtype = DType::Float32;
+    int64_t n = 0;
+    int64_t d = 0;
+    const int32_t* labels = nullptr; ///< n, each in [0, k)
+    const float* weights = nullptr;  ///< n, optional (nullptr = all ones)
+    int64_t k = 0;
+    int64_t k_begin = 0;
+    int64_t batch = 1;
+    float* sums = nullptr;        ///< k x d out
+    float* weight_sums = nullptr; ///< k out (FAISS's `hassign`)
+    int32_t* counts = nullptr;    ///< k out, optional
+    /// scratch (CUDA): at least update_workspace_bytes(); nullptr = allocate
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
+};
+size_t update_workspace_bytes(
+        const Place& place,
+        int64_t n,
+        int64_t k,
+        int64_t batch = 1);
+void sort_inverse_update(const Place& place, const UpdateArgs& args);
+
+/** Finalize: for j >= k_begin, centroids[j] = sums[j] * (1 / weight_sums[j])
+ * (FAISS's rounding), or 0 where weight_sums[j] == 0 (empty: to be split).
+ * Writes the number of empty clusters and max_j ||c_new - c_old||^2 to
+ * n_empty / max_shift (device pointers on CUDA; either may be null). */
+struct FinalizeArgs {
+    const float* sums = nullptr;
+    const float* weight_sums = nullptr;
+    int64_t k = 0;
+    int64_t d = 0;
+    int64_t k_begin = 0;
+    int64_t batch = 1;
+    float* centroids = nullptr; ///< in: old centroids; out: new
+    int32_t* n_empty = nullptr; ///< batch out
+    float* max_shift = nullptr; ///< batch out
+};
+void finalize_centroids(const Place& place, const FinalizeArgs& args);
+
+/** FAISS's post-processing: spherical -> each row scaled to unit L2 norm
+ * (rows of norm 0 untouched); int_centroids -> round to nearest integer. */
+void postprocess_centroids(
+        const Place& place,
+        float* centroids,
+        int64_t k,
+        int64_t d,
+        bool spherical,
+        bool round_to_int,
+        int64_t batch = 1);
+
+/** FAISS's empty-cluster split (Clustering.cpp: split_clusters) on host
+ * memory: each empty cluster j >= k_begin copies a cluster drawn with
+ * probability (weight - 1) / (n - k), both perturbed by (1 +- 1/1024).
+ * Runs on the host on every backend: it is sequential by definition (one
+ * RNG stream) and touches O(#empty * d) values. Returns the split count. */
+int split_empty_clusters(
+        int64_t d,
+        int64_t k,
+        int64_t n,
+        int64_t k_begin,
+        float* weight_sums,
+        float* centroids);
+
+/// out[i] = fp32(x[ids[i]]) for i < m; `ids` is a host array.
+void gather_rows(
+        const Place& place,
+        const void* x,
+        DType dtype,
+        int64_t n,
+        int64_t d,
+        const int64_t* ids,
+        int64_t m,
+        float* out);
+
+/// dst[i] = src[i] converted to `dtype` (round to nearest even).
+void convert_from_float(
+        const Place& place,
+        const float* src,
+        DType dtype,
+        int64_t count,
+        void* dst);
+
+/// *out = sum of values[0..n) in double, in a fixed order (deterministic).
+/// `out` is a host pointer on every backend (this syncs the stream).
+void sum_values(const Place& place, const float* values, int64_t n, double* out);
+
+} // namespace kernels
+} // namespace flashkmeans

@@ -1,0 +1,94 @@
+// Empty-cluster split, shared by every backend: FAISS 1.7.3's split_clusters
+// (Clustering.cpp), reproduced to the bit.
+//
+// Why host code: it is sequential by definition (one RNG stream, each split
+// changes the weights the next one draws from) and touches O(#empty * d)
+// values, so the engine copies the weights and the few affected rows to the
+// host. Why this exact form: every expression keeps FAISS's types (size_t
+// counts, `(float - 1.0) / (float)(n - k)` evaluated in double, the double
+// EPS applied to float centroids) and the RNG is faiss::RandomGenerator(1234)
+// itself, so the same input gives the same centroids as faiss::Clustering.
+// weight_sums is indexed by absolute cluster id; FAISS's hassign starts at the
+// first non-frozen cluster, hence the k_begin offset on both arrays.
+#include <flashkmeans/kernels.h>
+
+#include <faiss/utils/random.h>
+
+#include <cstring>
+#include <string>
+
+namespace flashkmeans {
+namespace kernels {
+
+namespace {
+
+// a bit above machine epsilon for float16 (FAISS's value, a double)
+constexpr double kEps = 1 / 1024.;
+
+} // namespace
+
+int split_empty_clusters(int64_t d_in, int64_t k_in, int64_t n_in, int64_t k_begin,
+                         float* weight_sums, float* centroids) {
+    if (d_in <= 0 || k_in <= 0 || n_in < 0 || k_begin < 0 || k_begin > k_in || !weight_sums ||
+        !centroids) {
+        throw KernelError(
+                "flashkmeans kernels: split_empty_clusters: need d > 0, k > 0, n >= 0, "
+                "0 <= k_begin <= k and non-null weight_sums and centroids");
+    }
+    const size_t d = size_t(d_in), n = size_t(n_in);
+    const size_t k = size_t(k_in - k_begin);
+    float* hassign = weight_sums + k_begin;
+    centroids += size_t(k_begin) * d;
+
+    size_t nsplit = 0;
+    faiss::RandomGenerator rng(1234);
+    for (size_t ci = 0; ci < k; ci++) {
+        if (hassign[ci] == 0) { /* need to redefine a centroid */
+            // FAISS loops forever when no cluster can be drawn (every weight
+            // <= 1, e.g. small weights); refuse instead. This test draws no
+            // random numbers, so it does not change the stream otherwise.
+            bool drawable = false;
+            for (size_t cj = 0; cj < k && !drawable; cj++) {
+                float p = (hassign[cj] - 1.0) / (float)(n - k);
+                drawable = p > 0;
+            }
+            if (!drawable) {
+                throw KernelError(
+                        "flashkmeans kernels: split_empty_clusters: cluster " +
+                        std::to_string(k_begin + int64_t(ci)) +
+                        " is empty and no cluster has a weight above 1 to split it "
+                        "(FAISS would loop forever here); use weights >= 1 or fewer clusters");
+            }
+            size_t cj;
+            for (cj = 0; 1; cj = (cj + 1) % k) {
+                /* probability to pick this cluster for split */
+                float p = (hassign[cj] - 1.0) / (float)(n - k);
+                float r = rng.rand_float();
+                if (r < p) {
+                    break; /* found our cluster to be split */
+                }
+            }
+            std::memcpy(centroids + ci * d, centroids + cj * d, sizeof(*centroids) * d);
+
+            /* small symmetric pertubation */
+            for (size_t j = 0; j < d; j++) {
+                if (j % 2 == 0) {
+                    centroids[ci * d + j] *= 1 + kEps;
+                    centroids[cj * d + j] *= 1 - kEps;
+                } else {
+                    centroids[ci * d + j] *= 1 - kEps;
+                    centroids[cj * d + j] *= 1 + kEps;
+                }
+            }
+
+            /* assume even split of the cluster */
+            hassign[ci] = hassign[cj] / 2;
+            hassign[cj] -= hassign[ci];
+            nsplit++;
+        }
+    }
+    return int(nsplit);
+}
+
+} // namespace kernels
+} // namespace flashkmeans

@@ -1,0 +1,44 @@
+"""flashkmeans: exact Lloyd k-means, IO-aware, as a drop-in for faiss.Kmeans.
+
+    from flashkmeans import Kmeans             # instead of: from faiss import Kmeans
+    from flashkmeans import batch_kmeans       # B problems (B, n, d) at once
+    from flashkmeans import train_ivf          # faiss IVF coarse quantizer training
+
+numpy is the only requirement; faiss (faiss-cpu) is used when importable
+(Kmeans.index is then a real faiss index, and train_ivf works).
+"""
+
+from . import _flashkmeans
+from .batch import BatchKMeansResult, batch_kmeans
+from .ivf import train_ivf
+from .kmeans import ClusteringParameters, FlatIndex, Kmeans
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Kmeans",
+    "ClusteringParameters",
+    "FlatIndex",
+    "batch_kmeans",
+    "BatchKMeansResult",
+    "train_ivf",
+    "cuda_available",
+    "cuda_compiled",
+    "cuda_device_count",
+    "__version__",
+]
+
+
+def cuda_compiled():
+    """True when this build of flashkmeans has the CUDA kernels."""
+    return bool(_flashkmeans.cuda_compiled())
+
+
+def cuda_device_count():
+    """Number of CUDA devices flashkmeans can use (0 without CUDA)."""
+    return int(_flashkmeans.cuda_device_count())
+
+
+def cuda_available():
+    """True when backend='auto' runs on a GPU here."""
+    return cuda_compiled() and cuda_device_count() > 0

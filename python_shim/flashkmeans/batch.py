@@ -1,0 +1,138 @@
+"""flashkmeans.batch_kmeans: B independent k-means problems in one call.
+
+    labels, centroids, objective = flashkmeans.batch_kmeans(x, k)   # x: (B, n, d)
+
+On the GPU the B problems run in one set of kernel launches; a torch or cupy
+CUDA tensor is used in place and the results come back as tensors on its
+device.
+"""
+
+import operator
+
+import numpy as np
+
+from . import _arrays
+from . import _flashkmeans as _ext
+
+__all__ = ["batch_kmeans", "BatchKMeansResult", "parse_metric"]
+
+
+def parse_metric(metric):
+    """'l2' or 'ip' from 'l2' / 'L2' / 'ip' / 'inner_product' or faiss's
+    METRIC_L2 (1) / METRIC_INNER_PRODUCT (0)."""
+    if isinstance(metric, str):
+        m = metric.lower()
+        if m in ("l2", "euclidean", "sqeuclidean"):
+            return "l2"
+        if m in ("ip", "inner_product", "dot"):
+            return "ip"
+    elif isinstance(metric, (int, np.integer)) and not isinstance(metric, bool):
+        if int(metric) == 1:
+            return "l2"
+        if int(metric) == 0:
+            return "ip"
+    raise ValueError(f"unknown metric {metric!r} (expected 'l2' or 'ip')")
+
+
+class BatchKMeansResult(tuple):
+    """(labels, centroids, objective), with the per-iteration history too.
+
+    labels:    (B, n) int64: cluster of each point at the last assignment
+    centroids: (B, k, d) float32
+    objective: (B,) float64: objective of the last iteration (sum of squared
+               distances for 'l2', of inner products for 'ip'); 0 if niter=0
+    history:   (B, niter) float64: objective of every iteration
+    All four are numpy arrays for numpy input, torch tensors for torch input
+    and cupy arrays for cupy input, on the input's device.
+    """
+
+    def __new__(cls, labels, centroids, objective, history):
+        self = tuple.__new__(cls, (labels, centroids, objective))
+        self.history = history
+        return self
+
+    labels = property(lambda self: self[0])
+    centroids = property(lambda self: self[1])
+    objective = property(lambda self: self[2])
+
+    def __repr__(self):
+        return "BatchKMeansResult(labels={!r}, centroids={!r}, objective={!r})".format(*self)
+
+
+def _on_place(points, a):
+    """A small host numpy result (objectives) as an array of the caller's
+    library on the caller's device."""
+    if points.kind == "torch":
+        t = _arrays._torch().from_numpy(a)
+        return t.to(points.source.device) if points.on_device else t
+    if points.kind == "cupy":
+        cp = _arrays._cupy()
+        with cp.cuda.Device(points.device):
+            return cp.asarray(a)
+    return a
+
+
+def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
+                 spherical=False, verbose=False, **options):
+    """Runs `niter` Lloyd iterations on each of the B problems of x (B, n, d).
+
+    x: numpy (float32, float16, bfloat16; float64 converted to float32),
+       or a torch / cupy array on the CPU or a CUDA device (used in place).
+    k: clusters per problem (n >= k).
+    init_centroids: (B, k, d) or (k, d) (the same for every problem);
+       default: k distinct points per problem from FAISS's seeding
+       (rand_perm(n, seed + 1), as faiss.Kmeans with the same seed when no
+       subsampling happens), or k-means++ with init='kmeans++'.
+    metric: 'l2' (default) or 'ip' (largest inner product; use with
+       spherical=True for spherical k-means).
+    options: backend, device, dtype, precision, deterministic, init,
+       memory_budget (see flashkmeans.Kmeans).
+    No subsampling: every point of every problem is used.
+
+    Returns a BatchKMeansResult, which unpacks as (labels, centroids,
+    objective) and carries .history (B, niter). labels are int64.
+    """
+    k = operator.index(k)
+    niter = operator.index(niter)
+    seed = operator.index(seed)
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    if niter < 0:
+        raise ValueError(f"niter must be >= 0, got {niter}")
+    metric = parse_metric(metric)
+    _ext.check_options(options)
+
+    pts = _arrays.as_points(x, 3, "x")
+    B, n, d = pts.shape
+    if B == 0 or d == 0:
+        raise ValueError(f"x: need B >= 1 and d >= 1, got shape {pts.shape}")
+    if n < k:
+        raise ValueError(
+            f"Number of training points ({n}) should be at least as large as number of clusters ({k})"
+        )
+    ic = None
+    if init_centroids is not None:
+        ic = _arrays.host_float32(init_centroids, "init_centroids")
+        if ic.shape == (k, d):
+            ic = np.ascontiguousarray(np.broadcast_to(ic, (B, k, d)))
+        if ic.shape != (B, k, d):
+            raise ValueError(f"init_centroids: expected shape ({B}, {k}, {d}) or ({k}, {d}), got {ic.shape}")
+
+    pts, options = _arrays.match_compute_dtype(pts, options)
+    centroids = _arrays.empty(pts, (B, k, d), "float32")
+    labels32 = _arrays.empty(pts, (B, n), "int32")
+    history = np.zeros((B, niter), dtype=np.float64)
+    from .kmeans import _flush
+
+    _flush()
+    _ext.batch_kmeans(pts.array, pts.dtype, k, niter, metric, bool(spherical), seed, bool(verbose),
+                      ic, centroids, labels32, history if niter > 0 else None, options)
+    _arrays.device_sync(pts)
+    labels = _arrays.astype(labels32, "int64")
+    objective = history[:, -1].copy() if niter > 0 else np.zeros(B, dtype=np.float64)
+    return BatchKMeansResult(
+        _arrays.wrap(pts, labels),
+        _arrays.wrap(pts, centroids),
+        _on_place(pts, objective),
+        _on_place(pts, history),
+    )

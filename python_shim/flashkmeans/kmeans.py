@@ -1,0 +1,407 @@
+"""flashkmeans.Kmeans: faiss.Kmeans's surface, the flashkmeans engine below.
+
+    from flashkmeans import Kmeans          # instead of: from faiss import Kmeans
+    km = Kmeans(d, k, niter=20, verbose=True)
+    km.train(x)                             # x: (n, d) numpy / torch / cupy
+    D, I = km.index.search(x, 1)            # or km.assign(x)
+
+Keyword arguments set ClusteringParameters fields exactly as in faiss (an
+unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
+flashkmeans options (backend, device, dtype, precision, deterministic, init,
+memory_budget) are accepted as keywords too.
+"""
+
+import operator
+import sys
+
+import numpy as np
+
+from . import _arrays
+from . import _flashkmeans as _ext
+
+__all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
+
+#: flashkmeans options accepted as keywords next to the ClusteringParameters.
+OPTION_NAMES = ("backend", "device", "dtype", "precision", "deterministic", "init", "memory_budget")
+
+# faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
+METRIC_INNER_PRODUCT = 0
+METRIC_L2 = 1
+
+_STAT_FIELDS = ("obj", "time", "time_search", "imbalance_factor", "nsplit")
+
+
+def _faiss():
+    """The faiss module when importable (faiss-cpu or a GPU build), else None."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _flush():
+    # The engine prints with C stdio; keep Python's buffered output in order.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # closed or odd streams
+            pass
+
+
+class ClusteringParameters:
+    """The fields of faiss.ClusteringParameters (faiss 1.15.1), same defaults.
+
+    early_stop_threshold: faiss >= 1.14.2 ends a run once the objective stops
+    changing (0.0, the default here); with an older faiss installed the
+    default is -1.0 (every iteration runs), as that faiss does.
+
+    Setting a field that does not exist raises AttributeError, as with the
+    SWIG object. Fields flashkmeans cannot honour (use_faster_subsampling,
+    use_super_kmeans, early_stop_threshold > 0, init_method AFK-MC2)
+    raise ValueError when training starts.
+    """
+
+    # name: (kind, default)
+    _FIELDS = {
+        "niter": ("int", 25),
+        "nredo": ("int", 1),
+        "verbose": ("bool", False),
+        "spherical": ("bool", False),
+        "int_centroids": ("bool", False),
+        "update_index": ("bool", False),
+        "frozen_centroids": ("bool", False),
+        "min_points_per_centroid": ("int", 39),
+        "max_points_per_centroid": ("int", 256),
+        "seed": ("int", 1234),
+        "decode_block_size": ("int", 32768),
+        "check_input_data_for_NaNs": ("bool", True),
+        "use_faster_subsampling": ("bool", False),
+        "init_method": ("int", 0),
+        "afkmc2_chain_length": ("int", 50),
+        "early_stop_threshold": ("float", 0.0),
+        "use_super_kmeans": ("bool", False),
+    }
+    # the fields the C++ engine takes (faiss::ClusteringParameters of FAISS 1.7.3)
+    _ENGINE_FIELDS = (
+        "niter", "nredo", "verbose", "spherical", "int_centroids", "update_index",
+        "frozen_centroids", "min_points_per_centroid", "max_points_per_centroid", "seed",
+        "decode_block_size",
+    )
+    __slots__ = tuple(_FIELDS)
+
+    def __init__(self, **kwargs):
+        for name, (_, default) in self._FIELDS.items():
+            object.__setattr__(self, name, default)
+        faiss = _faiss()
+        if faiss is not None and not hasattr(faiss.ClusteringParameters(), "early_stop_threshold"):
+            # faiss < 1.14.2 runs every iteration: behave as the faiss installed
+            object.__setattr__(self, "early_stop_threshold", -1.0)
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+
+    def __setattr__(self, name, value):
+        spec = self._FIELDS.get(name)
+        if spec is None:
+            raise AttributeError(f"'ClusteringParameters' object has no attribute '{name}'")
+        kind = spec[0]
+        if kind == "int":
+            value = operator.index(value)
+        elif kind == "bool":
+            value = bool(value)
+        else:
+            value = float(value)
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_faiss(cls, cp):
+        """A copy of a faiss.ClusteringParameters (e.g. an IVF index's cp)."""
+        out = cls()
+        for name in cls._FIELDS:
+            if hasattr(cp, name):
+                value = getattr(cp, name)
+                if isinstance(value, str):  # SWIG chars
+                    value = ord(value)
+                setattr(out, name, value)
+        return out
+
+    def engine_fields(self):
+        return {name: getattr(self, name) for name in self._ENGINE_FIELDS}
+
+    def check_supported(self):
+        if self.use_faster_subsampling:
+            raise ValueError("use_faster_subsampling=True is not supported by flashkmeans")
+        if self.use_super_kmeans:
+            raise ValueError("use_super_kmeans=True is not supported by flashkmeans")
+        if self.early_stop_threshold > 0:
+            raise ValueError(
+                "early_stop_threshold > 0 is not supported by flashkmeans "
+                "(0: stop once the objective is unchanged, as faiss; < 0: run all iterations)"
+            )
+        if self.init_method not in (0, 1):
+            raise ValueError(
+                f"init_method={self.init_method} is not supported by flashkmeans "
+                "(0: random, 1: k-means++)"
+            )
+        if self.niter < 0 or self.nredo < 1:
+            raise ValueError(f"need niter >= 0 and nredo >= 1 (got {self.niter}, {self.nredo})")
+        if self.max_points_per_centroid <= 0:
+            raise ValueError(f"max_points_per_centroid must be > 0, got {self.max_points_per_centroid}")
+
+    def __repr__(self):
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._FIELDS)
+        return f"ClusteringParameters({fields})"
+
+
+def _faiss_early_stop(stats, niter, threshold):
+    """faiss >= 1.14.2 ends a run at the first iteration i > 0 whose objective
+    changed by at most `early_stop_threshold` (relative; default 0: the
+    objective did not change, i.e. Lloyd reached a fixed point). The engine
+    runs all `niter` iterations of each redo (FAISS 1.7.3's loop); past a fixed
+    point they change nothing, so cutting each redo's stats where faiss would
+    have stopped gives faiss's stats and the same centroids."""
+    if threshold < 0 or niter <= 1 or not stats or len(stats) % niter:
+        return stats
+    out = []
+    for s0 in range(0, len(stats), niter):
+        seg = stats[s0 : s0 + niter]
+        for i in range(1, len(seg)):
+            prev, cur = np.float32(seg[i - 1][0]), np.float32(seg[i][0])
+            change = np.inf if prev == 0 else float(abs(prev - cur)) / abs(float(prev))
+            if change <= threshold:
+                seg = seg[: i + 1]
+                break
+        out.extend(seg)
+    return out
+
+
+class FlatIndex:
+    """A small stand-in for faiss.IndexFlatL2 / IndexFlatIP, used as
+    Kmeans.index when faiss is not installed: add, reset, search, ntotal."""
+
+    def __init__(self, d, metric="l2", options=None):
+        self.d = int(d)
+        self.metric = metric
+        self.metric_type = METRIC_INNER_PRODUCT if metric == "ip" else METRIC_L2
+        self.is_trained = True
+        self.options = dict(options or {})
+        self.reset()
+
+    @property
+    def ntotal(self):
+        return int(self._xb.shape[0])
+
+    def reset(self):
+        self._xb = np.empty((0, self.d), dtype=np.float32)
+
+    def train(self, x):
+        pass
+
+    def add(self, x):
+        x = _arrays.host_float32(x, "x", ndim=2)
+        if x.shape[1] != self.d:
+            raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
+        self._xb = np.concatenate([self._xb, x])
+
+    def reconstruct_n(self, i0=0, ni=None):
+        ni = self.ntotal - i0 if ni is None else ni
+        return self._xb[i0 : i0 + ni].copy()
+
+    def search(self, x, k):
+        """(D, I) of the k nearest stored vectors, faiss's layout: (n, k)
+        float32 distances (squared L2, or inner products), int64 ids, -1 where
+        fewer than k vectors exist."""
+        x = _arrays.host_float32(x, "x", ndim=2)
+        if x.shape[1] != self.d:
+            raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
+        n, k = x.shape[0], int(k)
+        if k <= 0:
+            raise ValueError(f"k must be > 0, got {k}")
+        ip = self.metric_type == METRIC_INNER_PRODUCT
+        D = np.full((n, k), -np.inf if ip else np.inf, dtype=np.float32)
+        I = np.full((n, k), -1, dtype=np.int64)
+        if n == 0 or self.ntotal == 0:
+            return D, I
+        if k == 1:
+            d1 = np.empty(n, dtype=np.float32)
+            i1 = np.empty(n, dtype=np.int64)
+            opts = {key: v for key, v in self.options.items() if key != "device"}
+            _ext.assign(x, "float32", self._xb, self.metric, d1, i1, opts)
+            D[:, 0], I[:, 0] = d1, i1
+            return D, I
+        kk = min(k, self.ntotal)
+        xb = self._xb.astype(np.float64)
+        nb = (xb * xb).sum(1)
+        for i0 in range(0, n, 4096):
+            xi = x[i0 : i0 + 4096].astype(np.float64)
+            dots = xi @ xb.T
+            dis = -dots if ip else (xi * xi).sum(1)[:, None] + nb[None, :] - 2 * dots
+            part = np.argpartition(dis, kk - 1, axis=1)[:, :kk] if kk < self.ntotal else np.tile(
+                np.arange(self.ntotal), (len(xi), 1))
+            pd = np.take_along_axis(dis, part, 1)
+            order = np.lexsort((part, pd), axis=1)
+            ids = np.take_along_axis(part, order, 1)
+            dd = np.take_along_axis(pd, order, 1)
+            I[i0 : i0 + len(xi), :kk] = ids
+            D[i0 : i0 + len(xi), :kk] = -dd if ip else np.maximum(dd, 0)
+        return D, I
+
+
+class Kmeans:
+    """k-means clustering with faiss.Kmeans's interface.
+
+    Kmeans(d, k, **kwargs): kwargs are ClusteringParameters fields (niter=25,
+    nredo=1, verbose=False, spherical=False, int_centroids=False, seed=1234,
+    max_points_per_centroid=256, ...), `gpu` (False: CPU; True or -1: all
+    GPUs; n: n GPUs, as in faiss) and the flashkmeans options:
+
+    backend: 'auto' (default: CUDA when a GPU is visible), 'cpu' or 'cuda'
+    device: CUDA device ordinal (default 0, or the device of CUDA input)
+    dtype: 'float32' (default), 'float16', 'bfloat16': the type the points
+        are converted to for the assignment (centroids stay float32)
+    precision: 'exact' (default) or 'tf32'
+    deterministic: True (bitwise reproducible centroids; the only mode today)
+    init: 'random' (FAISS's seeding, default) or 'kmeans++'
+    memory_budget: device bytes the CUDA backend may use (0: all free memory)
+
+    After train(): centroids (k, d) float32, obj (per-iteration objectives),
+    iteration_stats (list of dicts: obj, time, time_search,
+    imbalance_factor, nsplit), and index: a faiss.IndexFlatL2 (IndexFlatIP
+    when spherical) holding the centroids when faiss is importable, else a
+    FlatIndex with the same add/reset/search.
+    """
+
+    def __init__(self, d, k, **kwargs):
+        d = operator.index(d)
+        if d <= 0:
+            raise ValueError(f"d must be > 0, got {d}")
+        self.d = d
+        self.reset(k)
+        self.gpu = False
+        self.options = {}
+        self._gpu_given = False
+        if "progressive_dim_steps" in kwargs:
+            raise ValueError("progressive_dim_steps (ProgressiveDimClustering) is not supported by flashkmeans")
+        self.cp = ClusteringParameters()
+        for key, v in kwargs.items():
+            if key == "gpu":
+                # faiss: True (== 1) or -1 mean all GPUs; 0 GPUs means the CPU
+                if v == True or v == -1:  # noqa: E712 (faiss's own test)
+                    v = _ext.cuda_device_count()
+                self.gpu = v
+                self._gpu_given = True
+            elif key in OPTION_NAMES:
+                self.options[key] = v
+            else:
+                # raises AttributeError for a field that does not exist
+                getattr(self.cp, key)
+                setattr(self.cp, key, v)
+        _ext.check_options(self._engine_options())
+        self.set_index()
+
+    # -- faiss.Kmeans's methods ------------------------------------------------------
+
+    def set_index(self):
+        metric = "ip" if self.cp.spherical else "l2"
+        faiss = _faiss()
+        if faiss is not None:
+            self.index = faiss.IndexFlatIP(self.d) if metric == "ip" else faiss.IndexFlatL2(self.d)
+        else:
+            self.index = FlatIndex(self.d, metric, self._host_options())
+
+    def reset(self, k=None):
+        """Prepares a new clustering, possibly with another number of centroids."""
+        if k is not None:
+            k = operator.index(k)
+            if k <= 0:
+                raise ValueError(f"k must be > 0, got {k}")
+            self.k = k
+        self.centroids = None
+        self.obj = None
+        self.iteration_stats = None
+
+    def train(self, x, weights=None, init_centroids=None):
+        """Runs k-means on x (n, d); returns the final objective.
+
+        x: numpy (float32, float16, bfloat16; float64 is converted to
+        float32), or a torch / cupy array on the CPU or a CUDA device (used in
+        place). weights: (n,) per-point weights. init_centroids: (m, d), m <=
+        k, the first m initial centroids (frozen if cp.frozen_centroids)."""
+        pts = _arrays.as_points(x, 2, "x")
+        n, d = pts.shape
+        if d != self.d:
+            raise ValueError(f"x has dimension {d}, but this Kmeans has d={self.d}")
+        if n < self.k:
+            raise ValueError(
+                f"Number of training points ({n}) should be at least as large as "
+                f"number of clusters ({self.k})"
+            )
+        self.cp.check_supported()
+        w = _arrays.host_float32(weights, "weights", ndim=1)
+        if w is not None:
+            if w.shape != (n,):
+                raise ValueError(f"weights: expected shape ({n},), got {w.shape}")
+            if (w < 0).any() or not (w > 0).any():
+                raise ValueError("weights must be >= 0 and not all zero")
+        ic = _arrays.host_float32(init_centroids, "init_centroids", ndim=2)
+        if ic is not None and (ic.shape[1] != d or ic.shape[0] > self.k):
+            raise ValueError(f"init_centroids: expected shape (m <= {self.k}, {d}), got {ic.shape}")
+
+        pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
+        fields = self.cp.engine_fields()
+        if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
+            fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        _flush()
+        centroids, stats, _ = _ext.train_clustering(
+            pts.array, pts.dtype, self.k, self._metric(), fields, opts, w, ic,
+        )
+        stats = _faiss_early_stop(stats, self.cp.niter, self.cp.early_stop_threshold)
+        self.centroids = centroids
+        self.obj = np.array([s[0] for s in stats])
+        self.iteration_stats = [dict(zip(_STAT_FIELDS, s)) for s in stats]
+        self.index.reset()
+        self.index.add(self.centroids)
+        return self.obj[-1] if self.obj.size > 0 else 0.0
+
+    def assign(self, x):
+        """(D, I): distance to and id of the nearest centroid of each row of x.
+        numpy in, numpy out; torch / cupy in, the same library and device out."""
+        if self.centroids is None:
+            raise RuntimeError("should train before assigning")
+        pts = _arrays.as_points(x, 2, "x")
+        n, d = pts.shape
+        if d != self.d:
+            raise ValueError(f"x has dimension {d}, but this Kmeans has d={self.d}")
+        D = _arrays.empty(pts, (n,), "float32")
+        I = _arrays.empty(pts, (n,), "int64")
+        if n > 0:
+            pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
+            _ext.assign(pts.array, pts.dtype, self.centroids, self._metric(), D, I, opts)
+            _arrays.device_sync(pts)
+        return _arrays.wrap(pts, D), _arrays.wrap(pts, I)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _metric(self):
+        # the index decides, as in faiss (spherical at construction -> IP)
+        return "ip" if getattr(self.index, "metric_type", METRIC_L2) == METRIC_INNER_PRODUCT else "l2"
+
+    def _engine_options(self):
+        opts = dict(self.options)
+        init = opts.get("init")
+        if init is None and self.cp.init_method == 1:
+            opts["init"] = "kmeans++"
+        if opts.get("backend") is None and self._gpu_given:
+            opts["backend"] = "cuda" if self.gpu else "cpu"
+        return opts
+
+    def _host_options(self):
+        return {k: v for k, v in self._engine_options().items() if k != "device"}
+
+    @property
+    def backend(self):
+        """The backend training runs on here: 'cpu' or 'cuda'."""
+        return _ext.resolve_backend(self._engine_options().get("backend") or "auto")
+
+    def __repr__(self):
+        return f"flashkmeans.Kmeans(d={self.d}, k={self.k}, backend={self.backend!r})"

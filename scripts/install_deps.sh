@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what flashkmeans builds and tests with, pinned: Debian packages
+# (FAISS 1.7.3, OpenBLAS, GoogleTest, CMake, Ninja) and Python packages for
+# the Python package and its tests. Idempotent: skips what is already there.
+set -euo pipefail
+
+APT_PACKAGES=(
+  cmake ninja-build g++
+  libfaiss-dev=1.7.3-2+b1
+  libopenblas-dev=0.3.21+ds-4
+  libgtest-dev=1.12.1-0.2
+)
+PIP_PACKAGES=(
+  numpy==2.4.6 faiss-cpu==1.15.1 pytest==8.4.2 ml_dtypes==0.5.3
+  scikit-build-core==0.10.7 nanobind==2.15.0
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  name=${p%%=*}
+  dpkg -s "$name" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import numpy, faiss, pytest, ml_dtypes, scikit_build_core, nanobind" 2>/dev/null; then
+  "$PY" -m pip install -q "${PIP_PACKAGES[@]}"
+fi

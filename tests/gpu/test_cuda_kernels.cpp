@@ -1,0 +1,1056 @@
+// Tests of the CUDA kernels against the CPU kernels and float64 references.
+// Every test skips cleanly when no GPU is visible. Outputs are poisoned before
+// each run (labels -7, floats NaN or a marker) so a kernel that forgets to
+// write an element fails. Tests whose name contains "Small" are quick enough
+// to run under compute-sanitizer:
+//   compute-sanitizer --tool memcheck  build/tests/flashkmeans_gpu_tests --gtest_filter='*Small*'
+//   compute-sanitizer --tool racecheck build/tests/flashkmeans_gpu_tests --gtest_filter='*Small*'
+#include <flashkmeans/kernels.h>
+
+#include "../../kernels/cuda/cuda_check.h"
+#include "test_util.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <limits>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fk = flashkmeans;
+namespace kn = flashkmeans::kernels;
+using fk::DType;
+using fk::Metric;
+using fk::Precision;
+using kn::AssignKernel;
+
+const fk::Place kGpu{fk::Backend::CUDA, 0, nullptr};
+const fk::Place kCpu{fk::Backend::CPU, 0, nullptr};
+
+#define REQUIRE_GPU()                                  \
+    do {                                               \
+        if (flashkmeans::cuda_device_count() == 0) {   \
+            GTEST_SKIP() << "no GPU";                  \
+        }                                              \
+    } while (0)
+
+void cuda_ok(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) {
+        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+    }
+}
+
+/// A device array with synchronous upload/download (tests use the legacy
+/// default stream, so every copy waits for the kernels before it).
+template <typename T>
+class Dev {
+public:
+    explicit Dev(size_t count) : n_(count) {
+        if (n_ > 0) {
+            cuda_ok(cudaMalloc(reinterpret_cast<void**>(&p_), n_ * sizeof(T)), "cudaMalloc");
+        }
+    }
+    explicit Dev(const std::vector<T>& v) : Dev(v.size()) { upload(v); }
+    ~Dev() { cudaFree(p_); }
+    Dev(const Dev&) = delete;
+    Dev& operator=(const Dev&) = delete;
+
+    T* get() const { return p_; }
+    size_t size() const { return n_; }
+    void upload(const std::vector<T>& v) {
+        if (n_ > 0) {
+            cuda_ok(cudaMemcpy(p_, v.data(), n_ * sizeof(T), cudaMemcpyHostToDevice), "upload");
+        }
+    }
+    std::vector<T> download() const {
+        std::vector<T> v(n_);
+        cuda_ok(cudaDeviceSynchronize(), "kernel");
+        if (n_ > 0) {
+            cuda_ok(cudaMemcpy(v.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost), "download");
+        }
+        return v;
+    }
+    void fill(const T& value) { upload(std::vector<T>(n_, value)); }
+
+private:
+    T* p_ = nullptr;
+    size_t n_ = 0;
+};
+
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// ------------------------------------------------------------ dtype helpers
+
+size_t elem_size(DType t) { return t == DType::Float32 ? 4 : 2; }
+
+/// The bytes of `v` stored as `dtype` (round to nearest even, on the host).
+std::vector<char> encode(const std::vector<float>& v, DType dtype) {
+    std::vector<char> out(v.size() * elem_size(dtype));
+    for (size_t i = 0; i < v.size(); i++) {
+        if (dtype == DType::Float32) {
+            std::memcpy(out.data() + 4 * i, &v[i], 4);
+        } else if (dtype == DType::Float16) {
+            const __half h = __float2half_rn(v[i]);
+            std::memcpy(out.data() + 2 * i, &h, 2);
+        } else {
+            const __nv_bfloat16 h = __float2bfloat16_rn(v[i]);
+            std::memcpy(out.data() + 2 * i, &h, 2);
+        }
+    }
+    return out;
+}
+
+/// `v` rounded to `dtype` and back to fp32 (exact), for host references.
+std::vector<float> rounded(const std::vector<float>& v, DType dtype) {
+    std::vector<float> out(v.size());
+    for (size_t i = 0; i < v.size(); i++) {
+        if (dtype == DType::Float32) {
+            out[i] = v[i];
+        } else if (dtype == DType::Float16) {
+            out[i] = __half2float(__float2half_rn(v[i]));
+        } else {
+            out[i] = __bfloat162float(__float2bfloat16_rn(v[i]));
+        }
+    }
+    return out;
+}
+
+// ------------------------------------------------------------ references
+
+/// fk_test::reference_assign split over host threads (float64 brute force).
+fk_test::RefAssign reference(const std::vector<float>& x, int64_t n, const std::vector<float>& c,
+                             int64_t k, int64_t d, bool ip) {
+    const int64_t threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+    const int64_t per = (n + threads - 1) / threads;
+    std::vector<std::future<fk_test::RefAssign>> parts;
+    for (int64_t i0 = 0; i0 < n; i0 += per) {
+        const int64_t cnt = std::min(per, n - i0);
+        parts.push_back(std::async(std::launch::async, [&, i0, cnt] {
+            return fk_test::reference_assign(x.data() + i0 * d, cnt, c.data(), k, d, ip);
+        }));
+    }
+    fk_test::RefAssign r;
+    for (auto& f : parts) {
+        fk_test::RefAssign p = f.get();
+        r.labels.insert(r.labels.end(), p.labels.begin(), p.labels.end());
+        r.best.insert(r.best.end(), p.best.begin(), p.best.end());
+        r.rel_gap.insert(r.rel_gap.end(), p.rel_gap.begin(), p.rel_gap.end());
+    }
+    return r;
+}
+
+/// float64 score of point i against centroid j: squared distance (L2) or
+/// inner product (IP), and the scale used for relative gaps
+/// (||x||^2 + |best|, as in fk_test::reference_assign).
+double score64(const float* xi, const float* cj, int64_t d, bool ip) {
+    double s = 0;
+    for (int64_t t = 0; t < d; t++) {
+        const double a = xi[t], b = cj[t];
+        s += ip ? a * b : (a - b) * (a - b);
+    }
+    return s;
+}
+double scale64(const float* xi, int64_t d, double best) {
+    double s = 0;
+    for (int64_t t = 0; t < d; t++) {
+        s += double(xi[t]) * xi[t];
+    }
+    return s + std::fabs(best) + 1e-30;
+}
+
+struct Agreement {
+    int64_t same = 0;      // label equal to the float64 argmin
+    int64_t excused = 0;   // different, but a true near-tie
+    int64_t bad = 0;       // different and not a near-tie (or not written)
+    int64_t dist_bad = 0;  // distance off by more than dist_tol * scale
+    double fraction(int64_t n) const { return n ? double(same) / double(n) : 1.0; }
+};
+
+/// Checks labels (and distances, if given) of one problem against the
+/// float64 reference: a label may differ only if its exact score is within
+/// tie_tol * scale of the best one.
+Agreement check_assign(const std::vector<float>& x, int64_t n, const std::vector<float>& c,
+                       int64_t k, int64_t d, bool ip, const fk_test::RefAssign& ref,
+                       const int32_t* labels, const float* dist, double tie_tol,
+                       double dist_tol) {
+    Agreement a;
+    for (int64_t i = 0; i < n; i++) {
+        const float* xi = x.data() + i * d;
+        const int32_t l = labels[i];
+        const double scale = scale64(xi, d, ref.best[i]);
+        if (l < 0 || l >= k) {
+            a.bad++;
+            continue;
+        }
+        if (l == ref.labels[i]) {
+            a.same++;
+        } else {
+            const double s = score64(xi, c.data() + int64_t(l) * d, d, ip);
+            const double loss = ip ? ref.best[i] - s : s - ref.best[i];
+            if (loss <= tie_tol * scale) {
+                a.excused++;
+            } else {
+                a.bad++;
+            }
+        }
+        if (dist != nullptr && !(std::fabs(double(dist[i]) - ref.best[i]) <= dist_tol * scale)) {
+            a.dist_bad++;
+        }
+    }
+    return a;
+}
+
+// ------------------------------------------------------------ runners
+
+struct AssignResult {
+    std::vector<int32_t> labels;
+    std::vector<float> dist;
+};
+
+/// Runs FlashAssign on the GPU on host data converted to `dtype`; centroid
+/// and point norms are computed by the GPU row_norms of the same data.
+AssignResult gpu_assign(const std::vector<float>& x, int64_t n, const std::vector<float>& c,
+                        int64_t k, int64_t d, DType dtype, Metric metric, Precision prec,
+                        AssignKernel kernel, int64_t batch = 1, size_t misalign_elems = 0) {
+    const std::vector<char> xb = encode(x, dtype), cb = encode(c, dtype);
+    const size_t es = elem_size(dtype);
+    // misalign_elems shifts both matrices off 16-byte alignment
+    Dev<char> dx(xb.size() + misalign_elems * es), dc(cb.size() + misalign_elems * es);
+    std::vector<char> xs(misalign_elems * es, 0);
+    xs.insert(xs.end(), xb.begin(), xb.end());
+    dx.upload(xs);
+    std::vector<char> cs(misalign_elems * es, 0);
+    cs.insert(cs.end(), cb.begin(), cb.end());
+    dc.upload(cs);
+    const void* px = dx.get() + misalign_elems * es;
+    const void* pc = dc.get() + misalign_elems * es;
+
+    Dev<float> cnorm(size_t(k * batch)), xnorm(size_t(n * batch));
+    kn::row_norms(kGpu, pc, dtype, k, d, cnorm.get(), batch);
+    kn::row_norms(kGpu, px, dtype, n, d, xnorm.get(), batch);
+    Dev<int32_t> labels(size_t(n * batch));
+    Dev<float> dist(size_t(n * batch));
+    labels.fill(-7);
+    dist.fill(kNaN);
+
+    kn::AssignArgs a;
+    a.x = px;
+    a.dtype = dtype;
+    a.n = n;
+    a.d = d;
+    a.centroids = pc;
+    a.centroid_norms = cnorm.get();
+    a.k = k;
+    a.batch = batch;
+    a.metric = metric;
+    a.precision = prec;
+    a.kernel = kernel;
+    a.x_norms = xnorm.get();
+    a.labels = labels.get();
+    a.distances = dist.get();
+    kn::flash_assign(kGpu, a);
+    return {labels.download(), dist.download()};
+}
+
+AssignResult cpu_assign(const std::vector<float>& x, int64_t n, const std::vector<float>& c,
+                        int64_t k, int64_t d, Metric metric) {
+    std::vector<float> cnorm(k), xnorm(n);
+    kn::row_norms(kCpu, c.data(), DType::Float32, k, d, cnorm.data());
+    kn::row_norms(kCpu, x.data(), DType::Float32, n, d, xnorm.data());
+    AssignResult r{std::vector<int32_t>(n, -7), std::vector<float>(n, kNaN)};
+    kn::AssignArgs a;
+    a.x = x.data();
+    a.n = n;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cnorm.data();
+    a.k = k;
+    a.metric = metric;
+    a.x_norms = xnorm.data();
+    a.labels = r.labels.data();
+    a.distances = r.dist.data();
+    kn::flash_assign(kCpu, a);
+    return r;
+}
+
+const char* metric_name(Metric m) { return m == Metric::L2 ? "L2" : "IP"; }
+
+// ================================================================ FlashAssign
+
+// fp32 Precision::Exact (3xTF32): labels equal the float64 argmin except true
+// near-ties (loss < 1e-6 relative), as do the CPU kernel's; distances within
+// 1e-4 relative; over awkward d, n and k (nothing a multiple of a tile).
+TEST(CudaFlashAssign, TiledFp32ExactMatchesCpuAndFloat64Reference) {
+    REQUIRE_GPU();
+    const int64_t ds[] = {1, 8, 17, 96, 128, 256, 768, 2048};
+    const int64_t ks[] = {1, 7, 300, 1000};
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+        for (int64_t d : ds) {
+            for (int64_t k : ks) {
+                const int64_t n = d >= 768 ? 1001 : 3001;  // keeps the float64 reference fast
+                SCOPED_TRACE(std::string(metric_name(metric)) + " n=" + std::to_string(n) +
+                             " k=" + std::to_string(k) + " d=" + std::to_string(d));
+                const bool ip = metric == Metric::InnerProduct;
+                const auto x = fk_test::random_matrix(n, d, 1000 + d);
+                const auto c = fk_test::random_matrix(k, d, 2000 + d + k);
+                const auto ref = reference(x, n, c, k, d, ip);
+                const auto g = gpu_assign(x, n, c, k, d, DType::Float32, metric, Precision::Exact,
+                                          AssignKernel::Tiled);
+                const auto h = cpu_assign(x, n, c, k, d, metric);
+                const Agreement ag = check_assign(x, n, c, k, d, ip, ref, g.labels.data(),
+                                                  g.dist.data(), 1e-6, 1e-4);
+                const Agreement ac = check_assign(x, n, c, k, d, ip, ref, h.labels.data(),
+                                                  h.dist.data(), 1e-6, 1e-4);
+                EXPECT_EQ(ag.bad, 0) << "GPU labels that are not near-ties";
+                EXPECT_EQ(ag.dist_bad, 0) << "GPU distances off by more than 1e-4";
+                EXPECT_EQ(ac.bad, 0) << "CPU labels that are not near-ties";
+                int64_t same_as_cpu = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    same_as_cpu += g.labels[i] == h.labels[i];
+                }
+                if (ag.excused > 0 || same_as_cpu != n) {
+                    std::printf("  [%s n=%lld k=%lld d=%lld] exact: %.5f%% = float64, %.5f%% = CPU, "
+                                "%lld near-ties\n",
+                                metric_name(metric), (long long)n, (long long)k, (long long)d,
+                                100.0 * ag.fraction(n), 100.0 * double(same_as_cpu) / double(n),
+                                (long long)ag.excused);
+                }
+            }
+        }
+    }
+}
+
+// Many centroid tiles (k = 65536 = 512 tiles) at small d.
+TEST(CudaFlashAssign, TiledFp32ExactLargeKMatchesFloat64Reference) {
+    REQUIRE_GPU();
+    const int64_t n = 3001, k = 65536;
+    for (int64_t d : {8, 17}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            SCOPED_TRACE(std::string(metric_name(metric)) + " d=" + std::to_string(d));
+            const bool ip = metric == Metric::InnerProduct;
+            const auto x = fk_test::random_matrix(n, d, 31 + d);
+            const auto c = fk_test::random_matrix(k, d, 32 + d);
+            const auto ref = reference(x, n, c, k, d, ip);
+            const auto g = gpu_assign(x, n, c, k, d, DType::Float32, metric, Precision::Exact,
+                                      AssignKernel::Tiled);
+            const Agreement a = check_assign(x, n, c, k, d, ip, ref, g.labels.data(),
+                                             g.dist.data(), 1e-6, 1e-4);
+            EXPECT_EQ(a.bad, 0);
+            EXPECT_EQ(a.dist_bad, 0);
+            std::printf("  [k=65536 %s d=%lld] exact agreement %.4f%%\n", metric_name(metric),
+                        (long long)d, 100.0 * a.fraction(n));
+        }
+    }
+}
+
+// Precision::TF32 is opt-in and approximate: at least 99% of labels equal the
+// float64 argmin on random data (measured agreement is printed).
+TEST(CudaFlashAssign, TiledTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
+    REQUIRE_GPU();
+    const int64_t n = 3001, k = 300;
+    for (int64_t d : {32, 128, 768}) {
+        const auto x = fk_test::random_matrix(n, d, 41 + d);
+        const auto c = fk_test::random_matrix(k, d, 42 + d);
+        const auto ref = reference(x, n, c, k, d, false);
+        const auto g = gpu_assign(x, n, c, k, d, DType::Float32, Metric::L2, Precision::TF32,
+                                  AssignKernel::Tiled);
+        const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(), nullptr,
+                                         1.0, 1.0);
+        std::printf("  [TF32 n=%lld k=%lld d=%lld] agreement with float64: %.3f%%\n",
+                    (long long)n, (long long)k, (long long)d, 100.0 * a.fraction(n));
+        EXPECT_GE(a.fraction(n), 0.99) << "d=" << d;
+        EXPECT_EQ(a.bad, 0) << "unwritten or out-of-range labels, d=" << d;
+    }
+}
+
+// fp16 / bf16 points and centroids: compared with the float64 argmin of the
+// ROUNDED inputs (what the kernel was given), near-ties excused below 1e-3.
+TEST(CudaFlashAssign, TiledHalfAndBf16MatchFloat64ReferenceOnRoundedInputs) {
+    REQUIRE_GPU();
+    const int64_t n = 3001;
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (int64_t d : {8, 17, 128, 256, 768}) {
+                for (int64_t k : {7, 300, 1000}) {
+                    const bool ip = metric == Metric::InnerProduct;
+                    SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                                 " k=" + std::to_string(k) + " d=" + std::to_string(d));
+                    const auto x = rounded(fk_test::random_matrix(n, d, 51 + d), dtype);
+                    const auto c = rounded(fk_test::random_matrix(k, d, 52 + d + k), dtype);
+                    const auto ref = reference(x, n, c, k, d, ip);
+                    for (AssignKernel kernel : {AssignKernel::Tiled, AssignKernel::Reference}) {
+                        if (kernel == AssignKernel::Reference && (d > 256 || k > 300)) {
+                            continue;  // the reference kernel is slow
+                        }
+                        const auto g = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact,
+                                                  kernel);
+                        const Agreement a = check_assign(x, n, c, k, d, ip, ref, g.labels.data(),
+                                                         g.dist.data(), 1e-3, 1e-3);
+                        EXPECT_EQ(a.bad, 0) << (kernel == AssignKernel::Tiled ? "tiled" : "reference");
+                        EXPECT_EQ(a.dist_bad, 0);
+                        if (kernel == AssignKernel::Tiled && (d == 128 || a.same != n)) {
+                            std::printf("  [%s %s k=%lld d=%lld] agreement %.4f%%, %lld near-ties\n",
+                                        fk::dtype_name(dtype), metric_name(metric), (long long)k,
+                                        (long long)d, 100.0 * a.fraction(n),
+                                        (long long)a.excused);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The plain reference kernel (one thread per point) against float64.
+TEST(CudaFlashAssign, ReferenceKernelMatchesFloat64Reference) {
+    REQUIRE_GPU();
+    const int64_t n = 1001;
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+        for (int64_t d : {1, 17, 128}) {
+            for (int64_t k : {1, 7, 300}) {
+                SCOPED_TRACE(std::string(metric_name(metric)) + " k=" + std::to_string(k) +
+                             " d=" + std::to_string(d));
+                const bool ip = metric == Metric::InnerProduct;
+                const auto x = fk_test::random_matrix(n, d, 61 + d);
+                const auto c = fk_test::random_matrix(k, d, 62 + d);
+                const auto ref = reference(x, n, c, k, d, ip);
+                const auto g = gpu_assign(x, n, c, k, d, DType::Float32, metric, Precision::Exact,
+                                          AssignKernel::Reference);
+                const Agreement a = check_assign(x, n, c, k, d, ip, ref, g.labels.data(),
+                                                 g.dist.data(), 1e-6, 1e-4);
+                EXPECT_EQ(a.bad, 0);
+                EXPECT_EQ(a.dist_bad, 0);
+            }
+        }
+    }
+}
+
+// Identical centroids in different tiles, warps and lanes: the lowest index
+// must win (exact ties), for every dtype.
+TEST(CudaFlashAssign, TiesGoToTheLowestCentroidIndex) {
+    REQUIRE_GPU();
+    const int64_t n = 2000, half = 150, k = 2 * half + 1, d = 40;
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            const auto x = rounded(fk_test::random_matrix(n, d, 71), dtype);
+            auto c = rounded(fk_test::random_matrix(k, d, 72), dtype);
+            // centroids half..2*half-1 repeat 0..half-1; the last repeats 3
+            std::copy(c.begin(), c.begin() + half * d, c.begin() + half * d);
+            std::copy(c.begin() + 3 * d, c.begin() + 4 * d, c.begin() + 2 * half * d);
+            for (AssignKernel kernel : {AssignKernel::Tiled, AssignKernel::Reference}) {
+                const auto g = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact, kernel);
+                for (int64_t i = 0; i < n; i++) {
+                    ASSERT_GE(g.labels[i], 0);
+                    ASSERT_LT(g.labels[i], half)
+                            << fk::dtype_name(dtype) << " " << metric_name(metric) << " point "
+                            << i << (kernel == AssignKernel::Tiled ? " tiled" : " reference");
+                }
+            }
+        }
+    }
+}
+
+// Base pointers off 16-byte alignment (and d not a multiple of 16 bytes) take
+// the element-by-element load path and are as exact as the aligned path.
+TEST(CudaFlashAssign, MisalignedInputsTakeTheScalarPathAndStayExact) {
+    REQUIRE_GPU();
+    const int64_t n = 1500, k = 333;
+    for (DType dtype : {DType::Float32, DType::Float16}) {
+        for (int64_t d : {64, 100}) {
+            const auto x = rounded(fk_test::random_matrix(n, d, 81), dtype);
+            const auto c = rounded(fk_test::random_matrix(k, d, 82), dtype);
+            const auto ref = reference(x, n, c, k, d, false);
+            const double tol = dtype == DType::Float32 ? 1e-6 : 1e-3;
+            for (size_t shift : {0, 1}) {
+                const auto g = gpu_assign(x, n, c, k, d, dtype, Metric::L2, Precision::Exact,
+                                          AssignKernel::Tiled, 1, shift);
+                const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(),
+                                                 g.dist.data(), tol, tol);
+                EXPECT_EQ(a.bad, 0) << fk::dtype_name(dtype) << " d=" << d << " shift=" << shift;
+                EXPECT_EQ(a.dist_bad, 0) << fk::dtype_name(dtype) << " d=" << d;
+            }
+        }
+    }
+}
+
+// A batch of 3 problems gives exactly the labels of 3 separate calls.
+TEST(CudaFlashAssign, BatchOfThreeEqualsThreeSeparateCalls) {
+    REQUIRE_GPU();
+    const int64_t n = 1234, k = 77, d = 33, B = 3;
+    for (DType dtype : {DType::Float32, DType::Float16}) {
+        const auto x = rounded(fk_test::random_matrix(B * n, d, 91), dtype);
+        const auto c = rounded(fk_test::random_matrix(B * k, d, 92), dtype);
+        const auto all = gpu_assign(x, n, c, k, d, dtype, Metric::L2, Precision::Exact,
+                                    AssignKernel::Tiled, B);
+        for (int64_t b = 0; b < B; b++) {
+            const std::vector<float> xb(x.begin() + b * n * d, x.begin() + (b + 1) * n * d);
+            const std::vector<float> cb(c.begin() + b * k * d, c.begin() + (b + 1) * k * d);
+            const auto one = gpu_assign(xb, n, cb, k, d, dtype, Metric::L2, Precision::Exact,
+                                        AssignKernel::Tiled);
+            for (int64_t i = 0; i < n; i++) {
+                ASSERT_EQ(all.labels[b * n + i], one.labels[i]) << "problem " << b << " point " << i;
+                ASSERT_EQ(all.dist[b * n + i], one.dist[i]);
+            }
+        }
+    }
+}
+
+// Quick (sanitizer) run of every kernel variant; every label written and right.
+TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
+    REQUIRE_GPU();
+    const int64_t n = 300, k = 70, d = 40;
+    const auto x0 = fk_test::random_matrix(n, d, 101);
+    const auto c0 = fk_test::random_matrix(k, d, 102);
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        const auto x = rounded(x0, dtype), c = rounded(c0, dtype);
+        const auto ref = reference(x, n, c, k, d, false);
+        for (AssignKernel kernel : {AssignKernel::Tiled, AssignKernel::Reference}) {
+            for (Precision prec : {Precision::Exact, Precision::TF32}) {
+                const auto g = gpu_assign(x, n, c, k, d, dtype, Metric::L2, prec, kernel);
+                const double tol = (dtype == DType::Float32 && prec == Precision::Exact) ? 1e-6 : 1e-3;
+                const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(),
+                                                 g.dist.data(), tol, tol);
+                EXPECT_EQ(a.bad, 0) << fk::dtype_name(dtype);
+                EXPECT_EQ(a.dist_bad, 0) << fk::dtype_name(dtype);
+            }
+        }
+    }
+}
+
+// ================================================================ update
+
+enum class Labels { Balanced, Skewed, OneCluster };
+
+const char* labels_name(Labels l) {
+    return l == Labels::Balanced ? "balanced" : l == Labels::Skewed ? "skewed" : "one-cluster";
+}
+
+/// Labels of one problem: uniform; 90% of points in 1% of the clusters; or all
+/// in one cluster (k / 2).
+std::vector<int32_t> make_labels(int64_t n, int64_t k, Labels kind, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<int32_t> l(n);
+    const int64_t hot = std::max<int64_t>(1, k / 100);
+    std::uniform_int_distribution<int64_t> any(0, k - 1), pick_hot(0, hot - 1);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (auto& v : l) {
+        if (kind == Labels::OneCluster) {
+            v = int32_t(k / 2);
+        } else if (kind == Labels::Skewed && u(rng) < 0.9) {
+            v = int32_t(pick_hot(rng) * (k / hot));  // spread the hot clusters out
+        } else {
+            v = int32_t(any(rng));
+        }
+    }
+    return l;
+}
+
+struct UpdateResult {
+    std::vector<float> sums, weight_sums;
+    std::vector<int32_t> counts;
+};
+
+const float kFrozenMark = 777.0f;
+
+/// GPU sort_inverse_update on host data in `dtype`; outputs poisoned first:
+/// NaN / -7 everywhere, kFrozenMark in the frozen rows (must stay).
+UpdateResult gpu_update(const std::vector<float>& x, DType dtype, int64_t n, int64_t d,
+                        const std::vector<int32_t>& labels, const std::vector<float>* weights,
+                        int64_t k, int64_t k_begin, int64_t batch = 1,
+                        bool caller_workspace = false) {
+    Dev<char> dx(encode(x, dtype));
+    Dev<int32_t> dl(labels);
+    std::unique_ptr<Dev<float>> dw;
+    if (weights) {
+        dw.reset(new Dev<float>(*weights));
+    }
+    std::vector<float> sums0(size_t(batch * k * d), kNaN), ws0(size_t(batch * k), kNaN);
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t j = 0; j < k_begin; j++) {
+            std::fill(sums0.begin() + (b * k + j) * d, sums0.begin() + (b * k + j + 1) * d,
+                      kFrozenMark);
+            ws0[b * k + j] = kFrozenMark;
+        }
+    }
+    Dev<float> sums(sums0), wsums(ws0);
+    Dev<int32_t> counts(size_t(batch * k));
+    counts.fill(-7);
+    kn::UpdateArgs a;
+    a.x = dx.get();
+    a.dtype = dtype;
+    a.n = n;
+    a.d = d;
+    a.labels = dl.get();
+    a.weights = dw ? dw->get() : nullptr;
+    a.k = k;
+    a.k_begin = k_begin;
+    a.batch = batch;
+    a.sums = sums.get();
+    a.weight_sums = wsums.get();
+    a.counts = counts.get();
+    std::unique_ptr<Dev<char>> ws;
+    if (caller_workspace) {
+        const size_t bytes = kn::update_workspace_bytes(kGpu, n, k, batch);
+        ws.reset(new Dev<char>(bytes));
+        a.workspace = ws->get();
+        a.workspace_bytes = bytes;
+    }
+    kn::sort_inverse_update(kGpu, a);
+    return {sums.download(), wsums.download(), counts.download()};
+}
+
+UpdateResult cpu_update(const std::vector<float>& x, int64_t n, int64_t d,
+                        const std::vector<int32_t>& labels, const std::vector<float>* weights,
+                        int64_t k, int64_t k_begin, int64_t batch = 1) {
+    UpdateResult r{std::vector<float>(size_t(batch * k * d), kNaN),
+                   std::vector<float>(size_t(batch * k), kNaN), std::vector<int32_t>(size_t(batch * k), -7)};
+    kn::UpdateArgs a;
+    a.x = x.data();
+    a.n = n;
+    a.d = d;
+    a.labels = labels.data();
+    a.weights = weights ? weights->data() : nullptr;
+    a.k = k;
+    a.k_begin = k_begin;
+    a.batch = batch;
+    a.sums = r.sums.data();
+    a.weight_sums = r.weight_sums.data();
+    a.counts = r.counts.data();
+    kn::sort_inverse_update(kCpu, a);
+    return r;
+}
+
+/// Compares GPU and CPU updates of one batch: counts exactly; frozen rows
+/// untouched on the GPU; sums and weight sums within 1e-5 of the sum of
+/// absolute terms (the scale of float rounding in a sum).
+void expect_update_close(const UpdateResult& g, const UpdateResult& c,
+                         const std::vector<float>& x, int64_t n, int64_t d,
+                         const std::vector<int32_t>& labels, const std::vector<float>* weights,
+                         int64_t k, int64_t k_begin, int64_t batch) {
+    ASSERT_EQ(g.counts, c.counts);
+    std::vector<double> abssum(size_t(batch * k * d), 0.0), wabs(size_t(batch * k), 0.0);
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t row = b * k + labels[b * n + i];
+            const double w = weights ? (*weights)[b * n + i] : 1.0;
+            wabs[row] += std::fabs(w);
+            for (int64_t t = 0; t < d; t++) {
+                abssum[row * d + t] += std::fabs(w * x[(b * n + i) * d + t]);
+            }
+        }
+    }
+    int64_t worst_at = -1;
+    double worst = 0;
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t row = b * k + j;
+            if (j < k_begin) {
+                ASSERT_EQ(g.weight_sums[row], kFrozenMark) << "frozen weight row " << row;
+                for (int64_t t = 0; t < d; t++) {
+                    ASSERT_EQ(g.sums[row * d + t], kFrozenMark) << "frozen row " << row;
+                }
+                continue;
+            }
+            ASSERT_FALSE(std::isnan(g.weight_sums[row])) << "weight row " << row << " not written";
+            EXPECT_LE(std::fabs(double(g.weight_sums[row]) - c.weight_sums[row]),
+                      1e-5 * wabs[row] + 1e-6)
+                    << "weight_sums row " << row;
+            if (!weights) {
+                EXPECT_EQ(g.weight_sums[row], float(g.counts[row]));
+            }
+            for (int64_t t = 0; t < d; t++) {
+                const float v = g.sums[row * d + t];
+                ASSERT_FALSE(std::isnan(v)) << "sums row " << row << " col " << t << " not written";
+                const double err = std::fabs(double(v) - c.sums[row * d + t]) /
+                                   (abssum[row * d + t] + 1e-6);
+                if (err > worst) {
+                    worst = err;
+                    worst_at = row * d + t;
+                }
+            }
+        }
+    }
+    EXPECT_LE(worst, 1e-5) << "worst relative sum error at element " << worst_at;
+}
+
+// GPU update equals the CPU kernel for balanced, skewed (90% of points in 1%
+// of clusters) and single-cluster labels; weighted and not; frozen clusters;
+// d on the vector and the scalar path; enough points that clusters are cut
+// into many pieces.
+TEST(CudaUpdate, MatchesCpuForBalancedSkewedAndSingleClusterLabels) {
+    REQUIRE_GPU();
+    for (Labels kind : {Labels::Balanced, Labels::Skewed, Labels::OneCluster}) {
+        for (int64_t d : {3, 17, 128, 300}) {
+            for (int weighted = 0; weighted < 2; weighted++) {
+                for (int64_t k_begin : {0, 5}) {
+                    const int64_t n = kind == Labels::OneCluster ? 60000 : 20000;
+                    const int64_t k = 200;
+                    SCOPED_TRACE(std::string(labels_name(kind)) + " d=" + std::to_string(d) +
+                                 (weighted ? " weighted" : "") +
+                                 " k_begin=" + std::to_string(k_begin));
+                    const auto x = fk_test::random_matrix(n, d, 200 + d);
+                    const auto labels = make_labels(n, k, kind, 300 + d);
+                    const auto w = fk_test::random_weights(n, 400);
+                    const std::vector<float>* pw = weighted ? &w : nullptr;
+                    const auto g = gpu_update(x, DType::Float32, n, d, labels, pw, k, k_begin);
+                    const auto c = cpu_update(x, n, d, labels, pw, k, k_begin);
+                    expect_update_close(g, c, x, n, d, labels, pw, k, k_begin, 1);
+                }
+            }
+        }
+    }
+}
+
+// fp16 / bf16 points are accumulated in fp32: equal to the CPU update of the
+// rounded points.
+TEST(CudaUpdate, HalfAndBf16PointsMatchCpuOnRoundedInputs) {
+    REQUIRE_GPU();
+    const int64_t n = 20000, k = 100;
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (int64_t d : {17, 128}) {
+            SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d));
+            const auto x = rounded(fk_test::random_matrix(n, d, 500 + d), dtype);
+            const auto labels = make_labels(n, k, Labels::Skewed, 501);
+            const auto g = gpu_update(x, dtype, n, d, labels, nullptr, k, 0);
+            const auto c = cpu_update(x, n, d, labels, nullptr, k, 0);
+            expect_update_close(g, c, x, n, d, labels, nullptr, k, 0, 1);
+        }
+    }
+}
+
+// No floating-point atomics: two runs give bitwise identical sums.
+TEST(CudaUpdate, TwoRunsAreBitwiseIdentical) {
+    REQUIRE_GPU();
+    const int64_t n = 200000, k = 1000, d = 128;
+    const auto x = fk_test::random_matrix(n, d, 600);
+    const auto w = fk_test::random_weights(n, 601);
+    for (Labels kind : {Labels::Balanced, Labels::Skewed, Labels::OneCluster}) {
+        const auto labels = make_labels(n, k, kind, 602);
+        const auto a = gpu_update(x, DType::Float32, n, d, labels, &w, k, 0);
+        const auto b = gpu_update(x, DType::Float32, n, d, labels, &w, k, 0);
+        EXPECT_EQ(0, std::memcmp(a.sums.data(), b.sums.data(), a.sums.size() * 4))
+                << labels_name(kind);
+        EXPECT_EQ(0, std::memcmp(a.weight_sums.data(), b.weight_sums.data(), a.weight_sums.size() * 4))
+                << labels_name(kind);
+        EXPECT_EQ(a.counts, b.counts);
+    }
+}
+
+// A batch of 3 gives bitwise the results of 3 separate calls (pieces restart
+// at every problem), and matches the CPU kernel.
+TEST(CudaUpdate, BatchOfThreeEqualsThreeSeparateCallsBitwise) {
+    REQUIRE_GPU();
+    const int64_t n = 9000, k = 50, d = 20, B = 3, k_begin = 2;
+    const auto x = fk_test::random_matrix(B * n, d, 700);
+    const auto w = fk_test::random_weights(B * n, 701);
+    std::vector<int32_t> labels;
+    for (int64_t b = 0; b < B; b++) {
+        const auto l = make_labels(n, k, b == 1 ? Labels::OneCluster : Labels::Skewed, 702 + b);
+        labels.insert(labels.end(), l.begin(), l.end());
+    }
+    const auto all = gpu_update(x, DType::Float32, n, d, labels, &w, k, k_begin, B);
+    const auto cpu = cpu_update(x, n, d, labels, &w, k, k_begin, B);
+    expect_update_close(all, cpu, x, n, d, labels, &w, k, k_begin, B);
+    for (int64_t b = 0; b < B; b++) {
+        const std::vector<float> xb(x.begin() + b * n * d, x.begin() + (b + 1) * n * d);
+        const std::vector<float> wb(w.begin() + b * n, w.begin() + (b + 1) * n);
+        const std::vector<int32_t> lb(labels.begin() + b * n, labels.begin() + (b + 1) * n);
+        const auto one = gpu_update(xb, DType::Float32, n, d, lb, &wb, k, k_begin);
+        EXPECT_EQ(0, std::memcmp(one.sums.data(), all.sums.data() + b * k * d, 4 * size_t(k * d)))
+                << "problem " << b;
+        EXPECT_EQ(0, std::memcmp(one.weight_sums.data(), all.weight_sums.data() + b * k, 4 * size_t(k)));
+        EXPECT_TRUE(std::equal(one.counts.begin(), one.counts.end(), all.counts.begin() + b * k));
+    }
+}
+
+// A caller-provided workspace of update_workspace_bytes() gives the same bits
+// as the internal allocation; a smaller one is refused.
+TEST(CudaUpdate, CallerWorkspaceGivesSameBitsAndTooSmallThrows) {
+    REQUIRE_GPU();
+    const int64_t n = 30000, k = 300, d = 64;
+    const auto x = fk_test::random_matrix(n, d, 800);
+    const auto labels = make_labels(n, k, Labels::Skewed, 801);
+    const auto a = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0, 1, false);
+    const auto b = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0, 1, true);
+    EXPECT_EQ(0, std::memcmp(a.sums.data(), b.sums.data(), a.sums.size() * 4));
+
+    Dev<float> dx(x), sums{size_t(k * d)}, wsums{size_t(k)};
+    Dev<int32_t> dl(labels);
+    const size_t bytes = kn::update_workspace_bytes(kGpu, n, k, 1);
+    Dev<char> ws(bytes);
+    kn::UpdateArgs args;
+    args.x = dx.get();
+    args.n = n;
+    args.d = d;
+    args.labels = dl.get();
+    args.k = k;
+    args.sums = sums.get();
+    args.weight_sums = wsums.get();
+    args.workspace = ws.get();
+    args.workspace_bytes = bytes - 1;
+    EXPECT_THROW(kn::sort_inverse_update(kGpu, args), fk::KernelError);
+}
+
+// Labels outside [0, k) (invalid input) are ignored: no crash, no
+// out-of-bounds write, the valid points are still summed.
+TEST(CudaUpdate, SmallOutOfRangeLabelsAreIgnored) {
+    REQUIRE_GPU();
+    const int64_t n = 1000, k = 10, d = 8;
+    const auto x = fk_test::random_matrix(n, d, 900);
+    auto labels = make_labels(n, k, Labels::Balanced, 901);
+    labels[3] = -1;
+    labels[500] = int32_t(k);
+    labels[999] = 1 << 30;
+    const auto g = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0);
+    int64_t total = 0;
+    for (int32_t c : g.counts) {
+        total += c;
+    }
+    EXPECT_EQ(total, n - 3);
+}
+
+// Quick (sanitizer) run: empty clusters get zero rows and weights, frozen rows
+// stay, counts cover every cluster; scalar and vector paths; many pieces.
+TEST(CudaUpdate, SmallEmptyAndFrozenClustersMatchCpu) {
+    REQUIRE_GPU();
+    for (int64_t d : {5, 32}) {
+        for (int weighted = 0; weighted < 2; weighted++) {
+            const int64_t n = 3000, k = 40, k_begin = 3;
+            auto labels = make_labels(n, k, Labels::Skewed, 1000 + d);
+            for (auto& l : labels) {
+                if (l == 7 || l == 8) {
+                    l = 9;  // clusters 7 and 8 empty
+                }
+            }
+            const auto x = fk_test::random_matrix(n, d, 1001);
+            const auto w = fk_test::random_weights(n, 1002);
+            const std::vector<float>* pw = weighted ? &w : nullptr;
+            const auto g = gpu_update(x, DType::Float32, n, d, labels, pw, k, k_begin);
+            const auto c = cpu_update(x, n, d, labels, pw, k, k_begin);
+            expect_update_close(g, c, x, n, d, labels, pw, k, k_begin, 1);
+            EXPECT_EQ(g.counts[7], 0);
+            EXPECT_EQ(g.weight_sums[7], 0.0f);
+            EXPECT_EQ(g.sums[7 * d], 0.0f);
+        }
+    }
+}
+
+// ================================================================ finalize
+
+// finalize equals the CPU kernel bitwise (same FAISS rounding), counts empty
+// clusters, leaves frozen rows, and reports the largest shift; batch of 2.
+TEST(CudaFinalize, SmallMatchesCpuWithEmptyAndFrozenClusters) {
+    REQUIRE_GPU();
+    const int64_t k = 37, d = 19, B = 2, k_begin = 4;
+    auto sums = fk_test::random_matrix(B * k, d, 1100);
+    auto wsums = fk_test::random_weights(B * k, 1101);
+    for (int64_t j : {5, 6, 20, 40, 41, 73}) {
+        // empties: 5, 6, 20 in problem 0; 41, 73 (j = 4, 36) in problem 1,
+        // and 40 (j = 3) is frozen, so not counted
+        wsums[j] = 0.0f;
+    }
+    for (auto& v : wsums) {
+        v *= 50.0f;
+    }
+    const auto old_c = fk_test::random_matrix(B * k, d, 1102);
+
+    std::vector<float> cpu_c = old_c;
+    std::vector<int32_t> cpu_empty(B, -7);
+    std::vector<float> cpu_shift(B, kNaN);
+    kn::FinalizeArgs a;
+    a.sums = sums.data();
+    a.weight_sums = wsums.data();
+    a.k = k;
+    a.d = d;
+    a.k_begin = k_begin;
+    a.batch = B;
+    a.centroids = cpu_c.data();
+    a.n_empty = cpu_empty.data();
+    a.max_shift = cpu_shift.data();
+    kn::finalize_centroids(kCpu, a);
+
+    Dev<float> ds(sums), dw(wsums), dc(old_c), dshift(B);
+    Dev<int32_t> dempty(B);
+    dempty.fill(-7);
+    dshift.fill(kNaN);
+    a.sums = ds.get();
+    a.weight_sums = dw.get();
+    a.centroids = dc.get();
+    a.n_empty = dempty.get();
+    a.max_shift = dshift.get();
+    kn::finalize_centroids(kGpu, a);
+    const auto gpu_c = dc.download();
+    EXPECT_EQ(0, std::memcmp(gpu_c.data(), cpu_c.data(), gpu_c.size() * 4));
+    EXPECT_EQ(dempty.download(), cpu_empty);
+    const auto gshift = dshift.download();
+    for (int64_t b = 0; b < B; b++) {
+        EXPECT_NEAR(gshift[b], cpu_shift[b], 1e-6 * cpu_shift[b]) << "problem " << b;
+        EXPECT_GT(gshift[b], 0.0f);
+    }
+    EXPECT_EQ(cpu_empty[0], 3);
+    EXPECT_EQ(cpu_empty[1], 2);
+    // null n_empty / max_shift are allowed
+    a.n_empty = nullptr;
+    a.max_shift = nullptr;
+    dc.upload(old_c);
+    kn::finalize_centroids(kGpu, a);
+    EXPECT_EQ(0, std::memcmp(dc.download().data(), cpu_c.data(), gpu_c.size() * 4));
+}
+
+// spherical: unit rows (zero rows untouched) within float rounding of the
+// CPU; round_to_int: exactly roundf.
+TEST(CudaPostprocess, SmallSphericalAndRoundMatchCpu) {
+    REQUIRE_GPU();
+    const int64_t k = 33, d = 45, B = 2;
+    auto c = fk_test::random_matrix(B * k, d, 1200);
+    std::fill(c.begin() + 5 * d, c.begin() + 6 * d, 0.0f);  // a zero row
+    for (auto& v : c) {
+        v *= 3.7f;
+    }
+    {
+        std::vector<float> cpu = c;
+        kn::postprocess_centroids(kCpu, cpu.data(), k, d, true, false, B);
+        Dev<float> dc(c);
+        kn::postprocess_centroids(kGpu, dc.get(), k, d, true, false, B);
+        const auto g = dc.download();
+        for (size_t i = 0; i < g.size(); i++) {
+            ASSERT_NEAR(g[i], cpu[i], 1e-6f) << i;
+        }
+        for (int64_t t = 0; t < d; t++) {
+            EXPECT_EQ(g[5 * d + t], 0.0f);
+        }
+    }
+    {
+        std::vector<float> cpu = c;
+        kn::postprocess_centroids(kCpu, cpu.data(), k, d, false, true, B);
+        Dev<float> dc(c);
+        kn::postprocess_centroids(kGpu, dc.get(), k, d, false, true, B);
+        EXPECT_EQ(dc.download(), cpu);
+    }
+}
+
+// ================================================================ small ops
+
+TEST(CudaSmallOps, SmallRowNormsMatchFloat64ForEveryDtype) {
+    REQUIRE_GPU();
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        for (int64_t d : {1, 8, 17, 128, 300}) {
+            const int64_t n = 513, B = 2;
+            const auto x = rounded(fk_test::random_matrix(B * n, d, 1300 + d), dtype);
+            Dev<char> dx(encode(x, dtype));
+            Dev<float> out(size_t(B * n));
+            out.fill(kNaN);
+            kn::row_norms(kGpu, dx.get(), dtype, n, d, out.get(), B);
+            const auto g = out.download();
+            for (int64_t i = 0; i < B * n; i++) {
+                double s = 0;
+                for (int64_t t = 0; t < d; t++) {
+                    s += double(x[i * d + t]) * x[i * d + t];
+                }
+                ASSERT_NEAR(g[i], s, 1e-5 * s + 1e-30) << fk::dtype_name(dtype) << " d=" << d << " row " << i;
+            }
+        }
+    }
+}
+
+TEST(CudaSmallOps, SmallGatherRowsConvertsToFloat) {
+    REQUIRE_GPU();
+    const int64_t n = 400, d = 21;
+    const std::vector<int64_t> ids = {0, 399, 17, 17, 250, 3};
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        const auto x = rounded(fk_test::random_matrix(n, d, 1400), dtype);
+        Dev<char> dx(encode(x, dtype));
+        Dev<float> out(ids.size() * d);
+        out.fill(kNaN);
+        kn::gather_rows(kGpu, dx.get(), dtype, n, d, ids.data(), int64_t(ids.size()), out.get());
+        const auto g = out.download();
+        for (size_t i = 0; i < ids.size(); i++) {
+            for (int64_t t = 0; t < d; t++) {
+                ASSERT_EQ(g[i * d + t], x[ids[i] * d + t]) << fk::dtype_name(dtype);
+            }
+        }
+    }
+}
+
+TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
+    REQUIRE_GPU();
+    auto v = fk_test::random_matrix(1, 5000, 1500);
+    v.push_back(65504.0f);
+    v.push_back(1.0f + 1.0f / 2048.0f);  // a tie in fp16: rounds to even (1.0)
+    v.push_back(-3.0e-6f);               // fp16 subnormal
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        Dev<float> src(v);
+        Dev<char> dst(v.size() * elem_size(dtype));
+        kn::convert_from_float(kGpu, src.get(), dtype, int64_t(v.size()), dst.get());
+        EXPECT_EQ(dst.download(), encode(v, dtype)) << fk::dtype_name(dtype);
+    }
+}
+
+TEST(CudaSmallOps, SmallSumValuesIsDoubleAndDeterministic) {
+    REQUIRE_GPU();
+    for (int64_t n : {1, 1000, 1000003}) {
+        auto v = fk_test::random_matrix(1, n, 1600 + n);
+        double host = 0;
+        for (float f : v) {
+            host += f;
+        }
+        Dev<float> dv(v);
+        double a = 0, b = 0;
+        kn::sum_values(kGpu, dv.get(), n, &a);
+        kn::sum_values(kGpu, dv.get(), n, &b);
+        EXPECT_NEAR(a, host, 1e-12 * n) << "n=" << n;
+        EXPECT_EQ(0, std::memcmp(&a, &b, sizeof(double))) << "n=" << n;
+    }
+}
+
+// ================================================================ errors
+
+// An absurd allocation is a KernelError saying "out of memory" with the size,
+// not a crash, and the device keeps working afterwards.
+TEST(CudaErrors, SmallAbsurdAllocationThrowsOutOfMemory) {
+    REQUIRE_GPU();
+    const size_t petabyte = size_t(1) << 50;
+    try {
+        fk::cuda::device_alloc(petabyte, nullptr);
+        FAIL() << "a 1 PB allocation succeeded";
+    } catch (const fk::KernelError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("out of memory"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(std::to_string(petabyte)), std::string::npos) << msg;
+        std::printf("  message: %s\n", msg.c_str());
+    }
+    try {
+        void* p = nullptr;
+        FK_CUDA_CHECK(cudaMalloc(&p, petabyte));
+        FAIL() << "cudaMalloc of 1 PB succeeded";
+    } catch (const fk::KernelError& e) {
+        EXPECT_NE(std::string(e.what()).find("out of memory"), std::string::npos) << e.what();
+    }
+    // the error was cleared: kernels still run and report no stale error
+    std::vector<float> v(100, 1.0f);
+    Dev<float> dv(v);
+    double s = 0;
+    kn::sum_values(kGpu, dv.get(), 100, &s);
+    EXPECT_EQ(s, 100.0);
+}
+
+TEST(CudaErrors, SmallDeviceCountIsPositiveWhenTestsRun) {
+    REQUIRE_GPU();
+    EXPECT_GE(fk::cuda_device_count(), 1);
+    EXPECT_TRUE(fk::cuda_compiled());
+}
+
+} // namespace

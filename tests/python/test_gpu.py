@@ -1,0 +1,121 @@
+"""CUDA inputs: torch / cupy arrays on the GPU are used in place with the CUDA
+backend, and results come back on the same device in the same library.
+Skipped without a GPU (conftest) or without torch / cupy."""
+
+import numpy as np
+import pytest
+
+import flashkmeans
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def x(make_blobs):
+    return make_blobs(4000, 32, 40, seed=11)
+
+
+def close_centroids(a, b, tol=1e-4):
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * float(np.abs(b).max()))
+
+
+def test_kmeans_on_a_torch_cuda_tensor_matches_the_cpu(torch_cuda, x):
+    torch = torch_cuda
+    t = torch.from_numpy(x).cuda()
+    gpu = flashkmeans.Kmeans(32, 32, niter=10, seed=5)
+    assert gpu.backend == "cuda"
+    gpu.train(t)
+    cpu = flashkmeans.Kmeans(32, 32, niter=10, seed=5, backend="cpu")
+    cpu.train(x)
+    assert isinstance(gpu.centroids, np.ndarray) and gpu.centroids.dtype == np.float32
+    close_centroids(gpu.centroids, cpu.centroids)
+    np.testing.assert_allclose(gpu.obj, cpu.obj, rtol=1e-5)
+    D, I = gpu.assign(t)
+    assert isinstance(I, torch.Tensor) and I.device == t.device and I.dtype == torch.int64
+    assert isinstance(D, torch.Tensor) and D.device == t.device and D.dtype == torch.float32
+    D_cpu, I_cpu = cpu.assign(x)
+    assert (I.cpu().numpy() == I_cpu).mean() > 0.999
+
+
+def test_numpy_input_with_the_cuda_backend(x):
+    gpu = flashkmeans.Kmeans(32, 32, niter=10, backend="cuda")
+    gpu.train(x)
+    cpu = flashkmeans.Kmeans(32, 32, niter=10, backend="cpu")
+    cpu.train(x)
+    close_centroids(gpu.centroids, cpu.centroids)
+    D, I = gpu.assign(x)
+    assert isinstance(I, np.ndarray)
+
+
+def test_batch_on_torch_cuda_returns_cuda_tensors(torch_cuda, make_blobs):
+    torch = torch_cuda
+    xb = np.stack([make_blobs(2000, 16, 20, seed=s) for s in range(3)])
+    t = torch.from_numpy(xb).cuda()
+    init = xb[:, :12].copy()
+    labels, centroids, objective = res = flashkmeans.batch_kmeans(t, 12, niter=6, init_centroids=init)
+    for out in (labels, centroids, objective, res.history):
+        assert isinstance(out, torch.Tensor) and out.device == t.device
+    assert labels.dtype == torch.int64 and labels.shape == (3, 2000)
+    assert centroids.dtype == torch.float32 and centroids.shape == (3, 12, 16)
+    ref = flashkmeans.batch_kmeans(xb, 12, niter=6, init_centroids=init, backend="cpu")
+    close_centroids(centroids.cpu().numpy(), ref.centroids)
+    np.testing.assert_allclose(objective.cpu().numpy(), ref.objective, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_cuda_tensors(torch_cuda, x, dtype):
+    torch = torch_cuda
+    t = torch.from_numpy(x).cuda().to(getattr(torch, dtype))
+    km = flashkmeans.Kmeans(32, 32, niter=10)
+    km.train(t)
+    ref = flashkmeans.Kmeans(32, 32, niter=10)
+    ref.train(x)
+    assert np.isfinite(km.centroids).all()
+    assert km.obj[-1] == pytest.approx(ref.obj[-1], rel=5e-2)
+    res = flashkmeans.batch_kmeans(t[None], 16, niter=4)
+    assert res.centroids.dtype == torch.float32
+
+
+def test_non_contiguous_cuda_tensor_is_copied(torch_cuda, x):
+    torch = torch_cuda
+    wide = torch.zeros((4000, 64), device="cuda")
+    wide[:, ::2] = torch.from_numpy(x).cuda()
+    a = flashkmeans.Kmeans(32, 16, niter=5)
+    a.train(wide[:, ::2])
+    b = flashkmeans.Kmeans(32, 16, niter=5)
+    b.train(torch.from_numpy(x).cuda())
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+
+
+def test_cuda_tensor_errors(torch_cuda, x):
+    torch = torch_cuda
+    t = torch.from_numpy(x).cuda()
+    with pytest.raises(ValueError, match="backend"):
+        flashkmeans.Kmeans(32, 8, backend="cpu").train(t)
+    with pytest.raises(ValueError, match="device"):
+        flashkmeans.Kmeans(32, 8, device=torch.cuda.device_count()).train(t)
+    bad = t.clone()
+    bad[3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        flashkmeans.Kmeans(32, 8).train(bad)
+    with pytest.raises(TypeError, match="int64"):
+        flashkmeans.Kmeans(32, 8).train(t.long())
+
+
+def test_cupy_arrays(x):
+    cp = pytest.importorskip("cupy")
+    a = cp.asarray(x)
+    km = flashkmeans.Kmeans(32, 16, niter=5)
+    km.train(a)
+    D, I = km.assign(a)
+    assert isinstance(I, cp.ndarray) and I.dtype == cp.int64
+    res = flashkmeans.batch_kmeans(a[None], 16, niter=5)
+    assert isinstance(res.centroids, cp.ndarray)
+
+
+def test_train_ivf_with_the_cuda_backend(make_blobs):
+    faiss = pytest.importorskip("faiss")
+    xt = make_blobs(20000, 32, 200, seed=3)
+    index = faiss.index_factory(32, "IVF64,Flat")
+    flashkmeans.train_ivf(index, xt, backend="cuda")
+    assert index.is_trained and index.quantizer.ntotal == 64
