@@ -19,6 +19,22 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     FAISS_THROW_IF_NOT_MSG(cuda || !data.x_on_device,
                            "points in device memory need the CUDA backend");
 
+    // Every buffer first: running out of memory fails before any work.
+    x_norms_ = PlaceArray<float>(place, size_t(n) * B);
+    if (data.weights) {
+        weights_ = PlaceArray<float>(place, size_t(n) * B);
+    }
+    centroids_ = PlaceArray<float>(place, size_t(k) * d * B);
+    c_norms_ = PlaceArray<float>(place, size_t(k) * B);
+    if (cfg_.compute_dtype != DType::Float32) {
+        c_typed_ = PlaceArray<uint8_t>(place, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
+    }
+    sums_ = PlaceArray<float>(place, size_t(k) * d * B);
+    weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
+    counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
+    n_empty_ = PlaceArray<int32_t>(place, size_t(B));
+    labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
+    distances_ = PlaceArray<float>(place, size_t(n) * B);
     // The points, uploaded once (or used in place) in the compute dtype.
     const size_t count = size_t(n) * d * B;
     if (data.x_on_device && data.dtype == cfg_.compute_dtype) {
@@ -43,25 +59,13 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         x_ = x_owned_.get();
     }
 
-    x_norms_ = PlaceArray<float>(place, size_t(n) * B);
-    row_norms(place, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
-    if (data.weights) {
-        weights_ = PlaceArray<float>(place, size_t(n) * B);
-        copy_to_place(place, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
-    }
-    centroids_ = PlaceArray<float>(place, size_t(k) * d * B);
-    c_norms_ = PlaceArray<float>(place, size_t(k) * B);
-    if (cfg_.compute_dtype != DType::Float32) {
-        c_typed_ = PlaceArray<uint8_t>(place, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
-    }
-    sums_ = PlaceArray<float>(place, size_t(k) * d * B);
-    weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
-    counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
-    n_empty_ = PlaceArray<int32_t>(place, size_t(B));
-    labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
-    distances_ = PlaceArray<float>(place, size_t(n) * B);
     size_t ws = update_workspace_bytes(place, n, k, B);
     workspace_ = PlaceArray<uint8_t>(place, ws);
+
+    row_norms(place, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
+    if (data.weights) {
+        copy_to_place(place, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
+    }
 }
 
 void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {

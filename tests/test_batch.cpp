@@ -74,7 +74,9 @@ TEST(AssignPoints, LabelsEqualFloat64Reference) {
                                cpu_options());
     auto ref = fk_test::reference_assign(x.data(), n, c.data(), k, d);
     for (int64_t i = 0; i < n; i++) {
-        if (ref.rel_gap[i] > 1e-6) EXPECT_EQ(I[i], ref.labels[i]) << i;
+        if (ref.rel_gap[i] > 1e-6) {
+            EXPECT_EQ(I[i], ref.labels[i]) << i;
+        }
         EXPECT_NEAR(D[i], ref.best[i], 1e-4 * (1 + ref.best[i]));
     }
 }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: unpack the carried Debian packages (FAISS,
+# GoogleTest, OpenBLAS) into a prefix, build with CUDA, run the GPU tests,
+# compute-sanitizer on the small tests, the kernel and end-to-end benchmarks
+# and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
+#
+#   bash bench/gpu_run.sh [build|test|bench|all]   (default: all)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/fk_out}
+mkdir -p "$OUT"
+what=${1:-all}
+P=$PWD/.prefix
+LIB=$P/usr/lib/x86_64-linux-gnu
+if [ ! -d "$P/usr/include/faiss" ]; then
+  for f in .deb/*.deb; do dpkg -x "$f" "$P"; done
+fi
+export LD_LIBRARY_PATH=$LIB/openblas-pthread:$LIB:${LD_LIBRARY_PATH:-}
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+
+if [ "$what" = all ] || [ "$what" = build ]; then
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$P/usr" -DCMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
+    -DFLASHKMEANS_CUDA=ON -DFLASHKMEANS_BUILD_TOOLS=OFF \
+    "-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" > "$OUT/configure.log" 2>&1 \
+    || { tail -30 "$OUT/configure.log"; exit 1; }
+  cmake --build build-gpu -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
+  echo "build ok"
+fi
+if [ "$what" = all ] || [ "$what" = test ]; then
+  timeout 300 build-gpu/tests/flashkmeans_gpu_tests > "$OUT/gpu_tests.log" 2>&1
+  echo "gpu tests exit $?"
+  grep -E "^\[  FAILED|^\[  PASSED|^\[  SKIPPED|agree|Failure" "$OUT/gpu_tests.log" | head -40
+  timeout 120 compute-sanitizer --tool memcheck build-gpu/tests/flashkmeans_gpu_tests \
+    --gtest_filter='*Small*:-*Absurd*' > "$OUT/memcheck.log" 2>&1; echo "memcheck exit $?: $(tail -1 "$OUT/memcheck.log")"
+  timeout 120 compute-sanitizer --tool racecheck build-gpu/tests/flashkmeans_gpu_tests \
+    --gtest_filter='*Small*' > "$OUT/racecheck.log" 2>&1; echo "racecheck exit $?: $(tail -1 "$OUT/racecheck.log")"
+fi
+if [ "$what" = all ] || [ "$what" = bench ]; then
+  timeout 200 build-gpu/bench/bench_kernels > "$OUT/bench_kernels.log" 2>&1
+  timeout 150 build-gpu/bench/bench_lloyd > "$OUT/bench_lloyd.log" 2>&1
+  PYTHONUNBUFFERED=1 timeout 200 python3 bench/flash_kmeans_ref.py > "$OUT/flash_kmeans_ref.log" 2>&1
+  grep -E "^\||^#" "$OUT/bench_kernels.log" "$OUT/bench_lloyd.log" "$OUT/flash_kmeans_ref.log"
+fi

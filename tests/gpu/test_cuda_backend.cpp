@@ -1,0 +1,242 @@
+// The CUDA backend end to end: from the same init it reproduces the CPU
+// backend and FAISS (labels, centroids within float rounding), gives bitwise
+// identical centroids run to run, and the batched API equals separate runs.
+#include <flashkmeans/AssignIndex.h>
+#include <flashkmeans/Clustering.h>
+#include <flashkmeans/batch.h>
+
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "test_util.h"
+
+namespace {
+
+using flashkmeans::Backend;
+
+#define SKIP_WITHOUT_GPU()                          \
+    if (flashkmeans::cuda_device_count() == 0) {    \
+        GTEST_SKIP() << "no GPU";                   \
+    }
+
+flashkmeans::Options opts(Backend b) {
+    flashkmeans::Options o;
+    o.backend = b;
+    return o;
+}
+
+struct TrainResult {
+    std::vector<float> centroids;
+    std::vector<int64_t> labels;
+    std::vector<float> obj;
+};
+
+TrainResult train(Backend b, int64_t n, int64_t d, int64_t k, const std::vector<float>& x,
+          bool ip = false, const float* w = nullptr, int niter = 8) {
+    faiss::ClusteringParameters cp;
+    cp.niter = niter;
+    cp.spherical = ip;
+    flashkmeans::Clustering c(d, k, cp, opts(b));
+    std::unique_ptr<faiss::Index> index(ip ? static_cast<faiss::Index*>(new faiss::IndexFlatIP(d))
+                                           : new faiss::IndexFlatL2(d));
+    c.train(n, x.data(), *index, w);
+    TrainResult r{c.centroids, c.last_labels, {}};
+    for (auto& s : c.iteration_stats) r.obj.push_back(s.obj);
+    return r;
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        num = std::max(num, double(std::fabs(a[i] - b[i])));
+        den = std::max(den, double(std::fabs(b[i])));
+    }
+    return num / std::max(den, 1e-30);
+}
+
+// From the same init, one iteration assigns every point as the CPU backend
+// does, except true near-ties (the CPU compares FAISS's rounded
+// ||x||^2 + ||c||^2 - 2x.c, the GPU ||c||^2 - 2x.c: both are exact fp32 to a
+// float64 reference). Over many iterations such a flip moves a centroid and
+// trajectories drift apart slowly, so the full run is held to the objective
+// and to the bulk of the labels.
+void expect_backends_agree(int64_t n, int64_t d, int64_t k, bool ip, bool weighted) {
+    auto x = fk_test::blobs(n, d, k, 100 + d, 1.0f);
+    auto w = fk_test::random_weights(n, 5);
+    const float* wp = weighted ? w.data() : nullptr;
+    TrainResult cpu1 = train(Backend::CPU, n, d, k, x, ip, wp, 1);
+    TrainResult gpu1 = train(Backend::CUDA, n, d, k, x, ip, wp, 1);
+    ASSERT_EQ(cpu1.labels.size(), gpu1.labels.size());
+    size_t diff1 = 0;
+    for (size_t i = 0; i < cpu1.labels.size(); i++) diff1 += cpu1.labels[i] != gpu1.labels[i];
+    EXPECT_LE(diff1, cpu1.labels.size() / 10000) << "labels differing after one iteration";
+    EXPECT_LT(max_rel(gpu1.centroids, cpu1.centroids), diff1 == 0 ? 1e-5 : 1e-2);
+    EXPECT_NEAR(gpu1.obj[0], cpu1.obj[0], 1e-5 * std::fabs(cpu1.obj[0]));
+
+    TrainResult cpu = train(Backend::CPU, n, d, k, x, ip, wp);
+    TrainResult gpu = train(Backend::CUDA, n, d, k, x, ip, wp);
+    size_t diff = 0;
+    for (size_t i = 0; i < cpu.labels.size(); i++) diff += cpu.labels[i] != gpu.labels[i];
+    EXPECT_LE(diff, cpu.labels.size() / 200) << "labels differing after 8 iterations";
+    for (size_t i = 0; i < cpu.obj.size(); i++) {
+        EXPECT_NEAR(gpu.obj[i], cpu.obj[i], 1e-3 * std::fabs(cpu.obj[i])) << "iteration " << i;
+    }
+}
+
+TEST(CudaBackend, ReproducesCpuBackendL2) {
+    SKIP_WITHOUT_GPU();
+    expect_backends_agree(20000, 128, 100, false, false);
+    expect_backends_agree(7777, 17, 300, false, false);
+}
+
+TEST(CudaBackend, ReproducesCpuBackendSphericalIP) {
+    SKIP_WITHOUT_GPU();
+    expect_backends_agree(10000, 64, 50, true, false);
+}
+
+TEST(CudaBackend, ReproducesCpuBackendWeighted) {
+    SKIP_WITHOUT_GPU();
+    expect_backends_agree(10000, 96, 64, false, true);
+}
+
+TEST(CudaBackend, ReproducesFaissLabels) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 15000, d = 64, k = 128;
+    auto x = fk_test::blobs(n, d, k, 3, 1.0f);
+    faiss::ClusteringParameters cp;
+    cp.niter = 6;
+    faiss::Clustering ref(d, k, cp);
+    faiss::IndexFlatL2 ri(d);
+    ref.train(n, x.data(), ri);
+    TrainResult gpu = train(Backend::CUDA, n, d, k, x, false, nullptr, 6);
+    EXPECT_LT(max_rel(gpu.centroids, ref.centroids), 1e-4);
+    // final assignment with each side's centroids
+    faiss::IndexFlatL2 a(d), b(d);
+    a.add(k, ref.centroids.data());
+    b.add(k, gpu.centroids.data());
+    std::vector<float> D(n);
+    std::vector<int64_t> la(n), lb(n);
+    a.search(n, x.data(), 1, D.data(), la.data());
+    b.search(n, x.data(), 1, D.data(), lb.data());
+    size_t diff = 0;
+    for (int64_t i = 0; i < n; i++) diff += la[i] != lb[i];
+    EXPECT_LE(diff, size_t(n / 10000));
+}
+
+TEST(CudaBackend, TwoRunsGiveBitwiseIdenticalCentroids) {
+    SKIP_WITHOUT_GPU();
+    auto x = fk_test::random_matrix(50000, 128, 9);
+    TrainResult a = train(Backend::CUDA, 50000, 128, 256, x);
+    TrainResult b = train(Backend::CUDA, 50000, 128, 256, x);
+    ASSERT_EQ(a.centroids.size(), b.centroids.size());
+    EXPECT_EQ(0, memcmp(a.centroids.data(), b.centroids.data(), a.centroids.size() * 4));
+    EXPECT_EQ(a.labels, b.labels);
+}
+
+TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 4, n = 5000, d = 32, k = 40;
+    auto x = fk_test::random_matrix(B * n, d, 21);
+    float* dx = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+    ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 5;
+    std::vector<float> c(B * k * d);
+    std::vector<int32_t> labels(B * n);
+    flashkmeans::PointsView p{dx, flashkmeans::DType::Float32, true, B, n, d};
+    flashkmeans::batch_kmeans(p, params, {false, c.data(), labels.data(), nullptr},
+                              opts(Backend::CUDA));
+    for (int64_t b = 0; b < B; b++) {
+        flashkmeans::PointsView one{x.data() + b * n * d, flashkmeans::DType::Float32, false, 1, n, d};
+        std::vector<float> c1(k * d);
+        std::vector<int32_t> l1(n);
+        flashkmeans::batch_kmeans(one, params, {false, c1.data(), l1.data(), nullptr},
+                                  opts(Backend::CUDA));
+        EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;
+        EXPECT_TRUE(std::equal(l1.begin(), l1.end(), labels.begin() + b * n));
+        // and the CPU backend agrees within rounding
+        std::vector<float> c2(k * d);
+        flashkmeans::batch_kmeans(one, params, {false, c2.data(), nullptr, nullptr},
+                                  opts(Backend::CPU));
+        EXPECT_LT(max_rel(c1, c2), 1e-4);
+    }
+    cudaFree(dx);
+}
+
+TEST(CudaBackend, HalfPrecisionTrainingAgreesWithFp32) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 20000, d = 64, k = 32;
+    auto x = fk_test::blobs(n, d, k, 77, 0.5f);
+    for (auto dt : {flashkmeans::DType::Float16, flashkmeans::DType::BFloat16}) {
+        faiss::ClusteringParameters cp;
+        cp.niter = 8;
+        auto o = opts(Backend::CUDA);
+        o.dtype = dt;
+        flashkmeans::Clustering c(d, k, cp, o);
+        faiss::IndexFlatL2 index(d);
+        c.train(n, x.data(), index);
+        TrainResult ref = train(Backend::CUDA, n, d, k, x);
+        size_t same = 0;
+        for (size_t i = 0; i < ref.labels.size(); i++) same += ref.labels[i] == c.last_labels[i];
+        double agree = double(same) / ref.labels.size();
+        printf("  %s labels agreeing with fp32: %.5f\n", flashkmeans::dtype_name(dt), agree);
+        // bf16 keeps 8 mantissa bits: points near a boundary move, and
+        // trajectories drift; fp16 keeps 11
+        EXPECT_GT(agree, dt == flashkmeans::DType::Float16 ? 0.99 : 0.95);
+    }
+}
+
+TEST(CudaBackend, AssignIndexOnGpuMatchesIndexFlat) {
+    SKIP_WITHOUT_GPU();
+    const int64_t d = 96, nb = 3000, nq = 300000;
+    auto xb = fk_test::random_matrix(nb, d, 1), xq = fk_test::random_matrix(nq, d, 2);
+    faiss::IndexFlatL2 flat(d);
+    flashkmeans::AssignIndex ours(d, opts(Backend::CUDA));
+    flat.add(nb, xb.data());
+    ours.add(nb, xb.data());
+    std::vector<float> D1(nq), D2(nq);
+    std::vector<int64_t> I1(nq), I2(nq);
+    flat.search(nq, xq.data(), 1, D1.data(), I1.data());
+    ours.search(nq, xq.data(), 1, D2.data(), I2.data());
+    auto ref = fk_test::reference_assign(xq.data(), 2000, xb.data(), nb, d);
+    size_t diff = 0;
+    for (int64_t i = 0; i < 2000; i++) {
+        if (ref.rel_gap[i] > 1e-6) {
+            EXPECT_EQ(I2[i], ref.labels[i]) << i;
+        }
+    }
+    for (int64_t i = 0; i < nq; i++) diff += I1[i] != I2[i];
+    EXPECT_LE(diff, size_t(nq / 10000));
+    for (int64_t i = 0; i < nq; i += 97) EXPECT_NEAR(D2[i], D1[i], 1e-4 * (1 + D1[i]));
+}
+
+TEST(CudaBackend, OutOfMemoryIsAClearError) {
+    SKIP_WITHOUT_GPU();
+    // 8 problems of 2^31 - 1 points: the per-point buffers alone (norms,
+    // labels, distances: 3 x 68 GB) exceed any GPU. The engine allocates
+    // everything before its first launch, so the fake point pointer is never
+    // read.
+    flashkmeans::Options o = opts(Backend::CUDA);
+    flashkmeans::PointsView p{reinterpret_cast<const void*>(256), flashkmeans::DType::Float32,
+                              true, 8, (int64_t(1) << 31) - 1, 4};
+    flashkmeans::BatchKMeansParams params;
+    params.k = 10;
+    params.niter = 1;
+    std::vector<float> c(10 * 512);
+    try {
+        flashkmeans::batch_kmeans(p, params, {false, c.data(), nullptr, nullptr}, o);
+        ADD_FAILURE() << "no exception";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("out of memory"), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
