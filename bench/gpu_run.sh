@@ -4,7 +4,7 @@
 # compute-sanitizer on the small tests, the kernel and end-to-end benchmarks
 # and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
 #
-#   bash bench/gpu_run.sh [build|test|bench|all]   (default: all)
+#   bash bench/gpu_run.sh [build|test|bench|python|all]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fk_out}
@@ -45,4 +45,13 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
   timeout 150 build-gpu/bench/bench_lloyd > "$OUT/bench_lloyd.log" 2>&1
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/flash_kmeans_ref.py > "$OUT/flash_kmeans_ref.log" 2>&1
   grep -E "^\||^#" "$OUT/bench_kernels.log" "$OUT/bench_lloyd.log" "$OUT/flash_kmeans_ref.log"
+fi
+if [ "$what" = python ]; then
+  # the Python package built on the device; its GPU tests (torch/cupy input)
+  python3 -m pip install -q --no-build-isolation --no-deps --target /tmp/fkpy -Cbuild-dir=build-py \
+    -Ccmake.define.CMAKE_PREFIX_PATH="$P/usr" -Ccmake.define.CMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
+    . > "$OUT/python_build.log" 2>&1 || { tail -30 "$OUT/python_build.log"; exit 1; }
+  (cd tests/python && PYTHONPATH=/tmp/fkpy:${PYTHONPATH:-} timeout 300 python3 -m pytest -q -p no:cacheprovider . \
+    > "$OUT/pytest_gpu.log" 2>&1; echo "pytest exit $?")
+  grep -E "passed|failed|FAILED|Error" "$OUT/pytest_gpu.log" | tail -15
 fi
