@@ -14,6 +14,14 @@
 // tiled kernel with the plain reference kernel on the first 4096 points (a
 // correctness smoke test at scale). Prints a Markdown table, then one JSON
 // object per row.
+//
+// Tuning: FLASHKMEANS_FA_CONFIG / FLASHKMEANS_UPDATE_CONFIG pick a kernel
+// variant (kernels/cuda/flash_assign.cu, sort_inverse_update.cu; bench/sweep.sh
+// runs them all). When one is set to a variant, every row also runs the
+// default configuration on the same data and reports in its JSON whether the
+// variant's labels and distances (all N points), resp. sums, weight sums and
+// counts (balanced and skewed labels), are bitwise those of the default:
+// "fa_same_as_default" / "update_same_as_default" (1 = identical).
 #include <flashkmeans/kernels.h>
 
 #include "bench_data.h"
@@ -82,9 +90,44 @@ struct Row {
 
 struct Result {
     double assign_ms = 0, tflops = 0, agree = 0;
+    double fa_same = -1, upd_same = -1;  // -1: not checked (default configuration)
     double upd_bal_ms = 0, upd_bal_tbs = 0, upd_skew_ms = 0, upd_skew_tbs = 0;
     double finalize_ms = 0;
 };
+
+/// The variant an environment variable names; "default" when unset.
+std::string env_config(const char* var) {
+    const char* e = std::getenv(var);
+    return (e == nullptr || *e == '\0') ? std::string("default") : std::string(e);
+}
+
+/// Runs f() with `var` = "default", then restores the variant.
+template <typename F>
+void with_default_config(const char* var, F&& f) {
+    const std::string saved = env_config(var);
+    setenv(var, "default", 1);
+    try {
+        f();
+    } catch (...) {
+        setenv(var, saved.c_str(), 1);
+        throw;
+    }
+    setenv(var, saved.c_str(), 1);
+}
+
+template <typename T>
+std::vector<T> download(const T* p, size_t count) {
+    std::vector<T> h(count);
+    if (count > 0) {
+        check(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    }
+    return h;
+}
+
+template <typename T>
+bool same_bytes(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
 
 const char* dtype_label(const Row& r) {
     if (r.dtype == fk::DType::Float16) return "fp16";
@@ -122,6 +165,30 @@ Result run_row(const Row& row, bool quick) {
     Result r;
     r.assign_ms = time_ms([&] { kn::flash_assign(gpu, a); check_launch("flash_assign"); }, warm, reps);
     r.tflops = 2.0 * double(n) * double(k) * double(d) / (r.assign_ms * 1e-3) / 1e12;
+
+    // a variant must give bitwise the default's labels and distances
+    if (env_config("FLASHKMEANS_FA_CONFIG") != "default") {
+        const auto var_labels = download(labels.p, size_t(n));
+        const auto var_dist = download(dist.p, size_t(n));
+        with_default_config("FLASHKMEANS_FA_CONFIG", [&] {
+            kn::flash_assign(gpu, a);
+            check_launch("flash_assign default");
+        });
+        const auto def_labels = download(labels.p, size_t(n));
+        const auto def_dist = download(dist.p, size_t(n));
+        int64_t same = 0;
+        for (int64_t i = 0; i < n; i++) {
+            same += var_labels[i] == def_labels[i] &&
+                    std::memcmp(&var_dist[i], &def_dist[i], sizeof(float)) == 0;
+        }
+        r.fa_same = double(same) / double(n);
+        if (same != n) {
+            std::fprintf(stderr, "bench_kernels: %s: FLASHKMEANS_FA_CONFIG=%s differs from the "
+                                 "default on %lld of %lld points\n",
+                         row.name.c_str(), env_config("FLASHKMEANS_FA_CONFIG").c_str(),
+                         (long long)(n - same), (long long)n);
+        }
+    }
 
     // agreement with the reference kernel on the first points
     {
@@ -164,6 +231,26 @@ Result run_row(const Row& row, bool quick) {
         const double ms = time_ms([&] { kn::sort_inverse_update(gpu, u); check_launch("update"); },
                                   warm, reps);
         (skewed ? r.upd_skew_ms : r.upd_bal_ms) = ms;
+        if (env_config("FLASHKMEANS_UPDATE_CONFIG") != "default") {
+            // a variant must give bitwise the default's sums, weights, counts
+            const auto vs = download(sums.p, size_t(k * d));
+            const auto vw = download(wsums.p, size_t(k));
+            const auto vc = download(counts.p, size_t(k));
+            with_default_config("FLASHKMEANS_UPDATE_CONFIG", [&] {
+                kn::sort_inverse_update(gpu, u);
+                check_launch("update default");
+            });
+            const bool same = same_bytes(vs, download(sums.p, size_t(k * d))) &&
+                              same_bytes(vw, download(wsums.p, size_t(k))) &&
+                              same_bytes(vc, download(counts.p, size_t(k)));
+            r.upd_same = (r.upd_same != 0 && same) ? 1 : 0;
+            if (!same) {
+                std::fprintf(stderr, "bench_kernels: %s: FLASHKMEANS_UPDATE_CONFIG=%s differs from "
+                                     "the default (%s labels)\n",
+                             row.name.c_str(), env_config("FLASHKMEANS_UPDATE_CONFIG").c_str(),
+                             skewed ? "skewed" : "balanced");
+            }
+        }
         (skewed ? r.upd_skew_tbs : r.upd_bal_tbs) = bytes / (ms * 1e-3) / 1e12;
     }
     kn::FinalizeArgs f;
@@ -289,17 +376,20 @@ int main(int argc, char** argv) {
                         dtype_label(row), r.assign_ms, r.tflops, 100.0 * r.agree, r.upd_bal_ms,
                         r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, r.finalize_ms);
             std::fflush(stdout);
-            char buf[1024];
+            char buf[1536];
             std::snprintf(buf, sizeof(buf),
                           "{\"row\": \"%s\", \"device\": \"%s\", \"n\": %lld, \"k\": %lld, \"d\": %lld, "
                           "\"dtype\": \"%s\", \"assign_ms\": %.4f, \"assign_tflops\": %.2f, "
                           "\"agree_ref\": %.6f, \"update_balanced_ms\": %.4f, "
                           "\"update_balanced_tbs\": %.3f, \"update_skewed_ms\": %.4f, "
-                          "\"update_skewed_tbs\": %.3f, \"skew\": %.2f, \"finalize_ms\": %.4f}",
+                          "\"update_skewed_tbs\": %.3f, \"skew\": %.2f, \"finalize_ms\": %.4f, "
+                          "\"fa_config\": \"%s\", \"update_config\": \"%s\", "
+                          "\"fa_same_as_default\": %.6f, \"update_same_as_default\": %.0f}",
                           row.name.c_str(), prop.name, (long long)row.n, (long long)row.k,
                           (long long)row.d, dtype_label(row), r.assign_ms, r.tflops, r.agree,
                           r.upd_bal_ms, r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, row.skew,
-                          r.finalize_ms);
+                          r.finalize_ms, env_config("FLASHKMEANS_FA_CONFIG").c_str(),
+                          env_config("FLASHKMEANS_UPDATE_CONFIG").c_str(), r.fa_same, r.upd_same);
             json.push_back(buf);
         } catch (const std::exception& e) {
             failures++;

@@ -39,6 +39,7 @@
 // The reference kernel beside it (one thread per point, in-order fp32 FMA
 // over d, every centroid) is what the tests check the tiled kernel against on
 // the device; it is slow and obviously right.
+#include "tuning_variant.h"
 #include "cuda_check.h"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
@@ -49,6 +50,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace flashkmeans {
@@ -119,24 +121,30 @@ struct TiledParams {
 
 /// Tile shape of one kernel instantiation (template parameters so the lead
 /// can tune them on the GPU; only the configurations below are compiled).
-template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int STAGES_, int MIN_BLOCKS_>
+/// CB: bytes of one d-chunk (64 or 128); BIAS: the per-column score bias
+/// (-||c||^2 / 2, 0, or -inf past k) is computed once per tile into smem by
+/// the producer instead of once per column by every warp in the epilogue.
+template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int STAGES_, int MIN_BLOCKS_,
+          int CB_ = fa::kChunkBytes, bool BIAS_ = false>
 struct TileConfig {
     static constexpr int BM = BM_, BN = BN_, WARPS_M = WARPS_M_, WARPS_N = WARPS_N_;
     static constexpr int STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_;
+    static constexpr int CB = CB_;
+    static constexpr bool BIAS = BIAS_;
+    static constexpr int ROWB = fa::ChunkShape<CB>::kRowBytes;
     static constexpr int THREADS = 32 * WARPS_M * WARPS_N;
     static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;
     static constexpr int MT = WM / 16, NT = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile must be a multiple of 16 x 16");
     static_assert(BN <= THREADS, "one thread loads each centroid norm of a tile");
+    static_assert(STAGES >= 2, "the ring needs two stages at least");
 
     /// smem bytes: centroid ring + x (ring or resident) + norm ring; the
     /// final row reduction reuses the centroid ring
     static size_t smem_bytes(int chunks, bool x_resident) {
-        static_assert(size_t(WARPS_N) * BM * sizeof(float2) <=
-                              size_t(STAGES) * BN * fa::kSmemRowBytes,
+        static_assert(size_t(WARPS_N) * BM * sizeof(float2) <= size_t(STAGES) * BN * ROWB,
                       "the row reduction must fit in the centroid ring");
-        return size_t(STAGES) * BN * fa::kSmemRowBytes +
-               size_t(x_resident ? chunks : STAGES) * BM * fa::kSmemRowBytes +
+        return size_t(STAGES) * BN * ROWB + size_t(x_resident ? chunks : STAGES) * BM * ROWB +
                size_t(STAGES) * BN * sizeof(float);
     }
 };
@@ -147,8 +155,9 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
     using T = typename Op::T;
     constexpr int BM = Cfg::BM, BN = Cfg::BN, STAGES = Cfg::STAGES, THREADS = Cfg::THREADS;
     constexpr int MT = Cfg::MT, NT = Cfg::NT;
-    constexpr int BK = fa::kChunkBytes / int(sizeof(T));  // elements per d-chunk
-    constexpr int ROWB = fa::kSmemRowBytes;
+    constexpr int CB = Cfg::CB;
+    constexpr int BK = CB / int(sizeof(T));  // elements per d-chunk
+    constexpr int ROWB = Cfg::ROWB;
 
     extern __shared__ __align__(16) char smem[];
     const int C = p.chunks;
@@ -172,19 +181,42 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
 
         // --- producer: issue the loads of the next (tile, chunk) step
         int ld_step = 0, ld_tile = 0, ld_chunk = 0;
+        // BIAS: the bias of a tile is loaded into a register by issue() and
+        // stored to smem by put_bias() after the step's MMAs (its load latency
+        // hides behind them); the fold that reads it runs at least one
+        // __syncthreads later, and the slot's previous tile was folded at
+        // least one __syncthreads earlier (STAGES >= 2).
+        float pend_bias = 0.0f;
+        int pend_slot = -1;
+        auto put_bias = [&]() {
+            if constexpr (Cfg::BIAS) {
+                if (pend_slot >= 0) {
+                    norm_smem[pend_slot] = pend_bias;
+                    pend_slot = -1;
+                }
+            }
+        };
         auto issue = [&]() {
             if (ld_step < total) {
                 const int stage = ld_step % STAGES;
                 if (!p.x_resident || ld_tile == 0) {
                     const int slot = p.x_resident ? ld_chunk : stage;
-                    fa::load_chunk<T, BM, THREADS>(a_smem + slot * BM * ROWB, xb, nrows, p.d,
+                    fa::load_chunk<T, BM, THREADS, CB>(a_smem + slot * BM * ROWB, xb, nrows, p.d,
                                                    int64_t(ld_chunk) * BK, p.vec, tid);
                 }
                 const int n0 = ld_tile * BN;
-                fa::load_chunk<T, BN, THREADS>(b_smem + stage * BN * ROWB, cb + int64_t(n0) * p.d,
+                fa::load_chunk<T, BN, THREADS, CB>(b_smem + stage * BN * ROWB, cb + int64_t(n0) * p.d,
                                                p.k - n0 < BN ? p.k - n0 : BN, p.d,
                                                int64_t(ld_chunk) * BK, p.vec, tid);
-                if (ld_chunk == 0 && nb != nullptr && tid < BN) {
+                if constexpr (Cfg::BIAS) {
+                    if (ld_chunk == 0 && tid < BN) {
+                        const int col = n0 + tid;
+                        // the very expression of fa::RowArgMax::fold
+                        pend_bias = col < p.k ? (nb != nullptr ? -0.5f * __ldg(nb + col) : 0.0f)
+                                              : fa::neg_inf();
+                        pend_slot = (ld_tile % STAGES) * BN + tid;
+                    }
+                } else if (ld_chunk == 0 && nb != nullptr && tid < BN) {
                     const int col = n0 + tid;
                     const bool ok = col < p.k;
                     fa::cp_async4(fa::smem_addr(norm_smem + (ld_tile % STAGES) * BN + tid),
@@ -202,6 +234,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
 #pragma unroll 1
         for (int s = 0; s < STAGES - 1; ++s) {
             issue();
+            put_bias();
         }
 
         fa::RowArgMax<MT, NT> best;
@@ -225,12 +258,17 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
             const char* a_tile = a_smem + (p.x_resident ? chunk : stage) * BM * ROWB +
                                  warp_m * Cfg::WM * ROWB;
             const char* b_tile = b_smem + stage * BN * ROWB + warp_n * Cfg::WN * ROWB;
-            Op::chunk(acc, a_tile, b_tile, lane);
+            Op::template chunk<MT, NT, CB>(acc, a_tile, b_tile, lane);
+            put_bias();
             if (++chunk == C) {
                 // --- epilogue of a centroid tile
                 const int col0 = tile * BN + warp_n * Cfg::WN;
-                best.fold(acc, norm_smem + (tile % STAGES) * BN + warp_n * Cfg::WN, col0, p.k,
-                          p.l2, lane);
+                const float* tile_norms = norm_smem + (tile % STAGES) * BN + warp_n * Cfg::WN;
+                if constexpr (Cfg::BIAS) {
+                    best.fold_bias(acc, tile_norms, col0, lane);
+                } else {
+                    best.fold(acc, tile_norms, col0, p.k, p.l2, lane);
+                }
 #pragma unroll
                 for (int mi = 0; mi < MT; ++mi)
 #pragma unroll
@@ -252,13 +290,15 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
     }
 }
 
-// The compiled configurations (one per operand type). Shared memory per block
-// (fp16, d = 128, resident x): 40 KiB centroid ring (4 stages) + 40 KiB x +
-// 2 KiB norms; registers: 126 (fp16/bf16, TF32), 136-144 (3xTF32, hence one
-// block of 8 warps per SM by registers).
-using CfgHalf = TileConfig<128, 128, 4, 2, 4, 2>;
+// The compiled configurations (one per operand type), chosen by the H200 sweep
+// of 2026-11-21 (bench/sweep.sh, bench/results/2026-11-21-h200-sweep): 4 warps
+// of 64 x 64 with -||c||^2/2 staged in shared memory beat 8 warps of 32 x 64 by
+// 27% in fp16 (128-byte d-chunks: half the barriers) and by 31% in 3xTF32,
+// bitwise-identical results. Registers: 218 (fp16/bf16), 238 (3xTF32), no
+// spills; 2 blocks per SM. TF32 keeps the 8-warp shape (not swept).
+using CfgHalf = TileConfig<128, 128, 2, 2, 4, 2, 128, true>;
 using CfgTF32 = TileConfig<128, 128, 4, 2, 3, 2>;
-using CfgExact = TileConfig<128, 128, 4, 2, 3, 1>;  // 3xTF32 needs ~140 registers
+using CfgExact = TileConfig<128, 128, 2, 2, 3, 2, 64, true>;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
@@ -272,7 +312,7 @@ int resident_override() {
 template <class Op, class Cfg>
 void launch_tiled(const kernels::AssignArgs& a, cudaStream_t stream) {
     using T = typename Op::T;
-    constexpr int BK = fa::kChunkBytes / int(sizeof(T));
+    constexpr int BK = Cfg::CB / int(sizeof(T));
     const int64_t chunks = (a.d + BK - 1) / BK;
     const int64_t n_tiles = (a.k + Cfg::BN - 1) / Cfg::BN;
     if (chunks * n_tiles > INT_MAX) {
@@ -323,6 +363,60 @@ void launch_tiled(const kernels::AssignArgs& a, cudaStream_t stream) {
     FK_CUDA_CHECK(cudaGetLastError());
 }
 
+// ------------------------------------------------------------- variants
+//
+// Alternative tile configurations for tuning on the GPU, picked at run time by
+// FLASHKMEANS_FA_CONFIG=<name> (unset or "default": the configurations above).
+// A variant replaces the fp16 kernel and/or the fp32 exact (3xTF32) kernel;
+// bf16 and TF32 always run the default configuration, as does any dtype a
+// variant leaves out. Every variant computes each score with the same
+// sequence of MMAs over d and the same epilogue arithmetic, so its labels and
+// distances are bitwise those of the default. To make a variant the default,
+// change the `using CfgHalf` / `using CfgExact` lines above to its TileConfig.
+//   name     fp16 (BM, BN, warps MxN, stages, min blocks, chunk bytes, bias)
+//            fp32 exact
+using HalfS3 = TileConfig<128, 128, 4, 2, 3, 2>;
+using HalfS5 = TileConfig<128, 128, 4, 2, 5, 2>;
+using HalfBias = TileConfig<128, 128, 4, 2, 4, 2, 64, true>;
+using ExactBias = TileConfig<128, 128, 4, 2, 3, 1, 64, true>;
+using HalfK64 = TileConfig<128, 128, 4, 2, 4, 2, 128>;  // 64 fp16 / 32 fp32 per chunk
+using HalfK64S3 = TileConfig<128, 128, 4, 2, 3, 2, 128>;
+using HalfK64Bias = TileConfig<128, 128, 4, 2, 4, 2, 128, true>;
+using ExactK64Bias = TileConfig<128, 128, 4, 2, 3, 1, 128, true>;
+using HalfW4 = TileConfig<128, 128, 2, 2, 4, 2, 64, true>;  // 4 warps of 64 x 64
+using HalfW4K64 = TileConfig<128, 128, 2, 2, 4, 2, 128, true>;
+using ExactW4 = TileConfig<128, 128, 2, 2, 3, 2, 64, true>;
+using HalfM256 = TileConfig<256, 128, 4, 2, 3, 1, 64, true>;  // 8 warps of 64 x 64
+using ExactM256 = TileConfig<256, 128, 4, 2, 3, 1, 64, true>;
+using HalfN256 = TileConfig<128, 256, 2, 4, 3, 1, 64, true>;  // 8 warps of 64 x 64
+using ExactN256 = TileConfig<128, 256, 2, 4, 3, 1, 64, true>;
+using ExactE2 = TileConfig<128, 128, 4, 2, 3, 2, 64, true>;  // 3xTF32 at 2 blocks/SM
+
+using Launch = void (*)(const kernels::AssignArgs&, cudaStream_t);
+
+struct Variant {
+    const char* name;
+    Launch half;   // fp16; null = default
+    Launch exact;  // fp32 Precision::Exact; null = default
+};
+
+const Variant kVariants[] = {
+        {"default", nullptr, nullptr},
+        {"s3", launch_tiled<fa::OpHalf<false>, HalfS3>, nullptr},
+        {"s5", launch_tiled<fa::OpHalf<false>, HalfS5>, nullptr},
+        {"bias", launch_tiled<fa::OpHalf<false>, HalfBias>, launch_tiled<fa::OpF32<true>, ExactBias>},
+        {"k64", launch_tiled<fa::OpHalf<false>, HalfK64>, nullptr},
+        {"k64s3", launch_tiled<fa::OpHalf<false>, HalfK64S3>, nullptr},
+        {"k64bias", launch_tiled<fa::OpHalf<false>, HalfK64Bias>,
+         launch_tiled<fa::OpF32<true>, ExactK64Bias>},
+        {"w4", launch_tiled<fa::OpHalf<false>, HalfW4>, launch_tiled<fa::OpF32<true>, ExactW4>},
+        {"w4k64", launch_tiled<fa::OpHalf<false>, HalfW4K64>, nullptr},
+        {"m256", launch_tiled<fa::OpHalf<false>, HalfM256>, launch_tiled<fa::OpF32<true>, ExactM256>},
+        {"n256", launch_tiled<fa::OpHalf<false>, HalfN256>, launch_tiled<fa::OpF32<true>, ExactN256>},
+        {"e2", nullptr, launch_tiled<fa::OpF32<true>, ExactE2>},
+};
+
+
 template <typename T>
 void launch_reference(const kernels::AssignArgs& a, cudaStream_t stream) {
     const bool l2 = a.metric == Metric::L2;
@@ -344,8 +438,14 @@ void flash_assign(const Place& place, const kernels::AssignArgs& a) {
         dispatch_dtype(a.dtype, [&](auto tag) { launch_reference<decltype(tag)>(a, stream); });
         return;
     }
+    // read at every call, so a benchmark can switch variants between calls
+    const Variant& v = variant_from_env("FLASHKMEANS_FA_CONFIG", kVariants);
     switch (a.dtype) {
         case DType::Float16:
+            if (v.half != nullptr) {
+                v.half(a, stream);
+                return;
+            }
             launch_tiled<fa::OpHalf<false>, CfgHalf>(a, stream);
             return;
         case DType::BFloat16:
@@ -354,6 +454,8 @@ void flash_assign(const Place& place, const kernels::AssignArgs& a) {
         case DType::Float32:
             if (a.precision == Precision::TF32) {
                 launch_tiled<fa::OpF32<false>, CfgTF32>(a, stream);
+            } else if (v.exact != nullptr) {
+                v.exact(a, stream);
             } else {
                 launch_tiled<fa::OpF32<true>, CfgExact>(a, stream);
             }

@@ -4,7 +4,8 @@
 // (flash_assign_epilogue.cuh) and the scheduler (flash_assign.cu) use it.
 //
 // Shared-memory tiles: every operand tile holds ROWS rows of one d-chunk of 64
-// bytes (32 fp16/bf16 values or 16 fp32 values), stored with a row stride of
+// bytes (32 fp16/bf16 values or 16 fp32 values; 128 bytes with a row stride of
+// 144 in the CB = 128 tuning variants, see ChunkShape), stored with a row stride of
 // 80 bytes. 80 = 20 words, so 8 consecutive rows start in 8 different
 // 4-word bank groups: ldmatrix (fp16/bf16) and the per-lane 32-bit loads of
 // the TF32 fragments (row g, column t: word 20g + t) are conflict-free with no
@@ -23,8 +24,18 @@ namespace flashkmeans {
 namespace cuda {
 namespace fa {
 
-constexpr int kChunkBytes = 64;    ///< bytes of one row of one d-chunk
+constexpr int kChunkBytes = 64;    ///< bytes of one row of one d-chunk (default)
 constexpr int kSmemRowBytes = 80;  ///< padded smem row stride (conflict-free)
+
+/// Padded smem row stride of a chunk of CB bytes (CB = 64 or 128): CB + 16,
+/// i.e. 20 or 36 words; either way 8 consecutive rows start in 8 different
+/// 4-word bank groups (ldmatrix and the TF32 loads stay conflict-free).
+template <int CB>
+struct ChunkShape {
+    static_assert(CB == 64 || CB == 128, "d-chunks of 64 or 128 bytes");
+    static constexpr int kBytes = CB;
+    static constexpr int kRowBytes = CB + 16;
+};
 
 // ---------------------------------------------------------------- PTX wrappers
 
@@ -98,27 +109,30 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& sma
 /// and an aligned base), which allows cp.async; otherwise elements are copied
 /// one by one (synchronously; the __syncthreads of the pipeline publishes
 /// them).
-template <typename T, int ROWS, int THREADS>
+template <typename T, int ROWS, int THREADS, int CB = kChunkBytes>
 __device__ __forceinline__ void load_chunk(char* smem, const T* rows, int nrows, int64_t d,
                                            int64_t k0, bool vec, int tid) {
     constexpr int kVec = 16 / int(sizeof(T));     // elements per 16-byte piece
-    constexpr int kPieces = ROWS * kChunkBytes / 16;  // 16-byte pieces in the tile
+    constexpr int kRowPieces = CB / 16;           // 16-byte pieces per row (4 or 8)
+    constexpr int kRowShift = CB == 64 ? 2 : 3;   // log2(kRowPieces)
+    constexpr int kRowB = ChunkShape<CB>::kRowBytes;
+    constexpr int kPieces = ROWS * kRowPieces;    // 16-byte pieces in the tile
     static_assert(kPieces % THREADS == 0, "tile pieces must divide evenly among threads");
     if (vec) {
 #pragma unroll
         for (int i = 0; i < kPieces / THREADS; ++i) {
             const int p = tid + i * THREADS;
-            const int r = p >> 2, c = p & 3;
+            const int r = p >> kRowShift, c = p & (kRowPieces - 1);
             const int64_t col = k0 + c * kVec;
             const bool ok = r < nrows && col < d;
             const T* src = ok ? rows + int64_t(r) * d + col : rows;
-            cp_async16(smem_addr(smem + r * kSmemRowBytes + c * 16), src, ok ? 16 : 0);
+            cp_async16(smem_addr(smem + r * kRowB + c * 16), src, ok ? 16 : 0);
         }
     } else {
 #pragma unroll 1
         for (int i = 0; i < kPieces / THREADS; ++i) {
             const int p = tid + i * THREADS;
-            const int r = p >> 2, c = p & 3;
+            const int r = p >> kRowShift, c = p & (kRowPieces - 1);
             const int64_t col = k0 + c * kVec;
             union {
                 uint4 u;
@@ -134,7 +148,7 @@ __device__ __forceinline__ void load_chunk(char* smem, const T* rows, int nrows,
                     }
                 }
             }
-            *reinterpret_cast<uint4*>(smem + r * kSmemRowBytes + c * 16) = piece.u;
+            *reinterpret_cast<uint4*>(smem + r * kRowB + c * 16) = piece.u;
         }
     }
 }
@@ -151,12 +165,13 @@ template <bool kBF16>
 struct OpHalf {
     using T = typename std::conditional<kBF16, __nv_bfloat16, __half>::type;
 
-    template <int MT, int NT>
+    template <int MT, int NT, int CB = kChunkBytes>
     __device__ __forceinline__ static void chunk(float (&acc)[MT][NT][4], const char* a_tile,
                                                  const char* b_tile, int lane) {
         static_assert(NT % 2 == 0, "ldmatrix.x4 loads two n8 fragments at a time");
+        constexpr int kSmemRowBytes = ChunkShape<CB>::kRowBytes;
 #pragma unroll
-        for (int kk = 0; kk < 2; ++kk) {  // two k16 steps per 32-element chunk
+        for (int kk = 0; kk < CB / 32; ++kk) {  // k16 steps (32 bytes each) per chunk
             uint32_t a[MT][4];
 #pragma unroll
             for (int mi = 0; mi < MT; ++mi) {
@@ -197,15 +212,15 @@ template <bool kSplit>
 struct OpF32 {
     using T = float;
 
-    template <int MT, int NT>
+    template <int MT, int NT, int CB = kChunkBytes>
     __device__ __forceinline__ static void chunk(float (&acc)[MT][NT][4], const char* a_tile,
                                                  const char* b_tile, int lane) {
-        constexpr int kRowFloats = kSmemRowBytes / 4;
+        constexpr int kRowFloats = ChunkShape<CB>::kRowBytes / 4;
         const float* A = reinterpret_cast<const float*>(a_tile);
         const float* B = reinterpret_cast<const float*>(b_tile);
         const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-        for (int kk = 0; kk < 2; ++kk) {  // two k8 steps per 16-float chunk
+        for (int kk = 0; kk < CB / 32; ++kk) {  // k8 steps (32 bytes each) per chunk
             uint32_t a_big[MT][4], a_small[MT][4];
 #pragma unroll
             for (int mi = 0; mi < MT; ++mi) {

@@ -23,8 +23,9 @@
 //     serialise on the skewed case where most points share one label) and
 //     gives the offsets directly.
 //  4. reduce: each problem's sorted sequence is cut into pieces of L
-//     consecutive points, one warp per (piece, 128-column block); lanes run
-//     across d with 16-byte (fp32) or 8-byte (fp16/bf16) loads, 8 rows in
+//     consecutive points, one warp per (piece, 128-column block) (fp16/bf16
+//     with d % 8 == 0: a half-warp, 16-byte loads); lanes run across d with
+//     16-byte (fp32) or 8-byte (other fp16/bf16) loads, 8 rows in
 //     flight per warp, and add the points in sorted order. A
 //     cluster wholly inside a piece is written straight to `sums`; a cluster
 //     cut by a piece boundary leaves a partial row (at most 2 per piece: the
@@ -53,6 +54,7 @@
 // Reference: the CPU kernel (kernels/cpu/sort_inverse_update.cpp, same
 // expressions `c += x` / `c += x * w` without contraction) is the reference the
 // tests compare with; a cluster contained in one piece is bitwise equal to it.
+#include "tuning_variant.h"
 #include "cuda_check.h"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
@@ -62,6 +64,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace flashkmeans {
@@ -232,9 +236,28 @@ __device__ __forceinline__ Vec<VEC> load_vec(const T* p) {
     return r;
 }
 
+/// 8 fp16/bf16 elements of one 16-byte load (the v8 update variants keep
+/// the loaded rows packed, 4 registers each, and convert when adding).
+template <typename T>
+__device__ __forceinline__ Vec<8> unpack8(const uint4 u) {
+    static_assert(sizeof(T) == 2, "16-byte loads of 8 elements are for fp16/bf16");
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+    Vec<8> r;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const T* h = reinterpret_cast<const T*>(&w[i]);
+        r.v[2 * i] = to_float(h[0]);
+        r.v[2 * i + 1] = to_float(h[1]);
+    }
+    return r;
+}
+
 template <int VEC>
 __device__ __forceinline__ void store_vec(float* p, const float (&a)[VEC]) {
-    if constexpr (VEC == 4) {
+    if constexpr (VEC == 8) {
+        *reinterpret_cast<float4*>(p) = make_float4(a[0], a[1], a[2], a[3]);
+        *reinterpret_cast<float4*>(p + 4) = make_float4(a[4], a[5], a[6], a[7]);
+    } else if constexpr (VEC == 4) {
         *reinterpret_cast<float4*>(p) = make_float4(a[0], a[1], a[2], a[3]);
     } else {
         p[0] = a[0];
@@ -282,16 +305,26 @@ struct ReduceParams {
     int64_t list_cap;    // entries per list; short list at 2, long at 2 + list_cap
 };
 
-/// Step 4: one warp per (piece, column block blockIdx.y).
-template <typename T, int VEC>
-__global__ void __launch_bounds__(kReduceWarps * 32)
+/// Step 4: one group of G lanes (a warp, or a half-warp for the v8 update
+/// variants) per (piece, column block blockIdx.y); ROWS rows in flight.
+/// Whatever G, VEC and ROWS, every column adds the same rows in the same
+/// (sorted) order: the sums are bitwise those of the default configuration.
+template <typename T, int VEC, int G = 32, int ROWS = kRowsInFlight, int MINB = 0>
+__global__ void __launch_bounds__(kReduceWarps * 32, MINB)  // MINB 0: no occupancy bound
         segment_reduce_kernel(const ReduceParams p) {
-    const int lane = threadIdx.x & 31;
-    const int64_t Q = int64_t(blockIdx.x) * kReduceWarps + (threadIdx.x >> 5);
+    static_assert(G == 32 || G == 16, "a warp or a half-warp per piece");
+    static_assert(ROWS <= G && G % ROWS == 0, "rows in flight come from one batch of G keys");
+    constexpr int kGroups = kReduceWarps * 32 / G;  // pieces per block
+    const int lane = threadIdx.x & (G - 1);
+    // the group's lanes: shuffles name only them (the other half-warp may be
+    // on another piece, or done)
+    const unsigned gmask =
+            G == 32 ? 0xffffffffu : (0xffffu << (threadIdx.x & 16));
+    const int64_t Q = int64_t(blockIdx.x) * kGroups + (threadIdx.x / G);
     if (Q >= p.n_pieces) {
         return;
     }
-    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const int64_t col = int64_t(blockIdx.y) * G * VEC + int64_t(lane) * VEC;
     const bool col_ok = col < p.d;  // VEC = 4 only when d % 4 == 0
     const bool first_cols = blockIdx.y == 0 && lane == 0;
     const T* x = static_cast<const T*>(p.x);
@@ -347,22 +380,27 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
         }
     };
 
-    for (int64_t base = p0; base < p1; base += 32) {
-        const int cnt = int(p1 - base < 32 ? p1 - base : 32);
+    for (int64_t base = p0; base < p1; base += G) {
+        const int cnt = int(p1 - base < G ? p1 - base : G);
         const bool mine = lane < cnt;
         const uint32_t my_key = mine ? p.keys[base + lane] : 0u;
         const int32_t my_id = mine ? p.ids[base + lane] : 0;
         const bool my_use = mine && p.ks.summed(my_key);
         const float my_w = (weighted && my_use) ? p.weights[my_id] : 1.0f;
-        for (int j0 = 0; j0 < cnt; j0 += kRowsInFlight) {
-            // issue the loads of up to 8 rows first (memory-level parallelism) ...
-            Vec<VEC> v[kRowsInFlight];
+        for (int j0 = 0; j0 < cnt; j0 += ROWS) {
+            // issue the loads of up to ROWS rows first (memory-level parallelism) ...
+            Vec<VEC> v[VEC == 8 ? 1 : ROWS];
+            uint4 raw[VEC == 8 ? ROWS : 1];  // VEC 8: packed fp16/bf16 rows
 #pragma unroll
-            for (int u = 0; u < kRowsInFlight; ++u) {
-                const int j = (j0 + u) & 31;
-                const int32_t id = __shfl_sync(0xffffffffu, my_id, j);
-                const bool use = __shfl_sync(0xffffffffu, my_use, j) && j0 + u < cnt;
-                if (use && col_ok) {
+            for (int u = 0; u < ROWS; ++u) {
+                const int j = (j0 + u) & (G - 1);
+                const int32_t id = __shfl_sync(gmask, my_id, j, G);
+                const bool use = __shfl_sync(gmask, my_use, j, G) && j0 + u < cnt;
+                if constexpr (VEC == 8) {
+                    raw[u] = (use && col_ok)
+                                     ? *reinterpret_cast<const uint4*>(x + int64_t(id) * p.d + col)
+                                     : make_uint4(0, 0, 0, 0);  // +0.0 x 8
+                } else if (use && col_ok) {
                     v[u] = load_vec<T, VEC>(x + int64_t(id) * p.d + col);
                 } else {
 #pragma unroll
@@ -371,10 +409,10 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
             }
             // ... then add them in sorted order (the order fixes the rounding)
 #pragma unroll
-            for (int u = 0; u < kRowsInFlight; ++u) {
-                if (j0 + u < cnt) {  // uniform across the warp
-                    const uint32_t key = __shfl_sync(0xffffffffu, my_key, j0 + u);
-                    const float w = __shfl_sync(0xffffffffu, my_w, j0 + u);
+            for (int u = 0; u < ROWS; ++u) {
+                if (j0 + u < cnt) {  // uniform across the group
+                    const uint32_t key = __shfl_sync(gmask, my_key, j0 + u, G);
+                    const float w = __shfl_sync(gmask, my_w, j0 + u, G);
                     if (key != cur) {
                         flush(cur, run_start, base + j0 + u);
                         cur = key;
@@ -383,15 +421,21 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
                         for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
                         wacc = 0.0f;
                     }
+                    Vec<VEC> xv;
+                    if constexpr (VEC == 8) {
+                        xv = unpack8<T>(raw[u]);
+                    } else {
+                        xv = v[u];
+                    }
                     if (weighted) {
 #pragma unroll
                         for (int e = 0; e < VEC; ++e) {
-                            acc[e] = __fadd_rn(acc[e], __fmul_rn(v[u].v[e], w));  // c += x * w
+                            acc[e] = __fadd_rn(acc[e], __fmul_rn(xv.v[e], w));  // c += x * w
                         }
                         wacc = __fadd_rn(wacc, w);
                     } else {
 #pragma unroll
-                        for (int e = 0; e < VEC; ++e) acc[e] += v[u].v[e];
+                        for (int e = 0; e < VEC; ++e) acc[e] += xv.v[e];
                     }
                 }
             }
@@ -526,6 +570,38 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
     }
 }
 
+// ------------------------------------------------------------------ variants
+//
+// Alternative shapes of the reduce step for tuning on the GPU, picked at run
+// time by FLASHKMEANS_UPDATE_CONFIG=<name> (unset or "default": the "v8"
+// shape below capped at 85 registers, 3 blocks per SM; "w8": one warp per
+// piece, 4 elements per lane (8-byte fp16 loads), 8 rows in flight, pieces of
+// 256 points, the default before the 2026-11-21 sweep). "r16": 16 rows in flight; "l512" / "l1024": pieces of 512 /
+// 1024 points; "o4": at most 64 registers (4 blocks of 8 warps per SM, the
+// default takes 80: 3 blocks); "v8": fp16/bf16 with 16-byte loads (8 elements per lane), a
+// half-warp per piece (16 lanes x 8 = 128 columns, the combine's column
+// block), used when d % 8 == 0 and x is 16-byte aligned, the default shape
+// otherwise (and for fp32, which already loads 16 bytes). Every variant adds
+// each column's rows in the same order: bitwise the same sums. Larger pieces
+// need no more workspace (the piece lists are sized for 256-point pieces).
+struct UpdateVariant {
+    const char* name;
+    int rows;       // rows in flight: 8 or 16
+    int64_t piece;  // points per piece (>= kMinPiece)
+    bool v8;        // half-warp per piece, 16-byte loads (fp16/bf16)
+    int min_blocks; // __launch_bounds__ blocks per SM (caps registers); 0 = none
+};
+
+const UpdateVariant kUpdateVariants[] = {
+        // default = v8o3, the fastest in the 2026-11-21 H200 sweep (1M and 8M
+        // fp16 rows, bitwise equal to the others); fp32 ignores v8
+        {"default", 8, kMinPiece, true, 3},  {"r16", 16, kMinPiece, false, 0},
+        {"l512", 8, 512, false, 0},          {"l1024", 8, 1024, false, 0},
+        {"r16l512", 16, 512, false, 0},      {"o4", 8, kMinPiece, false, 4},
+        {"v8", 8, kMinPiece, true, 0},       {"v8r16", 16, kMinPiece, true, 0},
+        {"v8l512", 8, 512, true, 0},         {"w8", 8, kMinPiece, false, 0},
+};
+
 unsigned grid_1d(int64_t items, int threads) {
     const int64_t blocks = (items + threads - 1) / threads;
     return unsigned(blocks < (int64_t(1) << 20) ? (blocks > 0 ? blocks : 1) : (int64_t(1) << 20));
@@ -585,7 +661,9 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     const int64_t dround = (d + 3) / 4 * 4;
     Pieces pieces;
     pieces.n = n;
-    pieces.len = std::max<int64_t>(kMinPiece, (2 * (dround + 1) + 31) / 32 * 32);
+    const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
+    pieces.len = std::max<int64_t>(std::max<int64_t>(kMinPiece, uv.piece),
+                                   (2 * (dround + 1) + 31) / 32 * 32);
     pieces.per_problem = (n + pieces.len - 1) / pieces.len;
     const int64_t n_pieces = nb * pieces.per_problem;
     // partial rows (n_pieces x 2 x dround floats) then their weights, in the
@@ -629,9 +707,30 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     if (cut) {
         FK_CUDA_CHECK(cudaMemsetAsync(rp.finishers, 0, 2 * sizeof(int32_t), stream));
     }
-    const dim3 rgrid(unsigned((n_pieces + kReduceWarps - 1) / kReduceWarps), unsigned(col_blocks));
-    if (vec4) {
-        segment_reduce_kernel<T, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+    // v8: 16-byte loads of 8 fp16/bf16, a half-warp per piece, 128 columns
+    // per group like the default's warp (so col_blocks is the same)
+    const bool v8 = uv.v8 && sizeof(T) == 2 && vec4 && d % 8 == 0 &&
+                    reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    const int64_t groups = v8 ? 2 * kReduceWarps : kReduceWarps;  // pieces per block
+    const dim3 rgrid(unsigned((n_pieces + groups - 1) / groups), unsigned(col_blocks));
+    if (v8) {
+        if constexpr (sizeof(T) == 2) {
+            if (uv.rows == 16) {
+                segment_reduce_kernel<T, 8, 16, 16><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            } else if (uv.min_blocks == 3) {
+                segment_reduce_kernel<T, 8, 16, 8, 3><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            } else {
+                segment_reduce_kernel<T, 8, 16, 8><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            }
+        }
+    } else if (vec4) {
+        if (uv.rows == 16) {
+            segment_reduce_kernel<T, 4, 32, 16><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        } else if (uv.min_blocks == 4) {
+            segment_reduce_kernel<T, 4, 32, 8, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        } else {
+            segment_reduce_kernel<T, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        }
     } else {
         segment_reduce_kernel<T, 1><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
     }
