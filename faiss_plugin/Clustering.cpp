@@ -90,10 +90,12 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         FAISS_THROW_IF_NOT_MSG(std::isfinite(v), "input centroids contain NaN's or Inf's");
     }
 
-    // Subsample with FAISS's permutation, so the same points are kept.
+    // Subsample with FAISS's permutation, so the same points are kept. 16-bit
+    // points keep their dtype for the assignment even if gathered as fp32.
+    const DType compute_dtype = dtype == DType::Float32 ? options.dtype : dtype;
     const void* x = x_in;
     std::unique_ptr<uint8_t[]> x_sub_host;
-    std::unique_ptr<PlaceArray<uint8_t>> x_sub_dev;
+    PlaceArray<float> x_sub_dev;
     std::unique_ptr<float[]> w_sub;
     if (nx > int64_t(k) * max_points_per_centroid) {
         if (verbose) {
@@ -105,13 +107,12 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         const int64_t nsub = int64_t(k) * max_points_per_centroid;
         const size_t line = esz * d;
         if (on_device) {
-            x_sub_dev.reset(new PlaceArray<uint8_t>(place, nsub * line));
-            for (int64_t i = 0; i < nsub; i++) {
-                // row copies stay on the device; one sync per call is fine here
-                copy_within(place, x_sub_dev->get() + i * line,
-                            static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);
-            }
-            x = x_sub_dev->get();
+            // one gather launch on the device (to fp32), not a copy per row
+            std::vector<int64_t> ids(perm.begin(), perm.begin() + nsub);
+            x_sub_dev = PlaceArray<float>(place, size_t(nsub) * d);
+            kernels::gather_rows(place, x_in, dtype, nx, d, ids.data(), nsub, x_sub_dev.get());
+            x = x_sub_dev.get();
+            dtype = DType::Float32;
         } else {
             x_sub_host.reset(new uint8_t[nsub * line]);
             for (int64_t i = 0; i < nsub; i++) {
@@ -170,8 +171,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     LloydConfig cfg;
     cfg.k = k;
     cfg.metric = lower_is_better ? Metric::L2 : Metric::InnerProduct;
-    // 16-bit input stays 16-bit; fp32 input is converted to options.dtype
-    cfg.compute_dtype = dtype == DType::Float32 ? options.dtype : dtype;
+    cfg.compute_dtype = compute_dtype;
     cfg.precision = options.precision;
     cfg.spherical = spherical;
     cfg.int_centroids = int_centroids;

@@ -171,6 +171,28 @@ TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
     cudaFree(dx);
 }
 
+TEST(CudaBackend, SubsampledDeviceInputEqualsSubsampledHostInput) {
+    SKIP_WITHOUT_GPU();
+    // n > k * max_points_per_centroid: both subsample with FAISS's
+    // permutation, the device input through one gather on the GPU
+    const int64_t n = 60000, d = 48, k = 64;
+    auto x = fk_test::random_matrix(n, d, 33);
+    float* dx = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+    ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    faiss::ClusteringParameters cp;
+    cp.niter = 5;
+    cp.max_points_per_centroid = 100;
+    flashkmeans::Clustering host(d, k, cp, opts(Backend::CUDA)), dev(d, k, cp, opts(Backend::CUDA));
+    faiss::IndexFlatL2 i1(d), i2(d);
+    host.train(n, x.data(), i1);
+    dev.train_typed(n, dx, flashkmeans::DType::Float32, true, i2);
+    cudaFree(dx);
+    ASSERT_EQ(host.last_labels.size(), size_t(k * 100));
+    EXPECT_EQ(host.last_labels, dev.last_labels);
+    EXPECT_EQ(0, memcmp(host.centroids.data(), dev.centroids.data(), host.centroids.size() * 4));
+}
+
 TEST(CudaBackend, HalfPrecisionTrainingAgreesWithFp32) {
     SKIP_WITHOUT_GPU();
     const int64_t n = 20000, d = 64, k = 32;
