@@ -90,6 +90,9 @@ struct Row {
 
 struct Result {
     double assign_ms = 0, tflops = 0, agree = 0;
+    // the sm_80 kernel (AssignKernel::Tiled) on the same row, and how many of
+    // its labels the default (Auto: the Hopper kernel where it runs) shares
+    double tiled_ms = 0, tiled_same = 0;
     double fa_same = -1, upd_same = -1;  // -1: not checked (default configuration)
     double upd_bal_ms = 0, upd_bal_tbs = 0, upd_skew_ms = 0, upd_skew_tbs = 0;
     double finalize_ms = 0;
@@ -165,6 +168,21 @@ Result run_row(const Row& row, bool quick) {
     Result r;
     r.assign_ms = time_ms([&] { kn::flash_assign(gpu, a); check_launch("flash_assign"); }, warm, reps);
     r.tflops = 2.0 * double(n) * double(k) * double(d) / (r.assign_ms * 1e-3) / 1e12;
+    {
+        const auto auto_labels = download(labels.p, size_t(n));
+        kn::AssignArgs t = a;
+        t.kernel = kn::AssignKernel::Tiled;
+        r.tiled_ms = time_ms([&] { kn::flash_assign(gpu, t); check_launch("flash_assign tiled"); },
+                             warm, reps);
+        const auto tiled_labels = download(labels.p, size_t(n));
+        int64_t same = 0;
+        for (int64_t i = 0; i < n; i++) {
+            same += auto_labels[i] == tiled_labels[i];
+        }
+        r.tiled_same = double(same) / double(n);
+        kn::flash_assign(gpu, a);  // the default's labels for the checks below
+        check_launch("flash_assign");
+    }
 
     // a variant must give bitwise the default's labels and distances
     if (env_config("FLASHKMEANS_FA_CONFIG") != "default") {
@@ -362,8 +380,8 @@ int main(int argc, char** argv) {
     std::printf("# bench_kernels on %s (%d SMs)%s\n\n", prop.name, prop.multiProcessorCount,
                 quick ? " --quick" : "");
     std::printf("| row | N | K | d | dtype | assign ms | TFLOP/s | agree (ref kernel) | update ms "
-                "balanced | TB/s | update ms skewed | TB/s | finalize ms |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "balanced | TB/s | update ms skewed | TB/s | finalize ms | sm_80 kernel ms | same labels |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::fflush(stdout);
     std::vector<std::string> json;
     int failures = 0;
@@ -371,10 +389,11 @@ int main(int argc, char** argv) {
         try {
             const Result r = run_row(row, quick);
             std::printf("| %s | %lld | %lld | %lld | %s | %.3f | %.1f | %.4f%% | %.3f | %.2f | %.3f "
-                        "| %.2f | %.3f |\n",
+                        "| %.2f | %.3f | %.3f | %.4f%% |\n",
                         row.name.c_str(), (long long)row.n, (long long)row.k, (long long)row.d,
                         dtype_label(row), r.assign_ms, r.tflops, 100.0 * r.agree, r.upd_bal_ms,
-                        r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, r.finalize_ms);
+                        r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, r.finalize_ms, r.tiled_ms,
+                        100.0 * r.tiled_same);
             std::fflush(stdout);
             char buf[1536];
             std::snprintf(buf, sizeof(buf),
@@ -384,12 +403,14 @@ int main(int argc, char** argv) {
                           "\"update_balanced_tbs\": %.3f, \"update_skewed_ms\": %.4f, "
                           "\"update_skewed_tbs\": %.3f, \"skew\": %.2f, \"finalize_ms\": %.4f, "
                           "\"fa_config\": \"%s\", \"update_config\": \"%s\", "
-                          "\"fa_same_as_default\": %.6f, \"update_same_as_default\": %.0f}",
+                          "\"fa_same_as_default\": %.6f, \"update_same_as_default\": %.0f, "
+                          "\"tiled_ms\": %.4f, \"tiled_same_labels\": %.6f}",
                           row.name.c_str(), prop.name, (long long)row.n, (long long)row.k,
                           (long long)row.d, dtype_label(row), r.assign_ms, r.tflops, r.agree,
                           r.upd_bal_ms, r.upd_bal_tbs, r.upd_skew_ms, r.upd_skew_tbs, row.skew,
                           r.finalize_ms, env_config("FLASHKMEANS_FA_CONFIG").c_str(),
-                          env_config("FLASHKMEANS_UPDATE_CONFIG").c_str(), r.fa_same, r.upd_same);
+                          env_config("FLASHKMEANS_UPDATE_CONFIG").c_str(), r.fa_same, r.upd_same,
+                          r.tiled_ms, r.tiled_same);
             json.push_back(buf);
         } catch (const std::exception& e) {
             failures++;

@@ -127,6 +127,8 @@ void flash_assign(const Place& place, const AssignArgs& a) {
         return;
     }
     require_cpu_float32(a.dtype, "flash_assign");
+    require(a.kernel != AssignKernel::Hopper,
+            "flash_assign: the Hopper kernel runs on the CUDA backend only");
     cpu::flash_assign(a);
 }
 

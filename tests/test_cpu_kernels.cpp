@@ -387,6 +387,17 @@ TEST(CpuFlashAssign, Float16OnCpuThrowsKernelErrorNamingFloat16) {
     }
 }
 
+TEST(CpuFlashAssign, HopperKernelOnCpuThrowsKernelErrorNamingCuda) {
+    const int64_t n = 5, k = 2, d = 3;
+    const auto x = fk_test::random_matrix(n, d, 1), c = fk_test::random_matrix(k, d, 2);
+    try {
+        run_assign(x, c, n, k, d, fk::Metric::L2, 1, kn::AssignKernel::Hopper);
+        FAIL() << "the CPU backend accepted AssignKernel::Hopper";
+    } catch (const fk::KernelError& e) {
+        EXPECT_NE(std::string(e.what()).find("CUDA backend"), std::string::npos) << e.what();
+    }
+}
+
 // ---------------------------------------------------------------- sort_inverse_update + finalize
 
 TEST(CpuSortInverseUpdate, MeansMatchFloat64ComputationWeightedAndUnweighted) {

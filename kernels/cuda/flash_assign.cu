@@ -45,6 +45,7 @@
 #include "dtype.cuh"
 #include "flash_assign_epilogue.cuh"
 #include "flash_assign_mainloop.cuh"
+#include "flash_assign_sm90.h"
 
 #include <cuda_runtime.h>
 
@@ -436,6 +437,11 @@ void flash_assign(const Place& place, const kernels::AssignArgs& a) {
     const cudaStream_t stream = stream_of(place);
     if (a.kernel == kernels::AssignKernel::Reference) {
         dispatch_dtype(a.dtype, [&](auto tag) { launch_reference<decltype(tag)>(a, stream); });
+        return;
+    }
+    if (a.kernel == kernels::AssignKernel::Hopper ||
+        (a.kernel == kernels::AssignKernel::Auto && flash_assign_sm90_unsupported(a).empty())) {
+        flash_assign_sm90(a, stream);  // throws, saying why, where it cannot run
         return;
     }
     // read at every call, so a benchmark can switch variants between calls

@@ -438,26 +438,31 @@ TEST(CudaFlashAssign, ReferenceKernelMatchesFloat64Reference) {
     }
 }
 
-// Identical centroids in different tiles, warps and lanes: the lowest index
-// must win (exact ties), for every dtype.
+/// Identical centroids in different tiles, warps and lanes (centroids
+/// half..2 half-1 repeat 0..half-1, the last repeats 3): every label must be
+/// the lowest copy, i.e. below `half`.
+void expect_ties_to_lowest(AssignKernel kernel, DType dtype, Metric metric) {
+    const int64_t n = 2000, half = 150, k = 2 * half + 1, d = 40;
+    const auto x = rounded(fk_test::random_matrix(n, d, 71), dtype);
+    auto c = rounded(fk_test::random_matrix(k, d, 72), dtype);
+    std::copy(c.begin(), c.begin() + half * d, c.begin() + half * d);
+    std::copy(c.begin() + 3 * d, c.begin() + 4 * d, c.begin() + 2 * half * d);
+    const auto g = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact, kernel);
+    for (int64_t i = 0; i < n; i++) {
+        ASSERT_GE(g.labels[i], 0);
+        ASSERT_LT(g.labels[i], half) << fk::dtype_name(dtype) << " " << metric_name(metric)
+                                     << " point " << i;
+    }
+}
+
+// Exact ties: the lowest index wins, for every dtype.
 TEST(CudaFlashAssign, TiesGoToTheLowestCentroidIndex) {
     REQUIRE_GPU();
-    const int64_t n = 2000, half = 150, k = 2 * half + 1, d = 40;
     for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
         for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-            const auto x = rounded(fk_test::random_matrix(n, d, 71), dtype);
-            auto c = rounded(fk_test::random_matrix(k, d, 72), dtype);
-            // centroids half..2*half-1 repeat 0..half-1; the last repeats 3
-            std::copy(c.begin(), c.begin() + half * d, c.begin() + half * d);
-            std::copy(c.begin() + 3 * d, c.begin() + 4 * d, c.begin() + 2 * half * d);
             for (AssignKernel kernel : {AssignKernel::Tiled, AssignKernel::Reference}) {
-                const auto g = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact, kernel);
-                for (int64_t i = 0; i < n; i++) {
-                    ASSERT_GE(g.labels[i], 0);
-                    ASSERT_LT(g.labels[i], half)
-                            << fk::dtype_name(dtype) << " " << metric_name(metric) << " point "
-                            << i << (kernel == AssignKernel::Tiled ? " tiled" : " reference");
-                }
+                SCOPED_TRACE(kernel == AssignKernel::Tiled ? "tiled" : "reference");
+                expect_ties_to_lowest(kernel, dtype, metric);
             }
         }
     }
@@ -486,25 +491,29 @@ TEST(CudaFlashAssign, MisalignedInputsTakeTheScalarPathAndStayExact) {
     }
 }
 
+/// B problems in one call give bitwise the labels and distances of B calls.
+void expect_batch_equals_calls(AssignKernel kernel, DType dtype, int64_t n, int64_t k, int64_t d,
+                               int64_t B) {
+    const auto x = rounded(fk_test::random_matrix(B * n, d, 91), dtype);
+    const auto c = rounded(fk_test::random_matrix(B * k, d, 92), dtype);
+    const auto all = gpu_assign(x, n, c, k, d, dtype, Metric::L2, Precision::Exact, kernel, B);
+    for (int64_t b = 0; b < B; b++) {
+        const std::vector<float> xb(x.begin() + b * n * d, x.begin() + (b + 1) * n * d);
+        const std::vector<float> cb(c.begin() + b * k * d, c.begin() + (b + 1) * k * d);
+        const auto one = gpu_assign(xb, n, cb, k, d, dtype, Metric::L2, Precision::Exact, kernel);
+        for (int64_t i = 0; i < n; i++) {
+            ASSERT_EQ(all.labels[b * n + i], one.labels[i]) << "problem " << b << " point " << i;
+            ASSERT_EQ(all.dist[b * n + i], one.dist[i]);
+        }
+    }
+}
+
 // A batch of 3 problems gives exactly the labels of 3 separate calls.
 TEST(CudaFlashAssign, BatchOfThreeEqualsThreeSeparateCalls) {
     REQUIRE_GPU();
-    const int64_t n = 1234, k = 77, d = 33, B = 3;
     for (DType dtype : {DType::Float32, DType::Float16}) {
-        const auto x = rounded(fk_test::random_matrix(B * n, d, 91), dtype);
-        const auto c = rounded(fk_test::random_matrix(B * k, d, 92), dtype);
-        const auto all = gpu_assign(x, n, c, k, d, dtype, Metric::L2, Precision::Exact,
-                                    AssignKernel::Tiled, B);
-        for (int64_t b = 0; b < B; b++) {
-            const std::vector<float> xb(x.begin() + b * n * d, x.begin() + (b + 1) * n * d);
-            const std::vector<float> cb(c.begin() + b * k * d, c.begin() + (b + 1) * k * d);
-            const auto one = gpu_assign(xb, n, cb, k, d, dtype, Metric::L2, Precision::Exact,
-                                        AssignKernel::Tiled);
-            for (int64_t i = 0; i < n; i++) {
-                ASSERT_EQ(all.labels[b * n + i], one.labels[i]) << "problem " << b << " point " << i;
-                ASSERT_EQ(all.dist[b * n + i], one.dist[i]);
-            }
-        }
+        SCOPED_TRACE(fk::dtype_name(dtype));
+        expect_batch_equals_calls(AssignKernel::Tiled, dtype, 1234, 77, 33, 3);
     }
 }
 
@@ -527,6 +536,177 @@ TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
                 EXPECT_EQ(a.dist_bad, 0) << fk::dtype_name(dtype);
             }
         }
+    }
+}
+
+// ------------------------------------------------ the Hopper (sm_90a) kernel
+
+/// The Hopper kernel must run on a compute capability 9.0 GPU (the GPU build
+/// includes sm_90a code); elsewhere these tests skip.
+#define REQUIRE_HOPPER()                                                          \
+    do {                                                                          \
+        REQUIRE_GPU();                                                            \
+        int major = 0;                                                            \
+        cuda_ok(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), \
+                "compute capability");                                            \
+        if (major != 9) {                                                         \
+            GTEST_SKIP() << "not a compute capability 9.0 GPU";                   \
+        }                                                                         \
+    } while (0)
+
+// fp16 / bf16 on the TMA + wgmma kernel: float64 argmin of the rounded inputs
+// except near-ties, over d of 1 to 4 chunks (8 .. 256, incl. non-multiples of
+// the 64-element chunk), k from 1 to 1000, n not a multiple of the 128-row
+// tile; agreement with the sm_80 kernel printed.
+TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
+    REQUIRE_HOPPER();
+    const int64_t n = 3001;
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (int64_t d : {8, 16, 72, 128, 200, 256}) {
+                for (int64_t k : {1, 7, 300, 1000}) {
+                    const bool ip = metric == Metric::InnerProduct;
+                    SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                                 " k=" + std::to_string(k) + " d=" + std::to_string(d));
+                    const auto x = rounded(fk_test::random_matrix(n, d, 151 + d), dtype);
+                    const auto c = rounded(fk_test::random_matrix(k, d, 152 + d + k), dtype);
+                    const auto ref = reference(x, n, c, k, d, ip);
+                    const auto h = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact,
+                                              AssignKernel::Hopper);
+                    const Agreement a = check_assign(x, n, c, k, d, ip, ref, h.labels.data(),
+                                                     h.dist.data(), 1e-3, 1e-3);
+                    EXPECT_EQ(a.bad, 0);
+                    EXPECT_EQ(a.dist_bad, 0);
+                    const auto t = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact,
+                                              AssignKernel::Tiled);
+                    int64_t same = 0;
+                    for (int64_t i = 0; i < n; i++) {
+                        same += h.labels[i] == t.labels[i];
+                    }
+                    if (d == 128 || same != n) {
+                        std::printf("  [hopper %s %s k=%lld d=%lld] %.4f%% = float64, %.4f%% = "
+                                    "sm_80 kernel, %lld near-ties\n",
+                                    fk::dtype_name(dtype), metric_name(metric), (long long)k,
+                                    (long long)d, 100.0 * a.fraction(n),
+                                    100.0 * double(same) / double(n), (long long)a.excused);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// fp32 in TF32 (opt-in) on wgmma: >= 99% equal to float64, like the sm_80 TF32.
+TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
+    REQUIRE_HOPPER();
+    const int64_t n = 3001, k = 300;
+    for (int64_t d : {4, 32, 100, 128}) {
+        const auto x = fk_test::random_matrix(n, d, 161 + d);
+        const auto c = fk_test::random_matrix(k, d, 162 + d);
+        const auto ref = reference(x, n, c, k, d, false);
+        const auto g = gpu_assign(x, n, c, k, d, DType::Float32, Metric::L2, Precision::TF32,
+                                  AssignKernel::Hopper);
+        const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(), nullptr,
+                                         1.0, 1.0);
+        std::printf("  [hopper TF32 n=%lld k=%lld d=%lld] agreement with float64: %.3f%%\n",
+                    (long long)n, (long long)k, (long long)d, 100.0 * a.fraction(n));
+        EXPECT_GE(a.fraction(n), 0.99) << "d=" << d;
+        EXPECT_EQ(a.bad, 0) << "unwritten or out-of-range labels, d=" << d;
+    }
+}
+
+// Many centroid tiles (the rings wrap hundreds of times) and many row tiles
+// per block (more tiles than SMs: the persistent loop and the double-buffered
+// points), against float64.
+TEST(CudaFlashAssign, HopperManyTilesMatchFloat64Reference) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d;
+    };
+    for (Shape s : {Shape{3001, 65536, 16}, Shape{200003, 64, 128}, Shape{100000, 1000, 40}}) {
+        SCOPED_TRACE("n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                     " d=" + std::to_string(s.d));
+        const auto x = rounded(fk_test::random_matrix(s.n, s.d, 171 + s.d), DType::Float16);
+        const auto c = rounded(fk_test::random_matrix(s.k, s.d, 172 + s.k), DType::Float16);
+        const auto ref = reference(x, s.n, c, s.k, s.d, false);
+        const auto h = gpu_assign(x, s.n, c, s.k, s.d, DType::Float16, Metric::L2,
+                                  Precision::Exact, AssignKernel::Hopper);
+        const Agreement a = check_assign(x, s.n, c, s.k, s.d, false, ref, h.labels.data(),
+                                         h.dist.data(), 1e-3, 1e-3);
+        EXPECT_EQ(a.bad, 0);
+        EXPECT_EQ(a.dist_bad, 0);
+        std::printf("  [hopper n=%lld k=%lld d=%lld] agreement %.4f%%\n", (long long)s.n,
+                    (long long)s.k, (long long)s.d, 100.0 * a.fraction(s.n));
+    }
+}
+
+// Exact ties across tiles, warps and lanes: the lowest index wins.
+TEST(CudaFlashAssign, HopperTiesGoToTheLowestCentroidIndex) {
+    REQUIRE_HOPPER();
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            expect_ties_to_lowest(AssignKernel::Hopper, dtype, metric);
+        }
+    }
+}
+
+// A batch of 3 equals 3 separate calls, bitwise (row tiles of one problem
+// that run past its n read the next problem's points and must be ignored;
+// centroid tiles past k read the next problem's centroids and must be masked).
+TEST(CudaFlashAssign, HopperBatchOfThreeEqualsThreeSeparateCalls) {
+    REQUIRE_HOPPER();
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        SCOPED_TRACE(fk::dtype_name(dtype));
+        expect_batch_equals_calls(AssignKernel::Hopper, dtype, 1234, 77, 40, 3);
+    }
+}
+
+// Where the Hopper kernel cannot run, asking for it is an error that says
+// why, and Auto quietly takes the sm_80 kernel (same labels as Tiled).
+TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
+    REQUIRE_HOPPER();
+    const int64_t n = 500, k = 50;
+    struct Case {
+        DType dtype;
+        Precision prec;
+        int64_t d;
+        const char* why;
+    };
+    for (Case cs : {Case{DType::Float16, Precision::Exact, 17, "16 bytes"},
+                    Case{DType::Float16, Precision::Exact, 264, "larger than 256"},
+                    Case{DType::Float32, Precision::Exact, 64, "exact"}}) {
+        SCOPED_TRACE(std::string(fk::dtype_name(cs.dtype)) + " d=" + std::to_string(cs.d));
+        const auto x = rounded(fk_test::random_matrix(n, cs.d, 201), cs.dtype);
+        const auto c = rounded(fk_test::random_matrix(k, cs.d, 202), cs.dtype);
+        try {
+            gpu_assign(x, n, c, k, cs.d, cs.dtype, Metric::L2, cs.prec, AssignKernel::Hopper);
+            ADD_FAILURE() << "no error";
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find(cs.why), std::string::npos) << e.what();
+        }
+        const auto au = gpu_assign(x, n, c, k, cs.d, cs.dtype, Metric::L2, cs.prec, AssignKernel::Auto);
+        const auto ti = gpu_assign(x, n, c, k, cs.d, cs.dtype, Metric::L2, cs.prec, AssignKernel::Tiled);
+        EXPECT_EQ(au.labels, ti.labels);
+    }
+}
+
+// Quick (sanitizer) run of the Hopper kernel in every dtype it takes.
+TEST(CudaFlashAssign, SmallHopperWritesEveryLabel) {
+    REQUIRE_HOPPER();
+    const int64_t n = 300, k = 140, d = 40;
+    const auto x0 = fk_test::random_matrix(n, d, 211);
+    const auto c0 = fk_test::random_matrix(k, d, 212);
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        const auto x = rounded(x0, dtype), c = rounded(c0, dtype);
+        const auto ref = reference(x, n, c, k, d, false);
+        const Precision prec = dtype == DType::Float32 ? Precision::TF32 : Precision::Exact;
+        const auto g = gpu_assign(x, n, c, k, d, dtype, Metric::L2, prec, AssignKernel::Hopper);
+        // TF32 reads 10-bit mantissas: only labels, with a looser near-tie
+        const bool tf32 = dtype == DType::Float32;
+        const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(),
+                                         tf32 ? nullptr : g.dist.data(), tf32 ? 1e-2 : 1e-3, 1e-3);
+        EXPECT_EQ(a.bad, 0) << fk::dtype_name(dtype);
+        EXPECT_EQ(a.dist_bad, 0) << fk::dtype_name(dtype);
     }
 }
 

@@ -64,8 +64,14 @@ void row_norms(
         float* out,
         int64_t batch = 1);
 
-/// Which FlashAssign implementation runs (tests pin one; users leave Auto).
-enum class AssignKernel { Auto, Reference, Tiled };
+/// Which FlashAssign implementation runs (tests and benchmarks pin one; users
+/// leave Auto). Tiled: the portable tiled kernel (CPU: sgemm tiles; CUDA:
+/// mma.sync + cp.async, sm_80 and later). Hopper: the CUDA TMA + wgmma kernel
+/// (compute capability 9.0 with an sm_90a build; fp16, bf16 and fp32 TF32;
+/// rows of 16-byte multiples, d up to 512 bytes); asking for it where it
+/// cannot run is an error saying why. Auto: Hopper where it can run, else
+/// Tiled.
+enum class AssignKernel { Auto, Reference, Tiled, Hopper };
 
 /** FlashAssign: labels[i] = argmin_j ||x_i - c_j||^2 (L2) or argmax_j x_i.c_j
  * (IP), ties to the lowest j, without ever storing the n x k matrix. */

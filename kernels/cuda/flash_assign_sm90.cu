@@ -1,0 +1,462 @@
+// FlashAssign on Hopper (sm_90a): TMA + wgmma, one producer warpgroup and two
+// consumer warpgroups, persistent over tiles of 128 points. Same contract and
+// epilogue arithmetic as the sm_80 kernel of flash_assign.cu (scores
+// x.c - ||c||^2 / 2 folded into a running (best, lowest index) per row); it
+// differs in how the inner products are produced.
+//
+// Why it is shaped this way:
+// - The sm_80 kernel's mma.sync mainloop tops out near 300 TFLOP/s in fp16:
+//   every warp moves its operands shared -> registers (ldmatrix) and the
+//   epilogue stalls the tensor cores. wgmma reads both operands straight from
+//   shared memory and runs asynchronously, so a consumer warpgroup folds the
+//   scores of centroid tile j while the tensor cores compute tile j + 1 into a
+//   second accumulator set (acc0 / acc1).
+// - Producer warpgroup: TMA brings the block's 128 x d points once per row
+//   tile (double-buffered where shared memory allows, so the next row tile
+//   loads under the current one) and streams the centroids in chunks of 128 x 128 bytes through a ring of
+//   `stages` slots; it also writes each centroid tile's score bias
+//   (-||c||^2 / 2, 0 for IP, -inf past k) into a small ring, so consumers read
+//   one smem float2 per column pair. All rings are mbarrier-synchronised:
+//   "full" barriers complete on TMA bytes (or the bias writes), "empty"
+//   barriers on one arrival from each of the 256 consumer threads.
+// - Consumers: warpgroup w owns rows [64 w, 64 w + 64) of the row tile; each
+//   wgmma is m64 n128 k(32 bytes), operands in the 128-byte swizzle TMA
+//   writes, so shared-memory reads are conflict-free with no padding.
+// - Persistent grid (one block per SM, row tiles strided by the grid): block
+//   start-up (barrier init, first loads) is paid once per SM, not once per
+//   128 points.
+// Limits (the caller falls back to the sm_80 kernel outside them): rows of
+// 16-byte multiples and 16-byte aligned bases (TMA), d at most 4 chunks of
+// 128 bytes (256 fp16/bf16, 128 fp32; the points stay resident), batch * n
+// and batch * k below 2^31 (TMA coordinates are int32).
+#include "flash_assign_sm90.h"
+
+#include "cuda_check.h"
+#include "dtype.cuh"
+#include "flash_assign_epilogue.cuh"
+#include "sm90_ptx.cuh"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+namespace flashkmeans {
+namespace cuda {
+
+namespace {
+
+constexpr int kBM = 128;           // points per row tile (2 consumer warpgroups x 64)
+constexpr int kBN = 128;           // centroids per tile (one wgmma N)
+constexpr int kChunkBytes = 128;   // bytes of one row of one d-chunk = swizzle width
+constexpr int kMaxChunks = 4;      // points stay resident: d <= 4 chunks
+constexpr int kBiasSlots = 4;      // centroid tiles whose bias is staged ahead
+constexpr int kMaxStages = 12;
+constexpr int kThreads = 384;      // producer + 2 consumer warpgroups
+constexpr int kXTileBytes = kBM * kChunkBytes;  // one d-chunk of a row tile
+constexpr int kCTileBytes = kBN * kChunkBytes;  // one d-chunk of a centroid tile
+[[maybe_unused]] constexpr int kKSteps = kChunkBytes / 32;       // wgmmas per d-chunk
+
+struct Params {
+    int32_t* labels;
+    float* distances;      // null: labels only
+    const float* x_norms;  // L2 distances only
+    const float* c_norms;  // L2 only
+    int64_t n;
+    int k;
+    int stages;
+    int x_buffers;  // 2: the next row tile's points load under this one; 1 when smem is short
+    bool l2;
+    int64_t tiles_per_problem;  // row tiles of one problem
+    int64_t row_tiles;          // over the whole batch
+};
+
+/// Shared-memory layout, from a 1024-byte aligned base: resident points
+/// (x_buffers x chunks), the centroid ring, the bias ring, the barriers.
+struct Layout {
+    int chunks, stages, x_buffers;
+    __host__ __device__ int x_bytes() const { return x_buffers * chunks * kXTileBytes; }
+    __host__ __device__ int c_offset() const { return x_bytes(); }
+    __host__ __device__ int bias_offset() const { return c_offset() + stages * kCTileBytes; }
+    __host__ __device__ int bar_offset() const { return bias_offset() + kBiasSlots * kBN * 4; }
+    __host__ __device__ int bytes() const {
+        return bar_offset() + (4 + 2 * stages + 2 * kBiasSlots) * 8;
+    }
+};
+
+/// CHUNKS: d-chunks of 128 bytes (a template parameter so the MMAs of a
+/// tile are straight-line code: a branch between wgmmas makes the compiler
+/// insert fences of its own).
+template <typename T, int CHUNKS>
+__global__ void __launch_bounds__(kThreads, 1)
+        flash_assign_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
+                                 const __grid_constant__ CUtensorMap c_map, const Params p) {
+#if FK_SM90A
+    using namespace sm90;
+    extern __shared__ char smem_raw[];
+    char* const smem = reinterpret_cast<char*>(
+            (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+    constexpr int C = CHUNKS;
+    const Layout L{C, p.stages, p.x_buffers};
+    const int XB = p.x_buffers;
+    const int S = p.stages;
+    char* const x_buf = smem;
+    char* const c_ring = smem + L.c_offset();
+    float* const bias = reinterpret_cast<float*>(smem + L.bias_offset());
+    uint64_t* const x_full = reinterpret_cast<uint64_t*>(smem + L.bar_offset());
+    uint64_t* const x_empty = x_full + 2;
+    uint64_t* const c_full = x_empty + 2;
+    uint64_t* const c_empty = c_full + S;
+    uint64_t* const b_full = c_empty + S;
+    uint64_t* const b_empty = b_full + kBiasSlots;
+
+    const int tid = threadIdx.x;
+    constexpr int kConsumerThreads = kThreads - 128;
+    if (tid == 0) {
+        for (int i = 0; i < 2; ++i) {
+            mbar_init(&x_full[i], 1);
+            mbar_init(&x_empty[i], kConsumerThreads);
+        }
+        for (int s = 0; s < S; ++s) {
+            mbar_init(&c_full[s], 1);
+            mbar_init(&c_empty[s], kConsumerThreads);
+        }
+        for (int s = 0; s < kBiasSlots; ++s) {
+            mbar_init(&b_full[s], 128);
+            mbar_init(&b_empty[s], kConsumerThreads);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();
+
+    const int n_tiles = (p.k + kBN - 1) / kBN;
+
+    if (tid < 128) {
+        // ------------------------------------------------------ producer
+        setmaxnreg_dec<40>();
+        if (tid == 0) {
+            tma_prefetch_map(&x_map);
+            tma_prefetch_map(&c_map);
+        }
+        uint32_t gs = 0, gt = 0;  // chunk-stage and bias-slot counters
+        int64_t local = 0;
+        for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
+            const int64_t b = r / p.tiles_per_problem;
+            const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+            const int xb = int(local % XB);
+            if (tid == 0) {
+                mbar_wait(&x_empty[xb], uint32_t((local / XB) & 1) ^ 1u);
+                mbar_arrive_expect_tx(&x_full[xb], uint32_t(C * kXTileBytes));
+                for (int c = 0; c < C; ++c) {
+                    tma_load_2d(x_buf + (xb * C + c) * kXTileBytes, &x_map,
+                                c * int(kChunkBytes / sizeof(T)), int(b * p.n + m0), &x_full[xb]);
+                }
+            }
+            for (int t = 0; t < n_tiles; ++t, ++gt) {
+                const int slot = int(gt % kBiasSlots);
+                mbar_wait(&b_empty[slot], ((gt / kBiasSlots) & 1) ^ 1u);
+                const int col = t * kBN + tid;
+                // the very expression of fa::RowArgMax::fold
+                bias[slot * kBN + tid] =
+                        col < p.k ? (p.l2 ? -0.5f * __ldg(p.c_norms + b * p.k + col) : 0.0f)
+                                  : fa::neg_inf();
+                mbar_arrive(&b_full[slot]);
+                if (tid == 0) {
+                    for (int c = 0; c < C; ++c) {
+                        const uint32_t g = gs + uint32_t(c);
+                        const int s = int(g % uint32_t(S));
+                        mbar_wait(&c_empty[s], ((g / uint32_t(S)) & 1) ^ 1u);
+                        mbar_arrive_expect_tx(&c_full[s], uint32_t(kCTileBytes));
+                        tma_load_2d(c_ring + s * kCTileBytes, &c_map,
+                                    c * int(kChunkBytes / sizeof(T)), int(b * p.k + t * kBN),
+                                    &c_full[s]);
+                    }
+                }
+                gs += uint32_t(C);
+            }
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------- consumers
+    setmaxnreg_inc<232>();
+    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int lane = tid & 31, warp = (tid >> 5) & 3;
+    float acc0[64], acc1[64];
+    uint32_t gs = 0, gt = 0;
+    int64_t local = 0;
+
+    // Issues the MMAs of one centroid tile (all its d-chunks) into `acc`.
+    auto mma_tile = [&](float (&acc)[64], uint32_t a_base, uint32_t gs0) {
+        // wait for every chunk first: no branch between the fence and the
+        // MMAs, so the compiler adds no fences of its own
+        for (int c = 0; c < C; ++c) {
+            const uint32_t g = gs0 + uint32_t(c);
+            mbar_wait(&c_full[g % uint32_t(S)], (g / uint32_t(S)) & 1);
+        }
+        wgmma_fence();
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            const uint32_t a_addr = a_base + uint32_t(c * kXTileBytes);
+            const uint32_t b_addr =
+                    smem_u32(c_ring + int((gs0 + uint32_t(c)) % uint32_t(S)) * kCTileBytes);
+#pragma unroll
+            for (int kk = 0; kk < kKSteps; ++kk) {
+                Wgmma<T>::run(acc, sw128_desc(a_addr + kk * 32), sw128_desc(b_addr + kk * 32),
+                              (c | kk) != 0);
+            }
+        }
+        wgmma_commit();
+    };
+    // Once the MMAs of a tile are done: free its chunks, fold its scores,
+    // free its bias slot.
+    fa::RowArgMax<1, 16> best;
+    auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0, uint32_t gt0) {
+        fence_acc(acc);
+        for (int c = 0; c < C; ++c) {
+            mbar_arrive(&c_empty[int((gs0 + uint32_t(c)) % uint32_t(S))]);
+        }
+        const int slot = int(gt0 % kBiasSlots);
+        mbar_wait(&b_full[slot], (gt0 / kBiasSlots) & 1);
+        best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN,
+                       t * kBN, lane);
+        mbar_arrive(&b_empty[slot]);
+    };
+
+    for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
+        const int64_t b = r / p.tiles_per_problem;
+        const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+        const int xb = int(local % XB);
+        mbar_wait(&x_full[xb], uint32_t((local / XB) & 1));
+        const uint32_t a_base = smem_u32(x_buf + xb * C * kXTileBytes) + uint32_t(w * 64 * kChunkBytes);
+        best.init();
+
+        // Tiles in pairs so each accumulator set is named at compile time:
+        // the MMAs of tile t + 1 run while tile t is folded.
+        mma_tile(acc0, a_base, gs);
+        for (int t = 0;; t += 2) {
+            // here only tile t's MMAs (into acc0) are in flight
+            const uint32_t gs_t = gs + uint32_t(t * C), gt_t = gt + uint32_t(t);
+            if (t + 1 < n_tiles) {
+                mma_tile(acc1, a_base, gs_t + uint32_t(C));
+                wgmma_wait<1>();
+                finish_tile(acc0, t, gs_t, gt_t);
+            } else {
+                wgmma_wait<0>();
+                finish_tile(acc0, t, gs_t, gt_t);
+                break;
+            }
+            // here only tile t + 1's MMAs (into acc1) are in flight
+            if (t + 2 < n_tiles) {
+                mma_tile(acc0, a_base, gs_t + uint32_t(2 * C));
+                wgmma_wait<1>();
+                finish_tile(acc1, t + 1, gs_t + uint32_t(C), gt_t + 1);
+            } else {
+                wgmma_wait<0>();
+                finish_tile(acc1, t + 1, gs_t + uint32_t(C), gt_t + 1);
+                break;
+            }
+        }
+        mbar_arrive(&x_empty[xb]);  // every MMA reading this buffer is done
+        gs += uint32_t(n_tiles * C);
+        gt += uint32_t(n_tiles);
+
+        // Rows: reduce over the 4 lanes of a quad, then one lane writes.
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float v = best.best[0][h];
+            int i = best.idx[0][h];
+#pragma unroll
+            for (int off = 1; off <= 2; off <<= 1) {
+                const float ov = __shfl_xor_sync(0xffffffffu, v, off);
+                const int oi = __shfl_xor_sync(0xffffffffu, i, off);
+                if (fa::better(ov, oi, v, i)) {
+                    v = ov;
+                    i = oi;
+                }
+            }
+            const int64_t row = m0 + w * 64 + warp * 16 + h * 8 + (lane >> 2);
+            if ((lane & 3) == 0 && row < p.n) {
+                const int64_t gi = b * p.n + row;
+                p.labels[gi] = i == INT_MAX ? 0 : i;  // all NaN: label 0 like the CPU
+                if (p.distances != nullptr) {
+                    if (p.l2) {
+                        const float dis = p.x_norms[gi] + (-2.0f * v);
+                        p.distances[gi] = dis < 0.0f ? 0.0f : dis;
+                    } else {
+                        p.distances[gi] = v;
+                    }
+                }
+            }
+        }
+    }
+#endif
+}
+
+/// 1 when this build holds sm_90a code for the current device.
+__global__ void sm90a_probe_kernel(int* out) { *out = FK_SM90A; }
+
+bool device_runs_sm90a(int device) {
+    static std::mutex mu;
+    static int known[64];  // 0 unknown, 1 yes, 2 no
+    std::lock_guard<std::mutex> lock(mu);
+    if (device < 0 || device >= 64) {
+        return false;
+    }
+    if (known[device] == 0) {
+        int major = 0;
+        FK_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+        int ok = 0;
+        if (major == 9) {
+            ScopedDeviceBuffer buf(sizeof(int), nullptr);  // once per device
+            int* d = static_cast<int*>(buf.get());
+            FK_CUDA_CHECK(cudaMemset(d, 0, sizeof(int)));
+            sm90a_probe_kernel<<<1, 1>>>(d);
+            FK_CUDA_CHECK(cudaGetLastError());
+            FK_CUDA_CHECK(cudaMemcpy(&ok, d, sizeof(int), cudaMemcpyDeviceToHost));
+        }
+        known[device] = ok == 1 ? 1 : 2;
+    }
+    return known[device] == 1;
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+        void* f = nullptr;
+        cudaDriverEntryPointQueryResult q{};
+        FK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                                       cudaEnableDefault, &q));
+        if (q != cudaDriverEntryPointSuccess || f == nullptr) {
+            throw KernelError("flashkmeans: the CUDA driver has no cuTensorMapEncodeTiled");
+        }
+        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+    }();
+    return fn;
+}
+
+/// Tensor map of a rows x d row-major matrix, read in boxes of box_rows rows
+/// by 128 bytes, written to shared memory in the 128-byte swizzle.
+template <typename T>
+CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
+    CUtensorMapDataType type = std::is_same<T, float>::value
+                                       ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                       : (std::is_same<T, __half>::value ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                                         : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
+    CUtensorMap map;
+    const cuuint64_t dims[2] = {cuuint64_t(d), cuuint64_t(rows)};
+    const cuuint64_t strides[1] = {cuuint64_t(d) * sizeof(T)};
+    const cuuint32_t box[2] = {cuuint32_t(kChunkBytes / sizeof(T)), cuuint32_t(box_rows)};
+    const cuuint32_t elem_strides[2] = {1, 1};
+    const CUresult res = encode_fn()(&map, type, 2, const_cast<void*>(base), dims, strides, box,
+                                     elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (res != CUDA_SUCCESS) {
+        throw KernelError("flashkmeans: flash_assign (sm_90a): cuTensorMapEncodeTiled failed with "
+                          "error " + std::to_string(int(res)));
+    }
+    return map;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+template <typename T, int CHUNKS>
+void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
+    int device = 0, smem_optin = 0, sms = 0;
+    FK_CUDA_CHECK(cudaGetDevice(&device));
+    FK_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    FK_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+
+    // A consumer holds the chunks of tile t while it waits for those of tile
+    // t + 1, so the ring needs 2 * chunks slots at least; with d of 4 chunks
+    // that leaves room for one points buffer only.
+    auto fit = [&](int x_buffers) {
+        Layout L{chunks, kMaxStages, x_buffers};
+        while (L.stages > 2 * chunks && L.bytes() + 1024 > smem_optin) {
+            --L.stages;
+        }
+        return L;
+    };
+    Layout L = fit(2);
+    if (L.bytes() + 1024 > smem_optin) {
+        L = fit(1);
+    }
+    const size_t smem = size_t(L.bytes()) + 1024;  // + alignment slack
+    if (smem > size_t(smem_optin)) {
+        throw KernelError("flashkmeans: flash_assign (sm_90a) needs " + std::to_string(smem) +
+                          " bytes of shared memory per block; the device allows " +
+                          std::to_string(smem_optin));
+    }
+    Params p;
+    p.l2 = a.metric == Metric::L2;
+    p.labels = a.labels;
+    p.distances = a.distances;
+    p.x_norms = (p.l2 && a.distances) ? a.x_norms : nullptr;
+    p.c_norms = p.l2 ? a.centroid_norms : nullptr;
+    p.n = a.n;
+    p.k = int(a.k);
+    p.stages = L.stages;
+    p.x_buffers = L.x_buffers;
+    p.tiles_per_problem = (a.n + kBM - 1) / kBM;
+    p.row_tiles = p.tiles_per_problem * a.batch;
+
+    const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
+    const CUtensorMap c_map = make_map<T>(a.centroids, a.k * a.batch, a.d, kBN);
+    auto kernel = flash_assign_sm90_kernel<T, CHUNKS>;
+    FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
+    kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
+    FK_CUDA_CHECK(cudaGetLastError());
+}
+
+} // namespace
+
+std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
+    const char* env = std::getenv("FLASHKMEANS_FA_SM90");
+    if (env != nullptr && std::string(env) == "0") {
+        return "switched off by FLASHKMEANS_FA_SM90=0";
+    }
+    int device = 0;
+    FK_CUDA_CHECK(cudaGetDevice(&device));
+    if (!device_runs_sm90a(device)) {
+        return "needs a compute capability 9.0 GPU and a build with sm_90a code";
+    }
+    if (a.dtype == DType::Float32 && a.precision != Precision::TF32) {
+        return "fp32 exact mode runs on the sm_80 kernel (3xTF32)";
+    }
+    const int64_t esz = int64_t(dtype_size(a.dtype));
+    if ((a.d * esz) % 16 != 0 || !aligned16(a.x) || !aligned16(a.centroids)) {
+        return "rows must be a multiple of 16 bytes and 16-byte aligned";
+    }
+    if ((a.d * esz + kChunkBytes - 1) / kChunkBytes > kMaxChunks) {
+        return "d is larger than " + std::to_string(kMaxChunks * kChunkBytes / esz);
+    }
+    if (a.n * a.batch > INT_MAX || a.k * a.batch > INT_MAX) {
+        return "batch * n and batch * k must be below 2^31";
+    }
+    return "";
+}
+
+void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
+    const std::string why = flash_assign_sm90_unsupported(a);
+    if (!why.empty()) {
+        throw KernelError("flashkmeans: flash_assign: the Hopper kernel cannot run this call: " + why);
+    }
+    const int chunks = int((a.d * int64_t(dtype_size(a.dtype)) + kChunkBytes - 1) / kChunkBytes);
+    dispatch_dtype(a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        switch (chunks) {
+            case 1: launch<T, 1>(a, chunks, stream); return;
+            case 2: launch<T, 2>(a, chunks, stream); return;
+            case 3: launch<T, 3>(a, chunks, stream); return;
+            default: launch<T, 4>(a, chunks, stream); return;
+        }
+    });
+}
+
+} // namespace cuda
+} // namespace flashkmeans
