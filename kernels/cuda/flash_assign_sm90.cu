@@ -44,6 +44,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 namespace flashkmeans {
 namespace cuda {
@@ -365,7 +366,8 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 template <typename T, int CHUNKS>
-void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
+void launch(const kernels::AssignArgs& a, cudaStream_t stream) {
+    constexpr int chunks = CHUNKS;
     int device = 0, smem_optin = 0, sms = 0;
     FK_CUDA_CHECK(cudaGetDevice(&device));
     FK_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
@@ -450,10 +452,10 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
         switch (chunks) {
-            case 1: launch<T, 1>(a, chunks, stream); return;
-            case 2: launch<T, 2>(a, chunks, stream); return;
-            case 3: launch<T, 3>(a, chunks, stream); return;
-            default: launch<T, 4>(a, chunks, stream); return;
+            case 1: launch<T, 1>(a, stream); return;
+            case 2: launch<T, 2>(a, stream); return;
+            case 3: launch<T, 3>(a, stream); return;
+            default: launch<T, 4>(a, stream); return;
         }
     });
 }
