@@ -161,40 +161,26 @@ __device__ __forceinline__ void fence_acc(float (&d)[64]) {
 template <typename T>
 struct Wgmma;
 
-template <>
-struct Wgmma<__half> {
-    __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
-        asm volatile(
-                "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " FK_ACC64_REGS
-                ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                : FK_ACC64
-                : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
-template <>
-struct Wgmma<__nv_bfloat16> {
-    __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
-        asm volatile(
-                "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " FK_ACC64_REGS
-                ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                : FK_ACC64
-                : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
+// One specialisation per operand type; `ptx` is the instruction's shape and
+// types, `tail` its immediates after scale-d (scale-a, scale-b and, for 16-bit
+// types, the two transposes: none, both operands are K-major).
+#define FK_WGMMA(T, ptx, tail)                                                                \
+    template <>                                                                             \
+    struct Wgmma<T> {                                                                       \
+        __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b,  \
+                                                   int accumulate) {                        \
+            asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                       \
+                         "wgmma.mma_async.sync.aligned." ptx " " FK_ACC64_REGS              \
+                         ", %64, %65, p, " tail ";\n}\n"                                     \
+                         : FK_ACC64                                                         \
+                         : "l"(a), "l"(b), "r"(accumulate));                                \
+        }                                                                                   \
+    };
+FK_WGMMA(__half, "m64n128k16.f32.f16.f16", "1, 1, 0, 0")
+FK_WGMMA(__nv_bfloat16, "m64n128k16.f32.bf16.bf16", "1, 1, 0, 0")
 /// fp32 operands are read as TF32 (the low 13 mantissa bits are ignored).
-template <>
-struct Wgmma<float> {
-    __device__ __forceinline__ static void run(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
-        asm volatile(
-                "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                "wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32 " FK_ACC64_REGS
-                ", %64, %65, p, 1, 1;\n}\n"
-                : FK_ACC64
-                : "l"(a), "l"(b), "r"(accumulate));
-    }
-};
+FK_WGMMA(float, "m64n128k8.f32.tf32.tf32", "1, 1")
+#undef FK_WGMMA
 
 #undef FK_ACC8
 #undef FK_ACC64

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <future>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <random>
@@ -356,24 +357,28 @@ TEST(CudaFlashAssign, TiledFp32ExactLargeKMatchesFloat64Reference) {
     }
 }
 
-// Precision::TF32 is opt-in and approximate: at least 99% of labels equal the
-// float64 argmin on random data (measured agreement is printed).
-TEST(CudaFlashAssign, TiledTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
-    REQUIRE_GPU();
+/// Precision::TF32 is opt-in and approximate: at least 99% of labels equal
+/// the float64 argmin on random data (measured agreement is printed).
+void expect_tf32_agreement(AssignKernel kernel, std::initializer_list<int64_t> ds, uint64_t seed) {
     const int64_t n = 3001, k = 300;
-    for (int64_t d : {32, 128, 768}) {
-        const auto x = fk_test::random_matrix(n, d, 41 + d);
-        const auto c = fk_test::random_matrix(k, d, 42 + d);
+    for (int64_t d : ds) {
+        const auto x = fk_test::random_matrix(n, d, seed + d);
+        const auto c = fk_test::random_matrix(k, d, seed + 1 + d);
         const auto ref = reference(x, n, c, k, d, false);
-        const auto g = gpu_assign(x, n, c, k, d, DType::Float32, Metric::L2, Precision::TF32,
-                                  AssignKernel::Tiled);
+        const auto g = gpu_assign(x, n, c, k, d, DType::Float32, Metric::L2, Precision::TF32, kernel);
         const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(), nullptr,
                                          1.0, 1.0);
-        std::printf("  [TF32 n=%lld k=%lld d=%lld] agreement with float64: %.3f%%\n",
-                    (long long)n, (long long)k, (long long)d, 100.0 * a.fraction(n));
+        std::printf("  [%s TF32 n=%lld k=%lld d=%lld] agreement with float64: %.3f%%\n",
+                    kernel == AssignKernel::Hopper ? "hopper" : "tiled", (long long)n,
+                    (long long)k, (long long)d, 100.0 * a.fraction(n));
         EXPECT_GE(a.fraction(n), 0.99) << "d=" << d;
         EXPECT_EQ(a.bad, 0) << "unwritten or out-of-range labels, d=" << d;
     }
+}
+
+TEST(CudaFlashAssign, TiledTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
+    REQUIRE_GPU();
+    expect_tf32_agreement(AssignKernel::Tiled, {32, 128, 768}, 41);
 }
 
 // fp16 / bf16 points and centroids: compared with the float64 argmin of the
@@ -599,20 +604,7 @@ TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
 // fp32 in TF32 (opt-in) on wgmma: >= 99% equal to float64, like the sm_80 TF32.
 TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
     REQUIRE_HOPPER();
-    const int64_t n = 3001, k = 300;
-    for (int64_t d : {4, 32, 100, 128}) {
-        const auto x = fk_test::random_matrix(n, d, 161 + d);
-        const auto c = fk_test::random_matrix(k, d, 162 + d);
-        const auto ref = reference(x, n, c, k, d, false);
-        const auto g = gpu_assign(x, n, c, k, d, DType::Float32, Metric::L2, Precision::TF32,
-                                  AssignKernel::Hopper);
-        const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(), nullptr,
-                                         1.0, 1.0);
-        std::printf("  [hopper TF32 n=%lld k=%lld d=%lld] agreement with float64: %.3f%%\n",
-                    (long long)n, (long long)k, (long long)d, 100.0 * a.fraction(n));
-        EXPECT_GE(a.fraction(n), 0.99) << "d=" << d;
-        EXPECT_EQ(a.bad, 0) << "unwritten or out-of-range labels, d=" << d;
-    }
+    expect_tf32_agreement(AssignKernel::Hopper, {4, 32, 100, 128}, 161);
 }
 
 // Many centroid tiles (the rings wrap hundreds of times) and many row tiles
