@@ -78,6 +78,21 @@ def _ms_from_stats(times):
     return statistics.median(b - a for a, b in zip(times[1:], times[2:])) * 1e3
 
 
+def _problems_in_turn(prob, ctx, on_gpu, train_one):
+    """Implementations with no batch API run the B problems one after
+    another; ms/iter and train s are summed. train_one(b) -> (centroids,
+    cumulative per-iteration times in seconds, as in iteration_stats)."""
+    cent = np.empty_like(prob.init)
+    ms = train = 0.0
+    with ctx.sampler(on_gpu) as mem:
+        for b in range(prob.cfg.B):
+            t0 = time.perf_counter()
+            cent[b], times = train_one(b)
+            train += time.perf_counter() - t0
+            ms += _ms_from_stats(times)
+    return Result(cent, ms, train, mem.peak)
+
+
 def _faiss_cp(faiss, niter, seed):
     cp = faiss.ClusteringParameters()
     cp.niter = niter
@@ -118,21 +133,17 @@ class FaissClustering(Impl):
     def run(self, prob, niter, ctx):
         faiss = Optional.get("faiss")
         cfg = prob.cfg
-        cent = np.empty_like(prob.init)
-        ms = train = 0.0
-        with ctx.sampler(self.on_gpu) as mem:
-            for b in range(cfg.B):
-                t0 = time.perf_counter()
-                index, res = self._index(faiss, cfg.d)  # res must outlive the index
-                clus = faiss.Clustering(cfg.d, cfg.K, _faiss_cp(faiss, niter, ctx.seed))
-                faiss.copy_array_to_vector(prob.init[b].ravel(), clus.centroids)
-                clus.train(prob.x32[b], index)
-                train += time.perf_counter() - t0
-                st = clus.iteration_stats
-                ms += _ms_from_stats([st.at(i).time for i in range(st.size())])
-                cent[b] = faiss.vector_float_to_array(clus.centroids).reshape(cfg.K, cfg.d)
-                del index, res, clus
-        return Result(cent, ms, train, mem.peak)
+
+        def train_one(b):
+            index, res = self._index(faiss, cfg.d)  # res must outlive the index
+            clus = faiss.Clustering(cfg.d, cfg.K, _faiss_cp(faiss, niter, ctx.seed))
+            faiss.copy_array_to_vector(prob.init[b].ravel(), clus.centroids)
+            clus.train(prob.x32[b], index)
+            st = clus.iteration_stats
+            times = [st.at(i).time for i in range(st.size())]
+            return faiss.vector_float_to_array(clus.centroids).reshape(cfg.K, cfg.d), times
+
+        return _problems_in_turn(prob, ctx, self.on_gpu, train_one)
 
 
 def faiss_gpu_estimate_s(cfg, niter):
@@ -194,17 +205,13 @@ class FlashkmeansCpu(Impl):
     def run(self, prob, niter, ctx):
         fk = Optional.get("flashkmeans")
         cfg = prob.cfg
-        cent = np.empty_like(prob.init)
-        ms = train = 0.0
-        with ctx.sampler(self.on_gpu) as mem:
-            for b in range(cfg.B):
-                t0 = time.perf_counter()
-                km = fk.Kmeans(cfg.d, cfg.K, backend="cpu", **_fk_clustering_kw(niter, ctx.seed))
-                km.train(prob.x32[b], init_centroids=prob.init[b])
-                train += time.perf_counter() - t0
-                ms += _ms_from_stats([s["time"] for s in km.iteration_stats])
-                cent[b] = km.centroids
-        return Result(cent, ms, train, mem.peak)
+
+        def train_one(b):
+            km = fk.Kmeans(cfg.d, cfg.K, backend="cpu", **_fk_clustering_kw(niter, ctx.seed))
+            km.train(prob.x32[b], init_centroids=prob.init[b])
+            return km.centroids, [s["time"] for s in km.iteration_stats]
+
+        return _problems_in_turn(prob, ctx, self.on_gpu, train_one)
 
 
 class FlashkmeansGpu(Impl):
