@@ -2,6 +2,7 @@
 #include "device_memory.h"
 
 #include <faiss/impl/FaissAssert.h>
+#include <faiss/utils/utils.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,10 @@ void free(const Place& place, void* ptr);
 void copy(const Place& place, void* dst, const void* src, size_t bytes);
 void sync(const Place& place);
 bool is_device_pointer(const void* ptr);
+void* event_create(const Place& place);
+void event_record(const Place& place, void* event);
+double event_elapsed_ms(void* start, void* stop);
+void event_destroy(void* event);
 } // namespace cuda_memory
 #define FK_ON_CUDA(place) ((place).backend == Backend::CUDA)
 #else
@@ -82,6 +87,59 @@ void place_sync(const Place& place) {
 #else
     (void)place;
 #endif
+}
+
+PlaceTimer::PlaceTimer(const Place& place) : place_(place) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        events_[0] = cuda_memory::event_create(place);
+        try {
+            events_[1] = cuda_memory::event_create(place);
+        } catch (...) {
+            cuda_memory::event_destroy(events_[0]);
+            throw;
+        }
+    }
+#endif
+}
+
+PlaceTimer::~PlaceTimer() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    for (void* e : events_) {
+        if (e != nullptr) {
+            cuda_memory::event_destroy(e);
+        }
+    }
+#endif
+}
+
+void PlaceTimer::start() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (events_[0] != nullptr) {
+        cuda_memory::event_record(place_, events_[0]);
+        return;
+    }
+#endif
+    host_ms_[0] = faiss::getmillisecs();
+}
+
+void PlaceTimer::stop() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (events_[1] != nullptr) {
+        cuda_memory::event_record(place_, events_[1]);
+        return;
+    }
+#endif
+    host_ms_[1] = faiss::getmillisecs();
+}
+
+double PlaceTimer::seconds() const {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (events_[0] != nullptr) {
+        return cuda_memory::event_elapsed_ms(events_[0], events_[1]) / 1000.0;
+    }
+#endif
+    return (host_ms_[1] - host_ms_[0]) / 1000.0;
 }
 
 bool is_device_pointer(const void* ptr) {

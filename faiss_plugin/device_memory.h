@@ -23,6 +23,26 @@ void place_sync(const Place& place);
 /// True when `ptr` is device memory (CUDA builds; false otherwise).
 bool is_device_pointer(const void* ptr);
 
+/// Times work on a place without waiting for it: CUDA events in stream order
+/// on a GPU (so a timed step needs no sync of its own), the host clock on the
+/// CPU, where the work is done when the call returns.
+class PlaceTimer {
+   public:
+    explicit PlaceTimer(const Place& place);
+    ~PlaceTimer();
+    PlaceTimer(const PlaceTimer&) = delete;
+    PlaceTimer& operator=(const PlaceTimer&) = delete;
+    void start();
+    void stop();
+    /// Seconds from start() to stop() (on CUDA, waits until stop() is reached).
+    double seconds() const;
+
+   private:
+    Place place_;
+    void* events_[2] = {nullptr, nullptr}; // cudaEvent_t on CUDA
+    double host_ms_[2] = {0, 0};
+};
+
 /// An owning buffer of T on a place.
 template <typename T>
 class PlaceArray {

@@ -1,7 +1,6 @@
 #include "lloyd.h"
 
 #include <faiss/impl/FaissAssert.h>
-#include <faiss/utils/utils.h>
 
 #include <algorithm>
 #include <cstring>
@@ -11,7 +10,7 @@ namespace flashkmeans {
 using namespace kernels;
 
 Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& config)
-        : place_(place), data_(data), cfg_(config) {
+        : place_(place), data_(data), cfg_(config), assign_timer_(place) {
     const int64_t n = data.n, d = data.d, k = config.k, B = data.batch;
     const bool cuda = place.backend == Backend::CUDA;
     FAISS_THROW_IF_NOT_MSG(cuda || cfg_.compute_dtype == DType::Float32,
@@ -33,6 +32,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
     n_empty_ = PlaceArray<int32_t>(place, size_t(B));
+    stats_ = PlaceArray<double>(place, size_t(3) * B);
     labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
     distances_ = PlaceArray<float>(place, size_t(n) * B);
     // The points, uploaded once (or used in place) in the compute dtype.
@@ -125,7 +125,7 @@ void Lloyd::prepare_centroids() {
     row_norms(place_, c, cfg_.compute_dtype, k, d, c_norms_.get(), B);
 }
 
-std::vector<double> Lloyd::assign() {
+void Lloyd::assign() {
     const int64_t n = data_.n, B = data_.batch;
     prepare_centroids();
     AssignArgs a;
@@ -144,19 +144,14 @@ std::vector<double> Lloyd::assign() {
     a.labels = labels_.get();
     a.distances = distances_.get();
     flash_assign(place_, a);
-    std::vector<double> obj(B);
-    for (int64_t b = 0; b < B; b++) {
-        sum_values(place_, distances_.get() + size_t(b) * n, n, &obj[b]); // syncs
-    }
-    return obj;
 }
 
 LloydStep Lloyd::iterate() {
     const int64_t n = data_.n, d = data_.d, k = cfg_.k, B = data_.batch;
     LloydStep step;
-    double t0 = faiss::getmillisecs();
-    step.obj = assign();
-    step.seconds_assign = (faiss::getmillisecs() - t0) / 1000.0;
+    assign_timer_.start();
+    assign();
+    assign_timer_.stop();
 
     UpdateArgs u;
     u.x = x_;
@@ -186,21 +181,23 @@ LloydStep Lloyd::iterate() {
     f.n_empty = n_empty_.get();
     finalize_centroids(place_, f);
 
-    // The one host round trip of the iteration: cluster sizes and empties.
-    std::vector<int32_t> counts(size_t(k) * B), n_empty(B);
-    copy_to_host(place_, counts.data(), counts_.get(), counts.size() * sizeof(int32_t));
-    copy_to_host(place_, n_empty.data(), n_empty_.get(), B * sizeof(int32_t));
+    iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
 
+    // The one host round trip of the iteration (the first copy waits for
+    // all of the above).
+    std::vector<double> stats(size_t(3) * B);
+    std::vector<int32_t> n_empty(B);
+    copy_to_host(place_, stats.data(), stats_.get(), stats.size() * sizeof(double));
+    copy_to_host(place_, n_empty.data(), n_empty_.get(), B * sizeof(int32_t));
+    step.seconds_assign = assign_timer_.seconds();
+
+    step.obj.assign(B, 0.0);
     step.nsplit.assign(B, 0);
     step.imbalance.assign(B, 0.0);
     for (int64_t b = 0; b < B; b++) {
+        step.obj[b] = stats[3 * b];
         // FAISS's imbalance factor: k * sum(h^2) / n^2 over unweighted sizes
-        double tot = 0, uf = 0;
-        for (int64_t j = 0; j < k; j++) {
-            double h = counts[b * k + j];
-            tot += h;
-            uf += h * h;
-        }
+        const double tot = stats[3 * b + 1], uf = stats[3 * b + 2];
         step.imbalance[b] = uf * k / (tot * tot);
         if (n_empty[b] == 0) {
             continue;

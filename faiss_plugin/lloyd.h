@@ -2,7 +2,8 @@
 // CPU and CUDA backends (they differ only in the Place the kernels run on and
 // in device_memory.h). It owns the points (uploaded once), the centroids, the
 // labels and the sums for the whole run, and syncs with the host once per
-// iteration (objective + cluster sizes).
+// iteration, at its end (objective, cluster-size sums and empty clusters of
+// every problem in one read), unless clusters went empty and must be split.
 #pragma once
 
 #include "device_memory.h"
@@ -40,7 +41,7 @@ struct LloydStep {
     std::vector<double> obj;       ///< sum of distances at assignment time
     std::vector<int> nsplit;       ///< empty clusters split
     std::vector<double> imbalance; ///< FAISS's imbalance factor
-    double seconds_assign = 0;     ///< time in the assignment (synced)
+    double seconds_assign = 0;     ///< time in the assignment (device time on CUDA)
 };
 
 class Lloyd {
@@ -57,8 +58,8 @@ class Lloyd {
 
     /// assign -> objective -> update -> split -> post-process.
     LloydStep iterate();
-    /// Only the assignment (labels + objective) with the current centroids.
-    std::vector<double> assign();
+    /// Only the assignment (labels + distances) with the current centroids.
+    void assign();
     /// Labels of the last assignment, batch x n.
     std::vector<int32_t> labels() const;
 
@@ -83,6 +84,8 @@ class Lloyd {
             distances_;
     PlaceArray<uint8_t> c_typed_, workspace_;
     PlaceArray<int32_t> labels_, counts_, n_empty_;
+    PlaceArray<double> stats_; // 3 per problem: see kernels::iteration_stats
+    PlaceTimer assign_timer_;
 };
 
 } // namespace flashkmeans

@@ -214,13 +214,16 @@ void convert_from_float(const Place& place, const float* src, DType dtype, int64
     std::copy(src, src + count, static_cast<float*>(dst));
 }
 
-void sum_values(const Place& place, const float* values, int64_t n, double* out) {
-    require(out != nullptr && n >= 0 && (n == 0 || values), "sum_values: null pointer");
+void iteration_stats(const Place& place, const float* values, int64_t n, const int32_t* counts,
+                     int64_t k, int64_t batch, double* out) {
+    require(n >= 0 && k >= 0 && batch >= 0, "iteration_stats: negative size");
+    require((out != nullptr || batch == 0) && (values != nullptr || n == 0 || batch == 0),
+            "iteration_stats: null pointer");
     if (on_cuda(place)) {
-        FK_CUDA_OR_FAIL(*out = cuda::sum_values(place, values, n));
+        FK_CUDA_OR_FAIL(cuda::iteration_stats(place, values, n, counts, k, batch, out));
         return;
     }
-    *out = cpu::sum_values(values, n);
+    cpu::iteration_stats(values, n, counts, k, batch, out);
 }
 
 } // namespace kernels

@@ -890,7 +890,7 @@ TEST(CpuPostprocessCentroids, RoundToIntGivesNearestIntegers) {
     }
 }
 
-// ---------------------------------------------------------------- gather_rows, sum_values
+// ---------------------------------------------------------------- gather_rows, iteration_stats
 
 TEST(CpuGatherRows, CopiesTheSelectedRowsInOrder) {
     const int64_t n = 50, d = 7;
@@ -910,13 +910,33 @@ TEST(CpuGatherRows, CopiesTheSelectedRowsInOrder) {
                  fk::KernelError);
 }
 
-TEST(CpuSumValues, EqualsInOrderDoubleSum) {
-    auto v = fk_test::random_matrix(100001, 1, 72);
-    double expect = 0;
-    for (float f : v) {
-        expect += f;
+// Per problem: the distances summed in index order in double, and the sum and
+// sum of squares of the cluster sizes, exactly.
+TEST(CpuIterationStats, EqualsInOrderDoubleSumsPerProblem) {
+    const int64_t n = 100001, k = 37, B = 3;
+    auto v = fk_test::random_matrix(B, n, 72);
+    std::vector<int32_t> counts(k * B);
+    for (size_t j = 0; j < counts.size(); j++) {
+        counts[j] = int32_t((j * 7919) % 5003);
     }
-    double got = -1;
-    kn::sum_values(kCpu, v.data(), int64_t(v.size()), &got);
-    EXPECT_EQ(got, expect);
+    std::vector<double> got(3 * B, -1);
+    kn::iteration_stats(kCpu, v.data(), n, counts.data(), k, B, got.data());
+    for (int64_t b = 0; b < B; b++) {
+        double s = 0, c = 0, c2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            s += v[b * n + i];
+        }
+        for (int64_t j = 0; j < k; j++) {
+            c += counts[b * k + j];
+            c2 += double(counts[b * k + j]) * counts[b * k + j];
+        }
+        EXPECT_EQ(got[3 * b], s) << "b=" << b;
+        EXPECT_EQ(got[3 * b + 1], c) << "b=" << b;
+        EXPECT_EQ(got[3 * b + 2], c2) << "b=" << b;
+    }
+    // no counts: the count sums are 0
+    kn::iteration_stats(kCpu, v.data(), n, nullptr, k, 1, got.data());
+    EXPECT_EQ(got[1], 0.0);
+    EXPECT_EQ(got[2], 0.0);
+    EXPECT_THROW(kn::iteration_stats(kCpu, v.data(), n, counts.data(), k, B, nullptr), fk::KernelError);
 }

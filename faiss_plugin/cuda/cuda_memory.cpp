@@ -67,5 +67,28 @@ bool is_device_pointer(const void* ptr) {
     return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
+void* event_create(const Place& place) {
+    check(cudaSetDevice(place.device), "cudaSetDevice");
+    cudaEvent_t e = nullptr;
+    check(cudaEventCreate(&e), "cudaEventCreate");
+    return e;
+}
+
+void event_record(const Place& place, void* event) {
+    check(cudaEventRecord(static_cast<cudaEvent_t>(event), stream_of(place)), "cudaEventRecord");
+}
+
+double event_elapsed_ms(void* start, void* stop) {
+    check(cudaEventSynchronize(static_cast<cudaEvent_t>(stop)), "cudaEventSynchronize");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(stop)),
+          "cudaEventElapsedTime");
+    return ms;
+}
+
+void event_destroy(void* event) {
+    cudaEventDestroy(static_cast<cudaEvent_t>(event)); // never throws: called from destructors
+}
+
 } // namespace cuda_memory
 } // namespace flashkmeans

@@ -1,7 +1,6 @@
 // CUDA implementations of the kernels in <flashkmeans/kernels.h>. Arguments
 // were validated by kernels/dispatch.cpp (pointers are device pointers);
-// these enqueue work on place.stream and return without synchronising,
-// except sum_values, which returns a host value.
+// these enqueue work on place.stream and return without synchronising.
 #pragma once
 
 #include <flashkmeans/kernels.h>
@@ -20,7 +19,8 @@ void postprocess_centroids(const Place& p, float* c, int64_t k, int64_t d, bool 
 void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const int64_t* host_ids,
                  int64_t m, float* out);
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
-double sum_values(const Place& p, const float* values, int64_t n);
+void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,
+                     int64_t k, int64_t batch, double* out);
 
 } // namespace cuda
 } // namespace flashkmeans

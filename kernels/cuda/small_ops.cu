@@ -1,6 +1,6 @@
-// Small operations of the engine (CUDA): gather_rows, convert_from_float,
-// sum_values. None is on the hot path of an iteration except sum_values (the
-// objective, once per iteration).
+// Small operations of the engine (CUDA): gather_rows, convert_from_float.
+// Neither is on the hot path: per iteration they touch at most the k x d
+// centroids (their fp16/bf16 copy).
 //
 // - gather_rows: out[i] = fp32(x[ids[i]]); the ids come from the host
 //   (subsampling, init seeding), so they are copied to a scratch device
@@ -8,16 +8,11 @@
 //   each source row and writes of each output row. Traffic: m*d reads/writes.
 // - convert_from_float: elementwise fp32 -> fp32/fp16/bf16 with round to
 //   nearest even (__float2half_rn / __float2bfloat16_rn), a grid-stride loop.
-// - sum_values: the objective in double, deterministic: cub::DeviceReduce::Sum
-//   over a float -> double transform iterator (CUB's reduction has a fixed
-//   tree for a given n and device, no atomics), result copied to the host.
 #include "cuda_check.h"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
 
-#include <cub/device/device_reduce.cuh>
 #include <cuda_runtime.h>
-#include <thrust/iterator/transform_iterator.h>
 
 #include <algorithm>
 
@@ -61,10 +56,6 @@ __global__ void convert_kernel(const float* __restrict__ src, int64_t count, T* 
     }
 }
 
-struct ToDouble {
-    __host__ __device__ double operator()(float v) const { return double(v); }
-};
-
 } // namespace
 
 void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const int64_t* host_ids,
@@ -99,28 +90,6 @@ void convert_from_float(const Place& p, const float* src, DType dtype, int64_t c
                 src, count, static_cast<T*>(dst));
         FK_CUDA_CHECK(cudaGetLastError());
     });
-}
-
-double sum_values(const Place& p, const float* values, int64_t n) {
-    if (n == 0) {
-        return 0.0;
-    }
-    DeviceGuard guard(p.device);
-    const cudaStream_t stream = stream_of(p);
-    auto in = thrust::make_transform_iterator(values, ToDouble());
-    size_t temp_bytes = 0;
-    FK_CUDA_CHECK(cub::DeviceReduce::Sum(nullptr, temp_bytes, in, static_cast<double*>(nullptr),
-                                         n, stream));
-    // one allocation: the result first (8-byte aligned), then CUB's scratch
-    const size_t head = 256;
-    ScopedDeviceBuffer scratch(head + temp_bytes, stream);
-    auto* d_out = static_cast<double*>(scratch.get());
-    FK_CUDA_CHECK(cub::DeviceReduce::Sum(static_cast<char*>(scratch.get()) + head, temp_bytes, in,
-                                         d_out, n, stream));
-    double result = 0.0;
-    FK_CUDA_CHECK(cudaMemcpyAsync(&result, d_out, sizeof(double), cudaMemcpyDeviceToHost, stream));
-    FK_CUDA_CHECK(cudaStreamSynchronize(stream));
-    return result;
 }
 
 } // namespace cuda

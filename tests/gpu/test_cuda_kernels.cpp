@@ -1171,20 +1171,41 @@ TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
     }
 }
 
-TEST(CudaSmallOps, SmallSumValuesIsDoubleAndDeterministic) {
+// The CUDA sums agree with the CPU's in-order double sums (to rounding for the
+// distances, exactly for the integer counts) and are bitwise the same on
+// every run, for one problem and a batch, with and without counts.
+TEST(CudaSmallOps, SmallIterationStatsMatchCpuAndAreDeterministic) {
     REQUIRE_GPU();
-    for (int64_t n : {1, 1000, 1000003}) {
-        auto v = fk_test::random_matrix(1, n, 1600 + n);
-        double host = 0;
-        for (float f : v) {
-            host += f;
+    struct Case { int64_t n, k, B; };
+    for (Case c : {Case{1, 1, 1}, Case{1000, 7, 1}, Case{1000003, 65536, 1}, Case{65536, 1024, 32},
+                   Case{5000, 300000, 2}}) {
+        auto v = fk_test::random_matrix(c.B, c.n, 1600 + c.n);
+        std::vector<int32_t> counts(c.k * c.B);
+        for (size_t j = 0; j < counts.size(); j++) {
+            counts[j] = int32_t((j * 7919 + c.n) % 100003);
         }
+        std::vector<double> cpu(3 * c.B);
+        kn::iteration_stats(kCpu, v.data(), c.n, counts.data(), c.k, c.B, cpu.data());
         Dev<float> dv(v);
-        double a = 0, b = 0;
-        kn::sum_values(kGpu, dv.get(), n, &a);
-        kn::sum_values(kGpu, dv.get(), n, &b);
-        EXPECT_NEAR(a, host, 1e-12 * n) << "n=" << n;
-        EXPECT_EQ(0, std::memcmp(&a, &b, sizeof(double))) << "n=" << n;
+        Dev<int32_t> dc(counts);
+        Dev<double> out(std::vector<double>(3 * c.B, -1.0));
+        kn::iteration_stats(kGpu, dv.get(), c.n, dc.get(), c.k, c.B, out.get());
+        const std::vector<double> a = out.download();
+        kn::iteration_stats(kGpu, dv.get(), c.n, dc.get(), c.k, c.B, out.get());
+        const std::vector<double> b = out.download();
+        const std::string what = "n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+                                 " B=" + std::to_string(c.B);
+        EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double))) << what;
+        for (int64_t p = 0; p < c.B; p++) {
+            EXPECT_NEAR(a[3 * p], cpu[3 * p], 1e-12 * c.n) << what << " b=" << p;
+            EXPECT_EQ(a[3 * p + 1], cpu[3 * p + 1]) << what << " b=" << p;
+            EXPECT_EQ(a[3 * p + 2], cpu[3 * p + 2]) << what << " b=" << p;
+        }
+        kn::iteration_stats(kGpu, dv.get(), c.n, nullptr, c.k, 1, out.get());
+        const std::vector<double> nc = out.download();
+        EXPECT_NEAR(nc[0], cpu[0], 1e-12 * c.n) << what;
+        EXPECT_EQ(nc[1], 0.0) << what;
+        EXPECT_EQ(nc[2], 0.0) << what;
     }
 }
 
@@ -1214,9 +1235,9 @@ TEST(CudaErrors, SmallAbsurdAllocationThrowsOutOfMemory) {
     // the error was cleared: kernels still run and report no stale error
     std::vector<float> v(100, 1.0f);
     Dev<float> dv(v);
-    double s = 0;
-    kn::sum_values(kGpu, dv.get(), 100, &s);
-    EXPECT_EQ(s, 100.0);
+    Dev<double> s(std::vector<double>(3, -1.0));
+    kn::iteration_stats(kGpu, dv.get(), 100, nullptr, 0, 1, s.get());
+    EXPECT_EQ(s.download()[0], 100.0);
 }
 
 TEST(CudaErrors, SmallDeviceCountIsPositiveWhenTestsRun) {

@@ -186,9 +186,22 @@ void convert_from_float(
         int64_t count,
         void* dst);
 
-/// *out = sum of values[0..n) in double, in a fixed order (deterministic).
-/// `out` is a host pointer on every backend (this syncs the stream).
-void sum_values(const Place& place, const float* values, int64_t n, double* out);
+/** The per-problem sums one iteration reports, in double and in a fixed
+ * order (the same bits on every run): for b < batch,
+ * out[3b] = sum_i values[b*n + i] (the objective, from the distances),
+ * out[3b + 1] = sum_j counts[b*k + j] and out[3b + 2] = sum_j counts[b*k + j]^2
+ * (FAISS's imbalance factor is k * out[3b + 2] / out[3b + 1]^2). counts may
+ * be null (both count sums are then 0). `out` (3 * batch doubles) is a place
+ * pointer: on CUDA this only enqueues work, so an iteration reads its
+ * statistics with one copy at its end. */
+void iteration_stats(
+        const Place& place,
+        const float* values,
+        int64_t n,
+        const int32_t* counts,
+        int64_t k,
+        int64_t batch,
+        double* out);
 
 } // namespace kernels
 } // namespace flashkmeans
