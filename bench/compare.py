@@ -349,12 +349,6 @@ def main(argv=None):
         print(f"no configuration matches --only {args.only}", file=sys.stderr)
         return 2
 
-    # faiss before torch: the faiss-cuda wheel's libfaiss links its own copy of
-    # libstdc++ and exports its symbols; imported after torch (which puts the
-    # system libstdc++ in the global symbol scope), part of its std::locale
-    # binds to each copy and every std::regex, so faiss.index_factory, throws
-    # std::bad_cast. Imported first, it binds to its own copy only.
-    Optional.reason("faiss")
     gpu = None
     if args.mode == "full":
         try:

@@ -7,6 +7,11 @@ database and search held-out queries.
   no trainer subsamples), the IVF's own ClusteringParameters (niter 10, seed
   1234: flashkmeans reproduces FAISS's seeding, so both start from the same
   centroids).
+- Indexes are built by their constructors, as index_factory builds them
+  (IndexFlatL2 quantizer; IndexIVFFlat, or IndexIVFPQ with 8-bit codes and
+  polysemous training): the faiss-cuda 1.14.1.post4 wheel's index_factory
+  throws std::bad_cast on the GPU machine (its std::regex), even alone in a
+  fresh `python3 -c "import faiss; faiss.index_factory(16, 'IVF4,Flat')"`.
 - Trainers: faiss-cpu (index.train), faiss-gpu (index.train with the IVF's
   clustering_index on the GPU: FAISS's documented way to train a CPU index
   on a GPU), flashkmeans-gpu (train_ivf, backend='cuda'), flashkmeans-cpu
@@ -21,6 +26,7 @@ database and search held-out queries.
   to faiss-cpu's (or the first trainer that ran) is reported.
 """
 
+import re
 import time
 
 import numpy as np
@@ -98,18 +104,33 @@ def recalls(I, gt):
     return float(np.mean(inter)) / k, float(np.mean([g[0] in a for a, g in zip(I, gt)]))
 
 
+def make_index(faiss, d, factory):
+    """The index index_factory(d, factory) builds, for "IVF<nlist>,Flat" and
+    "IVF<nlist>,PQ<M>[np]" (see the module docstring for why not index_factory)."""
+    m = re.fullmatch(r"IVF(\d+),(Flat|PQ(\d+)(np)?)", factory)
+    if m is None:
+        raise ValueError(f"compare_ivf: unsupported index {factory!r} (IVF<n>,Flat or IVF<n>,PQ<m>[np])")
+    nlist = int(m.group(1))
+    quantizer = faiss.IndexFlatL2(d)  # the IVF's Python wrapper keeps it alive
+    if m.group(3) is None:
+        return faiss.IndexIVFFlat(quantizer, d, nlist)
+    index = faiss.IndexIVFPQ(quantizer, d, nlist, int(m.group(3)), 8)
+    index.do_polysemous_training = m.group(4) is None  # as index_factory: "np" turns it off
+    return index
+
+
 def warm_up(trainer, d):
     """A tiny training first, so lazy GPU module loading is not timed."""
     if not trainer.on_gpu:
         return
     faiss = Optional.get("faiss")
     x = np.random.default_rng(0).standard_normal((4096, d), dtype=np.float32)
-    trainer.train(faiss.index_factory(d, "IVF16,Flat"), x)
+    trainer.train(make_index(faiss, d, "IVF16,Flat"), x)
 
 
 def build_one(faiss, factory, trainer, data, cfg):
     """(record fields, coarse centroids) of one index built by one trainer."""
-    index = faiss.index_factory(cfg.d, factory)
+    index = make_index(faiss, cfg.d, factory)
     t0 = time.perf_counter()
     trainer.train(index, data.xt)
     t_train = time.perf_counter() - t0

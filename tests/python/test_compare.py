@@ -92,3 +92,19 @@ def test_plot_only_rebuilds_the_outputs_from_the_json(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "compare.md").exists()
     assert ("plot skipped" in proc.stdout) != (out / "compare.png").exists()
+
+
+@pytest.mark.parametrize("factory", ["IVF64,Flat", "IVF64,PQ8", "IVF64,PQ8np"])
+def test_ivf_indexes_are_built_as_index_factory_builds_them(factory):
+    faiss = pytest.importorskip("faiss")
+    from compare_ivf import make_index
+
+    built = faiss.index_factory(32, factory)  # owns the index downcast_index views
+    ours, ref = make_index(faiss, 32, factory), faiss.downcast_index(built)
+    assert type(ours) is type(ref)
+    assert (ours.d, ours.nlist, ours.metric_type) == (ref.d, ref.nlist, ref.metric_type)
+    if "PQ" in factory:
+        assert (ours.pq.M, ours.pq.nbits, ours.by_residual) == (ref.pq.M, ref.pq.nbits, ref.by_residual)
+        assert ours.do_polysemous_training == ref.do_polysemous_training == ("np" not in factory)
+    with pytest.raises(ValueError, match="unsupported index"):
+        make_index(faiss, 32, "IVF64,SQ8")
