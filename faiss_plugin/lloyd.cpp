@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 namespace flashkmeans {
 
@@ -202,20 +203,47 @@ LloydStep Lloyd::iterate() {
         if (n_empty[b] == 0) {
             continue;
         }
-        // Empty clusters: FAISS's sequential split, on the host.
-        std::vector<float> c(size_t(k) * d), w(k);
-        float* cb = centroids_.get() + size_t(b) * k * d;
-        float* wb = weight_sums_.get() + size_t(b) * k;
-        copy_to_host(place_, c.data(), cb, c.size() * sizeof(float));
-        copy_to_host(place_, w.data(), wb, w.size() * sizeof(float));
-        step.nsplit[b] = split_empty_clusters(d, k, n, cfg_.k_frozen, w.data(), c.data());
-        copy_to_place(place_, cb, c.data(), c.size() * sizeof(float));
+        // Empty clusters: FAISS's sequential split, on the host. Its draws
+        // need the weights only, and the splits touch a few rows: only those
+        // move, not the k x d centroids.
+        std::vector<float> w(k);
+        copy_to_host(place_, w.data(), weight_sums_.get() + size_t(b) * k, w.size() * sizeof(float));
+        const std::vector<ClusterSplit> splits = plan_cluster_splits(k, n, cfg_.k_frozen, w.data());
+        step.nsplit[b] = int(splits.size());
+        split_rows(b, splits);
     }
     if (cfg_.spherical || cfg_.int_centroids) {
         // post-processing also touches frozen rows, as FAISS does
         postprocess_centroids(place_, centroids_.get(), k, d, cfg_.spherical, cfg_.int_centroids, B);
     }
     return step;
+}
+
+void Lloyd::split_rows(int64_t b, std::vector<ClusterSplit> splits) {
+    const int64_t k = cfg_.k, d = data_.d;
+    // the rows the splits touch, each once, renumbered in order of first use
+    std::vector<int64_t> ids;
+    std::unordered_map<int64_t, int64_t> slot;
+    auto local = [&](int64_t id) {
+        const auto it = slot.emplace(id, int64_t(ids.size()));
+        if (it.second) {
+            ids.push_back(id);
+        }
+        return it.first->second;
+    };
+    for (ClusterSplit& s : splits) {
+        s.empty = local(s.empty);
+        s.source = local(s.source);
+    }
+    const int64_t m = int64_t(ids.size());
+    float* cb = centroids_.get() + size_t(b) * k * d;
+    PlaceArray<float> block(place_, size_t(m) * d);
+    std::vector<float> rows(size_t(m) * d);
+    gather_rows(place_, cb, DType::Float32, k, d, ids.data(), m, block.get());
+    copy_to_host(place_, rows.data(), block.get(), rows.size() * sizeof(float));
+    apply_cluster_splits(d, splits, rows.data());
+    copy_to_place(place_, block.get(), rows.data(), rows.size() * sizeof(float));
+    scatter_rows(place_, block.get(), m, d, ids.data(), k, cb);
 }
 
 std::vector<int32_t> Lloyd::labels() const {

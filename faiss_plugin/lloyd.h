@@ -74,6 +74,8 @@ class Lloyd {
 
    private:
     void prepare_centroids(); // norms + dtype copy for the assignment
+    /// Applies the splits of problem b to its centroids, moving only the rows they touch.
+    void split_rows(int64_t b, std::vector<kernels::ClusterSplit> splits);
 
     Place place_;
     LloydData data_;

@@ -7,6 +7,7 @@
 #include "cuda/cuda_kernels.h"
 #endif
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -49,6 +50,15 @@ void require_cpu_float32(DType dtype, const char* op) {
     if (dtype != DType::Float32) {
         fail(std::string(op) + ": the CPU backend takes float32 points, got " +
              dtype_name(dtype) + " (convert on the host first)");
+    }
+}
+
+void require_row_ids(const char* op, const int64_t* ids, int64_t m, int64_t n) {
+    for (int64_t i = 0; i < m; i++) {
+        if (ids[i] < 0 || ids[i] >= n) {
+            fail(std::string(op) + ": row id " + std::to_string(ids[i]) + " out of range [0, " +
+                 std::to_string(n) + ")");
+        }
     }
 }
 
@@ -189,18 +199,31 @@ void gather_rows(const Place& place, const void* x, DType dtype, int64_t n, int6
                  const int64_t* ids, int64_t m, float* out) {
     require(n >= 0 && d > 0 && m >= 0, "gather_rows: need n >= 0, d > 0, m >= 0");
     require(m == 0 || (x && ids && out), "gather_rows: null pointer");
-    for (int64_t i = 0; i < m; i++) {
-        if (ids[i] < 0 || ids[i] >= n) {
-            fail("gather_rows: row id " + std::to_string(ids[i]) + " out of range [0, " +
-                 std::to_string(n) + ")");
-        }
-    }
+    require_row_ids("gather_rows", ids, m, n);
     if (on_cuda(place)) {
         FK_CUDA_OR_FAIL(cuda::gather_rows(place, x, dtype, d, ids, m, out));
         return;
     }
     require_cpu_float32(dtype, "gather_rows");
     cpu::gather_rows(static_cast<const float*>(x), d, ids, m, out);
+}
+
+void scatter_rows(const Place& place, const float* rows, int64_t m, int64_t d, const int64_t* ids,
+                  int64_t n, float* x) {
+    require(n >= 0 && d > 0 && m >= 0, "scatter_rows: need n >= 0, d > 0, m >= 0");
+    require(m == 0 || (rows && ids && x), "scatter_rows: null pointer");
+    require_row_ids("scatter_rows", ids, m, n);
+    std::vector<int64_t> sorted(ids, ids + m);  // two writes to one row would race on a GPU
+    std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end()) {
+        fail("scatter_rows: row id " + std::to_string(*dup) + " appears twice");
+    }
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::scatter_rows(place, rows, m, d, ids, x));
+        return;
+    }
+    cpu::scatter_rows(rows, m, d, ids, x);
 }
 
 void convert_from_float(const Place& place, const float* src, DType dtype, int64_t count,

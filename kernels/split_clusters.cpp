@@ -3,8 +3,9 @@
 //
 // Why host code: it is sequential by definition (one RNG stream, each split
 // changes the weights the next one draws from) and touches O(#empty * d)
-// values, so the engine copies the weights and the few affected rows to the
-// host. Why this exact form: every expression keeps FAISS's types (size_t
+// values. The draws depend on the weights alone, so it is two steps: plan
+// (weights -> the list of splits) and apply (the copies and perturbations);
+// the engine copies the weights and only the rows the plan touches. Why this exact form: every expression keeps FAISS's types (size_t
 // counts, `(float - 1.0) / (float)(n - k)` evaluated in double, the double
 // EPS applied to float centroids) and the RNG is faiss::RandomGenerator(1234)
 // itself, so the same input gives the same centroids as faiss::Clustering.
@@ -27,20 +28,18 @@ constexpr double kEps = 1 / 1024.;
 
 } // namespace
 
-int split_empty_clusters(int64_t d_in, int64_t k_in, int64_t n_in, int64_t k_begin,
-                         float* weight_sums, float* centroids) {
-    if (d_in <= 0 || k_in <= 0 || n_in < 0 || k_begin < 0 || k_begin > k_in || !weight_sums ||
-        !centroids) {
+std::vector<ClusterSplit> plan_cluster_splits(int64_t k_in, int64_t n_in, int64_t k_begin,
+                                              float* weight_sums) {
+    if (k_in <= 0 || n_in < 0 || k_begin < 0 || k_begin > k_in || !weight_sums) {
         throw KernelError(
-                "flashkmeans kernels: split_empty_clusters: need d > 0, k > 0, n >= 0, "
-                "0 <= k_begin <= k and non-null weight_sums and centroids");
+                "flashkmeans kernels: split_empty_clusters: need k > 0, n >= 0, "
+                "0 <= k_begin <= k and non-null weight_sums");
     }
-    const size_t d = size_t(d_in), n = size_t(n_in);
+    const size_t n = size_t(n_in);
     const size_t k = size_t(k_in - k_begin);
     float* hassign = weight_sums + k_begin;
-    centroids += size_t(k_begin) * d;
 
-    size_t nsplit = 0;
+    std::vector<ClusterSplit> splits;
     faiss::RandomGenerator rng(1234);
     for (size_t ci = 0; ci < k; ci++) {
         if (hassign[ci] == 0) { /* need to redefine a centroid */
@@ -68,26 +67,46 @@ int split_empty_clusters(int64_t d_in, int64_t k_in, int64_t n_in, int64_t k_beg
                     break; /* found our cluster to be split */
                 }
             }
-            std::memcpy(centroids + ci * d, centroids + cj * d, sizeof(*centroids) * d);
-
-            /* small symmetric pertubation */
-            for (size_t j = 0; j < d; j++) {
-                if (j % 2 == 0) {
-                    centroids[ci * d + j] *= 1 + kEps;
-                    centroids[cj * d + j] *= 1 - kEps;
-                } else {
-                    centroids[ci * d + j] *= 1 - kEps;
-                    centroids[cj * d + j] *= 1 + kEps;
-                }
-            }
+            splits.push_back({k_begin + int64_t(ci), k_begin + int64_t(cj)});
 
             /* assume even split of the cluster */
             hassign[ci] = hassign[cj] / 2;
             hassign[cj] -= hassign[ci];
-            nsplit++;
         }
     }
-    return int(nsplit);
+    return splits;
+}
+
+void apply_cluster_splits(int64_t d_in, const std::vector<ClusterSplit>& splits, float* rows) {
+    const size_t d = size_t(d_in);
+    for (const ClusterSplit& s : splits) {
+        float* ci = rows + size_t(s.empty) * d;
+        float* cj = rows + size_t(s.source) * d;
+        std::memcpy(ci, cj, sizeof(*rows) * d);
+
+        /* small symmetric pertubation */
+        for (size_t j = 0; j < d; j++) {
+            if (j % 2 == 0) {
+                ci[j] *= 1 + kEps;
+                cj[j] *= 1 - kEps;
+            } else {
+                ci[j] *= 1 - kEps;
+                cj[j] *= 1 + kEps;
+            }
+        }
+    }
+}
+
+int split_empty_clusters(int64_t d, int64_t k, int64_t n, int64_t k_begin, float* weight_sums,
+                         float* centroids) {
+    if (d <= 0 || !centroids) {
+        throw KernelError(
+                "flashkmeans kernels: split_empty_clusters: need d > 0, k > 0, n >= 0, "
+                "0 <= k_begin <= k and non-null weight_sums and centroids");
+    }
+    const std::vector<ClusterSplit> splits = plan_cluster_splits(k, n, k_begin, weight_sums);
+    apply_cluster_splits(d, splits, centroids);
+    return int(splits.size());
 }
 
 } // namespace kernels

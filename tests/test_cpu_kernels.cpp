@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -744,6 +746,64 @@ TEST(CpuSplitEmptyClusters, NothingToSplitThrowsInsteadOfLoopingForever) {
     auto c = fk_test::random_matrix(k, d, 45);
     std::vector<float> ws = {0.f, 0.5f, 1.f, 0.75f}; // no weight above 1
     EXPECT_THROW(kn::split_empty_clusters(d, k, n, 0, ws.data(), c.data()), fk::KernelError);
+}
+
+// The engine's way (plan on the weights, apply to a block of only the touched
+// rows, renumbered, then copy them back) gives bitwise the centroids and
+// weights of the split on all k rows, donors split twice included.
+TEST(CpuSplitEmptyClusters, PlanAppliedToTheTouchedRowsEqualsTheFullSplit) {
+    const int64_t k = 500, d = 7, n = 2000, k_begin = 20;
+    auto c_full = fk_test::random_matrix(k, d, 46);
+    std::vector<float> ws(k);
+    for (int64_t j = 0; j < k; j++) {
+        ws[j] = float(1 + (j * 37) % 11);
+    }
+    for (int64_t j = 25; j < k; j += 9) {
+        ws[j] = 0;  // 53 empty clusters: some donors are drawn twice
+    }
+    auto c_rows = c_full;
+    auto ws_full = ws, ws_plan = ws;
+    const int nsplit = kn::split_empty_clusters(d, k, n, k_begin, ws_full.data(), c_full.data());
+
+    std::vector<kn::ClusterSplit> splits = kn::plan_cluster_splits(k, n, k_begin, ws_plan.data());
+    ASSERT_EQ(int(splits.size()), nsplit);
+    EXPECT_EQ(ws_plan, ws_full);
+    std::vector<int64_t> ids;  // touched rows in first-use order, as Lloyd does
+    std::map<int64_t, int64_t> slot;
+    for (kn::ClusterSplit& s : splits) {
+        for (int64_t* id : {&s.empty, &s.source}) {
+            auto it = slot.emplace(*id, int64_t(ids.size()));
+            if (it.second) {
+                ids.push_back(*id);
+            }
+            *id = it.first->second;
+        }
+    }
+    std::vector<float> block(ids.size() * d);
+    kn::gather_rows(kCpu, c_rows.data(), fk::DType::Float32, k, d, ids.data(), int64_t(ids.size()),
+                    block.data());
+    kn::apply_cluster_splits(d, splits, block.data());
+    kn::scatter_rows(kCpu, block.data(), int64_t(ids.size()), d, ids.data(), k, c_rows.data());
+    EXPECT_EQ(0, std::memcmp(c_rows.data(), c_full.data(), c_full.size() * sizeof(float)));
+}
+
+TEST(CpuScatterRows, WritesTheRowsAndRejectsBadIds) {
+    const int64_t n = 30, d = 5;
+    auto x = fk_test::random_matrix(n, d, 47);
+    const auto before = x;
+    const std::vector<int64_t> ids = {29, 0, 11};
+    auto rows = fk_test::random_matrix(int64_t(ids.size()), d, 48);
+    kn::scatter_rows(kCpu, rows.data(), int64_t(ids.size()), d, ids.data(), n, x.data());
+    for (int64_t r = 0; r < n; r++) {
+        const auto at = std::find(ids.begin(), ids.end(), r);
+        const float* want = at == ids.end() ? &before[r * d] : &rows[(at - ids.begin()) * d];
+        for (int64_t t = 0; t < d; t++) {
+            EXPECT_EQ(x[r * d + t], want[t]) << "row " << r;
+        }
+    }
+    const std::vector<int64_t> twice = {3, 3}, outside = {30};
+    EXPECT_THROW(kn::scatter_rows(kCpu, rows.data(), 2, d, twice.data(), n, x.data()), fk::KernelError);
+    EXPECT_THROW(kn::scatter_rows(kCpu, rows.data(), 1, d, outside.data(), n, x.data()), fk::KernelError);
 }
 
 // ------------------------------------------ the whole update against faiss::Clustering

@@ -62,6 +62,9 @@ public:
     ScopedDeviceBuffer(size_t bytes, cudaStream_t stream)
             : ptr_(device_alloc(bytes, stream)), stream_(stream) {}
     ~ScopedDeviceBuffer() { device_free(ptr_, stream_); }
+    ScopedDeviceBuffer(ScopedDeviceBuffer&& o) noexcept : ptr_(o.ptr_), stream_(o.stream_) {
+        o.ptr_ = nullptr;
+    }
     ScopedDeviceBuffer(const ScopedDeviceBuffer&) = delete;
     ScopedDeviceBuffer& operator=(const ScopedDeviceBuffer&) = delete;
     void* get() const { return ptr_; }

@@ -1,4 +1,5 @@
-// Small operations of the engine (CUDA): gather_rows, convert_from_float.
+// Small operations of the engine (CUDA): gather_rows, scatter_rows,
+// convert_from_float.
 // Neither is on the hot path: per iteration they touch at most the k x d
 // centroids (their fp16/bf16 copy).
 //
@@ -6,6 +7,8 @@
 //   (subsampling, init seeding), so they are copied to a scratch device
 //   buffer first. One warp per output row, lanes across d: coalesced reads of
 //   each source row and writes of each output row. Traffic: m*d reads/writes.
+// - scatter_rows: x[ids[i]] = rows[i], the same shape (ids distinct, so no
+//   two warps write one row).
 // - convert_from_float: elementwise fp32 -> fp32/fp16/bf16 with round to
 //   nearest even (__float2half_rn / __float2bfloat16_rn), a grid-stride loop.
 #include "cuda_check.h"
@@ -44,6 +47,20 @@ __global__ void gather_rows_kernel(const T* __restrict__ x, int64_t d,
     }
 }
 
+__global__ void scatter_rows_kernel(const float* __restrict__ rows, int64_t m, int64_t d,
+                                    const int64_t* __restrict__ ids, float* __restrict__ x) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
+    for (int64_t i = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); i < m;
+         i += warps) {
+        const float* src = rows + i * d;
+        float* dst = x + ids[i] * d;
+        for (int64_t t = lane; t < d; t += 32) {
+            dst[t] = src[t];
+        }
+    }
+}
+
 __device__ __forceinline__ void store_as(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_as(__half* p, float v) { *p = __float2half_rn(v); }
 __device__ __forceinline__ void store_as(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
@@ -56,6 +73,15 @@ __global__ void convert_kernel(const float* __restrict__ src, int64_t count, T* 
     }
 }
 
+/// The host row ids in a scratch device buffer. The source is pageable: the
+/// copy has left host memory when this returns, so the caller may free it.
+ScopedDeviceBuffer upload_ids(const int64_t* host_ids, int64_t m, cudaStream_t stream) {
+    ScopedDeviceBuffer ids(size_t(m) * sizeof(int64_t), stream);
+    FK_CUDA_CHECK(cudaMemcpyAsync(ids.get(), host_ids, size_t(m) * sizeof(int64_t),
+                                  cudaMemcpyHostToDevice, stream));
+    return ids;
+}
+
 } // namespace
 
 void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const int64_t* host_ids,
@@ -65,17 +91,26 @@ void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const in
     }
     DeviceGuard guard(p.device);
     const cudaStream_t stream = stream_of(p);
-    ScopedDeviceBuffer ids(size_t(m) * sizeof(int64_t), stream);
-    // pageable source: the copy has left host memory when this returns, so the
-    // caller may free `host_ids` right away
-    FK_CUDA_CHECK(cudaMemcpyAsync(ids.get(), host_ids, size_t(m) * sizeof(int64_t),
-                                  cudaMemcpyHostToDevice, stream));
+    const ScopedDeviceBuffer ids = upload_ids(host_ids, m, stream);
     dispatch_dtype(dtype, [&](auto tag) {
         using T = decltype(tag);
         gather_rows_kernel<T><<<blocks_for(m, kThreads / 32), kThreads, 0, stream>>>(
                 static_cast<const T*>(x), d, static_cast<const int64_t*>(ids.get()), m, out);
         FK_CUDA_CHECK(cudaGetLastError());
     });
+}
+
+void scatter_rows(const Place& p, const float* rows, int64_t m, int64_t d, const int64_t* host_ids,
+                  float* x) {
+    if (m == 0) {
+        return;
+    }
+    DeviceGuard guard(p.device);
+    const cudaStream_t stream = stream_of(p);
+    const ScopedDeviceBuffer ids = upload_ids(host_ids, m, stream);
+    scatter_rows_kernel<<<blocks_for(m, kThreads / 32), kThreads, 0, stream>>>(
+            rows, m, d, static_cast<const int64_t*>(ids.get()), x);
+    FK_CUDA_CHECK(cudaGetLastError());
 }
 
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst) {

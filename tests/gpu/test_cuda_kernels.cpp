@@ -1157,6 +1157,18 @@ TEST(CudaSmallOps, SmallGatherRowsConvertsToFloat) {
     }
 }
 
+TEST(CudaSmallOps, SmallScatterRowsWritesOnlyTheGivenRows) {
+    REQUIRE_GPU();
+    const int64_t n = 400, d = 21;
+    const std::vector<int64_t> ids = {0, 399, 17, 250, 3};
+    auto x = fk_test::random_matrix(n, d, 1450);
+    const auto rows = fk_test::random_matrix(int64_t(ids.size()), d, 1451);
+    Dev<float> dx(x), drows(rows);
+    kn::scatter_rows(kGpu, drows.get(), int64_t(ids.size()), d, ids.data(), n, dx.get());
+    kn::scatter_rows(kCpu, rows.data(), int64_t(ids.size()), d, ids.data(), n, x.data());
+    EXPECT_EQ(dx.download(), x);
+}
+
 TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
     REQUIRE_GPU();
     auto v = fk_test::random_matrix(1, 5000, 1500);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace flashkmeans {
 
@@ -158,7 +159,8 @@ void postprocess_centroids(
  * memory: each empty cluster j >= k_begin copies a cluster drawn with
  * probability (weight - 1) / (n - k), both perturbed by (1 +- 1/1024).
  * Runs on the host on every backend: it is sequential by definition (one
- * RNG stream) and touches O(#empty * d) values. Returns the split count. */
+ * RNG stream) and touches O(#empty * d) values. Returns the split count.
+ * = plan_cluster_splits + apply_cluster_splits on all k rows. */
 int split_empty_clusters(
         int64_t d,
         int64_t k,
@@ -166,6 +168,31 @@ int split_empty_clusters(
         int64_t k_begin,
         float* weight_sums,
         float* centroids);
+
+/// One split of split_empty_clusters: row `empty` becomes a perturbed copy
+/// of row `source`, which is perturbed the other way.
+struct ClusterSplit {
+    int64_t empty = 0;
+    int64_t source = 0;
+};
+
+/** The draws of split_empty_clusters, on the weights alone (they never
+ * depend on the centroids): the splits in order (absolute cluster ids), with
+ * weight_sums updated as FAISS does. Lets a caller move only the rows the
+ * splits touch instead of all k centroids. */
+std::vector<ClusterSplit> plan_cluster_splits(
+        int64_t k,
+        int64_t n,
+        int64_t k_begin,
+        float* weight_sums);
+
+/** Applies `splits` in order to host rows of d floats: rows + s.empty * d
+ * and rows + s.source * d (so ids index `rows`: all centroids, or a block
+ * of gathered rows with the ids renumbered). */
+void apply_cluster_splits(
+        int64_t d,
+        const std::vector<ClusterSplit>& splits,
+        float* rows);
 
 /// out[i] = fp32(x[ids[i]]) for i < m; `ids` is a host array.
 void gather_rows(
@@ -177,6 +204,17 @@ void gather_rows(
         const int64_t* ids,
         int64_t m,
         float* out);
+
+/// x[ids[i]] = rows[i] for i < m (fp32 rows of d); `ids` is a host array of
+/// distinct row ids in [0, n).
+void scatter_rows(
+        const Place& place,
+        const float* rows,
+        int64_t m,
+        int64_t d,
+        const int64_t* ids,
+        int64_t n,
+        float* x);
 
 /// dst[i] = src[i] converted to `dtype` (round to nearest even).
 void convert_from_float(
