@@ -172,11 +172,13 @@ def configs_for(mode, tiny):
 
 
 def select(configs, only):
-    """The configurations whose name contains one of `only` or whose group is
-    one of them (all when `only` is empty)."""
+    """The configurations whose group is one of `only`, or whose name contains
+    one of `only` that is not a group name ("ivf" is the group of the 1M IVF
+    set, not every set named ivf-...); all when `only` is empty."""
     if not only:
         return list(configs)
-    return [c for c in configs if any(s == c.group or s in c.name for s in only)]
+    groups = {c.group for c in configs}
+    return [c for c in configs if any(s == c.group if s in groups else s in c.name for s in only)]
 
 
 # --- data -------------------------------------------------------------------------

@@ -52,7 +52,9 @@ def environment(mode, args, gpu, threads):
     env = {
         "mode": mode,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git("rev-parse", "HEAD") or os.environ.get("FLASHKMEANS_COMMIT"),
+        # the GPU machine's copy of the tree may carry a stale .git: the
+        # commit given on the command line wins
+        "git_commit": os.environ.get("FLASHKMEANS_COMMIT") or _git("rev-parse", "HEAD"),
         "git_dirty": None,
         "argv": sys.argv[1:],
         "niter": args.niter,
@@ -64,8 +66,9 @@ def environment(mode, args, gpu, threads):
         "device": None,
         "driver": None,
     }
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    env["git_dirty"] = None if status is None else bool(status)
+    if not os.environ.get("FLASHKMEANS_COMMIT"):
+        status = _git("status", "--porcelain", "--untracked-files=no")
+        env["git_dirty"] = None if status is None else bool(status)
     try:
         import flashkmeans
 

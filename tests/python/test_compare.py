@@ -108,3 +108,13 @@ def test_ivf_indexes_are_built_as_index_factory_builds_them(factory):
         assert ours.do_polysemous_training == ref.do_polysemous_training == ("np" not in factory)
     with pytest.raises(ValueError, match="unsupported index"):
         make_index(faiss, 32, "IVF64,SQ8")
+
+
+def test_only_selects_a_group_exactly_and_names_by_substring():
+    from compare_configs import configs_for, select
+
+    configs, ivf = configs_for("full", False)
+    assert [c.name for c in select(ivf, ["ivf"])] == ["ivf-1Mx128"]
+    assert [c.name for c in select(ivf, ["ivf4m"])] == ["ivf-4Mx128"]
+    assert {c.group for c in select(configs, ["g2"])} == {"g2"}
+    assert [c.name for c in select(configs, ["1Mx100000"])] == ["1Mx100000x128-fp16"]
