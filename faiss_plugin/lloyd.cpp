@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_map>
 
 namespace flashkmeans {
 
@@ -221,20 +220,7 @@ LloydStep Lloyd::iterate() {
 
 void Lloyd::split_rows(int64_t b, std::vector<ClusterSplit> splits) {
     const int64_t k = cfg_.k, d = data_.d;
-    // the rows the splits touch, each once, renumbered in order of first use
-    std::vector<int64_t> ids;
-    std::unordered_map<int64_t, int64_t> slot;
-    auto local = [&](int64_t id) {
-        const auto it = slot.emplace(id, int64_t(ids.size()));
-        if (it.second) {
-            ids.push_back(id);
-        }
-        return it.first->second;
-    };
-    for (ClusterSplit& s : splits) {
-        s.empty = local(s.empty);
-        s.source = local(s.source);
-    }
+    const std::vector<int64_t> ids = renumber_touched_rows(splits);
     const int64_t m = int64_t(ids.size());
     float* cb = centroids_.get() + size_t(b) * k * d;
     PlaceArray<float> block(place_, size_t(m) * d);

@@ -17,6 +17,7 @@
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 namespace flashkmeans {
 namespace kernels {
@@ -75,6 +76,23 @@ std::vector<ClusterSplit> plan_cluster_splits(int64_t k_in, int64_t n_in, int64_
         }
     }
     return splits;
+}
+
+std::vector<int64_t> renumber_touched_rows(std::vector<ClusterSplit>& splits) {
+    std::vector<int64_t> ids;
+    std::unordered_map<int64_t, int64_t> slot;
+    auto local = [&](int64_t id) {
+        const auto it = slot.emplace(id, int64_t(ids.size()));
+        if (it.second) {
+            ids.push_back(id);
+        }
+        return it.first->second;
+    };
+    for (ClusterSplit& s : splits) {
+        s.empty = local(s.empty);
+        s.source = local(s.source);
+    }
+    return ids;
 }
 
 void apply_cluster_splits(int64_t d_in, const std::vector<ClusterSplit>& splits, float* rows) {

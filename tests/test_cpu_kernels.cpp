@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
+#include <set>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -768,16 +768,13 @@ TEST(CpuSplitEmptyClusters, PlanAppliedToTheTouchedRowsEqualsTheFullSplit) {
     std::vector<kn::ClusterSplit> splits = kn::plan_cluster_splits(k, n, k_begin, ws_plan.data());
     ASSERT_EQ(int(splits.size()), nsplit);
     EXPECT_EQ(ws_plan, ws_full);
-    std::vector<int64_t> ids;  // touched rows in first-use order, as Lloyd does
-    std::map<int64_t, int64_t> slot;
-    for (kn::ClusterSplit& s : splits) {
-        for (int64_t* id : {&s.empty, &s.source}) {
-            auto it = slot.emplace(*id, int64_t(ids.size()));
-            if (it.second) {
-                ids.push_back(*id);
-            }
-            *id = it.first->second;
-        }
+    const std::vector<kn::ClusterSplit> absolute = splits;
+    const std::vector<int64_t> ids = kn::renumber_touched_rows(splits);
+    // each touched row once, and the renumbered splits name the same rows
+    EXPECT_EQ(std::set<int64_t>(ids.begin(), ids.end()).size(), ids.size());
+    for (size_t i = 0; i < splits.size(); i++) {
+        EXPECT_EQ(ids[splits[i].empty], absolute[i].empty);
+        EXPECT_EQ(ids[splits[i].source], absolute[i].source);
     }
     std::vector<float> block(ids.size() * d);
     kn::gather_rows(kCpu, c_rows.data(), fk::DType::Float32, k, d, ids.data(), int64_t(ids.size()),

@@ -186,6 +186,11 @@ std::vector<ClusterSplit> plan_cluster_splits(
         int64_t k_begin,
         float* weight_sums);
 
+/** The rows `splits` touch, each once, in order of first use; renumbers
+ * the splits in place to index that list (for apply_cluster_splits on the
+ * gathered rows). */
+std::vector<int64_t> renumber_touched_rows(std::vector<ClusterSplit>& splits);
+
 /** Applies `splits` in order to host rows of d floats: rows + s.empty * d
  * and rows + s.source * d (so ids index `rows`: all centroids, or a block
  * of gathered rows with the ids renumbered). */
