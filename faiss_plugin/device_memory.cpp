@@ -113,24 +113,14 @@ PlaceTimer::~PlaceTimer() {
 #endif
 }
 
-void PlaceTimer::start() {
+void PlaceTimer::mark(int which) {
 #ifdef FLASHKMEANS_WITH_CUDA
-    if (events_[0] != nullptr) {
-        cuda_memory::event_record(place_, events_[0]);
+    if (events_[which] != nullptr) {
+        cuda_memory::event_record(place_, events_[which]);
         return;
     }
 #endif
-    host_ms_[0] = faiss::getmillisecs();
-}
-
-void PlaceTimer::stop() {
-#ifdef FLASHKMEANS_WITH_CUDA
-    if (events_[1] != nullptr) {
-        cuda_memory::event_record(place_, events_[1]);
-        return;
-    }
-#endif
-    host_ms_[1] = faiss::getmillisecs();
+    host_ms_[which] = faiss::getmillisecs();
 }
 
 double PlaceTimer::seconds() const {

@@ -32,12 +32,13 @@ class PlaceTimer {
     ~PlaceTimer();
     PlaceTimer(const PlaceTimer&) = delete;
     PlaceTimer& operator=(const PlaceTimer&) = delete;
-    void start();
-    void stop();
+    void start() { mark(0); }
+    void stop() { mark(1); }
     /// Seconds from start() to stop() (on CUDA, waits until stop() is reached).
     double seconds() const;
 
    private:
+    void mark(int which); // 0: start, 1: stop
     Place place_;
     void* events_[2] = {nullptr, nullptr}; // cudaEvent_t on CUDA
     double host_ms_[2] = {0, 0};

@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <set>
 #include <numeric>
 #include <ostream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
