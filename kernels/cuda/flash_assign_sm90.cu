@@ -25,16 +25,23 @@
 // - Persistent grid (one block per SM, row tiles strided by the grid): block
 //   start-up (barrier init, first loads) is paid once per SM, not once per
 //   128 points.
+// - d beyond 4 chunks (256 fp16/bf16, 128 fp32): the block's points no
+//   longer fit in shared memory beside a ring deep enough to keep the tensor
+//   cores fed, so a second kernel streams them: each ring slot carries one
+//   d-chunk of the points *and* of the centroids (x is re-read from L2 once
+//   per centroid tile: 64 FLOP per byte loaded, which L2 sustains), slots
+//   are released chunk by chunk, and the fold of tile t runs under the first
+//   chunks of tile t + 1.
 // Limits (the caller falls back to the sm_80 kernel outside them): rows of
-// 16-byte multiples and 16-byte aligned bases (TMA), d at most 4 chunks of
-// 128 bytes (256 fp16/bf16, 128 fp32; the points stay resident), batch * n
-// and batch * k below 2^31 (TMA coordinates are int32).
+// 16-byte multiples and 16-byte aligned bases (TMA), batch * n and batch * k
+// below 2^31 (TMA coordinates are int32).
 #include "flash_assign_sm90.h"
 
 #include "cuda_check.h"
 #include "dtype.cuh"
 #include "flash_assign_epilogue.cuh"
 #include "sm90_ptx.cuh"
+#include "tuning_variant.h"
 
 #include <cuda.h>
 #include <cudaTypedefs.h>
@@ -54,7 +61,7 @@ namespace {
 constexpr int kBM = 128;           // points per row tile (2 consumer warpgroups x 64)
 constexpr int kBN = 128;           // centroids per tile (one wgmma N)
 constexpr int kChunkBytes = 128;   // bytes of one row of one d-chunk = swizzle width
-constexpr int kMaxChunks = 4;      // points stay resident: d <= 4 chunks
+constexpr int kMaxResidentChunks = 4;  // beyond: the streamed kernel
 constexpr int kBiasSlots = 4;      // centroid tiles whose bias is staged ahead
 constexpr int kMaxStages = 12;
 constexpr int kThreads = 384;      // producer + 2 consumer warpgroups
@@ -63,6 +70,7 @@ constexpr int kCTileBytes = kBN * kChunkBytes;  // one d-chunk of a centroid til
 [[maybe_unused]] constexpr int kKSteps = kChunkBytes / 32;       // wgmmas per d-chunk
 
 struct Params {
+    int chunks;  // d-chunks of 128 bytes
     int32_t* labels;
     float* distances;      // null: labels only
     const float* x_norms;  // L2 distances only
@@ -77,17 +85,120 @@ struct Params {
 };
 
 /// Shared-memory layout, from a 1024-byte aligned base: resident points
-/// (x_buffers x chunks), the centroid ring, the bias ring, the barriers.
+/// (x_buffers x chunks; none when streamed), the ring (a slot holds one
+/// centroid chunk, or when streamed a points chunk followed by a centroid
+/// chunk), the bias ring, the barriers.
 struct Layout {
     int chunks, stages, x_buffers;
+    bool streamed;
     __host__ __device__ int x_bytes() const { return x_buffers * chunks * kXTileBytes; }
+    __host__ __device__ int slot_bytes() const {
+        return streamed ? kXTileBytes + kCTileBytes : kCTileBytes;
+    }
     __host__ __device__ int c_offset() const { return x_bytes(); }
-    __host__ __device__ int bias_offset() const { return c_offset() + stages * kCTileBytes; }
+    __host__ __device__ int bias_offset() const { return c_offset() + stages * slot_bytes(); }
     __host__ __device__ int bar_offset() const { return bias_offset() + kBiasSlots * kBN * 4; }
     __host__ __device__ int bytes() const {
         return bar_offset() + (4 + 2 * stages + 2 * kBiasSlots) * 8;
     }
 };
+
+// Device-side pieces of the two kernels (compiled for sm_90a only, like the
+// kernels' bodies).
+#if FK_SM90A
+/// The end of a row tile for one warp: reduce each row's (best, index) over
+/// the 4 lanes of a quad, then one lane writes label and distance. `row0` is
+/// the warp's first row within problem `b`.
+__device__ __forceinline__ void store_rows(const fa::RowArgMax<1, 16>& best, const Params& p,
+                                           int64_t b, int64_t row0, int lane) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float v = best.best[0][h];
+        int i = best.idx[0][h];
+#pragma unroll
+        for (int off = 1; off <= 2; off <<= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, v, off);
+            const int oi = __shfl_xor_sync(0xffffffffu, i, off);
+            if (fa::better(ov, oi, v, i)) {
+                v = ov;
+                i = oi;
+            }
+        }
+        const int64_t row = row0 + h * 8 + (lane >> 2);
+        if ((lane & 3) == 0 && row < p.n) {
+            const int64_t gi = b * p.n + row;
+            p.labels[gi] = i == INT_MAX ? 0 : i;  // all NaN: label 0 like the CPU
+            if (p.distances != nullptr) {
+                if (p.l2) {
+                    const float dis = p.x_norms[gi] + (-2.0f * v);
+                    p.distances[gi] = dis < 0.0f ? 0.0f : dis;
+                } else {
+                    p.distances[gi] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Producer side of the bias ring: thread `tid` (of 128) writes column tid of
+/// centroid tile t's bias into the next slot, the very expression of
+/// fa::RowArgMax::fold (-||c||^2 / 2 for L2, 0 for IP, -inf past k).
+__device__ __forceinline__ void put_bias(float* bias, uint64_t* b_full, uint64_t* b_empty,
+                                         const Params& p, int64_t b, int t, uint32_t gt, int tid) {
+    using namespace sm90;
+    const int slot = int(gt % kBiasSlots);
+    mbar_wait(&b_empty[slot], ((gt / kBiasSlots) & 1) ^ 1u);
+    const int col = t * kBN + tid;
+    bias[slot * kBN + tid] = col < p.k ? (p.l2 ? -0.5f * __ldg(p.c_norms + b * p.k + col) : 0.0f)
+                                       : fa::neg_inf();
+    mbar_arrive(&b_full[slot]);
+}
+
+constexpr int kConsumerThreads = kThreads - 128;
+
+/// The block's shared memory cut by a Layout, and its mbarriers: "full"
+/// barriers complete on TMA bytes (one arrival with expect_tx) or, for the
+/// bias ring, on the 128 producer threads' writes; "empty" barriers on one
+/// arrival from each consumer thread.
+struct Smem {
+    char* x_buf;  // resident points (unused when streamed)
+    char* ring;   // the chunk ring
+    float* bias;
+    uint64_t *x_full, *x_empty, *c_full, *c_empty, *b_full, *b_empty;
+
+    __device__ Smem(char* raw, const Layout& L) {
+        char* const base = reinterpret_cast<char*>(
+                (reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t(1023));  // 128B swizzle
+        x_buf = base;
+        ring = base + L.c_offset();
+        bias = reinterpret_cast<float*>(base + L.bias_offset());
+        x_full = reinterpret_cast<uint64_t*>(base + L.bar_offset());
+        x_empty = x_full + 2;
+        c_full = x_empty + 2;
+        c_empty = c_full + L.stages;
+        b_full = c_empty + L.stages;
+        b_empty = b_full + kBiasSlots;
+    }
+    __device__ void init_barriers(int stages) const {
+#if FK_SM90A
+        using namespace sm90;
+        for (int i = 0; i < 2; ++i) {
+            mbar_init(&x_full[i], 1);
+            mbar_init(&x_empty[i], kConsumerThreads);
+        }
+        for (int s = 0; s < stages; ++s) {
+            mbar_init(&c_full[s], 1);
+            mbar_init(&c_empty[s], kConsumerThreads);
+        }
+        for (int s = 0; s < kBiasSlots; ++s) {
+            mbar_init(&b_full[s], 128);
+            mbar_init(&b_empty[s], kConsumerThreads);
+        }
+        mbar_init_fence();
+#endif
+    }
+};
+#endif
 
 /// CHUNKS: d-chunks of 128 bytes (a template parameter so the MMAs of a
 /// tile are straight-line code: a branch between wgmmas makes the compiler
@@ -99,38 +210,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if FK_SM90A
     using namespace sm90;
     extern __shared__ char smem_raw[];
-    char* const smem = reinterpret_cast<char*>(
-            (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
     constexpr int C = CHUNKS;
-    const Layout L{C, p.stages, p.x_buffers};
+    const Layout L{C, p.stages, p.x_buffers, false};
+    const Smem sm(smem_raw, L);
     const int XB = p.x_buffers;
     const int S = p.stages;
-    char* const x_buf = smem;
-    char* const c_ring = smem + L.c_offset();
-    float* const bias = reinterpret_cast<float*>(smem + L.bias_offset());
-    uint64_t* const x_full = reinterpret_cast<uint64_t*>(smem + L.bar_offset());
-    uint64_t* const x_empty = x_full + 2;
-    uint64_t* const c_full = x_empty + 2;
-    uint64_t* const c_empty = c_full + S;
-    uint64_t* const b_full = c_empty + S;
-    uint64_t* const b_empty = b_full + kBiasSlots;
-
+    char* const x_buf = sm.x_buf;
+    char* const c_ring = sm.ring;
+    float* const bias = sm.bias;
+    uint64_t *const x_full = sm.x_full, *const x_empty = sm.x_empty;
+    uint64_t *const c_full = sm.c_full, *const c_empty = sm.c_empty;
+    uint64_t *const b_full = sm.b_full, *const b_empty = sm.b_empty;
     const int tid = threadIdx.x;
-    constexpr int kConsumerThreads = kThreads - 128;
     if (tid == 0) {
-        for (int i = 0; i < 2; ++i) {
-            mbar_init(&x_full[i], 1);
-            mbar_init(&x_empty[i], kConsumerThreads);
-        }
-        for (int s = 0; s < S; ++s) {
-            mbar_init(&c_full[s], 1);
-            mbar_init(&c_empty[s], kConsumerThreads);
-        }
-        for (int s = 0; s < kBiasSlots; ++s) {
-            mbar_init(&b_full[s], 128);
-            mbar_init(&b_empty[s], kConsumerThreads);
-        }
-        mbar_init_fence();
+        sm.init_barriers(S);
     }
     __syncthreads();
 
@@ -158,14 +251,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                 }
             }
             for (int t = 0; t < n_tiles; ++t, ++gt) {
-                const int slot = int(gt % kBiasSlots);
-                mbar_wait(&b_empty[slot], ((gt / kBiasSlots) & 1) ^ 1u);
-                const int col = t * kBN + tid;
-                // the very expression of fa::RowArgMax::fold
-                bias[slot * kBN + tid] =
-                        col < p.k ? (p.l2 ? -0.5f * __ldg(p.c_norms + b * p.k + col) : 0.0f)
-                                  : fa::neg_inf();
-                mbar_arrive(&b_full[slot]);
+                put_bias(bias, b_full, b_empty, p, b, t, gt, tid);
                 if (tid == 0) {
                     for (int c = 0; c < C; ++c) {
                         const uint32_t g = gs + uint32_t(c);
@@ -266,34 +352,139 @@ __global__ void __launch_bounds__(kThreads, 1)
         gs += uint32_t(n_tiles * C);
         gt += uint32_t(n_tiles);
 
-        // Rows: reduce over the 4 lanes of a quad, then one lane writes.
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            float v = best.best[0][h];
-            int i = best.idx[0][h];
-#pragma unroll
-            for (int off = 1; off <= 2; off <<= 1) {
-                const float ov = __shfl_xor_sync(0xffffffffu, v, off);
-                const int oi = __shfl_xor_sync(0xffffffffu, i, off);
-                if (fa::better(ov, oi, v, i)) {
-                    v = ov;
-                    i = oi;
-                }
-            }
-            const int64_t row = m0 + w * 64 + warp * 16 + h * 8 + (lane >> 2);
-            if ((lane & 3) == 0 && row < p.n) {
-                const int64_t gi = b * p.n + row;
-                p.labels[gi] = i == INT_MAX ? 0 : i;  // all NaN: label 0 like the CPU
-                if (p.distances != nullptr) {
-                    if (p.l2) {
-                        const float dis = p.x_norms[gi] + (-2.0f * v);
-                        p.distances[gi] = dis < 0.0f ? 0.0f : dis;
-                    } else {
-                        p.distances[gi] = v;
+        store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
+    }
+#endif
+}
+
+/// d of any number of chunks (p.chunks): each ring slot carries one d-chunk
+/// of the row tile's points and of a centroid tile, loaded together and
+/// released as soon as its MMAs are done. Chunk order and MMA order are those
+/// of the resident kernel, so both give bitwise the same scores.
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 1)
+        flash_assign_sm90_streamed_kernel(const __grid_constant__ CUtensorMap x_map,
+                                          const __grid_constant__ CUtensorMap c_map,
+                                          const Params p) {
+#if FK_SM90A
+    using namespace sm90;
+    extern __shared__ char smem_raw[];
+    const Layout L{p.chunks, p.stages, 0, true};
+    const Smem sm(smem_raw, L);
+    const int C = p.chunks;
+    const uint32_t S = uint32_t(p.stages);
+    const int tid = threadIdx.x;
+    if (tid == 0) {
+        sm.init_barriers(p.stages);
+    }
+    __syncthreads();
+    const int n_tiles = (p.k + kBN - 1) / kBN;
+    auto x_slot = [&](uint32_t slot) { return sm.ring + int(slot % S) * L.slot_bytes(); };
+
+    if (tid < 128) {
+        // ------------------------------------------------------ producer
+        setmaxnreg_dec<40>();
+        if (tid == 0) {
+            tma_prefetch_map(&x_map);
+            tma_prefetch_map(&c_map);
+        }
+        uint32_t g = 0, gt = 0;  // slot and bias-slot counters
+        for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
+            const int64_t b = r / p.tiles_per_problem;
+            const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+            for (int t = 0; t < n_tiles; ++t, ++gt) {
+                put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
+                if (tid == 0) {
+                    for (int c = 0; c < C; ++c, ++g) {
+                        const int s = int(g % S);
+                        mbar_wait(&sm.c_empty[s], ((g / S) & 1) ^ 1u);
+                        mbar_arrive_expect_tx(&sm.c_full[s], uint32_t(kXTileBytes + kCTileBytes));
+                        const int col = c * int(kChunkBytes / sizeof(T));
+                        tma_load_2d(x_slot(g), &x_map, col, int(b * p.n + m0), &sm.c_full[s]);
+                        tma_load_2d(x_slot(g) + kXTileBytes, &c_map, col, int(b * p.k + t * kBN),
+                                    &sm.c_full[s]);
                     }
                 }
             }
         }
+        return;
+    }
+
+    // ---------------------------------------------------------- consumers
+    setmaxnreg_inc<232>();
+    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int lane = tid & 31, warp = (tid >> 5) & 3;
+    float acc0[64], acc1[64];
+    uint32_t g = 0, released = 0, gt = 0;  // next slot, slots released, bias slots
+    fa::RowArgMax<1, 16> best;
+
+    // The MMAs of one chunk (slot g) into acc, as their own commit group.
+    auto mma_chunk = [&](float (&acc)[64], uint32_t slot, bool overwrite) {
+        mbar_wait(&sm.c_full[slot % S], (slot / S) & 1);
+        wgmma_fence();
+        const uint32_t a_addr = smem_u32(x_slot(slot)) + uint32_t(w * 64 * kChunkBytes);
+        const uint32_t b_addr = smem_u32(x_slot(slot) + kXTileBytes);
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) {
+            Wgmma<T>::run(acc, sw128_desc(a_addr + kk * 32), sw128_desc(b_addr + kk * 32),
+                          !(overwrite && kk == 0));
+        }
+        wgmma_commit();
+    };
+    // After a wait that leaves only the newest group (slot g) in flight.
+    auto release_before = [&](uint32_t slot) {
+        for (; released < slot; ++released) {
+            mbar_arrive(&sm.c_empty[released % S]);
+        }
+    };
+    auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
+        fence_acc(acc);
+        const int slot = int(gt0 % kBiasSlots);
+        mbar_wait(&sm.b_full[slot], (gt0 / kBiasSlots) & 1);
+        best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), sm.bias + slot * kBN,
+                       t * kBN, lane);
+        mbar_arrive(&sm.b_empty[slot]);
+    };
+    // Tile t into acc; once its first chunk is issued, the previous tile
+    // (in prev) is complete and is folded while that chunk runs.
+    auto mma_tile = [&](float (&acc)[64], float (&prev)[64], int t) {
+        mma_chunk(acc, g, true);
+        wgmma_wait<1>();
+        release_before(g);
+        ++g;
+        if (t > 0) {
+            fold_tile(prev, t - 1, gt + uint32_t(t - 1));
+        }
+        for (int c = 1; c < C; ++c, ++g) {
+            mma_chunk(acc, g, false);
+            wgmma_wait<1>();
+            release_before(g);
+        }
+    };
+
+    for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
+        const int64_t b = r / p.tiles_per_problem;
+        const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+        best.init();
+        // tiles in pairs so each accumulator set is named at compile time
+        for (int t = 0;; t += 2) {
+            mma_tile(acc0, acc1, t);
+            if (t + 1 == n_tiles) {
+                wgmma_wait<0>();
+                release_before(g);
+                fold_tile(acc0, t, gt + uint32_t(t));
+                break;
+            }
+            mma_tile(acc1, acc0, t + 1);
+            if (t + 2 == n_tiles) {
+                wgmma_wait<0>();
+                release_before(g);
+                fold_tile(acc1, t + 1, gt + uint32_t(t + 1));
+                break;
+            }
+        }
+        gt += uint32_t(n_tiles);
+        store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
     }
 #endif
 }
@@ -365,26 +556,29 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+/// CHUNKS: the resident kernel for d of CHUNKS chunks; 0: the streamed one.
 template <typename T, int CHUNKS>
-void launch(const kernels::AssignArgs& a, cudaStream_t stream) {
-    constexpr int chunks = CHUNKS;
+void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
+    constexpr bool streamed = CHUNKS == 0;
     int device = 0, smem_optin = 0, sms = 0;
     FK_CUDA_CHECK(cudaGetDevice(&device));
     FK_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     FK_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
 
-    // A consumer holds the chunks of tile t while it waits for those of tile
-    // t + 1, so the ring needs 2 * chunks slots at least; with d of 4 chunks
-    // that leaves room for one points buffer only.
+    // Resident: a consumer holds the chunks of tile t while it waits for
+    // those of tile t + 1, so the ring needs 2 * chunks slots at least; with
+    // d of 4 chunks that leaves room for one points buffer only. Streamed: a
+    // consumer holds one slot, so 2 slots is the least that runs.
+    const int min_stages = streamed ? 2 : 2 * chunks;
     auto fit = [&](int x_buffers) {
-        Layout L{chunks, kMaxStages, x_buffers};
-        while (L.stages > 2 * chunks && L.bytes() + 1024 > smem_optin) {
+        Layout L{chunks, kMaxStages, x_buffers, streamed};
+        while (L.stages > min_stages && L.bytes() + 1024 > smem_optin) {
             --L.stages;
         }
         return L;
     };
-    Layout L = fit(2);
-    if (L.bytes() + 1024 > smem_optin) {
+    Layout L = fit(streamed ? 0 : 2);
+    if (!streamed && L.bytes() + 1024 > smem_optin) {
         L = fit(1);
     }
     const size_t smem = size_t(L.bytes()) + 1024;  // + alignment slack
@@ -394,6 +588,7 @@ void launch(const kernels::AssignArgs& a, cudaStream_t stream) {
                           std::to_string(smem_optin));
     }
     Params p;
+    p.chunks = chunks;
     p.l2 = a.metric == Metric::L2;
     p.labels = a.labels;
     p.distances = a.distances;
@@ -408,12 +603,22 @@ void launch(const kernels::AssignArgs& a, cudaStream_t stream) {
 
     const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
     const CUtensorMap c_map = make_map<T>(a.centroids, a.k * a.batch, a.d, kBN);
-    auto kernel = flash_assign_sm90_kernel<T, CHUNKS>;
+    auto kernel = streamed ? flash_assign_sm90_streamed_kernel<T>
+                           : flash_assign_sm90_kernel<T, (streamed ? 1 : CHUNKS)>;
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
     kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
     FK_CUDA_CHECK(cudaGetLastError());
 }
+
+/// Which kernel takes d of at most kMaxResidentChunks chunks (beyond, only the
+/// streamed one can): FLASHKMEANS_FA_SM90_X=streamed forces the streamed one,
+/// for tests and tuning.
+struct XVariant {
+    const char* name;
+    bool streamed;
+};
+constexpr XVariant kXVariants[] = {{"resident", false}, {"streamed", true}};
 
 } // namespace
 
@@ -434,9 +639,6 @@ std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
     if ((a.d * esz) % 16 != 0 || !aligned16(a.x) || !aligned16(a.centroids)) {
         return "rows must be a multiple of 16 bytes and 16-byte aligned";
     }
-    if ((a.d * esz + kChunkBytes - 1) / kChunkBytes > kMaxChunks) {
-        return "d is larger than " + std::to_string(kMaxChunks * kChunkBytes / esz);
-    }
     if (a.n * a.batch > INT_MAX || a.k * a.batch > INT_MAX) {
         return "batch * n and batch * k must be below 2^31";
     }
@@ -449,13 +651,16 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
         throw KernelError("flashkmeans: flash_assign: the Hopper kernel cannot run this call: " + why);
     }
     const int chunks = int((a.d * int64_t(dtype_size(a.dtype)) + kChunkBytes - 1) / kChunkBytes);
+    const bool streamed = chunks > kMaxResidentChunks ||
+                          variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).streamed;
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
-        switch (chunks) {
-            case 1: launch<T, 1>(a, stream); return;
-            case 2: launch<T, 2>(a, stream); return;
-            case 3: launch<T, 3>(a, stream); return;
-            default: launch<T, 4>(a, stream); return;
+        switch (streamed ? 0 : chunks) {
+            case 0: launch<T, 0>(a, chunks, stream); return;
+            case 1: launch<T, 1>(a, chunks, stream); return;
+            case 2: launch<T, 2>(a, chunks, stream); return;
+            case 3: launch<T, 3>(a, chunks, stream); return;
+            default: launch<T, 4>(a, chunks, stream); return;
         }
     });
 }

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <initializer_list>
@@ -653,6 +654,107 @@ TEST(CudaFlashAssign, HopperBatchOfThreeEqualsThreeSeparateCalls) {
     }
 }
 
+/// Sets an environment variable for one scope (the kernel reads it per call).
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        const char* old = std::getenv(name);
+        had_ = old != nullptr;
+        old_ = had_ ? old : "";
+        setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (had_) {
+            setenv(name_, old_.c_str(), 1);
+        } else {
+            unsetenv(name_);
+        }
+    }
+
+private:
+    const char* name_;
+    bool had_;
+    std::string old_;
+};
+
+// d past 4 chunks (256 fp16/bf16, 128 fp32) runs the streamed kernel (points
+// re-read per centroid tile): float64 argmin of the rounded inputs except
+// near-ties, for d up to 2048 and k past several centroid tiles.
+TEST(CudaFlashAssign, HopperLargeDMatchesFloat64Reference) {
+    REQUIRE_HOPPER();
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (int64_t d : {264, 520, 768, 2048}) {
+                for (int64_t k : {1, 300, 1000}) {
+                    const int64_t n = d > 1000 ? 1001 : 3001;
+                    const bool ip = metric == Metric::InnerProduct;
+                    SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                                 " k=" + std::to_string(k) + " d=" + std::to_string(d));
+                    const auto x = rounded(fk_test::random_matrix(n, d, 181 + d), dtype);
+                    const auto c = rounded(fk_test::random_matrix(k, d, 182 + d + k), dtype);
+                    const auto ref = reference(x, n, c, k, d, ip);
+                    const auto h = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact,
+                                              AssignKernel::Hopper);
+                    const Agreement a = check_assign(x, n, c, k, d, ip, ref, h.labels.data(),
+                                                     h.dist.data(), 1e-3, 1e-3);
+                    EXPECT_EQ(a.bad, 0);
+                    EXPECT_EQ(a.dist_bad, 0);
+                }
+            }
+        }
+    }
+    // fp32 in TF32 past 128: the same agreement as the resident kernel's
+    expect_tf32_agreement(AssignKernel::Hopper, {136, 768}, 183);
+}
+
+// The streamed kernel issues the same MMAs in the same order as the resident
+// one, so where both can run (d <= 4 chunks) they give bitwise the same labels
+// and distances: many centroid tiles, many row tiles, every dtype.
+TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d;
+    };
+    for (DType dtype : {DType::Float16, DType::BFloat16, DType::Float32}) {
+        const Precision prec = dtype == DType::Float32 ? Precision::TF32 : Precision::Exact;
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (Shape sh : {Shape{3001, 1000, 8}, Shape{3001, 300, 72}, Shape{200003, 64, 128},
+                             Shape{3001, 20000, 128}, Shape{1001, 129, 256}}) {
+                const int64_t d = dtype == DType::Float32 ? std::min<int64_t>(sh.d, 128) : sh.d;
+                SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                             " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
+                             " d=" + std::to_string(d));
+                const auto x = rounded(fk_test::random_matrix(sh.n, d, 191 + d), dtype);
+                const auto c = rounded(fk_test::random_matrix(sh.k, d, 192 + sh.k), dtype);
+                AssignResult res, str;
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "resident");
+                    res = gpu_assign(x, sh.n, c, sh.k, d, dtype, metric, prec, AssignKernel::Hopper);
+                }
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
+                    str = gpu_assign(x, sh.n, c, sh.k, d, dtype, metric, prec, AssignKernel::Hopper);
+                }
+                ASSERT_EQ(res.labels, str.labels);
+                ASSERT_EQ(0, std::memcmp(res.dist.data(), str.dist.data(),
+                                         res.dist.size() * sizeof(float)));
+            }
+        }
+    }
+}
+
+// Batches on the streamed kernel: problems' row tiles and centroid tiles run
+// past their ends into the next problem's data, which must not leak.
+TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
+    REQUIRE_HOPPER();
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        SCOPED_TRACE(fk::dtype_name(dtype));
+        expect_batch_equals_calls(AssignKernel::Hopper, dtype, 1234, 77, 520, 3);
+    }
+    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
+    expect_batch_equals_calls(AssignKernel::Hopper, DType::Float16, 1234, 77, 40, 3);
+}
+
 // Where the Hopper kernel cannot run, asking for it is an error that says
 // why, and Auto quietly takes the sm_80 kernel (same labels as Tiled).
 TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
@@ -665,7 +767,6 @@ TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
         const char* why;
     };
     for (Case cs : {Case{DType::Float16, Precision::Exact, 17, "16 bytes"},
-                    Case{DType::Float16, Precision::Exact, 264, "larger than 256"},
                     Case{DType::Float32, Precision::Exact, 64, "exact"}}) {
         SCOPED_TRACE(std::string(fk::dtype_name(cs.dtype)) + " d=" + std::to_string(cs.d));
         const auto x = rounded(fk_test::random_matrix(n, cs.d, 201), cs.dtype);
@@ -682,23 +783,28 @@ TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
     }
 }
 
-// Quick (sanitizer) run of the Hopper kernel in every dtype it takes.
+// Quick (sanitizer) run of both Hopper kernels (resident and streamed) in
+// every dtype they take.
 TEST(CudaFlashAssign, SmallHopperWritesEveryLabel) {
     REQUIRE_HOPPER();
-    const int64_t n = 300, k = 140, d = 40;
-    const auto x0 = fk_test::random_matrix(n, d, 211);
-    const auto c0 = fk_test::random_matrix(k, d, 212);
-    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
-        const auto x = rounded(x0, dtype), c = rounded(c0, dtype);
-        const auto ref = reference(x, n, c, k, d, false);
-        const Precision prec = dtype == DType::Float32 ? Precision::TF32 : Precision::Exact;
-        const auto g = gpu_assign(x, n, c, k, d, dtype, Metric::L2, prec, AssignKernel::Hopper);
-        // TF32 reads 10-bit mantissas: only labels, with a looser near-tie
-        const bool tf32 = dtype == DType::Float32;
-        const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(),
-                                         tf32 ? nullptr : g.dist.data(), tf32 ? 1e-2 : 1e-3, 1e-3);
-        EXPECT_EQ(a.bad, 0) << fk::dtype_name(dtype);
-        EXPECT_EQ(a.dist_bad, 0) << fk::dtype_name(dtype);
+    const int64_t n = 300, k = 140;
+    for (int64_t d : {40, 264}) {
+        const auto x0 = fk_test::random_matrix(n, d, 211);
+        const auto c0 = fk_test::random_matrix(k, d, 212);
+        for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+            SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d));
+            const auto x = rounded(x0, dtype), c = rounded(c0, dtype);
+            const auto ref = reference(x, n, c, k, d, false);
+            const Precision prec = dtype == DType::Float32 ? Precision::TF32 : Precision::Exact;
+            const auto g = gpu_assign(x, n, c, k, d, dtype, Metric::L2, prec, AssignKernel::Hopper);
+            // TF32 reads 10-bit mantissas: only labels, with a looser near-tie
+            const bool tf32 = dtype == DType::Float32;
+            const Agreement a = check_assign(x, n, c, k, d, false, ref, g.labels.data(),
+                                             tf32 ? nullptr : g.dist.data(), tf32 ? 1e-2 : 1e-3,
+                                             1e-3);
+            EXPECT_EQ(a.bad, 0);
+            EXPECT_EQ(a.dist_bad, 0);
+        }
     }
 }
 
