@@ -194,22 +194,18 @@ LloydStep Lloyd::iterate() {
     step.obj.assign(B, 0.0);
     step.nsplit.assign(B, 0);
     step.imbalance.assign(B, 0.0);
+    std::vector<int64_t> with_empty;
     for (int64_t b = 0; b < B; b++) {
         step.obj[b] = stats[3 * b];
         // FAISS's imbalance factor: k * sum(h^2) / n^2 over unweighted sizes
         const double tot = stats[3 * b + 1], uf = stats[3 * b + 2];
         step.imbalance[b] = uf * k / (tot * tot);
-        if (n_empty[b] == 0) {
-            continue;
+        if (n_empty[b] != 0) {
+            with_empty.push_back(b);
         }
-        // Empty clusters: FAISS's sequential split, on the host. Its draws
-        // need the weights only, and the splits touch a few rows: only those
-        // move, not the k x d centroids.
-        std::vector<float> w(k);
-        copy_to_host(place_, w.data(), weight_sums_.get() + size_t(b) * k, w.size() * sizeof(float));
-        const std::vector<ClusterSplit> splits = plan_cluster_splits(k, n, cfg_.k_frozen, w.data());
-        step.nsplit[b] = int(splits.size());
-        split_rows(b, splits);
+    }
+    if (!with_empty.empty()) {
+        split_empty(with_empty, step);
     }
     if (cfg_.spherical || cfg_.int_centroids) {
         // post-processing also touches frozen rows, as FAISS does
@@ -218,18 +214,39 @@ LloydStep Lloyd::iterate() {
     return step;
 }
 
-void Lloyd::split_rows(int64_t b, std::vector<ClusterSplit> splits) {
-    const int64_t k = cfg_.k, d = data_.d;
-    const std::vector<int64_t> ids = renumber_touched_rows(splits);
+void Lloyd::split_empty(const std::vector<int64_t>& problems, LloydStep& step) {
+    // FAISS's sequential split runs on the host. Its draws need the weights
+    // alone, and the splits touch a few rows: only those move, for all the
+    // problems at once (two round trips per iteration whatever the batch).
+    const int64_t k = cfg_.k, d = data_.d, rows_total = data_.batch * k;
+    std::vector<float> w(static_cast<size_t>(rows_total));
+    copy_to_host(place_, w.data(), weight_sums_.get(), w.size() * sizeof(float));
+    std::vector<std::vector<ClusterSplit>> plans;
+    std::vector<int64_t> ids;    // touched rows of the batch x k centroids
+    std::vector<size_t> first;   // where each problem's rows start in ids
+    for (int64_t b : problems) {
+        std::vector<ClusterSplit> splits =
+                plan_cluster_splits(k, data_.n, cfg_.k_frozen, w.data() + size_t(b) * k);
+        step.nsplit[b] = int(splits.size());
+        first.push_back(ids.size());
+        for (int64_t id : renumber_touched_rows(splits)) {
+            ids.push_back(b * k + id);
+        }
+        plans.push_back(std::move(splits));
+    }
     const int64_t m = int64_t(ids.size());
-    float* cb = centroids_.get() + size_t(b) * k * d;
+    if (m == 0) {
+        return;
+    }
     PlaceArray<float> block(place_, size_t(m) * d);
     std::vector<float> rows(size_t(m) * d);
-    gather_rows(place_, cb, DType::Float32, k, d, ids.data(), m, block.get());
+    gather_rows(place_, centroids_.get(), DType::Float32, rows_total, d, ids.data(), m, block.get());
     copy_to_host(place_, rows.data(), block.get(), rows.size() * sizeof(float));
-    apply_cluster_splits(d, splits, rows.data());
+    for (size_t i = 0; i < plans.size(); i++) {
+        apply_cluster_splits(d, plans[i], rows.data() + first[i] * d);
+    }
     copy_to_place(place_, block.get(), rows.data(), rows.size() * sizeof(float));
-    scatter_rows(place_, block.get(), m, d, ids.data(), k, cb);
+    scatter_rows(place_, block.get(), m, d, ids.data(), rows_total, centroids_.get());
 }
 
 std::vector<int32_t> Lloyd::labels() const {

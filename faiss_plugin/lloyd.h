@@ -74,8 +74,9 @@ class Lloyd {
 
    private:
     void prepare_centroids(); // norms + dtype copy for the assignment
-    /// Applies the splits of problem b to its centroids, moving only the rows they touch.
-    void split_rows(int64_t b, std::vector<kernels::ClusterSplit> splits);
+    /// FAISS's split of the empty clusters of `problems` (in order), moving
+    /// only the centroid rows the splits touch; nsplit into `step`.
+    void split_empty(const std::vector<int64_t>& problems, LloydStep& step);
 
     Place place_;
     LloydData data_;

@@ -17,13 +17,14 @@ flashkmeans::Options cpu_options() {
     return o;
 }
 
-TEST(BatchKMeans, BatchEqualsSeparateRuns) {
-    const int64_t B = 3, n = 1500, d = 12, k = 20;
-    auto x = fk_test::random_matrix(B * n, d, 31);
+/// batch_kmeans on B problems of x gives bitwise the centroids, labels and
+/// objectives of B separate calls.
+void expect_batch_equals_separate_runs(const std::vector<float>& x, int64_t B, int64_t n,
+                                       int64_t d, int64_t k, int niter) {
     flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, B, n, d};
     flashkmeans::BatchKMeansParams params;
     params.k = k;
-    params.niter = 6;
+    params.niter = niter;
     std::vector<float> c(B * k * d);
     std::vector<int32_t> labels(B * n);
     std::vector<double> obj(B * params.niter);
@@ -40,6 +41,27 @@ TEST(BatchKMeans, BatchEqualsSeparateRuns) {
         EXPECT_TRUE(std::equal(l1.begin(), l1.end(), labels.begin() + b * n));
         for (int it = 0; it < params.niter; it++) EXPECT_EQ(o1[it], obj[b * params.niter + it]);
     }
+}
+
+TEST(BatchKMeans, BatchEqualsSeparateRuns) {
+    const int64_t B = 3, n = 1500, d = 12, k = 20;
+    expect_batch_equals_separate_runs(fk_test::random_matrix(B * n, d, 31), B, n, d, k, 6);
+}
+
+// Problems 0 and 2 have 5 distinct points for 10 clusters, so clusters go
+// empty every iteration and are split (all problems' splits in one pass);
+// problem 1 has none. Each still equals its own run.
+TEST(BatchKMeans, BatchWithEmptyClustersEqualsSeparateRuns) {
+    const int64_t B = 3, n = 100, d = 4, k = 10;
+    std::vector<float> x = fk_test::random_matrix(B * n, d, 33);
+    for (int64_t b : {0, 2}) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t j = 0; j < d; j++) {
+                x[(b * n + i) * d + j] = float(i % 5) + 0.25f * float(j) + float(b);
+            }
+        }
+    }
+    expect_batch_equals_separate_runs(x, B, n, d, k, 5);
 }
 
 TEST(BatchKMeans, SameInitGivesSameCentroidsAsClustering) {

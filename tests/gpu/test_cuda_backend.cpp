@@ -171,6 +171,38 @@ TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
     cudaFree(dx);
 }
 
+// Problems 1 and 3 have 5 distinct points for 10 clusters: clusters go empty
+// every iteration and the engine splits those of all problems in one pass.
+// Each problem still equals its own run, and the CPU backend's.
+TEST(CudaBackend, BatchedWithEmptyClustersEqualsSeparateRuns) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 4, n = 300, d = 8, k = 10;
+    auto x = fk_test::random_matrix(B * n, d, 23);
+    for (int64_t b : {1, 3}) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t j = 0; j < d; j++) {
+                x[(b * n + i) * d + j] = float(i % 5) + 0.25f * float(j) + float(b);
+            }
+        }
+    }
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 5;
+    std::vector<float> c(B * k * d);
+    flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, B, n, d};
+    flashkmeans::batch_kmeans(p, params, {false, c.data(), nullptr, nullptr}, opts(Backend::CUDA));
+    for (int64_t b = 0; b < B; b++) {
+        flashkmeans::PointsView one{x.data() + b * n * d, flashkmeans::DType::Float32, false, 1, n, d};
+        std::vector<float> c1(k * d), c2(k * d);
+        flashkmeans::batch_kmeans(one, params, {false, c1.data(), nullptr, nullptr},
+                                  opts(Backend::CUDA));
+        flashkmeans::batch_kmeans(one, params, {false, c2.data(), nullptr, nullptr},
+                                  opts(Backend::CPU));
+        EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;
+        EXPECT_LT(max_rel(c1, c2), 1e-4) << "problem " << b;
+    }
+}
+
 TEST(CudaBackend, SubsampledDeviceInputEqualsSubsampledHostInput) {
     SKIP_WITHOUT_GPU();
     // n > k * max_points_per_centroid: both subsample with FAISS's
