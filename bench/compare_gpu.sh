@@ -11,11 +11,14 @@
 #
 # Estimated run time per group (H200, from REFERENCE.md's timings; `plan` prints
 # them; ~20 s of imports and warm-ups per call come on top):
-#   g1 3.8 min, g2 2.9, g3 1.8, g4 2.6, ivf 2.9, ivf4m 3.0: 17 min in all
-#   (+ setup: a fresh build of the package with CUDA, not measured, a few
-#   minutes, only when no earlier build is carried in .carry/).
-# A suggested split (3 calls): [g1] (with the build), [g2 g3 g4] (7.3 min),
-# [ivf ivf4m] (5.9 min); drop ivf4m if device time is short.
+#   g1 4.3 min, g2 3.4, g3 2.2, g4 2.7, ivf 4.3, ivf4m 12.5: 29 min in all
+#   (+ setup: a fresh build of the package with CUDA, ~40 s, only when no
+#   earlier build is carried in .carry/). FAISS's `add` on the CPU dominates
+#   the IVF sets (~40 s per 1M points).
+# A split that fits 10-minute calls: [g1 g3] (6.1 min, measured), [g2 g4]
+# (8.6 min, measured), [ivf], and ivf4m once per GPU trainer:
+#   IMPL=flashkmeans-gpu bash bench/compare_gpu.sh ivf4m; IMPL=faiss-gpu ...
+# (IMPL: a space-separated list passed to compare.py as --impl).
 # Every call passes --time-limit so that nothing starts that would end past
 # BUDGET seconds (default 540) of the call: what did not fit is recorded as
 # "skipped: --time-limit" and can be re-run with its group later.
@@ -117,6 +120,7 @@ report_env
 [ -f .carry/compare.json ] && [ ! -f "$RES/compare.json" ] && cp .carry/compare.json "$RES/compare.json"
 only=()
 [ "$what" = all ] || only=(--only "$(IFS=,; echo "$*")")
+for i in ${IMPL:-}; do only+=(--impl "$i"); done
 limit=$((BUDGET - SECONDS))
 echo "groups: $*; --time-limit $limit s"
 python3 bench/compare.py --mode full ${only[@]+"${only[@]}"} --out "$RES" --append --time-limit "$limit" \

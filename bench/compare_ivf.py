@@ -36,6 +36,11 @@ from compare_measure import Optional, Unavailable, _short, cpu_rate
 # PQ encoder + polysemous training and per-index fixed costs (seconds): measured
 # ~15 s for PQ16 at d = 64 on the 2-core VM; a guess at PQ32, d = 128.
 PQ_TRAIN_S = {"cpu": 15.0, "full": 40.0, "tiny": 3.0}
+# FAISS's `add` assigns the points to their lists on the CPU, far below the
+# k-means rate: measured 158.7 s for 4M x 128 into 4096 lists (and 39 s for
+# 1M) on the 16-core GPU machine, ~27 GFLOP/s
+# (bench/results/2026-11-21-h200-session4/compare_ivf4m_partial.log).
+IVF_ADD_FLOPS = 27e9
 
 
 class Trainer:
@@ -82,7 +87,7 @@ def trainers(mode):
 def estimate_s(cfg, factory, trainer, threads, pq_key):
     """Seconds for one index built by one trainer (train + add + search +
     the coarse objective)."""
-    add = 2.0 * cfg.N * cfg.nlist * cfg.d / cpu_rate("faiss-cpu", threads)
+    add = 2.0 * cfg.N * cfg.nlist * cfg.d / min(cpu_rate("faiss-cpu", threads), IVF_ADD_FLOPS)
     return trainer.estimate_train_s(cfg, threads) + add + (PQ_TRAIN_S[pq_key] if "PQ" in factory else 0) + 1.0
 
 
