@@ -43,9 +43,10 @@ if [ "$what" = wait ]; then
   exit 0
 fi
 if [ "$what" = all ] || [ "$what" = build ]; then
+  # -lineinfo: source lines for bench/profile_sm90.sh (the generated code is the same)
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$P/usr" -DCMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
-    -DFLASHKMEANS_CUDA=ON -DFLASHKMEANS_BUILD_TOOLS=OFF \
+    -DFLASHKMEANS_CUDA=ON -DFLASHKMEANS_BUILD_TOOLS=OFF -DCMAKE_CUDA_FLAGS=-lineinfo \
     "-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" > "$OUT/configure.log" 2>&1 \
     || { tail -30 "$OUT/configure.log"; exit 1; }
   cmake --build build-gpu -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
