@@ -560,17 +560,18 @@ TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
         }                                                                         \
     } while (0)
 
-// fp16 / bf16 on the TMA + wgmma kernel: float64 argmin of the rounded inputs
+// fp16 / bf16 on the TMA + wgmma kernels: float64 argmin of the rounded inputs
 // except near-ties, over d of 1 to 4 chunks (8 .. 256, incl. non-multiples of
-// the 64-element chunk), k from 1 to 1000, n not a multiple of the 128-row
-// tile; agreement with the sm_80 kernel printed.
+// the 64-element chunk; points resident) and past them (264 .. 2048; the
+// streamed kernel), k from 1 to 1000, n not a multiple of the 128-row tile;
+// agreement with the sm_80 kernel printed.
 TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
     REQUIRE_HOPPER();
-    const int64_t n = 3001;
     for (DType dtype : {DType::Float16, DType::BFloat16}) {
         for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-            for (int64_t d : {8, 16, 72, 128, 200, 256}) {
+            for (int64_t d : {8, 16, 72, 128, 200, 256, 264, 520, 768, 2048}) {
                 for (int64_t k : {1, 7, 300, 1000}) {
+                    const int64_t n = d > 1000 ? 1001 : 3001;
                     const bool ip = metric == Metric::InnerProduct;
                     SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
                                  " k=" + std::to_string(k) + " d=" + std::to_string(d));
@@ -602,10 +603,11 @@ TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
     }
 }
 
-// fp32 in TF32 (opt-in) on wgmma: >= 99% equal to float64, like the sm_80 TF32.
+// fp32 in TF32 (opt-in) on wgmma: >= 99% equal to float64, like the sm_80 TF32
+// (d past 128: the streamed kernel).
 TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
     REQUIRE_HOPPER();
-    expect_tf32_agreement(AssignKernel::Hopper, {4, 32, 100, 128}, 161);
+    expect_tf32_agreement(AssignKernel::Hopper, {4, 32, 100, 128, 136, 768}, 161);
 }
 
 // Many centroid tiles (the rings wrap hundreds of times) and many row tiles
@@ -676,36 +678,6 @@ private:
     bool had_;
     std::string old_;
 };
-
-// d past 4 chunks (256 fp16/bf16, 128 fp32) runs the streamed kernel (points
-// re-read per centroid tile): float64 argmin of the rounded inputs except
-// near-ties, for d up to 2048 and k past several centroid tiles.
-TEST(CudaFlashAssign, HopperLargeDMatchesFloat64Reference) {
-    REQUIRE_HOPPER();
-    for (DType dtype : {DType::Float16, DType::BFloat16}) {
-        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-            for (int64_t d : {264, 520, 768, 2048}) {
-                for (int64_t k : {1, 300, 1000}) {
-                    const int64_t n = d > 1000 ? 1001 : 3001;
-                    const bool ip = metric == Metric::InnerProduct;
-                    SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
-                                 " k=" + std::to_string(k) + " d=" + std::to_string(d));
-                    const auto x = rounded(fk_test::random_matrix(n, d, 181 + d), dtype);
-                    const auto c = rounded(fk_test::random_matrix(k, d, 182 + d + k), dtype);
-                    const auto ref = reference(x, n, c, k, d, ip);
-                    const auto h = gpu_assign(x, n, c, k, d, dtype, metric, Precision::Exact,
-                                              AssignKernel::Hopper);
-                    const Agreement a = check_assign(x, n, c, k, d, ip, ref, h.labels.data(),
-                                                     h.dist.data(), 1e-3, 1e-3);
-                    EXPECT_EQ(a.bad, 0);
-                    EXPECT_EQ(a.dist_bad, 0);
-                }
-            }
-        }
-    }
-    // fp32 in TF32 past 128: the same agreement as the resident kernel's
-    expect_tf32_agreement(AssignKernel::Hopper, {136, 768}, 183);
-}
 
 // The streamed kernel issues the same MMAs in the same order as the resident
 // one, so where both can run (d <= 4 chunks) they give bitwise the same labels
