@@ -69,7 +69,7 @@ void row_norms(
 /// leave Auto). Tiled: the portable tiled kernel (CPU: sgemm tiles; CUDA:
 /// mma.sync + cp.async, sm_80 and later). Hopper: the CUDA TMA + wgmma kernel
 /// (compute capability 9.0 with an sm_90a build; fp16, bf16 and fp32 TF32;
-/// rows of 16-byte multiples, d up to 512 bytes); asking for it where it
+/// rows of 16-byte multiples, any d); asking for it where it
 /// cannot run is an error saying why. Auto: Hopper where it can run, else
 /// Tiled.
 enum class AssignKernel { Auto, Reference, Tiled, Hopper };
