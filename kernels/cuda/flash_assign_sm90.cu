@@ -154,6 +154,19 @@ __device__ __forceinline__ void put_bias(float* bias, uint64_t* b_full, uint64_t
     mbar_arrive(&b_full[slot]);
 }
 
+/// Consumer side of the bias ring: fold centroid tile t's scores (acc) into
+/// the running argmax with the bias slot put_bias filled, then free the slot.
+__device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float (&acc)[64],
+                                               const float* bias, uint64_t* b_full,
+                                               uint64_t* b_empty, int t, uint32_t gt, int lane) {
+    using namespace sm90;
+    const int slot = int(gt % kBiasSlots);
+    mbar_wait(&b_full[slot], (gt / kBiasSlots) & 1);
+    best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN, t * kBN,
+                   lane);
+    mbar_arrive(&b_empty[slot]);
+}
+
 constexpr int kConsumerThreads = kThreads - 128;
 
 /// The block's shared memory cut by a Layout, and its mbarriers: "full"
@@ -307,11 +320,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int c = 0; c < C; ++c) {
             mbar_arrive(&c_empty[int((gs0 + uint32_t(c)) % uint32_t(S))]);
         }
-        const int slot = int(gt0 % kBiasSlots);
-        mbar_wait(&b_full[slot], (gt0 / kBiasSlots) & 1);
-        best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN,
-                       t * kBN, lane);
-        mbar_arrive(&b_empty[slot]);
+        fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
     };
 
     for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
@@ -439,11 +448,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     };
     auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
         fence_acc(acc);
-        const int slot = int(gt0 % kBiasSlots);
-        mbar_wait(&sm.b_full[slot], (gt0 / kBiasSlots) & 1);
-        best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), sm.bias + slot * kBN,
-                       t * kBN, lane);
-        mbar_arrive(&sm.b_empty[slot]);
+        fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane);
     };
     // Tile t into acc; once its first chunk is issued, the previous tile
     // (in prev) is complete and is folded while that chunk runs.
