@@ -77,16 +77,24 @@ struct RowArgMax {
     /// fold() with the column bias precomputed in smem (`bias[c]` =
     /// -||c||^2 / 2, 0 for IP, -inf past k: the same values fold() derives,
     /// so the scores are bitwise the same): one 8-byte load per column pair
-    /// instead of a load, a multiply and two selects per column.
+    /// instead of a load, a multiply and two selects per column. The winning
+    /// column is first kept relative to the thread's first column (a constant
+    /// per element, so the select takes an immediate and no column arithmetic
+    /// runs per score) and made global once per tile; same comparisons in the
+    /// same order as fold(), so the same (best, index).
     __device__ __forceinline__ void fold_bias(const float (&acc)[MT][NT][4], const float* bias,
                                               int col0, int lane) {
         const int t = lane & 3;
+        int won[MT][2];  // column of the tile's winner - (col0 + 2 t); -1: none
+#pragma unroll
+        for (int mi = 0; mi < MT; ++mi) {
+            won[mi][0] = won[mi][1] = -1;
+        }
 #pragma unroll
         for (int ni = 0; ni < NT; ++ni) {
             const float2 b2 = *reinterpret_cast<const float2*>(bias + ni * 8 + 2 * t);
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                const int col = col0 + ni * 8 + 2 * t + e;
                 const float b = e == 0 ? b2.x : b2.y;
 #pragma unroll
                 for (int mi = 0; mi < MT; ++mi) {
@@ -95,9 +103,18 @@ struct RowArgMax {
                         const float v = acc[mi][ni][2 * h + e] + b;
                         if (v > best[mi][h]) {
                             best[mi][h] = v;
-                            idx[mi][h] = col;
+                            won[mi][h] = ni * 8 + e;
                         }
                     }
+                }
+            }
+        }
+#pragma unroll
+        for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                if (won[mi][h] >= 0) {
+                    idx[mi][h] = col0 + 2 * t + won[mi][h];
                 }
             }
         }

@@ -180,8 +180,10 @@ struct Smem {
     uint64_t *x_full, *x_empty, *c_full, *c_empty, *b_full, *b_empty;
 
     __device__ Smem(char* raw, const Layout& L) {
-        char* const base = reinterpret_cast<char*>(
-                (reinterpret_cast<uintptr_t>(raw) + 1023) & ~uintptr_t(1023));  // 128B swizzle
+        // 1024-byte aligned for the 128B swizzle; pointer arithmetic on raw
+        // (not an integer round trip) keeps the compiler aware that this is
+        // shared memory, so bias reads are LDS, not generic loads
+        char* const base = raw + ((1024u - (sm90::smem_u32(raw) & 1023u)) & 1023u);
         x_buf = base;
         ring = base + L.c_offset();
         bias = reinterpret_cast<float*>(base + L.bias_offset());
