@@ -308,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                     smem_u32(c_ring + int((gs0 + uint32_t(c)) % uint32_t(S)) * kCTileBytes);
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
-                Wgmma<T>::run(acc, sw128_desc(a_addr + kk * 32), sw128_desc(b_addr + kk * 32),
+                Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
                               (c | kk) != 0);
             }
         }
@@ -437,7 +437,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const uint32_t b_addr = smem_u32(x_slot(slot) + kXTileBytes);
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
-            Wgmma<T>::run(acc, sw128_desc(a_addr + kk * 32), sw128_desc(b_addr + kk * 32),
+            Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
                           !(overwrite && kk == 0));
         }
         wgmma_commit();

@@ -111,15 +111,18 @@ __device__ __forceinline__ void setmaxnreg_inc() {
 
 /// Shared-memory matrix descriptor of a K-major tile in the 128-byte swizzle
 /// (rows of 128 bytes, 8-row groups 1024 bytes apart; the tile base 1024-byte
-/// aligned, which is how TMA's SWIZZLE_128B writes it). Stepping along K
-/// inside the 128-byte row is a plain byte offset added to the start address.
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_byte_addr) {
-    uint64_t desc = 0;
-    desc |= uint64_t((smem_byte_addr & 0x3FFFF) >> 4);  // start address
-    desc |= uint64_t(1) << 16;                           // leading offset (unused here)
-    desc |= uint64_t(1024 >> 4) << 32;                   // stride: one 8-row group
-    desc |= uint64_t(1) << 62;                           // layout: 128-byte swizzle
-    return desc;
+/// aligned, which is how TMA's SWIZZLE_128B writes it), advanced `k_bytes`
+/// along K inside the 128-byte row (a plain offset of the start address).
+/// Built as two 32-bit words with the offset added last, so the K steps of
+/// one tile cost one add each, not a rebuild (shared addresses are below
+/// 2^18: the 14-bit start field cannot carry into its neighbours).
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t tile_addr, uint32_t k_bytes = 0) {
+    const uint32_t lo = (((tile_addr & 0x3FFFF) >> 4)  // start address
+                         | (1u << 16))                 // leading offset (unused here)
+                        + (k_bytes >> 4);
+    const uint32_t hi = (1024u >> 4)  // stride: one 8-row group
+                        | (1u << 30); // layout: 128-byte swizzle (bit 62)
+    return (uint64_t(hi) << 32) | lo;
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
