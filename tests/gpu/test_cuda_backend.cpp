@@ -173,7 +173,11 @@ TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
 
 // Problems 1 and 3 have 5 distinct points for 10 clusters: clusters go empty
 // every iteration and the engine splits those of all problems in one pass.
-// Each problem still equals its own run, and the CPU backend's.
+// Each problem still equals its own run bitwise. The CPU backend is compared
+// on the random problems only: a split makes c (1 + eps) and c (1 - eps),
+// which are exactly as far from a point sitting on c, so the duplicated
+// points of problems 1 and 3 fall on true ties that either backend's
+// rounding may break either way.
 TEST(CudaBackend, BatchedWithEmptyClustersEqualsSeparateRuns) {
     SKIP_WITHOUT_GPU();
     const int64_t B = 4, n = 300, d = 8, k = 10;
@@ -199,7 +203,9 @@ TEST(CudaBackend, BatchedWithEmptyClustersEqualsSeparateRuns) {
         flashkmeans::batch_kmeans(one, params, {false, c2.data(), nullptr, nullptr},
                                   opts(Backend::CPU));
         EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;
-        EXPECT_LT(max_rel(c1, c2), 1e-4) << "problem " << b;
+        if (b == 0 || b == 2) {
+            EXPECT_LT(max_rel(c1, c2), 1e-4) << "problem " << b;
+        }
     }
 }
 
