@@ -218,7 +218,11 @@ struct Smem {
 /// CHUNKS: d-chunks of 128 bytes (a template parameter so the MMAs of a
 /// tile are straight-line code: a branch between wgmmas makes the compiler
 /// insert fences of its own).
-template <typename T, int CHUNKS>
+/// AREGS (experiment; fp16/bf16, CHUNKS <= 2): each consumer loads its 64 rows
+/// of points into registers once per row tile (ldmatrix) and issues wgmma
+/// with A from registers, so the tensor cores read only the centroids from
+/// shared memory and the points buffer is released at once.
+template <typename T, int CHUNKS, bool AREGS>
 __global__ void __launch_bounds__(kThreads, 1)
         flash_assign_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                                  const __grid_constant__ CUtensorMap c_map, const Params p) {
@@ -289,6 +293,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
     const int lane = tid & 31, warp = (tid >> 5) & 3;
     float acc0[64], acc1[64];
+    uint32_t a_frag[AREGS ? C : 1][kKSteps][4];  // AREGS: the warp's 16 rows of points
     uint32_t gs = 0, gt = 0;
     int64_t local = 0;
 
@@ -308,8 +313,13 @@ __global__ void __launch_bounds__(kThreads, 1)
                     smem_u32(c_ring + int((gs0 + uint32_t(c)) % uint32_t(S)) * kCTileBytes);
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
-                Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
-                              (c | kk) != 0);
+                if constexpr (AREGS) {
+                    WgmmaRegA<T>::run(acc, a_frag[c][kk], sw128_desc(b_addr, kk * 32),
+                                      (c | kk) != 0);
+                } else {
+                    Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
+                                  (c | kk) != 0);
+                }
             }
         }
         wgmma_commit();
@@ -331,6 +341,21 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int xb = int(local % XB);
         mbar_wait(&x_full[xb], uint32_t((local / XB) & 1));
         const uint32_t a_base = smem_u32(x_buf + xb * C * kXTileBytes) + uint32_t(w * 64 * kChunkBytes);
+        if constexpr (AREGS) {
+            // rows of the 128-byte swizzle: 16-byte unit u of row r sits at u ^ (r % 8)
+            const int row = w * 64 + warp * 16 + (lane & 15);
+#pragma unroll
+            for (int c = 0; c < C; ++c) {
+#pragma unroll
+                for (int kk = 0; kk < kKSteps; ++kk) {
+                    const int unit = (kk * 32 + (lane >> 4) * 16) >> 4;
+                    ldmatrix_x4(a_frag[c][kk],
+                                smem_u32(x_buf + (xb * C + c) * kXTileBytes + row * kChunkBytes +
+                                         ((unit ^ (row & 7)) << 4)));
+                }
+            }
+            mbar_arrive(&x_empty[xb]);  // the points are in registers now
+        }
         best.init();
 
         // Tiles in pairs so each accumulator set is named at compile time:
@@ -359,7 +384,9 @@ __global__ void __launch_bounds__(kThreads, 1)
                 break;
             }
         }
-        mbar_arrive(&x_empty[xb]);  // every MMA reading this buffer is done
+        if constexpr (!AREGS) {
+            mbar_arrive(&x_empty[xb]);  // every MMA reading this buffer is done
+        }
         gs += uint32_t(n_tiles * C);
         gt += uint32_t(n_tiles);
 
@@ -564,7 +591,7 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 /// CHUNKS: the resident kernel for d of CHUNKS chunks; 0: the streamed one.
-template <typename T, int CHUNKS>
+template <typename T, int CHUNKS, bool AREGS = false>
 void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     constexpr bool streamed = CHUNKS == 0;
     int device = 0, smem_optin = 0, sms = 0;
@@ -611,7 +638,7 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
     const CUtensorMap c_map = make_map<T>(a.centroids, a.k * a.batch, a.d, kBN);
     auto kernel = streamed ? flash_assign_sm90_streamed_kernel<T>
-                           : flash_assign_sm90_kernel<T, (streamed ? 1 : CHUNKS)>;
+                           : flash_assign_sm90_kernel<T, (streamed ? 1 : CHUNKS), AREGS>;
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
     kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
@@ -626,6 +653,14 @@ struct XVariant {
     bool streamed;
 };
 constexpr XVariant kXVariants[] = {{"resident", false}, {"streamed", true}};
+
+/// Experiment: FLASHKMEANS_FA_SM90_A=regs takes the points from registers
+/// (the resident kernel, fp16/bf16, d <= 128; elsewhere it has no effect).
+struct AVariant {
+    const char* name;
+    bool regs;
+};
+constexpr AVariant kAVariants[] = {{"smem", false}, {"regs", true}};
 
 } // namespace
 
@@ -660,8 +695,19 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
     const int chunks = int((a.d * int64_t(dtype_size(a.dtype)) + kChunkBytes - 1) / kChunkBytes);
     const bool streamed = chunks > kMaxResidentChunks ||
                           variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).streamed;
+    const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (!std::is_same<T, float>::value) {
+            if (a_regs && !streamed && chunks <= 2) {
+                if (chunks == 1) {
+                    launch<T, 1, true>(a, chunks, stream);
+                } else {
+                    launch<T, 2, true>(a, chunks, stream);
+                }
+                return;
+            }
+        }
         switch (streamed ? 0 : chunks) {
             case 0: launch<T, 0>(a, chunks, stream); return;
             case 1: launch<T, 1>(a, chunks, stream); return;

@@ -185,6 +185,37 @@ FK_WGMMA(__nv_bfloat16, "m64n128k16.f32.bf16.bf16", "1, 1, 0, 0")
 FK_WGMMA(float, "m64n128k8.f32.tf32.tf32", "1, 1")
 #undef FK_WGMMA
 
+/// Wgmma with A (64 x 16, fp16/bf16) in registers: 4 .b32 per thread in the
+/// layout of mma.sync m16n8k16's A fragment, warp w of the warpgroup holding
+/// rows 16 w .. 16 w + 15 (what ldmatrix.x4 gives, see ldmatrix_x4). The
+/// registers must stay unchanged until the MMA has completed.
+template <typename T>
+struct WgmmaRegA;
+#define FK_WGMMA_RS(T, ptx)                                                                   \
+    template <>                                                                             \
+    struct WgmmaRegA<T> {                                                                   \
+        __device__ __forceinline__ static void run(float (&d)[64], const uint32_t (&a)[4],  \
+                                                   uint64_t b, int accumulate) {            \
+            asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                       \
+                         "wgmma.mma_async.sync.aligned." ptx " " FK_ACC64_REGS              \
+                         ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                     \
+                         : FK_ACC64                                                         \
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b),             \
+                           "r"(accumulate));                                                \
+        }                                                                                   \
+    };
+FK_WGMMA_RS(__half, "m64n128k16.f32.f16.f16")
+FK_WGMMA_RS(__nv_bfloat16, "m64n128k16.f32.bf16.bf16")
+#undef FK_WGMMA_RS
+
+/// Four 8 x 8 b16 matrices from shared memory; lane l gives the address of
+/// row l % 8 of matrix l / 8.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t smem_addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr));
+}
+
 #undef FK_ACC8
 #undef FK_ACC64
 #undef FK_ACC64_REGS

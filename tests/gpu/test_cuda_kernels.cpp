@@ -715,6 +715,41 @@ TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
     }
 }
 
+// Experiment (FLASHKMEANS_FA_SM90_A=regs): the points as the register operand
+// of wgmma give bitwise the labels and distances of the shared-memory operand.
+TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d;
+    };
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (Shape sh : {Shape{3001, 1000, 8}, Shape{3001, 300, 72}, Shape{200003, 64, 128},
+                             Shape{3001, 20000, 128}, Shape{1001, 129, 64}}) {
+                SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                             " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
+                             " d=" + std::to_string(sh.d));
+                const auto x = rounded(fk_test::random_matrix(sh.n, sh.d, 221 + sh.d), dtype);
+                const auto c = rounded(fk_test::random_matrix(sh.k, sh.d, 222 + sh.k), dtype);
+                AssignResult smem, regs;
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_A", "smem");
+                    smem = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
+                                      AssignKernel::Hopper);
+                }
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_A", "regs");
+                    regs = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
+                                      AssignKernel::Hopper);
+                }
+                ASSERT_EQ(smem.labels, regs.labels);
+                ASSERT_EQ(0, std::memcmp(smem.dist.data(), regs.dist.data(),
+                                         smem.dist.size() * sizeof(float)));
+            }
+        }
+    }
+}
+
 // Batches on the streamed kernel: problems' row tiles and centroid tiles run
 // past their ends into the next problem's data, which must not leak.
 TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
