@@ -116,7 +116,7 @@ __device__ __forceinline__ void setmaxnreg_inc() {
 /// Built as two 32-bit words with the offset added last, so the K steps of
 /// one tile cost one add each, not a rebuild (shared addresses are below
 /// 2^18: the 14-bit start field cannot carry into its neighbours).
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t tile_addr, uint32_t k_bytes = 0) {
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t tile_addr, uint32_t k_bytes) {
     const uint32_t lo = (((tile_addr & 0x3FFFF) >> 4)  // start address
                          | (1u << 16))                 // leading offset (unused here)
                         + (k_bytes >> 4);

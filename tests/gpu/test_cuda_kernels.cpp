@@ -715,8 +715,9 @@ TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
     }
 }
 
-// Experiment (FLASHKMEANS_FA_SM90_A=regs): the points as the register operand
-// of wgmma give bitwise the labels and distances of the shared-memory operand.
+// The points as wgmma's register operand (the default for fp16/bf16, d <= 128)
+// give bitwise the labels and distances of the shared-memory operand
+// (FLASHKMEANS_FA_SM90_A=smem).
 TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
     REQUIRE_HOPPER();
     struct Shape {
