@@ -228,7 +228,7 @@ Result run_row(const Row& row, bool quick) {
     }
 
     // update: balanced and skewed labels, preallocated workspace
-    const size_t ws_bytes = kn::update_workspace_bytes(gpu, n, k, 1);
+    const size_t ws_bytes = kn::update_workspace_bytes(gpu, n, d, k, 1);
     DevBuf<char> ws(ws_bytes);
     const double bytes = double(n) * double(d) * double(es) + double(n) * 4.0;
     for (int skewed = 0; skewed < 2; skewed++) {

@@ -59,7 +59,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         x_ = x_owned_.get();
     }
 
-    size_t ws = update_workspace_bytes(place, n, k, B);
+    size_t ws = update_workspace_bytes(place, n, d, k, B);
     workspace_ = PlaceArray<uint8_t>(place, ws);
 
     row_norms(place, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);

@@ -142,13 +142,13 @@ void flash_assign(const Place& place, const AssignArgs& a) {
     cpu::flash_assign(a);
 }
 
-size_t update_workspace_bytes(const Place& place, int64_t n, int64_t k, int64_t batch) {
+size_t update_workspace_bytes(const Place& place, int64_t n, int64_t d, int64_t k, int64_t batch) {
     if (on_cuda(place)) {
 #ifdef FLASHKMEANS_WITH_CUDA
-        return cuda::update_workspace_bytes(n, k, batch);
+        return cuda::update_workspace_bytes(n, d, k, batch);
 #endif
     }
-    (void)n, (void)k, (void)batch; // the CPU update allocates its own scratch
+    (void)n, (void)d, (void)k, (void)batch; // the CPU update allocates its own scratch
     return 0;
 }
 

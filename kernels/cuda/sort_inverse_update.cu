@@ -43,8 +43,9 @@
 //  6. info: counts, unweighted weight_sums = count, and zero rows for empty
 //     clusters (FAISS leaves them at 0 before splitting).
 // The partial rows live in the half of the sort's double buffers that is free
-// once the sort is done (L >= 2 (d + 1) guarantees they fit), so the workspace
-// size depends on n, k and the batch only, as update_workspace_bytes promises.
+// once the sort is done (L >= 2 (d + 1) guarantees they fit), or, for the
+// short pieces of small problems, in a region of their own; the workspace
+// size depends on n, d, k and the batch only, as update_workspace_bytes promises.
 //
 // Pieces start at each problem's first point, so a batch gives bitwise the
 // same sums as separate calls. Batches whose B n or B k exceed int32 are done
@@ -77,9 +78,13 @@ constexpr int kReduceWarps = 8;    // warps (pieces) per reduce block
 constexpr int kCombineWarps = 32;  // warps per block of the long-cluster combine
 constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one warp
 constexpr int kRowsInFlight = 8;   // rows loaded before they are added
-constexpr int64_t kMinPiece = 256; // points per piece, at least
+constexpr int64_t kMinPiece = 256; // points per piece of the tuned shapes, at least
+constexpr int64_t kShortestPiece = 32;  // small problems: pieces down to this
+constexpr int64_t kTargetPieces = 4096; // pieces per problem that fill an H200 (16 per block)
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
+
+int64_t piece_len(int64_t n, int64_t d);  // below the tuning variants
 
 /// How one call is cut into passes, and where everything lives in the
 /// workspace of one pass.
@@ -92,10 +97,12 @@ struct Plan {
     size_t buf_bytes = 0;  // one keys or ids buffer, padded
     size_t off_keys0 = 0, off_ids0 = 0, off_keys1 = 0, off_ids1 = 0;
     size_t off_seg_start = 0, off_seg_end = 0, off_list = 0, off_cub = 0;
+    int64_t piece = 0;     // points per piece (piece_len)
+    size_t off_part = 0;   // partial rows: their own region, or 0 = the sort's free half
     size_t total = 0;
 };
 
-Plan make_plan(int64_t n, int64_t k, int64_t batch) {
+Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     if (k >= int64_t(INT32_MAX) - 1) {
         throw KernelError("flashkmeans: sort_inverse_update: k = " + std::to_string(k) +
                           " must be below 2^31 - 2 (labels are int32)");
@@ -130,11 +137,21 @@ Plan make_plan(int64_t n, int64_t k, int64_t batch) {
     p.off_seg_start = 4 * p.buf_bytes;
     p.off_seg_end = p.off_seg_start + align256(size_t(p.nkeys) * 4);
     // finisher lists of the combine step: 2 counters (short, long), then two
-    // lists of at most one piece id per piece (pieces have >= kMinPiece points)
-    const int64_t max_pieces = p.nb * ((n + kMinPiece - 1) / kMinPiece);
+    // lists of at most one piece id per piece
+    p.piece = piece_len(n, d);
+    const int64_t max_pieces = p.nb * ((n + p.piece - 1) / p.piece);
     p.off_list = p.off_seg_end + align256(size_t(p.nkeys) * 4);
     p.off_cub = p.off_list + align256(size_t(2 * max_pieces + 2) * 4);
     p.total = p.off_cub + align256(p.cub_bytes);
+    // partial rows (2 per piece, dround floats each) and their weights: in
+    // the sort's free half (2 buf_bytes) when they fit, as they do for the
+    // tuned lengths (piece >= 2 (d + 1)); short pieces get their own region
+    const int64_t dround = (d + 3) / 4 * 4;
+    const size_t part_bytes = size_t(max_pieces) * 2 * size_t(dround + 1) * 4;
+    if (max_pieces > p.nb && part_bytes > 2 * p.buf_bytes) {
+        p.off_part = p.total;
+        p.total += align256(part_bytes);
+    }
     return p;
 }
 
@@ -602,6 +619,21 @@ const UpdateVariant kUpdateVariants[] = {
         {"v8l512", 8, 512, true, 0},         {"w8", 8, kMinPiece, false, 0},
 };
 
+/// Points per piece for problems of n points of dimension d: the tuned length
+/// (the variant's, at least 2 (d + 1) so the partial rows fit in the sort's
+/// free buffers) for large n; shorter for small n, down to 32, so a problem
+/// still makes ~kTargetPieces pieces and fills the GPU (100000 points made 22
+/// blocks of 288-point pieces: 123 us for 25 MB). A function of n, d and the
+/// variant only, never of the batch: a batch keeps the bits of separate calls.
+int64_t piece_len(int64_t n, int64_t d) {
+    const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
+    const int64_t dround = (d + 3) / 4 * 4;
+    const int64_t tuned = std::max<int64_t>(std::max<int64_t>(kMinPiece, uv.piece),
+                                            (2 * (dround + 1) + 31) / 32 * 32);
+    const int64_t fill = ((n + kTargetPieces - 1) / kTargetPieces + 31) / 32 * 32;
+    return std::min(tuned, std::max(kShortestPiece, fill));
+}
+
 unsigned grid_1d(int64_t items, int threads) {
     const int64_t blocks = (items + threads - 1) / threads;
     return unsigned(blocks < (int64_t(1) << 20) ? (blocks > 0 ? blocks : 1) : (int64_t(1) << 20));
@@ -662,18 +694,16 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     Pieces pieces;
     pieces.n = n;
     const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
-    pieces.len = std::max<int64_t>(std::max<int64_t>(kMinPiece, uv.piece),
-                                   (2 * (dround + 1) + 31) / 32 * 32);
+    pieces.len = plan.piece;
     pieces.per_problem = (n + pieces.len - 1) / pieces.len;
     const int64_t n_pieces = nb * pieces.per_problem;
-    // partial rows (n_pieces x 2 x dround floats) then their weights, in the
-    // free half of the sort buffers; only problems of 2+ pieces have cut
-    // clusters, and then n_pieces < 2 m / len with len >= 2 (dround + 1)
-    // bounds them by 8 m bytes
-    float* part = reinterpret_cast<float*>(free_region);
+    // partial rows (n_pieces x 2 x dround floats) then their weights (where
+    // make_plan put them); only problems of 2+ pieces have cut clusters
+    float* part = reinterpret_cast<float*>(plan.off_part != 0 ? ws + plan.off_part : free_region);
     float* part_w = part + n_pieces * 2 * dround;
     const bool cut = pieces.per_problem > 1;
-    if (cut && size_t(n_pieces) * 2 * size_t(dround + 1) * 4 > 2 * plan.buf_bytes) {
+    const size_t part_room = plan.off_part != 0 ? plan.total - plan.off_part : 2 * plan.buf_bytes;
+    if (cut && size_t(n_pieces) * 2 * size_t(dround + 1) * 4 > part_room) {
         throw KernelError("flashkmeans: sort_inverse_update: internal scratch overflow");
     }
 
@@ -783,14 +813,14 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 
 } // namespace
 
-size_t update_workspace_bytes(int64_t n, int64_t k, int64_t batch) {
-    return make_plan(n, k, batch).total;
+size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch) {
+    return make_plan(n, d, k, batch).total;
 }
 
 void sort_inverse_update(const Place& place, const kernels::UpdateArgs& a) {
     DeviceGuard guard(place.device);
     const cudaStream_t stream = stream_of(place);
-    const Plan plan = make_plan(a.n, a.k, a.batch);
+    const Plan plan = make_plan(a.n, a.d, a.k, a.batch);
     char* ws = static_cast<char*>(a.workspace);
     if (ws != nullptr && a.workspace_bytes < plan.total) {
         throw KernelError("flashkmeans: sort_inverse_update: workspace of " +

@@ -889,7 +889,7 @@ UpdateResult gpu_update(const std::vector<float>& x, DType dtype, int64_t n, int
     a.counts = counts.get();
     std::unique_ptr<Dev<char>> ws;
     if (caller_workspace) {
-        const size_t bytes = kn::update_workspace_bytes(kGpu, n, k, batch);
+        const size_t bytes = kn::update_workspace_bytes(kGpu, n, d, k, batch);
         ws.reset(new Dev<char>(bytes));
         a.workspace = ws->get();
         a.workspace_bytes = bytes;
@@ -1075,7 +1075,7 @@ TEST(CudaUpdate, CallerWorkspaceGivesSameBitsAndTooSmallThrows) {
 
     Dev<float> dx(x), sums{size_t(k * d)}, wsums{size_t(k)};
     Dev<int32_t> dl(labels);
-    const size_t bytes = kn::update_workspace_bytes(kGpu, n, k, 1);
+    const size_t bytes = kn::update_workspace_bytes(kGpu, n, d, k, 1);
     Dev<char> ws(bytes);
     kn::UpdateArgs args;
     args.x = dx.get();

@@ -123,6 +123,7 @@ struct UpdateArgs {
 size_t update_workspace_bytes(
         const Place& place,
         int64_t n,
+        int64_t d,
         int64_t k,
         int64_t batch = 1);
 void sort_inverse_update(const Place& place, const UpdateArgs& args);
