@@ -29,9 +29,19 @@ struct Config {
     fk::Precision precision;
 };
 
+struct Timing {
+    double ms;         // median end-to-end milliseconds per iteration
+    double assign_ms;  // median of the engine's own assign timer (CUDA events)
+};
+
+double median(std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+}
+
 /// Median milliseconds of one iteration of the engine on `x` (on the device),
 /// started from K evenly spaced points of each problem.
-double iteration_ms(const Config& c, const void* x) {
+Timing iteration_ms(const Config& c, const void* x) {
     fk::LloydData data{x, c.dtype, true, c.N, c.d, c.B, nullptr};
     fk::LloydConfig cfg;
     cfg.k = c.K;
@@ -50,16 +60,16 @@ double iteration_ms(const Config& c, const void* x) {
     for (int i = 0; i < 3; i++) {
         lloyd.iterate();  // warm-up
     }
-    std::vector<double> ms;
+    std::vector<double> ms, assign_ms;
     auto t = std::chrono::steady_clock::now();
     for (int i = 0; i < 20; i++) {
-        lloyd.iterate();
+        const fk::LloydStep step = lloyd.iterate();
         const auto now = std::chrono::steady_clock::now();
         ms.push_back(std::chrono::duration<double, std::milli>(now - t).count());
+        assign_ms.push_back(1e3 * step.seconds_assign);
         t = now;
     }
-    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-    return ms[ms.size() / 2];
+    return {median(ms), median(assign_ms)};
 }
 
 } // namespace
@@ -86,16 +96,19 @@ int main(int argc, char** argv) {
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     printf("# bench_lloyd on %s\n", prop.name);
-    printf("| config | ms/iter (end to end) |\n|---|---|\n");
+    // the rest = update + finalize + statistics + the host sync
+    printf("| config | ms/iter (end to end) | assign ms | rest ms |\n|---|---|---|---|\n");
     for (const Config& c : configs) {
         if (only && !strstr(c.name, only)) continue;
         try {
             const size_t count = size_t(c.B) * c.N * c.d;
             DevBuf<uint8_t> x(count * fk::dtype_size(c.dtype));
             device_random(x.p, c.dtype, count, 7);
-            const double ms = iteration_ms(c, x.p);
-            printf("| %s | %.3f |\n", c.name, ms);
-            printf("{\"bench\":\"lloyd\",\"config\":\"%s\",\"ms_per_iter\":%.4f}\n", c.name, ms);
+            const Timing t = iteration_ms(c, x.p);
+            printf("| %s | %.3f | %.3f | %.3f |\n", c.name, t.ms, t.assign_ms, t.ms - t.assign_ms);
+            printf("{\"bench\":\"lloyd\",\"config\":\"%s\",\"ms_per_iter\":%.4f,"
+                   "\"assign_ms\":%.4f}\n",
+                   c.name, t.ms, t.assign_ms);
         } catch (const std::exception& e) {
             printf("| %s | error: %s |\n", c.name, e.what());
         }

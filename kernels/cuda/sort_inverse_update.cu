@@ -23,15 +23,18 @@
 //     serialise on the skewed case where most points share one label) and
 //     gives the offsets directly.
 //  4. reduce: each problem's sorted sequence is cut into pieces of L
-//     consecutive points, one warp per (piece, 128-column block) (fp16/bf16
-//     with d % 8 == 0: a half-warp, 16-byte loads); lanes run across d with
-//     16-byte (fp32) or 8-byte (other fp16/bf16) loads, 8 rows in
-//     flight per warp, and add the points in sorted order. A
-//     cluster wholly inside a piece is written straight to `sums`; a cluster
-//     cut by a piece boundary leaves a partial row (at most 2 per piece: the
-//     first and the last run) in scratch. Pieces have the same size whatever
-//     the label distribution, so 90% of points in 1% of clusters, or all in
-//     one, balance exactly like uniform labels.
+//     consecutive points, one half-warp per (piece, 128-column block) (fp16/
+//     bf16 with d % 8 == 0: 16-byte loads of 8 elements; otherwise a warp,
+//     16-byte fp32 or 8-byte fp16/bf16 loads); 16 rows in flight per group,
+//     the next 16 keys and ids loaded while they are added, the points added
+//     in sorted order. The step is bound by load latency, not bandwidth (each
+//     group walks its piece batch after batch), so L shrinks with n (down to
+//     32 points) until a problem makes ~8192 groups. A cluster wholly inside
+//     a piece is written straight to `sums`; a cluster cut by a piece boundary
+//     leaves a partial row (at most 2 per piece: the first and the last run)
+//     in scratch. Pieces have the same size whatever the label distribution,
+//     so 90% of points in 1% of clusters, or all in one, balance exactly like
+//     uniform labels.
 //  5. combine: the reduce step lists the pieces where a cut cluster ends (an
 //     integer atomic appends to a list; list order does not matter). A
 //     cluster cut into at most 32 pieces is combined by one warp, adding the
@@ -43,9 +46,9 @@
 //  6. info: counts, unweighted weight_sums = count, and zero rows for empty
 //     clusters (FAISS leaves them at 0 before splitting).
 // The partial rows live in the half of the sort's double buffers that is free
-// once the sort is done (L >= 2 (d + 1) guarantees they fit), or, for the
-// short pieces of small problems, in a region of their own; the workspace
-// size depends on n, d, k and the batch only, as update_workspace_bytes promises.
+// once the sort is done when they fit there (L >= 2 (d + 1)), else in a
+// region of their own; the workspace size depends on n, d, k and the batch
+// only, as update_workspace_bytes promises.
 //
 // Pieces start at each problem's first point, so a batch gives bitwise the
 // same sums as separate calls. Batches whose B n or B k exceed int32 are done
@@ -77,10 +80,7 @@ namespace {
 constexpr int kReduceWarps = 8;    // warps (pieces) per reduce block
 constexpr int kCombineWarps = 32;  // warps per block of the long-cluster combine
 constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one warp
-constexpr int kRowsInFlight = 8;   // rows loaded before they are added
-constexpr int64_t kMinPiece = 256; // points per piece of the tuned shapes, at least
-constexpr int64_t kShortestPiece = 32;  // small problems: pieces down to this
-constexpr int64_t kTargetPieces = 4096; // pieces per problem that fill an H200 (16 per block)
+constexpr int64_t kShortestPiece = 32;  // points per piece, at least
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
@@ -156,13 +156,15 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
 }
 
 /// Keys of one pass: key = b (k + 1) + label; label k is the sentinel.
+/// Keys and k + 1 fit in 32 bits (make_plan), so the divisions on the device
+/// are 32-bit (a 64-bit one is a ~70-instruction subroutine).
 struct KeySpace {
     int64_t n;        // points per problem
     int64_t k;        // clusters per problem
     int64_t k_begin;  // first non-frozen cluster
 
-    __host__ __device__ int64_t problem(uint32_t key) const { return int64_t(key) / (k + 1); }
-    __host__ __device__ int64_t label(uint32_t key) const { return int64_t(key) % (k + 1); }
+    __host__ __device__ uint32_t problem(uint32_t key) const { return key / uint32_t(k + 1); }
+    __host__ __device__ uint32_t label(uint32_t key) const { return key % uint32_t(k + 1); }
     /// the key's points are summed: a real, non-frozen label
     __host__ __device__ bool summed(uint32_t key) const {
         const int64_t l = label(key);
@@ -326,8 +328,8 @@ struct ReduceParams {
 /// variants) per (piece, column block blockIdx.y); ROWS rows in flight.
 /// Whatever G, VEC and ROWS, every column adds the same rows in the same
 /// (sorted) order: the sums are bitwise those of the default configuration.
-template <typename T, int VEC, int G = 32, int ROWS = kRowsInFlight, int MINB = 0>
-__global__ void __launch_bounds__(kReduceWarps * 32, MINB)  // MINB 0: no occupancy bound
+template <typename T, int VEC, int G, int ROWS, int MINB>
+__global__ void __launch_bounds__(kReduceWarps * 32, MINB)
         segment_reduce_kernel(const ReduceParams p) {
     static_assert(G == 32 || G == 16, "a warp or a half-warp per piece");
     static_assert(ROWS <= G && G % ROWS == 0, "rows in flight come from one batch of G keys");
@@ -397,12 +399,16 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)  // MINB 0: no occupa
         }
     };
 
+    // keys and ids of the first batch of G sorted positions (lane l: base + l);
+    // each later batch's are loaded while the one before it is added, so the
+    // x rows of a batch never wait behind their ids
+    uint32_t next_key = lane < p1 - p0 ? p.keys[p0 + lane] : 0u;
+    int32_t next_id = lane < p1 - p0 ? p.ids[p0 + lane] : 0;
     for (int64_t base = p0; base < p1; base += G) {
         const int cnt = int(p1 - base < G ? p1 - base : G);
-        const bool mine = lane < cnt;
-        const uint32_t my_key = mine ? p.keys[base + lane] : 0u;
-        const int32_t my_id = mine ? p.ids[base + lane] : 0;
-        const bool my_use = mine && p.ks.summed(my_key);
+        const uint32_t my_key = next_key;
+        const int32_t my_id = next_id;
+        const bool my_use = lane < cnt && p.ks.summed(my_key);
         const float my_w = (weighted && my_use) ? p.weights[my_id] : 1.0f;
         for (int j0 = 0; j0 < cnt; j0 += ROWS) {
             // issue the loads of up to ROWS rows first (memory-level parallelism) ...
@@ -423,6 +429,12 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)  // MINB 0: no occupa
 #pragma unroll
                     for (int e = 0; e < VEC; ++e) v[u].v[e] = 0.0f;
                 }
+            }
+            if (j0 == 0 && base + G < p1) {
+                // ... the next batch's keys and ids behind them ...
+                const int64_t at = base + G + lane;
+                next_key = at < p1 ? p.keys[at] : 0u;
+                next_id = at < p1 ? p.ids[at] : 0;
             }
             // ... then add them in sorted order (the order fixes the rounding)
 #pragma unroll
@@ -589,49 +601,55 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
 
 // ------------------------------------------------------------------ variants
 //
-// Alternative shapes of the reduce step for tuning on the GPU, picked at run
-// time by FLASHKMEANS_UPDATE_CONFIG=<name> (unset or "default": the "v8"
-// shape below capped at 85 registers, 3 blocks per SM; "w8": one warp per
-// piece, 4 elements per lane (8-byte fp16 loads), 8 rows in flight, pieces of
-// 256 points, the default before the 2026-11-21 sweep). "r16": 16 rows in flight; "l512" / "l1024": pieces of 512 /
-// 1024 points; "o4": at most 64 registers (4 blocks of 8 warps per SM, the
-// default takes 80: 3 blocks); "v8": fp16/bf16 with 16-byte loads (8 elements per lane), a
-// half-warp per piece (16 lanes x 8 = 128 columns, the combine's column
-// block), used when d % 8 == 0 and x is 16-byte aligned, the default shape
-// otherwise (and for fp32, which already loads 16 bytes). Every variant adds
-// each column's rows in the same order: bitwise the same sums. Larger pieces
-// need no more workspace (the piece lists are sized for 256-point pieces).
+// Shapes of the reduce step for tuning on the GPU, picked at run time by
+// FLASHKMEANS_UPDATE_CONFIG=<name> (unset: "default"). The reduce is bound by
+// memory latency, not bandwidth: each group walks its piece one batch of rows
+// after another, so the time is (rows per group / rows in flight) load
+// latencies, and the fix is more groups (shorter pieces) with more rows in
+// flight each. A variant sets:
+// - rows: rows in flight per group (16: a whole batch of a half-warp);
+// - target: the pieces x column blocks a problem is cut into (at least 32 and
+//   at most max_piece points per piece; 0 = always max_piece);
+// - v8: fp16/bf16 with d % 8 == 0 and 16-byte aligned x: a half-warp per
+//   piece, 16-byte loads of 8 elements (16 lanes x 8 = 128 columns, the
+//   combine's column block); otherwise a warp, 4 elements per lane (fp32: 16
+//   bytes) or 1 (d % 4 != 0);
+// - min_blocks: __launch_bounds__ blocks per SM (caps the registers).
+// Variants with the same piece length give bitwise the same sums (each column
+// adds the same rows in the same order); the length changes only how cut
+// clusters are combined, never the run-to-run bits.
 struct UpdateVariant {
     const char* name;
-    int rows;       // rows in flight: 8 or 16
-    int64_t piece;  // points per piece (>= kMinPiece)
-    bool v8;        // half-warp per piece, 16-byte loads (fp16/bf16)
-    int min_blocks; // __launch_bounds__ blocks per SM (caps registers); 0 = none
+    int rows;
+    int64_t target;
+    int64_t max_piece;
+    bool v8;
+    int min_blocks;
 };
 
 const UpdateVariant kUpdateVariants[] = {
-        // default = v8o3, the fastest in the 2026-11-21 H200 sweep (1M and 8M
-        // fp16 rows, bitwise equal to the others); fp32 ignores v8
-        {"default", 8, kMinPiece, true, 3},  {"r16", 16, kMinPiece, false, 0},
-        {"l512", 8, 512, false, 0},          {"l1024", 8, 1024, false, 0},
-        {"r16l512", 16, 512, false, 0},      {"o4", 8, kMinPiece, false, 4},
-        {"v8", 8, kMinPiece, true, 0},       {"v8r16", 16, kMinPiece, true, 0},
-        {"v8l512", 8, 512, true, 0},         {"w8", 8, kMinPiece, false, 0},
+        {"default", 16, 8192, 256, true, 2},
+        {"t4096", 16, 4096, 256, true, 2},
+        {"t16384", 16, 16384, 256, true, 2},
+        {"l256", 16, 0, 256, true, 2},  // session 5's pieces, prefetched ids, 16 rows
+        {"r8", 8, 8192, 256, true, 3},
+        {"w4", 16, 8192, 256, false, 2},  // a warp per piece, 8-byte fp16 loads
 };
 
-/// Points per piece for problems of n points of dimension d: the tuned length
-/// (the variant's, at least 2 (d + 1) so the partial rows fit in the sort's
-/// free buffers) for large n; shorter for small n, down to 32, so a problem
-/// still makes ~kTargetPieces pieces and fills the GPU (100000 points made 22
-/// blocks of 288-point pieces: 123 us for 25 MB). A function of n, d and the
-/// variant only, never of the batch: a batch keeps the bits of separate calls.
+/// Points per piece for problems of n points of dimension d: long enough to
+/// keep the partial rows few (2 per piece), short enough that a problem makes
+/// ~target groups (pieces x 128-column blocks) to fill the GPU: 100000 points
+/// in 256-point pieces made 22 blocks (123 us for 25 MB). A function of n, d
+/// and the variant only, never of the batch: a batch keeps the bits of
+/// separate calls.
 int64_t piece_len(int64_t n, int64_t d) {
     const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
-    const int64_t dround = (d + 3) / 4 * 4;
-    const int64_t tuned = std::max<int64_t>(std::max<int64_t>(kMinPiece, uv.piece),
-                                            (2 * (dround + 1) + 31) / 32 * 32);
-    const int64_t fill = ((n + kTargetPieces - 1) / kTargetPieces + 31) / 32 * 32;
-    return std::min(tuned, std::max(kShortestPiece, fill));
+    if (uv.target == 0) {
+        return uv.max_piece;
+    }
+    const int64_t col_blocks = (d + 127) / 128;
+    const int64_t fill = ((n * col_blocks + uv.target - 1) / uv.target + 31) / 32 * 32;
+    return std::min(uv.max_piece, std::max(kShortestPiece, fill));
 }
 
 unsigned grid_1d(int64_t items, int threads) {
@@ -743,26 +761,25 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
                     reinterpret_cast<uintptr_t>(x) % 16 == 0;
     const int64_t groups = v8 ? 2 * kReduceWarps : kReduceWarps;  // pieces per block
     const dim3 rgrid(unsigned((n_pieces + groups - 1) / groups), unsigned(col_blocks));
+    // the default shapes (16 rows in flight, 2 blocks per SM) and r8's (8
+    // rows, 3 blocks per SM)
+    const bool r8 = uv.rows == 8;
     if (v8) {
         if constexpr (sizeof(T) == 2) {
-            if (uv.rows == 16) {
-                segment_reduce_kernel<T, 8, 16, 16><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
-            } else if (uv.min_blocks == 3) {
+            if (r8) {
                 segment_reduce_kernel<T, 8, 16, 8, 3><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
             } else {
-                segment_reduce_kernel<T, 8, 16, 8><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+                segment_reduce_kernel<T, 8, 16, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
             }
         }
     } else if (vec4) {
-        if (uv.rows == 16) {
-            segment_reduce_kernel<T, 4, 32, 16><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
-        } else if (uv.min_blocks == 4) {
-            segment_reduce_kernel<T, 4, 32, 8, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        if (r8) {
+            segment_reduce_kernel<T, 4, 32, 8, 3><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
         } else {
-            segment_reduce_kernel<T, 4><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            segment_reduce_kernel<T, 4, 32, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
         }
     } else {
-        segment_reduce_kernel<T, 1><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        segment_reduce_kernel<T, 1, 32, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
     }
     FK_CUDA_CHECK(cudaGetLastError());
 
