@@ -31,8 +31,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     sums_ = PlaceArray<float>(place, size_t(k) * d * B);
     weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
-    n_empty_ = PlaceArray<int32_t>(place, size_t(B));
-    stats_ = PlaceArray<double>(place, size_t(3) * B);
+    stats_ = PlaceArray<double>(place, size_t(3) * B + (size_t(B) + 1) / 2);
     labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
     distances_ = PlaceArray<float>(place, size_t(n) * B);
     // The points, uploaded once (or used in place) in the compute dtype.
@@ -178,17 +177,16 @@ LloydStep Lloyd::iterate() {
     f.k_begin = cfg_.k_frozen;
     f.batch = B;
     f.centroids = centroids_.get();
-    f.n_empty = n_empty_.get();
+    f.n_empty = n_empty();
     finalize_centroids(place_, f);
 
     iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
 
-    // The one host round trip of the iteration (the first copy waits for
-    // all of the above).
-    std::vector<double> stats(size_t(3) * B);
-    std::vector<int32_t> n_empty(B);
+    // The one host round trip of the iteration (the copy waits for all of the
+    // above): the statistics and the empty-cluster counts behind them.
+    std::vector<double> stats(stats_.size());
     copy_to_host(place_, stats.data(), stats_.get(), stats.size() * sizeof(double));
-    copy_to_host(place_, n_empty.data(), n_empty_.get(), B * sizeof(int32_t));
+    const auto* n_empty = reinterpret_cast<const int32_t*>(stats.data() + 3 * B);
     step.seconds_assign = assign_timer_.seconds();
 
     step.obj.assign(B, 0.0);

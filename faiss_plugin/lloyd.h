@@ -86,8 +86,11 @@ class Lloyd {
     PlaceArray<float> x_norms_, weights_, centroids_, c_norms_, sums_, weight_sums_,
             distances_;
     PlaceArray<uint8_t> c_typed_, workspace_;
-    PlaceArray<int32_t> labels_, counts_, n_empty_;
-    PlaceArray<double> stats_; // 3 per problem: see kernels::iteration_stats
+    PlaceArray<int32_t> labels_, counts_;
+    /// 3 doubles per problem (kernels::iteration_stats), then one int32 per
+    /// problem (the empty-cluster counts): the iteration's one copy to the host
+    PlaceArray<double> stats_;
+    int32_t* n_empty() const { return reinterpret_cast<int32_t*>(stats_.get() + 3 * data_.batch); }
     PlaceTimer assign_timer_;
 };
 

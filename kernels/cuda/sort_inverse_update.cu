@@ -607,14 +607,19 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
 // after another, so the time is (rows per group / rows in flight) load
 // latencies, and the fix is more groups (shorter pieces) with more rows in
 // flight each. A variant sets:
-// - rows: rows in flight per group (16: a whole batch of a half-warp);
+// - rows: rows in flight per group: 16 (a whole batch of a half-warp, 2
+//   blocks per SM), 8 (3 blocks per SM), or 0 = 16 when the pieces were
+//   shortened (small n: latency-bound, rows in flight per group matter) and
+//   8 at the longest pieces (large n: several waves of blocks, more warps per
+//   SM matter). H200, 2026-11-21: 16 rows 0.179 vs 8 rows 0.197 ms at 1M x 128
+//   fp16 (128-point pieces); 0.926 vs 0.862 ms at 8M, 0.583 vs 0.539 at
+//   1M x 768 (256-point pieces);
 // - target: the pieces x column blocks a problem is cut into (at least 32 and
-//   at most max_piece points per piece; 0 = always max_piece);
+//   at most max_piece points per piece);
 // - v8: fp16/bf16 with d % 8 == 0 and 16-byte aligned x: a half-warp per
 //   piece, 16-byte loads of 8 elements (16 lanes x 8 = 128 columns, the
 //   combine's column block); otherwise a warp, 4 elements per lane (fp32: 16
-//   bytes) or 1 (d % 4 != 0);
-// - min_blocks: __launch_bounds__ blocks per SM (caps the registers).
+//   bytes) or 1 (d % 4 != 0).
 // Variants with the same piece length give bitwise the same sums (each column
 // adds the same rows in the same order); the length changes only how cut
 // clusters are combined, never the run-to-run bits.
@@ -624,16 +629,16 @@ struct UpdateVariant {
     int64_t target;
     int64_t max_piece;
     bool v8;
-    int min_blocks;
 };
 
 const UpdateVariant kUpdateVariants[] = {
-        {"default", 16, 8192, 256, true, 2},
-        {"t4096", 16, 4096, 256, true, 2},
-        {"t16384", 16, 16384, 256, true, 2},
-        {"l256", 16, 0, 256, true, 2},  // session 5's pieces, prefetched ids, 16 rows
-        {"r8", 8, 8192, 256, true, 3},
-        {"w4", 16, 8192, 256, false, 2},  // a warp per piece, 8-byte fp16 loads
+        {"default", 0, 8192, 256, true},
+        {"r16", 16, 8192, 256, true},
+        {"r8", 8, 8192, 256, true},
+        {"t16384", 0, 16384, 256, true},
+        {"m128", 0, 8192, 128, true},
+        {"m512", 0, 8192, 512, true},
+        {"w4", 0, 8192, 256, false},  // a warp per piece, 8-byte fp16 loads
 };
 
 /// Points per piece for problems of n points of dimension d: long enough to
@@ -644,9 +649,6 @@ const UpdateVariant kUpdateVariants[] = {
 /// separate calls.
 int64_t piece_len(int64_t n, int64_t d) {
     const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
-    if (uv.target == 0) {
-        return uv.max_piece;
-    }
     const int64_t col_blocks = (d + 127) / 128;
     const int64_t fill = ((n * col_blocks + uv.target - 1) / uv.target + 31) / 32 * 32;
     return std::min(uv.max_piece, std::max(kShortestPiece, fill));
@@ -672,8 +674,9 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 
     auto* seg_start = reinterpret_cast<int32_t*>(ws + plan.off_seg_start);
     auto* seg_end = reinterpret_cast<int32_t*>(ws + plan.off_seg_end);
-    FK_CUDA_CHECK(cudaMemsetAsync(seg_start, 0, size_t(nkeys) * 4, stream));
-    FK_CUDA_CHECK(cudaMemsetAsync(seg_end, 0, size_t(nkeys) * 4, stream));
+    // seg_start, seg_end and the 2 finisher counters are contiguous: one memset
+    FK_CUDA_CHECK(cudaMemsetAsync(seg_start, 0, plan.off_list + 2 * sizeof(int32_t) -
+                                                        plan.off_seg_start, stream));
     constexpr int kThreads = 256;
 
     const uint32_t* keys = nullptr;
@@ -752,18 +755,14 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     rp.seg_start = seg_start;
     rp.finishers = reinterpret_cast<int32_t*>(ws + plan.off_list);
     rp.list_cap = n_pieces;
-    if (cut) {
-        FK_CUDA_CHECK(cudaMemsetAsync(rp.finishers, 0, 2 * sizeof(int32_t), stream));
-    }
     // v8: 16-byte loads of 8 fp16/bf16, a half-warp per piece, 128 columns
     // per group like the default's warp (so col_blocks is the same)
     const bool v8 = uv.v8 && sizeof(T) == 2 && vec4 && d % 8 == 0 &&
                     reinterpret_cast<uintptr_t>(x) % 16 == 0;
     const int64_t groups = v8 ? 2 * kReduceWarps : kReduceWarps;  // pieces per block
     const dim3 rgrid(unsigned((n_pieces + groups - 1) / groups), unsigned(col_blocks));
-    // the default shapes (16 rows in flight, 2 blocks per SM) and r8's (8
-    // rows, 3 blocks per SM)
-    const bool r8 = uv.rows == 8;
+    // 16 rows in flight at 2 blocks per SM, or 8 at 3 (see the variants)
+    const bool r8 = uv.rows == 8 || (uv.rows == 0 && pieces.len == uv.max_piece);
     if (v8) {
         if constexpr (sizeof(T) == 2) {
             if (r8) {
