@@ -576,18 +576,38 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
         const uint32_t key = p.keys[p.pieces.begin(Q)];
         const int64_t s = p.seg_start[key];
         const int64_t q_first = p.pieces.of(p.ks.problem(key), s);
+        // the cluster is the last run (slot 1) of its first piece unless it
+        // starts exactly there; in every later piece it is the first run
+        const int64_t first_slot = q_first * 2 + (s > p.pieces.begin(q_first) ? 1 : 0);
         float acc[VEC];
         float wacc = 0.0f;
 #pragma unroll
         for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
-        for (int64_t qq = q_first; qq <= Q; ++qq) {
-            const int64_t slot = qq * 2 + ((qq == q_first && s > p.pieces.begin(qq)) ? 1 : 0);
-            if (col_ok) {
-                const float* src = p.part + slot * p.dround + col;
+        // kChunk partial rows loaded at once, then added in piece order: a
+        // cluster of 32 pieces costs 4 load latencies, not 32
+        constexpr int kChunk = 8;
+        for (int64_t q0 = q_first; q0 <= Q; q0 += kChunk) {
+            Vec<VEC> v[kChunk];
+            float wv[kChunk];
 #pragma unroll
-                for (int t = 0; t < VEC; ++t) acc[t] += src[t];
+            for (int u = 0; u < kChunk; ++u) {
+                const int64_t qq = q0 + u;
+                const int64_t slot = qq == q_first ? first_slot : qq * 2;
+                if (qq <= Q && col_ok) {
+                    v[u] = load_vec<float, VEC>(p.part + slot * p.dround + col);
+                }
+                wv[u] = qq <= Q ? p.part_w[slot] : 0.0f;
             }
-            wacc += p.part_w[slot];
+#pragma unroll
+            for (int u = 0; u < kChunk; ++u) {
+                if (q0 + u <= Q) {
+                    if (col_ok) {
+#pragma unroll
+                        for (int t = 0; t < VEC; ++t) acc[t] += v[u].v[t];
+                    }
+                    wacc += wv[u];
+                }
+            }
         }
         const int64_t row = p.ks.row(key);
         if (col_ok) {
