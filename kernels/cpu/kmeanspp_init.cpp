@@ -13,7 +13,11 @@
 // point i in block b is (sum of blocks < b, added in block order) + (D of the
 // block's points <= i, added in point order), and total is the prefix of the
 // last point. So the block where the prefix crosses r always holds the pick,
-// and the result is the same on every run and thread count.
+// and the result is the same on every run and thread count. The fp32 sum over
+// the d coordinates of one distance is vectorised (omp simd: lanes of
+// partial sums, an order fixed by the build), which is why it may round
+// differently from the CUDA kernel's; on data whose distances are exact
+// (small integers) every order gives the same bits.
 #include "cpu_kernels.h"
 
 #include <algorithm>
@@ -50,6 +54,7 @@ struct Seeder {
             for (int64_t i = b * kBlock; i < end; i++) {
                 const float* xi = x + i * d;
                 float acc = 0;
+#pragma omp simd reduction(+ : acc)
                 for (int64_t t = 0; t < d; t++) {
                     const float diff = xi[t] - c[t];
                     acc += diff * diff;
