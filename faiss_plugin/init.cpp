@@ -3,7 +3,6 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/random.h>
 
-#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -20,49 +19,19 @@ void init_random(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, size_t d,
 }
 
 // k-means++: each new centroid is a point drawn with probability proportional
-// to its squared distance to the nearest centroid chosen so far. The
-// distances come from FlashAssign with k = 1 on the backend; the running
-// minimum and the draw are O(n) host work per centroid.
-void init_kmeanspp(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, size_t d, float* c,
-                   int64_t b) {
-    const int64_t n = lloyd.n();
+// to its squared distance to the nearest centroid chosen so far (D^2
+// sampling). The whole seeding runs on the backend (kernels::kmeanspp_init);
+// the host only draws one uniform per new row from std::mt19937_64(seed),
+// always k - n_given of them whatever branch the sampling takes, so row j's
+// draw depends on the seed and j alone.
+void init_kmeanspp(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, float* c, int64_t b) {
     std::mt19937_64 rng(seed);
-    std::vector<double> best(n, HUGE_VAL);
-    std::vector<float> dist(n);
-    size_t next = n_given;
-    if (n_given == 0) {
-        int64_t first = std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
-        lloyd.gather_points(b, &first, 1, c);
-        next = 1;
+    std::uniform_real_distribution<double> uniform(0, 1);
+    std::vector<double> draws(k - n_given);
+    for (double& u : draws) {
+        u = uniform(rng);
     }
-    for (size_t j = 0; j < next; j++) {
-        lloyd.distances_to(b, c + j * d, dist.data());
-        for (int64_t i = 0; i < n; i++) best[i] = std::min(best[i], double(dist[i]));
-    }
-    for (size_t j = next; j < k; j++) {
-        double total = 0;
-        for (double v : best) total += v;
-        int64_t pick;
-        if (total > 0) {
-            double r = std::uniform_real_distribution<double>(0, total)(rng), acc = 0;
-            pick = n - 1;
-            for (int64_t i = 0; i < n; i++) {
-                acc += best[i];
-                if (acc > r && best[i] > 0) {
-                    pick = i;
-                    break;
-                }
-            }
-        } else {
-            // every point coincides with a centroid: any point will do
-            pick = std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
-        }
-        lloyd.gather_points(b, &pick, 1, c + j * d);
-        if (j + 1 < k) {
-            lloyd.distances_to(b, c + j * d, dist.data());
-            for (int64_t i = 0; i < n; i++) best[i] = std::min(best[i], double(dist[i]));
-        }
-    }
+    lloyd.kmeanspp_init(b, int64_t(k), int64_t(n_given), draws.data(), c);
 }
 
 } // namespace
@@ -73,7 +42,7 @@ void initialize_centroids(Lloyd& lloyd, Init init, int64_t seed, size_t n_given,
         return;
     }
     if (init == Init::KMeansPP) {
-        init_kmeanspp(lloyd, seed, n_given, k, d, centroids, b);
+        init_kmeanspp(lloyd, seed, n_given, k, centroids, b);
     } else {
         init_random(lloyd, seed, n_given, k, d, centroids, b);
     }

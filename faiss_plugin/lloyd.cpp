@@ -67,9 +67,14 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     }
 }
 
+const void* Lloyd::problem_points(int64_t b) const {
+    const size_t bytes = size_t(data_.n) * data_.d * dtype_size(cfg_.compute_dtype);
+    return static_cast<const uint8_t*>(x_) + size_t(b) * bytes;
+}
+
 void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {
     const int64_t n = data_.n, d = data_.d;
-    const uint8_t* xb = static_cast<const uint8_t*>(x_) + size_t(b) * n * d * dtype_size(cfg_.compute_dtype);
+    const void* xb = problem_points(b);
     if (place_.backend == Backend::CPU) {
         gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, out);
         return;
@@ -79,30 +84,23 @@ void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) 
     copy_to_host(place_, out, tmp.get(), size_t(m) * d * sizeof(float));
 }
 
-void Lloyd::distances_to(int64_t b, const float* centroid, float* out) {
+void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
+                          float* centroids) const {
     const int64_t n = data_.n, d = data_.d;
-    const size_t esz = dtype_size(cfg_.compute_dtype);
-    PlaceArray<float> c(place_, d), cn(place_, 1), dist(place_, n);
-    PlaceArray<int32_t> lab(place_, n);
-    PlaceArray<uint8_t> ct(place_, d * esz);
-    copy_to_place(place_, c.get(), centroid, d * sizeof(float));
-    convert_from_float(place_, c.get(), cfg_.compute_dtype, d, ct.get());
-    row_norms(place_, ct.get(), cfg_.compute_dtype, 1, d, cn.get());
-    AssignArgs a;
-    a.x = static_cast<const uint8_t*>(x_) + size_t(b) * n * d * esz;
+    PlaceArray<float> rows(place_, size_t(k) * d);
+    copy_to_place(place_, rows.get(), centroids, size_t(n_given) * d * sizeof(float));
+    KMeansPPArgs a;
+    a.x = problem_points(b);
     a.dtype = cfg_.compute_dtype;
     a.n = n;
     a.d = d;
-    a.centroids = ct.get();
-    a.centroid_norms = cn.get();
-    a.k = 1;
-    a.metric = Metric::L2;
-    a.precision = cfg_.precision;
-    a.x_norms = x_norms_.get() + size_t(b) * n;
-    a.labels = lab.get();
-    a.distances = dist.get();
-    flash_assign(place_, a);
-    copy_to_host(place_, out, dist.get(), n * sizeof(float));
+    a.k = k;
+    a.n_given = n_given;
+    a.draws = draws;
+    a.centroids = rows.get();
+    kernels::kmeanspp_init(place_, a);
+    copy_to_host(place_, centroids + n_given * d, rows.get() + n_given * d,
+                 size_t(k - n_given) * d * sizeof(float));
 }
 
 void Lloyd::set_centroids(const float* host) {

@@ -50,8 +50,12 @@ class Lloyd {
 
     /// Rows `ids` (host, ids[i] < n) of problem b, as fp32, into host memory.
     void gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const;
-    /// Distances of every point of problem b to one fp32 centroid (host out).
-    void distances_to(int64_t b, const float* centroid, float* out);
+    /// k-means++ seeding of rows [n_given, k) of the host k x d `centroids`
+    /// from problem b's points, on the backend (kernels::kmeanspp_init):
+    /// rows [0, n_given) go up, the new rows come back, once each. `draws`:
+    /// k - n_given uniforms in [0, 1), one per new row.
+    void kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
+                       float* centroids) const;
 
     void set_centroids(const float* host); ///< batch x k x d
     void get_centroids(float* host) const; ///< batch x k x d
@@ -73,6 +77,8 @@ class Lloyd {
     const Place& place() const { return place_; }
 
    private:
+    /// Problem b's points on the place, in the compute dtype.
+    const void* problem_points(int64_t b) const;
     void prepare_centroids(); // norms + dtype copy for the assignment
     /// FAISS's split of the empty clusters of `problems` (in order), moving
     /// only the centroid rows the splits touch; nsplit into `step`.

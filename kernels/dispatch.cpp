@@ -237,6 +237,32 @@ void convert_from_float(const Place& place, const float* src, DType dtype, int64
     std::copy(src, src + count, static_cast<float*>(dst));
 }
 
+void kmeanspp_init(const Place& place, const KMeansPPArgs& a) {
+    if (a.n < 1 || a.d < 1) {
+        fail("kmeanspp_init: need n >= 1 points and d >= 1, got n = " + std::to_string(a.n) +
+             ", d = " + std::to_string(a.d));
+    }
+    if (!(a.n_given >= 0 && a.n_given < a.k)) {
+        fail("kmeanspp_init: need 0 <= n_given < k, got n_given = " + std::to_string(a.n_given) +
+             ", k = " + std::to_string(a.k));
+    }
+    require(a.x != nullptr, "kmeanspp_init: x is null");
+    require(a.centroids != nullptr, "kmeanspp_init: centroids is null");
+    require(a.draws != nullptr, "kmeanspp_init: draws is null");
+    for (int64_t t = 0; t < a.k - a.n_given; t++) {
+        if (!(a.draws[t] >= 0.0 && a.draws[t] < 1.0)) {
+            fail("kmeanspp_init: draws must be in [0, 1), got draws[" + std::to_string(t) +
+                 "] = " + std::to_string(a.draws[t]));
+        }
+    }
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::kmeanspp_init(place, a));
+        return;
+    }
+    require_cpu_float32(a.dtype, "kmeanspp_init");
+    cpu::kmeanspp_init(a);
+}
+
 void iteration_stats(const Place& place, const float* values, int64_t n, const int32_t* counts,
                      int64_t k, int64_t batch, double* out) {
     require(n >= 0 && k >= 0 && batch >= 0, "iteration_stats: negative size");

@@ -20,7 +20,8 @@ flashkmeans::Options cpu_options() {
 /// batch_kmeans on B problems of x gives bitwise the centroids, labels and
 /// objectives of B separate calls.
 void expect_batch_equals_separate_runs(const std::vector<float>& x, int64_t B, int64_t n,
-                                       int64_t d, int64_t k, int niter) {
+                                       int64_t d, int64_t k, int niter,
+                                       flashkmeans::Options opts = cpu_options()) {
     flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, B, n, d};
     flashkmeans::BatchKMeansParams params;
     params.k = k;
@@ -28,15 +29,13 @@ void expect_batch_equals_separate_runs(const std::vector<float>& x, int64_t B, i
     std::vector<float> c(B * k * d);
     std::vector<int32_t> labels(B * n);
     std::vector<double> obj(B * params.niter);
-    flashkmeans::batch_kmeans(p, params, {false, c.data(), labels.data(), obj.data()},
-                              cpu_options());
+    flashkmeans::batch_kmeans(p, params, {false, c.data(), labels.data(), obj.data()}, opts);
     for (int64_t b = 0; b < B; b++) {
         flashkmeans::PointsView one{x.data() + b * n * d, flashkmeans::DType::Float32, false, 1, n, d};
         std::vector<float> c1(k * d);
         std::vector<int32_t> l1(n);
         std::vector<double> o1(params.niter);
-        flashkmeans::batch_kmeans(one, params, {false, c1.data(), l1.data(), o1.data()},
-                                  cpu_options());
+        flashkmeans::batch_kmeans(one, params, {false, c1.data(), l1.data(), o1.data()}, opts);
         EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;
         EXPECT_TRUE(std::equal(l1.begin(), l1.end(), labels.begin() + b * n));
         for (int it = 0; it < params.niter; it++) EXPECT_EQ(o1[it], obj[b * params.niter + it]);
@@ -46,6 +45,14 @@ void expect_batch_equals_separate_runs(const std::vector<float>& x, int64_t B, i
 TEST(BatchKMeans, BatchEqualsSeparateRuns) {
     const int64_t B = 3, n = 1500, d = 12, k = 20;
     expect_batch_equals_separate_runs(fk_test::random_matrix(B * n, d, 31), B, n, d, k, 6);
+}
+
+// k-means++ seeds each problem from its own points (problem b's offset).
+TEST(BatchKMeans, BatchWithKMeansPPInitEqualsSeparateRuns) {
+    const int64_t B = 3, n = 1200, d = 6, k = 15;
+    flashkmeans::Options opts = cpu_options();
+    opts.init = flashkmeans::Init::KMeansPP;
+    expect_batch_equals_separate_runs(fk_test::random_matrix(B * n, d, 35), B, n, d, k, 3, opts);
 }
 
 // Problems 0 and 2 have 5 distinct points for 10 clusters, so clusters go

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -39,6 +40,44 @@ inline std::vector<float> blobs(int64_t n, int64_t d, int64_t k, uint64_t seed, 
         }
     }
     return x;
+}
+
+/// m uniforms in [0, 1) from std::mt19937_64(seed), as the engine draws
+/// k-means++'s.
+inline std::vector<double> uniform_draws(int64_t m, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<double> v(m);
+    for (auto& x : v) {
+        x = u(rng);
+    }
+    return v;
+}
+
+/// n x d integers in [-8, 8]: exact in fp32, fp16 and bf16, and so are their
+/// squared distances and the double sums of those, in any order.
+inline std::vector<float> small_ints(int64_t n, int64_t d, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> u(-8, 8);
+    std::vector<float> x(n * d);
+    for (auto& v : x) {
+        v = float(u(rng));
+    }
+    return x;
+}
+
+/// Seeding output check: the first row j >= n_given of `centroids` (k x d)
+/// that is not bitwise x[picks[j - n_given]], or -1 when every one is.
+inline int64_t first_row_not_its_pick(const std::vector<float>& centroids,
+                                      const std::vector<float>& x, int64_t d, int64_t n_given,
+                                      const std::vector<int64_t>& picks) {
+    for (size_t t = 0; t < picks.size(); t++) {
+        if (std::memcmp(centroids.data() + (n_given + t) * d, x.data() + picks[t] * d,
+                        sizeof(float) * d) != 0) {
+            return n_given + int64_t(t);
+        }
+    }
+    return -1;
 }
 
 inline std::vector<float> random_weights(int64_t n, uint64_t seed) {

@@ -14,6 +14,7 @@ void finalize_centroids(const kernels::FinalizeArgs& a);
 void postprocess_centroids(float* c, int64_t k, int64_t d, bool spherical, bool round_to_int);
 void gather_rows(const float* x, int64_t d, const int64_t* ids, int64_t m, float* out);
 void scatter_rows(const float* rows, int64_t m, int64_t d, const int64_t* ids, float* x);
+void kmeanspp_init(const kernels::KMeansPPArgs& a);
 void iteration_stats(const float* values, int64_t n, const int32_t* counts, int64_t k,
                      int64_t batch, double* out);
 

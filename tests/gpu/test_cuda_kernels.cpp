@@ -25,6 +25,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -1332,6 +1333,157 @@ TEST(CudaSmallOps, SmallIterationStatsMatchCpuAndAreDeterministic) {
         EXPECT_NEAR(nc[0], cpu[0], 1e-12 * c.n) << what;
         EXPECT_EQ(nc[1], 0.0) << what;
         EXPECT_EQ(nc[2], 0.0) << what;
+    }
+}
+
+// ================================================================ k-means++ seeding
+
+using fk_test::small_ints;
+using fk_test::uniform_draws;
+
+struct Seeded {
+    std::vector<float> centroids; // k x d
+    std::vector<int64_t> picks;   // k - n_given
+};
+
+/// kmeanspp_init on `place`: x (exact in `dtype`) stored as `dtype`, the
+/// first rows of the centroids = `given`, the others poisoned with NaN.
+Seeded run_kpp(const fk::Place& place, const std::vector<float>& x, DType dtype, int64_t n,
+               int64_t d, int64_t k, const std::vector<float>& given,
+               const std::vector<double>& draws) {
+    const int64_t n_given = int64_t(given.size()) / d;
+    std::vector<float> c0 = given;
+    c0.resize(k * d, kNaN);
+    Seeded s{c0, std::vector<int64_t>(k - n_given, -7)};
+    kn::KMeansPPArgs a;
+    a.dtype = dtype;
+    a.n = n;
+    a.d = d;
+    a.k = k;
+    a.n_given = n_given;
+    a.draws = draws.data();
+    a.picked = s.picks.data();
+    if (place.backend == fk::Backend::CPU) {
+        a.x = x.data();
+        a.centroids = s.centroids.data();
+        kn::kmeanspp_init(place, a);
+        return s;
+    }
+    Dev<char> dx(encode(x, dtype));
+    Dev<float> dc(c0);
+    // a pageable cudaMemcpy may return before its DMA lands; `place` may be
+    // a non-blocking stream that would not wait for it
+    cuda_ok(cudaDeviceSynchronize(), "upload");
+    a.x = dx.get();
+    a.centroids = dc.get();
+    kn::kmeanspp_init(place, a);
+    s.centroids = dc.download();
+    return s;
+}
+
+/// Rows [n_given, k) are x[pick] (x as the kernel saw it) and the given rows
+/// are untouched.
+void expect_rows_are_picked_points(const Seeded& s, const std::vector<float>& x, int64_t d,
+                                   const std::vector<float>& given, const std::string& what) {
+    const int64_t n_given = int64_t(given.size()) / d;
+    EXPECT_TRUE(std::equal(given.begin(), given.end(), s.centroids.begin())) << what;
+    EXPECT_EQ(fk_test::first_row_not_its_pick(s.centroids, x, d, n_given, s.picks), -1) << what;
+}
+
+// Small integers are exact in every dtype and every sum: the CUDA picks equal
+// the CPU's, for d below, at and above a warp, n not a multiple of a block of
+// points, with and without given rows (d = 1 has 17 distinct values, so k = 40
+// also runs the every-point-on-a-centroid branch).
+TEST(CudaKMeansPP, SmallIntegerDataPicksEqualCpuForEveryDtype) {
+    REQUIRE_GPU();
+    const int64_t n = 3001, k = 40;
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        for (int64_t d : {1, 7, 128, 300}) {
+            for (int64_t n_given : {0, 5}) {
+                const auto x = small_ints(n, d, 2000 + d);
+                const auto given = small_ints(n_given, d, 2001);
+                const auto draws = uniform_draws(k - n_given, 2002 + d + n_given);
+                const std::string what = std::string(fk::dtype_name(dtype)) + " d=" +
+                                         std::to_string(d) + " n_given=" + std::to_string(n_given);
+                const Seeded cpu = run_kpp(kCpu, x, DType::Float32, n, d, k, given, draws);
+                const Seeded gpu = run_kpp(kGpu, x, dtype, n, d, k, given, draws);
+                EXPECT_EQ(gpu.picks, cpu.picks) << what;
+                expect_rows_are_picked_points(gpu, x, d, given, what);
+            }
+        }
+    }
+}
+
+// Many blocks of points (n = 70001), and n large enough that a block holds
+// more than the smallest block size (n > 16384 * 1024): the two-level search
+// still finds the CPU's picks.
+TEST(CudaKMeansPP, ManyAndLargeBlocksOfPointsPickAsTheCpu) {
+    REQUIRE_GPU();
+    struct Case { int64_t n, d, k; };
+    for (Case c : {Case{70001, 7, 60}, Case{20000003, 2, 12}}) {
+        const auto x = small_ints(c.n, c.d, 2100 + c.d);
+        const auto draws = uniform_draws(c.k, 2101);
+        const std::string what = "n=" + std::to_string(c.n);
+        const Seeded cpu = run_kpp(kCpu, x, DType::Float32, c.n, c.d, c.k, {}, draws);
+        const Seeded gpu = run_kpp(kGpu, x, DType::Float16, c.n, c.d, c.k, {}, draws);
+        EXPECT_EQ(gpu.picks, cpu.picks) << what;
+        expect_rows_are_picked_points(gpu, x, c.d, {}, what);
+    }
+}
+
+// On random data the picks are distinct valid points, copied exactly, and the
+// same bits on every run (fixed reduction trees, no atomics), on the default
+// stream and on a stream of the caller's.
+TEST(CudaKMeansPP, RandomDataPicksAreValidDistinctAndBitwiseRepeatable) {
+    REQUIRE_GPU();
+    const int64_t n = 100003, k = 50;
+    cudaStream_t stream = nullptr;
+    cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    const fk::Place on_stream{fk::Backend::CUDA, 0, stream};
+    for (DType dtype : {DType::Float32, DType::BFloat16}) {
+        for (int64_t d : {64, 300}) {
+            const auto x = rounded(fk_test::random_matrix(n, d, 2200 + d), dtype);
+            const auto draws = uniform_draws(k, 2201);
+            const std::string what = std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d);
+            const Seeded a = run_kpp(kGpu, x, dtype, n, d, k, {}, draws);
+            const Seeded b = run_kpp(on_stream, x, dtype, n, d, k, {}, draws);
+            for (int64_t p : a.picks) {
+                ASSERT_TRUE(p >= 0 && p < n) << what << ": pick " << p;
+            }
+            EXPECT_EQ(std::set<int64_t>(a.picks.begin(), a.picks.end()).size(), size_t(k)) << what;
+            expect_rows_are_picked_points(a, x, d, {}, what);
+            EXPECT_EQ(a.picks, b.picks) << what;
+            EXPECT_EQ(0, std::memcmp(a.centroids.data(), b.centroids.data(), sizeof(float) * k * d))
+                    << what;
+        }
+    }
+    cuda_ok(cudaStreamDestroy(stream), "cudaStreamDestroy");
+}
+
+// Every point identical: total == 0, each pick is floor(u n) (u just below 1
+// gives n - 1). Zero draws with x[0] given: r = 0 picks the first points not
+// yet chosen, never one with D == 0.
+TEST(CudaKMeansPP, SmallIdenticalPointsAndZeroDrawsPickAsTheRuleSays) {
+    REQUIRE_GPU();
+    {
+        const int64_t n = 1000, d = 5, k = 8;
+        const std::vector<float> x(n * d, 1.5f);
+        auto draws = uniform_draws(k, 2300);
+        draws[3] = 0.0;
+        draws[4] = std::nextafter(1.0, 0.0);
+        const Seeded s = run_kpp(kGpu, x, DType::Float32, n, d, k, {}, draws);
+        for (int64_t t = 0; t < k; t++) {
+            EXPECT_EQ(s.picks[t], int64_t(std::floor(draws[t] * n))) << "row " << t;
+        }
+        EXPECT_EQ(s.centroids, std::vector<float>(k * d, 1.5f));
+    }
+    {
+        const int64_t n = 300, d = 4, k = 6;
+        const auto x = fk_test::random_matrix(n, d, 2301);
+        const std::vector<float> given(x.begin(), x.begin() + d);
+        const Seeded s = run_kpp(kGpu, x, DType::Float32, n, d, k, given,
+                                 std::vector<double>(k - 1, 0.0));
+        EXPECT_EQ(s.picks, (std::vector<int64_t>{1, 2, 3, 4, 5}));
     }
 }
 

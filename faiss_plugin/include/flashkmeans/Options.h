@@ -13,7 +13,9 @@ namespace flashkmeans {
 /// How the centroids not given by the caller are initialised.
 enum class Init {
     Random,   ///< k distinct points from FAISS's rand_perm (FAISS's seeding)
-    KMeansPP, ///< k-means++ (D^2 sampling), seeded from `seed`
+    /// k-means++ (D^2 sampling) on the backend, one uniform draw per row
+    /// from std::mt19937_64(seed)
+    KMeansPP,
 };
 
 struct Options {

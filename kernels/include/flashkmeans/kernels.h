@@ -230,6 +230,44 @@ void convert_from_float(
         int64_t count,
         void* dst);
 
+/** k-means++ seeding (D^2 sampling) of rows [n_given, k) of `centroids`,
+ * run wholly on the place: on CUDA the draws go up once and the picks come
+ * back once, with no host round trip per row. The same semantics on both
+ * backends:
+ * - D[i] = min over the rows chosen so far (given rows included) of
+ *   ||x_i - c||^2, in fp32 as the sum over t of (float(x_it) - c_t)^2: the
+ *   difference form, so a point equal to a chosen row has D[i] == 0 exactly.
+ * - If n_given == 0, row 0 = x[min(n - 1, floor(draws[0] * n))].
+ * - Each further row j (draw t = j - n_given): total = sum_i D[i] in double.
+ *   If total > 0: r = draws[t] * total and the pick is the smallest i with
+ *   prefix(i) > r and D[i] > 0, prefix(i) = sum_{i' <= i} D[i'] in double; if
+ *   rounding leaves none, the largest i with D[i] > 0 (CUDA: of the block
+ *   where the block prefix crossed r). If total == 0 (every point sits on a
+ *   chosen row): the pick is min(n - 1, floor(draws[t] * n)).
+ * - Row j = fp32(x[pick]) (exact for fp16/bf16).
+ * The double sums are blocked (CPU: fixed blocks of points summed in order,
+ * then the blocks in order; CUDA: a fixed reduction tree per block of
+ * points), so picks are the same on every run, and the same on both backends
+ * wherever the fp32 distances and their double sums are exact (e.g. small
+ * integer data); elsewhere they may differ by rounding. A point already
+ * chosen has D == 0 and is never picked again while total > 0. */
+struct KMeansPPArgs {
+    const void* x = nullptr;  ///< n x d points (one problem), in `dtype`
+    DType dtype = DType::Float32; ///< CPU: float32 only
+    int64_t n = 0;            ///< points, >= 1
+    int64_t d = 0;            ///< dimension, >= 1
+    int64_t k = 0;            ///< rows of `centroids`
+    int64_t n_given = 0;      ///< rows [0, n_given) are given; 0 <= n_given < k
+    /// HOST array of k - n_given uniforms in [0, 1); draw t picks row n_given + t
+    const double* draws = nullptr;
+    /// k x d fp32, place memory: rows [0, n_given) read, rows [n_given, k) written
+    float* centroids = nullptr;
+    /// optional HOST out: the k - n_given chosen point ids (on CUDA, asking
+    /// for them waits for the stream)
+    int64_t* picked = nullptr;
+};
+void kmeanspp_init(const Place& place, const KMeansPPArgs& args);
+
 /** The per-problem sums one iteration reports, in double and in a fixed
  * order (the same bits on every run): for b < batch,
  * out[3b] = sum_i values[b*n + i] (the objective, from the distances),
