@@ -8,7 +8,11 @@
 // 3 warm-up iterations (whole runs timed against each other were noisy: their
 // allocation and init time varied by more than an iteration).
 //
-//   bench_lloyd [--only NAME]
+//   bench_lloyd [--only NAME] [--kmeanspp]
+//
+// --kmeanspp also times k-means++ seeding on the device (Lloyd::kmeanspp_init:
+// K rows from problem 0, host clock around the call, which ends with the copy
+// of the K x d rows to the host), once after a warm-up seeding.
 #include <flashkmeans/batch.h>
 
 #include "bench_data.h"
@@ -72,12 +76,33 @@ Timing iteration_ms(const Config& c, const void* x) {
     return {median(ms), median(assign_ms)};
 }
 
+/// Milliseconds of one k-means++ seeding of problem 0 (after one warm-up).
+double kmeanspp_ms(const Config& c, const void* x) {
+    fk::LloydData data{x, c.dtype, true, c.N, c.d, c.B, nullptr};
+    fk::LloydConfig cfg;
+    cfg.k = c.K;
+    cfg.compute_dtype = c.dtype;
+    cfg.precision = c.precision;
+    fk::Lloyd lloyd(fk::Place{fk::Backend::CUDA, 0, nullptr}, data, cfg);
+    std::vector<double> draws(size_t(c.K));
+    for (int64_t j = 0; j < c.K; j++) {
+        draws[j] = double((j * 7919) % 10007) / 10007.0;  // fixed, spread in [0, 1)
+    }
+    std::vector<float> cent(size_t(c.K) * c.d);
+    lloyd.kmeanspp_init(0, c.K, 0, draws.data(), cent.data());
+    const auto t = std::chrono::steady_clock::now();
+    lloyd.kmeanspp_init(0, c.K, 0, draws.data(), cent.data());
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     const char* only = nullptr;
+    bool kmeanspp = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        if (!strcmp(argv[i], "--kmeanspp")) kmeanspp = true;
     }
     const int64_t M = 1 << 20;
     const fk::DType H = fk::DType::Float16, F = fk::DType::Float32;
@@ -106,6 +131,9 @@ int main(int argc, char** argv) {
             device_random(x.p, c.dtype, count, 7);
             const Timing t = iteration_ms(c, x.p);
             printf("| %s | %.3f | %.3f | %.3f |\n", c.name, t.ms, t.assign_ms, t.ms - t.assign_ms);
+            if (kmeanspp && c.B == 1) {
+                printf("| %s k-means++ seeding (K rows) | %.1f ms |\n", c.name, kmeanspp_ms(c, x.p));
+            }
             printf("{\"bench\":\"lloyd\",\"config\":\"%s\",\"ms_per_iter\":%.4f,"
                    "\"assign_ms\":%.4f}\n",
                    c.name, t.ms, t.assign_ms);

@@ -63,7 +63,7 @@ if [ "$what" = all ] || [ "$what" = test ]; then
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
   timeout 200 build-gpu/bench/bench_kernels > "$OUT/bench_kernels.log" 2>&1
-  timeout 150 build-gpu/bench/bench_lloyd > "$OUT/bench_lloyd.log" 2>&1
+  timeout 220 build-gpu/bench/bench_lloyd --kmeanspp > "$OUT/bench_lloyd.log" 2>&1
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/flash_kmeans_ref.py > "$OUT/flash_kmeans_ref.log" 2>&1
   grep -E "^\||^#" "$OUT/bench_kernels.log" "$OUT/bench_lloyd.log" "$OUT/flash_kmeans_ref.log"
 fi
