@@ -490,6 +490,42 @@ struct CombineParams {
     int64_t list_cap;
 };
 
+/// acc / wacc += the partial rows of pieces q0, q0 + step, ... <= Q of a cut
+/// cluster, in that order; its first piece q_first holds it in `first_slot`,
+/// every later piece in slot 0 (the first run). kChunk rows are loaded at
+/// once, then added in order: one load latency per kChunk pieces, the same
+/// sums as one at a time.
+template <int VEC>
+__device__ __forceinline__ void add_partials(const CombineParams& p, int64_t q_first,
+                                             int64_t first_slot, int64_t q0, int64_t step,
+                                             int64_t Q, int64_t col, bool col_ok,
+                                             float (&acc)[VEC], float& wacc) {
+    constexpr int kChunk = 8;
+    for (; q0 <= Q; q0 += kChunk * step) {
+        Vec<VEC> v[kChunk];
+        float wv[kChunk];
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u) {
+            const int64_t qq = q0 + u * step;
+            const int64_t slot = qq == q_first ? first_slot : qq * 2;
+            if (qq <= Q && col_ok) {
+                v[u] = load_vec<float, VEC>(p.part + slot * p.dround + col);
+            }
+            wv[u] = qq <= Q ? p.part_w[slot] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < kChunk; ++u) {
+            if (q0 + u * step <= Q) {
+                if (col_ok) {
+#pragma unroll
+                    for (int t = 0; t < VEC; ++t) acc[t] += v[u].v[t];
+                }
+                wacc += wv[u];
+            }
+        }
+    }
+}
+
 /// Adds the partials of the cut cluster that ends in piece Q (it is Q's first
 /// run) in a fixed tree: warp w adds pieces first + w, first + w + 32, ... in
 /// order, then warp 0 adds the 32 warp sums in warp order. The tree depends
@@ -508,18 +544,11 @@ __device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q
     float wacc = 0.0f;
 #pragma unroll
     for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
-#pragma unroll 4
-    for (int64_t qq = q_first + warp; qq <= Q; qq += kCombineWarps) {
-        // the cluster is the last run (slot 1) of its first piece unless it
-        // starts exactly there; in every later piece it is the first run
-        const int64_t slot = qq * 2 + ((qq == q_first && s > p.pieces.begin(qq)) ? 1 : 0);
-        if (col_ok) {
-            const float* src = p.part + slot * p.dround + col;
-#pragma unroll
-            for (int t = 0; t < VEC; ++t) acc[t] += src[t];
-        }
-        wacc += p.part_w[slot];
-    }
+    // the cluster is the last run (slot 1) of its first piece unless it
+    // starts exactly there
+    const int64_t first_slot = q_first * 2 + (s > p.pieces.begin(q_first) ? 1 : 0);
+    add_partials<VEC>(p, q_first, first_slot, q_first + warp, kCombineWarps, Q, col, col_ok, acc,
+                      wacc);
 #pragma unroll
     for (int t = 0; t < VEC; ++t) red[warp][lane * VEC + t] = acc[t];
     if (lane == 0) {
@@ -583,32 +612,7 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
         float wacc = 0.0f;
 #pragma unroll
         for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
-        // kChunk partial rows loaded at once, then added in piece order: a
-        // cluster of 32 pieces costs 4 load latencies, not 32
-        constexpr int kChunk = 8;
-        for (int64_t q0 = q_first; q0 <= Q; q0 += kChunk) {
-            Vec<VEC> v[kChunk];
-            float wv[kChunk];
-#pragma unroll
-            for (int u = 0; u < kChunk; ++u) {
-                const int64_t qq = q0 + u;
-                const int64_t slot = qq == q_first ? first_slot : qq * 2;
-                if (qq <= Q && col_ok) {
-                    v[u] = load_vec<float, VEC>(p.part + slot * p.dround + col);
-                }
-                wv[u] = qq <= Q ? p.part_w[slot] : 0.0f;
-            }
-#pragma unroll
-            for (int u = 0; u < kChunk; ++u) {
-                if (q0 + u <= Q) {
-                    if (col_ok) {
-#pragma unroll
-                        for (int t = 0; t < VEC; ++t) acc[t] += v[u].v[t];
-                    }
-                    wacc += wv[u];
-                }
-            }
-        }
+        add_partials<VEC>(p, q_first, first_slot, q_first, 1, Q, col, col_ok, acc, wacc);
         const int64_t row = p.ks.row(key);
         if (col_ok) {
             store_vec<VEC>(p.sums + row * p.d + col, acc);
