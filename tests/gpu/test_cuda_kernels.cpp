@@ -1038,16 +1038,11 @@ TEST(CudaUpdate, TwoRunsAreBitwiseIdentical) {
 
 // A batch of 3 gives bitwise the results of 3 separate calls (pieces restart
 // at every problem), and matches the CPU kernel.
-TEST(CudaUpdate, BatchOfThreeEqualsThreeSeparateCallsBitwise) {
-    REQUIRE_GPU();
-    const int64_t n = 9000, k = 50, d = 20, B = 3, k_begin = 2;
-    const auto x = fk_test::random_matrix(B * n, d, 700);
-    const auto w = fk_test::random_weights(B * n, 701);
-    std::vector<int32_t> labels;
-    for (int64_t b = 0; b < B; b++) {
-        const auto l = make_labels(n, k, b == 1 ? Labels::OneCluster : Labels::Skewed, 702 + b);
-        labels.insert(labels.end(), l.begin(), l.end());
-    }
+/// A batch of B problems gives bitwise the sums, weights and counts of B
+/// separate calls, and is close to the CPU's.
+void expect_batch_equals_separate_calls(const std::vector<float>& x, const std::vector<float>& w,
+                                        const std::vector<int32_t>& labels, int64_t n, int64_t d,
+                                        int64_t k, int64_t k_begin, int64_t B) {
     const auto all = gpu_update(x, DType::Float32, n, d, labels, &w, k, k_begin, B);
     const auto cpu = cpu_update(x, n, d, labels, &w, k, k_begin, B);
     expect_update_close(all, cpu, x, n, d, labels, &w, k, k_begin, B);
@@ -1060,6 +1055,44 @@ TEST(CudaUpdate, BatchOfThreeEqualsThreeSeparateCallsBitwise) {
                 << "problem " << b;
         EXPECT_EQ(0, std::memcmp(one.weight_sums.data(), all.weight_sums.data() + b * k, 4 * size_t(k)));
         EXPECT_TRUE(std::equal(one.counts.begin(), one.counts.end(), all.counts.begin() + b * k));
+    }
+}
+
+TEST(CudaUpdate, BatchOfThreeEqualsThreeSeparateCallsBitwise) {
+    REQUIRE_GPU();
+    const int64_t n = 9000, k = 50, d = 20, B = 3, k_begin = 2;
+    const auto x = fk_test::random_matrix(B * n, d, 700);
+    const auto w = fk_test::random_weights(B * n, 701);
+    std::vector<int32_t> labels;
+    for (int64_t b = 0; b < B; b++) {
+        const auto l = make_labels(n, k, b == 1 ? Labels::OneCluster : Labels::Skewed, 702 + b);
+        labels.insert(labels.end(), l.begin(), l.end());
+    }
+    expect_batch_equals_separate_calls(x, w, labels, n, d, k, k_begin, B);
+}
+
+// Keys are 16-bit when B (k + 1) <= 65536, else 32-bit. Two problems of
+// k = 40000 sort 32-bit keys together and 16-bit keys alone: the width must
+// not change a bit. k = 70000 alone (32-bit keys) matches the CPU.
+TEST(CudaUpdate, WideKeysEqualNarrowKeysBitwiseAndMatchCpu) {
+    REQUIRE_GPU();
+    {
+        const int64_t n = 30000, k = 40000, d = 8, B = 2;
+        const auto x = fk_test::random_matrix(B * n, d, 710);
+        const auto w = fk_test::random_weights(B * n, 711);
+        std::vector<int32_t> labels = make_labels(n, k, Labels::Balanced, 712);
+        const auto l1 = make_labels(n, k, Labels::Skewed, 713);
+        labels.insert(labels.end(), l1.begin(), l1.end());
+        expect_batch_equals_separate_calls(x, w, labels, n, d, k, 0, B);
+    }
+    const int64_t n = 200000, k = 70000, d = 12;
+    const auto x = fk_test::random_matrix(n, d, 714);
+    for (Labels kind : {Labels::Balanced, Labels::Skewed}) {
+        SCOPED_TRACE(labels_name(kind));
+        const auto labels = make_labels(n, k, kind, 715);
+        const auto g = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0);
+        const auto c = cpu_update(x, n, d, labels, nullptr, k, 0);
+        expect_update_close(g, c, x, n, d, labels, nullptr, k, 0, 1);
     }
 }
 
