@@ -15,10 +15,8 @@
 //     an out-of-range label becomes label k, a per-problem sentinel that is
 //     ignored, so problem b's points always occupy sorted positions
 //     [b n, (b + 1) n)), value_i = i.
-//  2. cub::DeviceRadixSort::SortPairs on ceil(log2(B (k + 1))) bits only,
-//     16-bit keys when B (k + 1) <= 65536 (6 bytes moved per point and pass,
-//     not 8). Radix sort is stable, so ids ascend inside each cluster's
-//     segment.
+//  2. cub::DeviceRadixSort::SortPairs on ceil(log2(B (k + 1))) bits only.
+//     Radix sort is stable, so ids ascend inside each cluster's segment.
 //  3. segment bounds from the sorted keys (a key differs from its neighbour):
 //     seg_start / seg_end per cluster, count = end - start. This replaces the
 //     histogram + scan: it needs no atomics (an integer histogram would
@@ -48,7 +46,7 @@
 //  6. info: counts, unweighted weight_sums = count, and zero rows for empty
 //     clusters (FAISS leaves them at 0 before splitting).
 // The partial rows live in the half of the sort's double buffers that is free
-// once the sort is done when they fit there (long pieces), else in a
+// once the sort is done when they fit there (L >= 2 (d + 1)), else in a
 // region of their own; the workspace size depends on n, d, k and the batch
 // only, as update_workspace_bytes promises.
 //
@@ -73,7 +71,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <type_traits>
 
 namespace flashkmeans {
 namespace cuda {
@@ -96,9 +93,8 @@ struct Plan {
     int64_t m = 0;      // points per pass (nb n)
     int64_t nkeys = 0;  // keys per pass: nb (k + 1), the +1 is the sentinel label
     int end_bit = 1;
-    bool wide = false;  // 32-bit keys (nkeys > 65536); else 16-bit
     size_t cub_bytes = 0;
-    size_t keys_bytes = 0, ids_bytes = 0;  // one keys / ids buffer, padded
+    size_t buf_bytes = 0;  // one keys or ids buffer, padded
     size_t off_keys0 = 0, off_ids0 = 0, off_keys1 = 0, off_ids1 = 0;
     size_t off_seg_start = 0, off_seg_end = 0, off_list = 0, off_cub = 0;
     int64_t piece = 0;     // points per piece (piece_len)
@@ -125,30 +121,20 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
         ++bits;  // enough bits for the largest key nkeys - 1
     }
     p.end_bit = bits;
-    // 16-bit keys when they fit (k < 65536 for one problem): a quarter less
-    // traffic in every radix pass (2 + 4 bytes per point moved, not 4 + 4)
-    p.wide = p.nkeys > 65536;
     if (p.m > 0) {
+        cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
         cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
-        if (p.wide) {
-            cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
-            FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, p.cub_bytes, keys, ids,
-                                                          int(p.m), 0, p.end_bit));
-        } else {
-            cub::DoubleBuffer<uint16_t> keys(nullptr, nullptr);
-            FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, p.cub_bytes, keys, ids,
-                                                          int(p.m), 0, p.end_bit));
-        }
+        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, p.cub_bytes, keys, ids, int(p.m),
+                                                      0, p.end_bit));
     }
-    p.keys_bytes = align256(size_t(p.m) * (p.wide ? 4 : 2));
-    p.ids_bytes = align256(size_t(p.m) * 4);
+    p.buf_bytes = align256(size_t(p.m) * 4);
     // keys0 ids0 | keys1 ids1: whichever pair the sort leaves unused is one
-    // contiguous region of keys_bytes + ids_bytes, reused for the partial rows
+    // contiguous region of 2 buf_bytes, reused for the partial rows
     p.off_keys0 = 0;
-    p.off_ids0 = p.keys_bytes;
-    p.off_keys1 = p.keys_bytes + p.ids_bytes;
-    p.off_ids1 = 2 * p.keys_bytes + p.ids_bytes;
-    p.off_seg_start = 2 * (p.keys_bytes + p.ids_bytes);
+    p.off_ids0 = p.buf_bytes;
+    p.off_keys1 = 2 * p.buf_bytes;
+    p.off_ids1 = 3 * p.buf_bytes;
+    p.off_seg_start = 4 * p.buf_bytes;
     p.off_seg_end = p.off_seg_start + align256(size_t(p.nkeys) * 4);
     // finisher lists of the combine step: 2 counters (short, long), then two
     // lists of at most one piece id per piece
@@ -158,11 +144,11 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     p.off_cub = p.off_list + align256(size_t(2 * max_pieces + 2) * 4);
     p.total = p.off_cub + align256(p.cub_bytes);
     // partial rows (2 per piece, dround floats each) and their weights: in
-    // the sort's free half when they fit (long pieces), else in a region of
-    // their own
+    // the sort's free half (2 buf_bytes) when they fit, as they do for the
+    // tuned lengths (piece >= 2 (d + 1)); short pieces get their own region
     const int64_t dround = (d + 3) / 4 * 4;
     const size_t part_bytes = size_t(max_pieces) * 2 * size_t(dround + 1) * 4;
-    if (max_pieces > p.nb && part_bytes > p.keys_bytes + p.ids_bytes) {
+    if (max_pieces > p.nb && part_bytes > 2 * p.buf_bytes) {
         p.off_part = p.total;
         p.total += align256(part_bytes);
     }
@@ -188,37 +174,22 @@ struct KeySpace {
     __host__ __device__ int64_t row(uint32_t key) const { return int64_t(key) - problem(key); }
 };
 
-/// The sorted keys of one pass, 16- or 32-bit (Plan::wide): the width is
-/// uniform across a launch, so the branch costs nothing.
-struct Keys {
-    const void* p;
-    bool wide;
-    __device__ uint32_t operator[](int64_t i) const {
-        return wide ? static_cast<const uint32_t*>(p)[i] : static_cast<const uint16_t*>(p)[i];
-    }
-};
-
 // ------------------------------------------------------------------ kernels
 
 __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks, int64_t m,
-                                 void* __restrict__ keys, bool wide, int32_t* __restrict__ ids) {
+                                 uint32_t* __restrict__ keys, int32_t* __restrict__ ids) {
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < m;
          i += int64_t(gridDim.x) * blockDim.x) {
         const int32_t l = labels[i];
         const int64_t b = i / ks.n;
-        const uint32_t key = uint32_t(b * (ks.k + 1) + ((l >= 0 && l < ks.k) ? l : ks.k));
-        if (wide) {
-            static_cast<uint32_t*>(keys)[i] = key;
-        } else {
-            static_cast<uint16_t*>(keys)[i] = uint16_t(key);
-        }
+        keys[i] = uint32_t(b * (ks.k + 1) + ((l >= 0 && l < ks.k) ? l : ks.k));
         ids[i] = int32_t(i);
     }
 }
 
 /// seg_start[key] / seg_end[key] from the sorted keys (both pre-zeroed, so
 /// absent clusters read as empty).
-__global__ void segment_bounds_kernel(const Keys keys, int64_t m,
+__global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int64_t m,
                                       int32_t* __restrict__ seg_start,
                                       int32_t* __restrict__ seg_end) {
     for (int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; p < m;
@@ -337,7 +308,7 @@ struct ReduceParams {
     const void* x;
     int64_t d;
     const float* weights;  // null = unweighted
-    Keys keys;             // sorted
+    const uint32_t* keys;  // sorted
     const int32_t* ids;    // sorted (ascending within a key)
     int64_t m;
     Pieces pieces;
@@ -503,7 +474,7 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
 }
 
 struct CombineParams {
-    Keys keys;
+    const uint32_t* keys;
     const int32_t* seg_start;
     const int32_t* seg_end;
     Pieces pieces;
@@ -732,37 +703,27 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
                                                         plan.off_seg_start, stream));
     constexpr int kThreads = 256;
 
-    Keys keys{nullptr, plan.wide};
+    const uint32_t* keys = nullptr;
     const int32_t* ids = nullptr;
-    char* free_region = nullptr;  // keys_bytes + ids_bytes, free after the sort
+    char* free_region = nullptr;  // 2 buf_bytes, free after the sort
     if (m > 0) {
+        auto* keys0 = reinterpret_cast<uint32_t*>(ws + plan.off_keys0);
         auto* ids0 = reinterpret_cast<int32_t*>(ws + plan.off_ids0);
+        auto* keys1 = reinterpret_cast<uint32_t*>(ws + plan.off_keys1);
         auto* ids1 = reinterpret_cast<int32_t*>(ws + plan.off_ids1);
-        make_keys_kernel<<<grid_1d(m, kThreads), kThreads, 0, stream>>>(
-                labels, ks, m, ws + plan.off_keys0, plan.wide, ids0);
+        make_keys_kernel<<<grid_1d(m, kThreads), kThreads, 0, stream>>>(labels, ks, m, keys0, ids0);
         FK_CUDA_CHECK(cudaGetLastError());
+        cub::DoubleBuffer<uint32_t> dkeys(keys0, keys1);
         cub::DoubleBuffer<int32_t> dids(ids0, ids1);
         size_t cub_bytes = plan.cub_bytes;
-        // the radix sort on the keys' end_bit bits, in the keys' width
-        auto sort = [&](auto* keys0, auto* keys1) {
-            using K = std::remove_pointer_t<decltype(keys0)>;
-            cub::DoubleBuffer<K> dkeys(keys0, keys1);
-            FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws + plan.off_cub, cub_bytes, dkeys,
-                                                          dids, int(m), 0, plan.end_bit, stream));
-            if (dkeys.selector != dids.selector) {
-                throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
-            }
-            keys.p = dkeys.Current();
-        };
-        if (plan.wide) {
-            sort(reinterpret_cast<uint32_t*>(ws + plan.off_keys0),
-                 reinterpret_cast<uint32_t*>(ws + plan.off_keys1));
-        } else {
-            sort(reinterpret_cast<uint16_t*>(ws + plan.off_keys0),
-                 reinterpret_cast<uint16_t*>(ws + plan.off_keys1));
+        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws + plan.off_cub, cub_bytes, dkeys, dids,
+                                                      int(m), 0, plan.end_bit, stream));
+        if (dkeys.selector != dids.selector) {
+            throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
         }
+        keys = dkeys.Current();
         ids = dids.Current();
-        free_region = ws + (dids.selector == 0 ? plan.off_keys1 : plan.off_keys0);
+        free_region = ws + (dkeys.selector == 0 ? plan.off_keys1 : plan.off_keys0);
         segment_bounds_kernel<<<grid_1d(m, kThreads), kThreads, 0, stream>>>(keys, m, seg_start,
                                                                            seg_end);
         FK_CUDA_CHECK(cudaGetLastError());
@@ -786,8 +747,7 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     float* part = reinterpret_cast<float*>(plan.off_part != 0 ? ws + plan.off_part : free_region);
     float* part_w = part + n_pieces * 2 * dround;
     const bool cut = pieces.per_problem > 1;
-    const size_t part_room =
-            plan.off_part != 0 ? plan.total - plan.off_part : plan.keys_bytes + plan.ids_bytes;
+    const size_t part_room = plan.off_part != 0 ? plan.total - plan.off_part : 2 * plan.buf_bytes;
     if (cut && size_t(n_pieces) * 2 * size_t(dround + 1) * 4 > part_room) {
         throw KernelError("flashkmeans: sort_inverse_update: internal scratch overflow");
     }

@@ -1071,10 +1071,10 @@ TEST(CudaUpdate, BatchOfThreeEqualsThreeSeparateCallsBitwise) {
     expect_batch_equals_separate_calls(x, w, labels, n, d, k, k_begin, B);
 }
 
-// Keys are 16-bit when B (k + 1) <= 65536, else 32-bit. Two problems of
-// k = 40000 sort 32-bit keys together and 16-bit keys alone: the width must
-// not change a bit. k = 70000 alone (32-bit keys) matches the CPU.
-TEST(CudaUpdate, WideKeysEqualNarrowKeysBitwiseAndMatchCpu) {
+// Keys wider than 16 bits: two problems of k = 40000 (80002 keys, most
+// clusters empty) equal their separate calls bitwise, and k = 70000 matches
+// the CPU for balanced and skewed labels.
+TEST(CudaUpdate, ManyClustersMatchCpuAndBatchEqualsSeparateCalls) {
     REQUIRE_GPU();
     {
         const int64_t n = 30000, k = 40000, d = 8, B = 2;
