@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -43,15 +44,21 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-/// Median milliseconds of one iteration of the engine on `x` (on the device),
-/// started from K evenly spaced points of each problem.
-Timing iteration_ms(const Config& c, const void* x) {
+/// The engine on the device points `x` of config `c`.
+std::unique_ptr<fk::Lloyd> make_lloyd(const Config& c, const void* x) {
     fk::LloydData data{x, c.dtype, true, c.N, c.d, c.B, nullptr};
     fk::LloydConfig cfg;
     cfg.k = c.K;
     cfg.compute_dtype = c.dtype;
     cfg.precision = c.precision;
-    fk::Lloyd lloyd(fk::Place{fk::Backend::CUDA, 0, nullptr}, data, cfg);
+    return std::make_unique<fk::Lloyd>(fk::Place{fk::Backend::CUDA, 0, nullptr}, data, cfg);
+}
+
+/// Median milliseconds of one iteration of the engine on `x` (on the device),
+/// started from K evenly spaced points of each problem.
+Timing iteration_ms(const Config& c, const void* x) {
+    const auto engine = make_lloyd(c, x);
+    fk::Lloyd& lloyd = *engine;
     std::vector<float> cent(size_t(c.B) * c.K * c.d);
     std::vector<int64_t> ids(c.K);
     for (int64_t j = 0; j < c.K; j++) {
@@ -78,12 +85,8 @@ Timing iteration_ms(const Config& c, const void* x) {
 
 /// Milliseconds of one k-means++ seeding of problem 0 (after one warm-up).
 double kmeanspp_ms(const Config& c, const void* x) {
-    fk::LloydData data{x, c.dtype, true, c.N, c.d, c.B, nullptr};
-    fk::LloydConfig cfg;
-    cfg.k = c.K;
-    cfg.compute_dtype = c.dtype;
-    cfg.precision = c.precision;
-    fk::Lloyd lloyd(fk::Place{fk::Backend::CUDA, 0, nullptr}, data, cfg);
+    const auto engine = make_lloyd(c, x);
+    fk::Lloyd& lloyd = *engine;
     std::vector<double> draws(size_t(c.K));
     for (int64_t j = 0; j < c.K; j++) {
         draws[j] = double((j * 7919) % 10007) / 10007.0;  // fixed, spread in [0, 1)
