@@ -184,7 +184,8 @@ LloydStep Lloyd::iterate() {
     // above): the statistics and the empty-cluster counts behind them.
     std::vector<double> stats(stats_.size());
     copy_to_host(place_, stats.data(), stats_.get(), stats.size() * sizeof(double));
-    const auto* n_empty = reinterpret_cast<const int32_t*>(stats.data() + 3 * B);
+    std::vector<int32_t> n_empty(B);
+    std::memcpy(n_empty.data(), stats.data() + 3 * B, size_t(B) * sizeof(int32_t));
     step.seconds_assign = assign_timer_.seconds();
 
     step.obj.assign(B, 0.0);
