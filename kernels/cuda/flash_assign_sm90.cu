@@ -44,6 +44,7 @@
 #include "cuda_check.h"
 #include "dtype.cuh"
 #include "flash_assign_epilogue.cuh"
+#include "flash_assign_mainloop.cuh"
 #include "sm90_ptx.cuh"
 #include "tuning_variant.h"
 
@@ -66,6 +67,7 @@ constexpr int kBM = 128;           // points per row tile (2 consumer warpgroups
 constexpr int kBN = 128;           // centroids per tile (one wgmma N)
 constexpr int kChunkBytes = 128;   // bytes of one row of one d-chunk = swizzle width
 constexpr int kMaxResidentChunks = 4;  // beyond: the streamed kernel
+constexpr int kExactMaxD = 128;        // fp32 3xTF32: 4 chunks, points split into 128 registers
 constexpr int kBiasSlots = 4;      // centroid tiles whose bias is staged ahead
 constexpr int kMaxStages = 12;
 constexpr int kThreads = 384;      // producer + 2 consumer warpgroups
@@ -86,19 +88,19 @@ struct Params {
     bool l2;
     int64_t tiles_per_problem;  // row tiles of one problem
     int64_t row_tiles;          // over the whole batch
+    int lo_row;                 // exact kernel: first row of the low parts in c_map (batch * k)
 };
 
 /// Shared-memory layout, from a 1024-byte aligned base: resident points
-/// (x_buffers x chunks; none when streamed), the ring (a slot holds one
-/// centroid chunk, or when streamed a points chunk followed by a centroid
-/// chunk), the bias ring, the barriers.
+/// (x_buffers x chunks; none when streamed), the ring (a slot holds
+/// slot_tiles 16 KB tiles: one centroid chunk; when streamed a points chunk
+/// followed by a centroid chunk; in the exact kernel a chunk of the
+/// centroids' tf32 high parts followed by the same chunk of their low parts),
+/// the bias ring, the barriers.
 struct Layout {
-    int chunks, stages, x_buffers;
-    bool streamed;
+    int chunks, stages, x_buffers, slot_tiles;
     __host__ __device__ int x_bytes() const { return x_buffers * chunks * kXTileBytes; }
-    __host__ __device__ int slot_bytes() const {
-        return streamed ? kXTileBytes + kCTileBytes : kCTileBytes;
-    }
+    __host__ __device__ int slot_bytes() const { return slot_tiles * kCTileBytes; }
     __host__ __device__ int c_offset() const { return x_bytes(); }
     __host__ __device__ int bias_offset() const { return c_offset() + stages * slot_bytes(); }
     __host__ __device__ int bar_offset() const { return bias_offset() + kBiasSlots * kBN * 4; }
@@ -234,7 +236,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     using namespace sm90;
     extern __shared__ char smem_raw[];
     constexpr int C = CHUNKS;
-    const Layout L{C, p.stages, p.x_buffers, false};
+    const Layout L{C, p.stages, p.x_buffers, 1};
     const Smem sm(smem_raw, L);
     const int XB = p.x_buffers;
     const int S = p.stages;
@@ -411,7 +413,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if FK_SM90A
     using namespace sm90;
     extern __shared__ char smem_raw[];
-    const Layout L{p.chunks, p.stages, 0, true};
+    const Layout L{p.chunks, p.stages, 0, 2};
     const Smem sm(smem_raw, L);
     const int C = p.chunks;
     const uint32_t S = uint32_t(p.stages);
@@ -527,6 +529,167 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
+/// fp32 Precision::Exact as 3xTF32 for d of at most 4 chunks (128 fp32):
+/// x.c = x_hi.c_hi + x_lo.c_hi + x_hi.c_lo with x = x_hi + x_lo and c = c_hi
+/// + c_lo split into tf32 parts (round to nearest, fa::split_tf32), the
+/// dropped x_lo.c_lo below 2^-22 |x||c|: fp32-level inner products, as the
+/// sm_80 kernel's 3xTF32. The centroids are split once per call into `c_map`
+/// (high parts in rows [0, lo_row), low parts in rows [lo_row, 2 lo_row)); a
+/// ring slot carries one d-chunk of both parts of a centroid tile. Each
+/// consumer splits its 64 rows of points into registers once per row tile
+/// (wgmma's A operand; the points buffer is released at once), which is 128
+/// registers at d = 128: one accumulator set, not two. So the consumer folds
+/// tile t after its MMAs and before tile t + 1's; the other warpgroup's MMAs
+/// keep the tensor cores busy meanwhile, and the MMAs of a tile are three
+/// times those of one TF32 product, so the fold is a small share. Slots are
+/// released chunk by chunk (one commit group per chunk), as in the streamed
+/// kernel, so the ring needs only 2 slots.
+template <int CHUNKS>
+__global__ void __launch_bounds__(kThreads, 1)
+        flash_assign_sm90_exact_kernel(const __grid_constant__ CUtensorMap x_map,
+                                       const __grid_constant__ CUtensorMap c_map, const Params p) {
+#if FK_SM90A
+    using namespace sm90;
+    extern __shared__ char smem_raw[];
+    constexpr int C = CHUNKS;
+    constexpr int kCols = kChunkBytes / 4;  // fp32 values in one chunk of a row
+    const Layout L{C, p.stages, p.x_buffers, 2};
+    const Smem sm(smem_raw, L);
+    const int XB = p.x_buffers;
+    const uint32_t S = uint32_t(p.stages);
+    const int tid = threadIdx.x;
+    if (tid == 0) {
+        sm.init_barriers(p.stages);
+    }
+    __syncthreads();
+    const int n_tiles = (p.k + kBN - 1) / kBN;
+    auto slot_addr = [&](uint32_t g) { return sm.ring + int(g % S) * L.slot_bytes(); };
+
+    if (tid < 128) {
+        // ------------------------------------------------------ producer
+        setmaxnreg_dec<40>();
+        if (tid == 0) {
+            tma_prefetch_map(&x_map);
+            tma_prefetch_map(&c_map);
+        }
+        uint32_t g = 0, gt = 0;  // slot and bias-slot counters
+        int64_t local = 0;
+        for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
+            const int64_t b = r / p.tiles_per_problem;
+            const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+            const int xb = int(local % XB);
+            if (tid == 0) {
+                mbar_wait(&sm.x_empty[xb], uint32_t((local / XB) & 1) ^ 1u);
+                mbar_arrive_expect_tx(&sm.x_full[xb], uint32_t(C * kXTileBytes));
+                for (int c = 0; c < C; ++c) {
+                    tma_load_2d(sm.x_buf + (xb * C + c) * kXTileBytes, &x_map, c * kCols,
+                                int(b * p.n + m0), &sm.x_full[xb]);
+                }
+            }
+            for (int t = 0; t < n_tiles; ++t, ++gt) {
+                put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
+                if (tid == 0) {
+                    const int row = int(b * p.k + t * kBN);
+                    for (int c = 0; c < C; ++c, ++g) {
+                        const int s = int(g % S);
+                        mbar_wait(&sm.c_empty[s], ((g / S) & 1) ^ 1u);
+                        mbar_arrive_expect_tx(&sm.c_full[s], uint32_t(2 * kCTileBytes));
+                        tma_load_2d(slot_addr(g), &c_map, c * kCols, row, &sm.c_full[s]);
+                        tma_load_2d(slot_addr(g) + kCTileBytes, &c_map, c * kCols, p.lo_row + row,
+                                    &sm.c_full[s]);
+                    }
+                }
+            }
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------- consumers
+    setmaxnreg_inc<232>();
+    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int lane = tid & 31, warp = (tid >> 5) & 3;
+    float acc[64];
+    uint32_t a_hi[C][kKSteps][4], a_lo[C][kKSteps][4];  // the warp's 16 rows of points
+    uint32_t g = 0, released = 0, gt = 0;  // next slot, slots released, bias slots
+    int64_t local = 0;
+    fa::RowArgMax<1, 16> best;
+
+    // After a wait that leaves only the newest commit group in flight.
+    auto release_before = [&](uint32_t slot) {
+        for (; released < slot; ++released) {
+            mbar_arrive(&sm.c_empty[released % S]);
+        }
+    };
+
+    for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
+        const int64_t b = r / p.tiles_per_problem;
+        const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+        const int xb = int(local % XB);
+        mbar_wait(&sm.x_full[xb], uint32_t((local / XB) & 1));
+        // register i of k-step kk: row g + 8 (i & 1), column 8 kk + t + 4 (i >> 1)
+        // (g = lane / 4, t = lane % 4); 16-byte unit u of smem row r sits at
+        // u ^ (r % 8) (128-byte swizzle), so the 32 lanes hit 32 banks
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            const char* chunk = sm.x_buf + (xb * C + c) * kXTileBytes;
+#pragma unroll
+            for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int row = w * 64 + warp * 16 + (lane >> 2) + 8 * (i & 1);
+                    const int byte = (kk * 8 + (lane & 3) + 4 * (i >> 1)) * 4;
+                    const float v = *reinterpret_cast<const float*>(
+                            chunk + row * kChunkBytes + ((((byte >> 4) ^ (row & 7))) << 4) +
+                            (byte & 15));
+                    fa::split_tf32(v, a_hi[c][kk][i], a_lo[c][kk][i]);
+                }
+            }
+        }
+        mbar_arrive(&sm.x_empty[xb]);  // the points are in registers now
+        best.init();
+
+        for (int t = 0; t < n_tiles; ++t) {
+#pragma unroll
+            for (int c = 0; c < C; ++c) {
+                mbar_wait(&sm.c_full[g % S], (g / S) & 1);
+                wgmma_fence();
+                const uint32_t hi = smem_u32(slot_addr(g));
+                const uint32_t lo = hi + uint32_t(kCTileBytes);
+#pragma unroll
+                for (int kk = 0; kk < kKSteps; ++kk) {
+                    // small products first, into the accumulator the large one joins
+                    WgmmaRegA<float>::run(acc, a_lo[c][kk], sw128_desc(hi, kk * 32), (c | kk) != 0);
+                    WgmmaRegA<float>::run(acc, a_hi[c][kk], sw128_desc(lo, kk * 32), 1);
+                    WgmmaRegA<float>::run(acc, a_hi[c][kk], sw128_desc(hi, kk * 32), 1);
+                }
+                wgmma_commit();
+                ++g;
+                wgmma_wait<1>();
+                release_before(g - 1);
+            }
+            wgmma_wait<0>();
+            release_before(g);
+            fence_acc(acc);
+            fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt + uint32_t(t), lane);
+        }
+        gt += uint32_t(n_tiles);
+        store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
+    }
+#endif
+}
+
+/// The exact kernel's centroid split: hi[i] + lo[i] == c[i] to 2^-22 |c[i]|,
+/// both tf32 values (low 13 mantissa bits zero) stored as fp32.
+__global__ void split_tf32_kernel(const float* __restrict__ c, int64_t count, float* hi, float* lo) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        uint32_t h, l;
+        fa::split_tf32(__ldg(c + i), h, l);
+        hi[i] = __uint_as_float(h);
+        lo[i] = __uint_as_float(l);
+    }
+}
+
 /// 1 when this build holds sm_90a code for the current device.
 __global__ void sm90a_probe_kernel(int* out) { *out = FK_SM90A; }
 
@@ -594,10 +757,15 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-/// CHUNKS: the resident kernel for d of CHUNKS chunks; 0: the streamed one.
-template <typename T, int CHUNKS, bool AREGS = false>
+/// Which kernel a launch runs.
+enum class Mainloop { Resident, Streamed, Exact3xTF32 };
+
+/// MAIN with CHUNKS chunks of d (CHUNKS is unused by the streamed kernel).
+template <typename T, Mainloop MAIN, int CHUNKS, bool AREGS = false>
 void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
-    constexpr bool streamed = CHUNKS == 0;
+    constexpr bool streamed = MAIN == Mainloop::Streamed;
+    constexpr bool exact = MAIN == Mainloop::Exact3xTF32;
+    static_assert(!exact || std::is_same<T, float>::value, "3xTF32 takes fp32");
     int device = 0, smem_optin = 0, sms = 0;
     FK_CUDA_CHECK(cudaGetDevice(&device));
     FK_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
@@ -605,18 +773,20 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
 
     // Resident: a consumer holds the chunks of tile t while it waits for
     // those of tile t + 1, so the ring needs 2 * chunks slots at least; with
-    // d of 4 chunks that leaves room for one points buffer only. Streamed: a
-    // consumer holds one slot, so 2 slots is the least that runs.
-    const int min_stages = streamed ? 2 : 2 * chunks;
+    // d of 4 chunks that leaves room for one points buffer only. Streamed and
+    // exact: a consumer holds one slot, so 2 slots is the least that runs.
+    // The exact kernel copies the points to registers as soon as they land:
+    // one buffer is enough, the rest of shared memory goes to the ring.
+    const int min_stages = MAIN == Mainloop::Resident ? 2 * chunks : 2;
     auto fit = [&](int x_buffers) {
-        Layout L{chunks, kMaxStages, x_buffers, streamed};
+        Layout L{chunks, kMaxStages, x_buffers, MAIN == Mainloop::Resident ? 1 : 2};
         while (L.stages > min_stages && L.bytes() + 1024 > smem_optin) {
             --L.stages;
         }
         return L;
     };
-    Layout L = fit(streamed ? 0 : 2);
-    if (!streamed && L.bytes() + 1024 > smem_optin) {
+    Layout L = fit(streamed ? 0 : exact ? 1 : 2);
+    if (MAIN == Mainloop::Resident && L.bytes() + 1024 > smem_optin) {
         L = fit(1);
     }
     const size_t smem = size_t(L.bytes()) + 1024;  // + alignment slack
@@ -638,11 +808,31 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     p.x_buffers = L.x_buffers;
     p.tiles_per_problem = (a.n + kBM - 1) / kBM;
     p.row_tiles = p.tiles_per_problem * a.batch;
+    p.lo_row = int(a.k * a.batch);
 
     const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
-    const CUtensorMap c_map = make_map<T>(a.centroids, a.k * a.batch, a.d, kBN);
-    auto kernel = streamed ? flash_assign_sm90_streamed_kernel<T>
-                           : flash_assign_sm90_kernel<T, (streamed ? 1 : CHUNKS), AREGS>;
+    // exact: the centroids' tf32 high parts, then their low parts, in one map
+    ScopedDeviceBuffer split(exact ? size_t(2 * a.k * a.batch * a.d) * sizeof(float) : 0, stream);
+    const void* c_base = a.centroids;
+    if (exact) {
+        const int64_t count = a.k * a.batch * a.d;
+        float* hi = static_cast<float*>(split.get());
+        const int64_t blocks = (count + 255) / 256;
+        split_tf32_kernel<<<unsigned(blocks < 4 * sms ? blocks : 4 * sms), 256, 0, stream>>>(
+                static_cast<const float*>(a.centroids), count, hi, hi + count);
+        FK_CUDA_CHECK(cudaGetLastError());
+        c_base = hi;
+    }
+    const CUtensorMap c_map = make_map<T>(c_base, a.k * a.batch * (exact ? 2 : 1), a.d, kBN);
+    const auto kernel = [] {
+        if constexpr (streamed) {
+            return flash_assign_sm90_streamed_kernel<T>;
+        } else if constexpr (exact) {
+            return flash_assign_sm90_exact_kernel<CHUNKS>;
+        } else {
+            return flash_assign_sm90_kernel<T, CHUNKS, AREGS>;
+        }
+    }();
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
     kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
@@ -679,15 +869,18 @@ std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
     if (!device_runs_sm90a(device)) {
         return "needs a compute capability 9.0 GPU and a build with sm_90a code";
     }
-    if (a.dtype == DType::Float32 && a.precision != Precision::TF32) {
-        return "fp32 exact mode runs on the sm_80 kernel (3xTF32)";
+    const bool exact = a.dtype == DType::Float32 && a.precision != Precision::TF32;
+    if (exact && a.d > kExactMaxD) {
+        return "fp32 exact mode (3xTF32) takes d <= " + std::to_string(kExactMaxD) +
+               " on the Hopper kernel; the sm_80 kernel runs larger d";
     }
     const int64_t esz = int64_t(dtype_size(a.dtype));
     if ((a.d * esz) % 16 != 0 || !aligned16(a.x) || !aligned16(a.centroids)) {
         return "rows must be a multiple of 16 bytes and 16-byte aligned";
     }
-    if (a.n * a.batch > INT_MAX || a.k * a.batch > INT_MAX) {
-        return "batch * n and batch * k must be below 2^31";
+    if (a.n * a.batch > INT_MAX || a.k * a.batch * (exact ? 2 : 1) > INT_MAX) {
+        return exact ? "batch * n and 2 * batch * k (exact mode) must be below 2^31"
+                     : "batch * n and batch * k must be below 2^31";
     }
     return "";
 }
@@ -701,24 +894,35 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
     const bool streamed = chunks > kMaxResidentChunks ||
                           variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).streamed;
     const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
+    constexpr Mainloop kRes = Mainloop::Resident;
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
-        if constexpr (!std::is_same<T, float>::value) {
+        if constexpr (std::is_same<T, float>::value) {
+            if (a.precision != Precision::TF32) {
+                constexpr Mainloop kEx = Mainloop::Exact3xTF32;
+                switch (chunks) {  // at most kExactMaxD, checked above
+                    case 1: launch<T, kEx, 1>(a, chunks, stream); return;
+                    case 2: launch<T, kEx, 2>(a, chunks, stream); return;
+                    case 3: launch<T, kEx, 3>(a, chunks, stream); return;
+                    default: launch<T, kEx, 4>(a, chunks, stream); return;
+                }
+            }
+        } else {
             if (a_regs && !streamed && chunks <= 2) {
                 if (chunks == 1) {
-                    launch<T, 1, true>(a, chunks, stream);
+                    launch<T, kRes, 1, true>(a, chunks, stream);
                 } else {
-                    launch<T, 2, true>(a, chunks, stream);
+                    launch<T, kRes, 2, true>(a, chunks, stream);
                 }
                 return;
             }
         }
         switch (streamed ? 0 : chunks) {
-            case 0: launch<T, 0>(a, chunks, stream); return;
-            case 1: launch<T, 1>(a, chunks, stream); return;
-            case 2: launch<T, 2>(a, chunks, stream); return;
-            case 3: launch<T, 3>(a, chunks, stream); return;
-            default: launch<T, 4>(a, chunks, stream); return;
+            case 0: launch<T, Mainloop::Streamed, 0>(a, chunks, stream); return;
+            case 1: launch<T, kRes, 1>(a, chunks, stream); return;
+            case 2: launch<T, kRes, 2>(a, chunks, stream); return;
+            case 3: launch<T, kRes, 3>(a, chunks, stream); return;
+            default: launch<T, kRes, 4>(a, chunks, stream); return;
         }
     });
 }

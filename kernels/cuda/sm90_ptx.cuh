@@ -185,27 +185,30 @@ FK_WGMMA(__nv_bfloat16, "m64n128k16.f32.bf16.bf16", "1, 1, 0, 0")
 FK_WGMMA(float, "m64n128k8.f32.tf32.tf32", "1, 1")
 #undef FK_WGMMA
 
-/// Wgmma with A (64 x 16, fp16/bf16) in registers: 4 .b32 per thread in the
-/// layout of mma.sync m16n8k16's A fragment, warp w of the warpgroup holding
-/// rows 16 w .. 16 w + 15 (what ldmatrix.x4 gives, see ldmatrix_x4). The
-/// registers must stay unchanged until the MMA has completed.
+/// Wgmma with A in registers: 4 .b32 per thread in the layout of mma.sync's
+/// A fragment (m16n8k16 for fp16/bf16, what ldmatrix.x4 gives, see
+/// ldmatrix_x4; m16n8k8 for tf32: rows g, g + 8 by columns t, t + 4, g =
+/// lane / 4, t = lane % 4), warp w of the warpgroup holding rows 16 w .. 16 w
+/// + 15. The registers must stay unchanged until the MMA has completed.
 template <typename T>
 struct WgmmaRegA;
-#define FK_WGMMA_RS(T, ptx)                                                                   \
+#define FK_WGMMA_RS(T, ptx, tail)                                                             \
     template <>                                                                             \
     struct WgmmaRegA<T> {                                                                   \
         __device__ __forceinline__ static void run(float (&d)[64], const uint32_t (&a)[4],  \
                                                    uint64_t b, int accumulate) {            \
             asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                       \
                          "wgmma.mma_async.sync.aligned." ptx " " FK_ACC64_REGS              \
-                         ", {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                     \
+                         ", {%64, %65, %66, %67}, %68, p, " tail ";\n}\n"                   \
                          : FK_ACC64                                                         \
                          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b),             \
                            "r"(accumulate));                                                \
         }                                                                                   \
     };
-FK_WGMMA_RS(__half, "m64n128k16.f32.f16.f16")
-FK_WGMMA_RS(__nv_bfloat16, "m64n128k16.f32.bf16.bf16")
+FK_WGMMA_RS(__half, "m64n128k16.f32.f16.f16", "1, 1, 0")
+FK_WGMMA_RS(__nv_bfloat16, "m64n128k16.f32.bf16.bf16", "1, 1, 0")
+/// tf32 bit patterns (cvt.rna.tf32.f32), K = 8.
+FK_WGMMA_RS(float, "m64n128k8.f32.tf32.tf32", "1, 1")
 #undef FK_WGMMA_RS
 
 /// Four 8 x 8 b16 matrices from shared memory; lane l gives the address of

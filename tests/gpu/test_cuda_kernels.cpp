@@ -604,6 +604,47 @@ TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
     }
 }
 
+// fp32 Precision::Exact on wgmma (3xTF32, d <= 128): labels equal the float64
+// argmin except true near-ties (loss < 1e-6 relative), distances within 1e-4,
+// as the sm_80 kernel's; d of 1 to 4 chunks of 32 values incl. non-multiples
+// of the chunk, k from 1 to 1000 (one partial tile to 8 tiles), n not a
+// multiple of the 128-row tile; agreement with the sm_80 kernel printed.
+TEST(CudaFlashAssign, HopperFp32ExactMatchesFloat64Reference) {
+    REQUIRE_HOPPER();
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+        for (int64_t d : {4, 8, 32, 36, 96, 100, 128}) {
+            for (int64_t k : {1, 7, 300, 1000}) {
+                const int64_t n = 3001;
+                const bool ip = metric == Metric::InnerProduct;
+                SCOPED_TRACE(std::string(metric_name(metric)) + " k=" + std::to_string(k) +
+                             " d=" + std::to_string(d));
+                const auto x = fk_test::random_matrix(n, d, 181 + d);
+                const auto c = fk_test::random_matrix(k, d, 182 + d + k);
+                const auto ref = reference(x, n, c, k, d, ip);
+                const auto h = gpu_assign(x, n, c, k, d, DType::Float32, metric, Precision::Exact,
+                                          AssignKernel::Hopper);
+                const Agreement a = check_assign(x, n, c, k, d, ip, ref, h.labels.data(),
+                                                 h.dist.data(), 1e-6, 1e-4);
+                EXPECT_EQ(a.bad, 0) << "labels that are not near-ties";
+                EXPECT_EQ(a.dist_bad, 0) << "distances off by more than 1e-4";
+                const auto t = gpu_assign(x, n, c, k, d, DType::Float32, metric, Precision::Exact,
+                                          AssignKernel::Tiled);
+                int64_t same = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    same += h.labels[i] == t.labels[i];
+                }
+                if (d == 128 || same != n || a.excused > 0) {
+                    std::printf("  [hopper fp32 exact %s k=%lld d=%lld] %.4f%% = float64, %.4f%% "
+                                "= sm_80 kernel, %lld near-ties\n",
+                                metric_name(metric), (long long)k, (long long)d,
+                                100.0 * a.fraction(n), 100.0 * double(same) / double(n),
+                                (long long)a.excused);
+                }
+            }
+        }
+    }
+}
+
 // fp32 in TF32 (opt-in) on wgmma: >= 99% equal to float64, like the sm_80 TF32
 // (d past 128: the streamed kernel).
 TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
@@ -613,33 +654,38 @@ TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
 
 // Many centroid tiles (the rings wrap hundreds of times) and many row tiles
 // per block (more tiles than SMs: the persistent loop and the double-buffered
-// points), against float64.
+// points), against float64: fp16, and fp32 exact (3xTF32 kernel).
 TEST(CudaFlashAssign, HopperManyTilesMatchFloat64Reference) {
     REQUIRE_HOPPER();
     struct Shape {
         int64_t n, k, d;
     };
-    for (Shape s : {Shape{3001, 65536, 16}, Shape{200003, 64, 128}, Shape{100000, 1000, 40}}) {
-        SCOPED_TRACE("n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
-                     " d=" + std::to_string(s.d));
-        const auto x = rounded(fk_test::random_matrix(s.n, s.d, 171 + s.d), DType::Float16);
-        const auto c = rounded(fk_test::random_matrix(s.k, s.d, 172 + s.k), DType::Float16);
-        const auto ref = reference(x, s.n, c, s.k, s.d, false);
-        const auto h = gpu_assign(x, s.n, c, s.k, s.d, DType::Float16, Metric::L2,
-                                  Precision::Exact, AssignKernel::Hopper);
-        const Agreement a = check_assign(x, s.n, c, s.k, s.d, false, ref, h.labels.data(),
-                                         h.dist.data(), 1e-3, 1e-3);
-        EXPECT_EQ(a.bad, 0);
-        EXPECT_EQ(a.dist_bad, 0);
-        std::printf("  [hopper n=%lld k=%lld d=%lld] agreement %.4f%%\n", (long long)s.n,
-                    (long long)s.k, (long long)s.d, 100.0 * a.fraction(s.n));
+    for (DType dtype : {DType::Float16, DType::Float32}) {
+        const double tol = dtype == DType::Float32 ? 1e-6 : 1e-3;
+        const double dist_tol = dtype == DType::Float32 ? 1e-4 : 1e-3;
+        for (Shape s : {Shape{3001, 65536, 16}, Shape{200003, 64, 128}, Shape{100000, 1000, 40}}) {
+            SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " n=" + std::to_string(s.n) +
+                         " k=" + std::to_string(s.k) + " d=" + std::to_string(s.d));
+            const auto x = rounded(fk_test::random_matrix(s.n, s.d, 171 + s.d), dtype);
+            const auto c = rounded(fk_test::random_matrix(s.k, s.d, 172 + s.k), dtype);
+            const auto ref = reference(x, s.n, c, s.k, s.d, false);
+            const auto h = gpu_assign(x, s.n, c, s.k, s.d, dtype, Metric::L2, Precision::Exact,
+                                      AssignKernel::Hopper);
+            const Agreement a = check_assign(x, s.n, c, s.k, s.d, false, ref, h.labels.data(),
+                                             h.dist.data(), tol, dist_tol);
+            EXPECT_EQ(a.bad, 0);
+            EXPECT_EQ(a.dist_bad, 0);
+            std::printf("  [hopper %s n=%lld k=%lld d=%lld] agreement %.4f%%\n",
+                        fk::dtype_name(dtype), (long long)s.n, (long long)s.k, (long long)s.d,
+                        100.0 * a.fraction(s.n));
+        }
     }
 }
 
 // Exact ties across tiles, warps and lanes: the lowest index wins.
 TEST(CudaFlashAssign, HopperTiesGoToTheLowestCentroidIndex) {
     REQUIRE_HOPPER();
-    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
         for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
             expect_ties_to_lowest(AssignKernel::Hopper, dtype, metric);
         }
@@ -651,7 +697,7 @@ TEST(CudaFlashAssign, HopperTiesGoToTheLowestCentroidIndex) {
 // centroid tiles past k read the next problem's centroids and must be masked).
 TEST(CudaFlashAssign, HopperBatchOfThreeEqualsThreeSeparateCalls) {
     REQUIRE_HOPPER();
-    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
         SCOPED_TRACE(fk::dtype_name(dtype));
         expect_batch_equals_calls(AssignKernel::Hopper, dtype, 1234, 77, 40, 3);
     }
@@ -776,7 +822,7 @@ TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
         const char* why;
     };
     for (Case cs : {Case{DType::Float16, Precision::Exact, 17, "16 bytes"},
-                    Case{DType::Float32, Precision::Exact, 64, "exact"}}) {
+                    Case{DType::Float32, Precision::Exact, 136, "exact"}}) {
         SCOPED_TRACE(std::string(fk::dtype_name(cs.dtype)) + " d=" + std::to_string(cs.d));
         const auto x = rounded(fk_test::random_matrix(n, cs.d, 201), cs.dtype);
         const auto c = rounded(fk_test::random_matrix(k, cs.d, 202), cs.dtype);
@@ -792,8 +838,8 @@ TEST(CudaFlashAssign, SmallHopperRefusesWhatItCannotRunAndAutoFallsBack) {
     }
 }
 
-// Quick (sanitizer) run of both Hopper kernels (resident and streamed) in
-// every dtype they take.
+// Quick (sanitizer) run of the Hopper kernels (resident, streamed, fp32 exact)
+// in every dtype they take.
 TEST(CudaFlashAssign, SmallHopperWritesEveryLabel) {
     REQUIRE_HOPPER();
     const int64_t n = 300, k = 140;
@@ -813,6 +859,15 @@ TEST(CudaFlashAssign, SmallHopperWritesEveryLabel) {
                                              1e-3);
             EXPECT_EQ(a.bad, 0);
             EXPECT_EQ(a.dist_bad, 0);
+        }
+        if (d <= 128) {  // the 3xTF32 kernel
+            const auto ref = reference(x0, n, c0, k, d, false);
+            const auto g = gpu_assign(x0, n, c0, k, d, DType::Float32, Metric::L2,
+                                      Precision::Exact, AssignKernel::Hopper);
+            const Agreement a = check_assign(x0, n, c0, k, d, false, ref, g.labels.data(),
+                                             g.dist.data(), 1e-6, 1e-4);
+            EXPECT_EQ(a.bad, 0) << "fp32 exact d=" << d;
+            EXPECT_EQ(a.dist_bad, 0) << "fp32 exact d=" << d;
         }
     }
 }
