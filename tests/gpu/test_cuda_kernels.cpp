@@ -546,6 +546,29 @@ TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
     }
 }
 
+/// Sets an environment variable for one scope (the kernel reads it per call).
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        const char* old = std::getenv(name);
+        had_ = old != nullptr;
+        old_ = had_ ? old : "";
+        setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (had_) {
+            setenv(name_, old_.c_str(), 1);
+        } else {
+            unsetenv(name_);
+        }
+    }
+
+private:
+    const char* name_;
+    bool had_;
+    std::string old_;
+};
+
 // ------------------------------------------------ the Hopper (sm_90a) kernel
 
 /// The Hopper kernel must run on a compute capability 9.0 GPU (the GPU build
@@ -685,9 +708,13 @@ TEST(CudaFlashAssign, HopperManyTilesMatchFloat64Reference) {
 // Exact ties across tiles, warps and lanes: the lowest index wins.
 TEST(CudaFlashAssign, HopperTiesGoToTheLowestCentroidIndex) {
     REQUIRE_HOPPER();
-    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
-        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-            expect_ties_to_lowest(AssignKernel::Hopper, dtype, metric);
+    for (const char* fold : {"max", "select"}) {
+        ScopedEnv env("FLASHKMEANS_FA_SM90_FOLD", fold);
+        for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+            for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+                SCOPED_TRACE(fold);
+                expect_ties_to_lowest(AssignKernel::Hopper, dtype, metric);
+            }
         }
     }
 }
@@ -703,28 +730,6 @@ TEST(CudaFlashAssign, HopperBatchOfThreeEqualsThreeSeparateCalls) {
     }
 }
 
-/// Sets an environment variable for one scope (the kernel reads it per call).
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        old_ = had_ ? old : "";
-        setenv(name, value, 1);
-    }
-    ~ScopedEnv() {
-        if (had_) {
-            setenv(name_, old_.c_str(), 1);
-        } else {
-            unsetenv(name_);
-        }
-    }
-
-private:
-    const char* name_;
-    bool had_;
-    std::string old_;
-};
 
 // The streamed kernel issues the same MMAs in the same order as the resident
 // one, so where both can run (d <= 4 chunks) they give bitwise the same labels
@@ -793,6 +798,47 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
                 ASSERT_EQ(smem.labels, regs.labels);
                 ASSERT_EQ(0, std::memcmp(smem.dist.data(), regs.dist.data(),
                                          smem.dist.size() * sizeof(float)));
+            }
+        }
+    }
+}
+
+// The two folds of a tile's scores (compare-and-select per score, or max
+// then a search in improved rows) give bitwise the same labels and
+// distances: resident, streamed and exact kernels, few and many centroid
+// tiles, L2 and IP, batches.
+TEST(CudaFlashAssign, HopperFoldByMaxEqualsFoldBySelectBitwise) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d, batch;
+    };
+    for (DType dtype : {DType::Float16, DType::BFloat16, DType::Float32}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (Shape sh : {Shape{3001, 20000, 128, 1}, Shape{200003, 64, 128, 1},
+                             Shape{3001, 1000, 8, 1}, Shape{1001, 2049, 72, 3},
+                             Shape{2001, 300, 520, 1}}) {
+                if (dtype == DType::Float32 && sh.d > 128) {
+                    continue;  // fp32 exact takes d <= 128 on the Hopper kernel
+                }
+                SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                             " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
+                             " d=" + std::to_string(sh.d));
+                const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 241 + sh.d), dtype);
+                const auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 242 + sh.k), dtype);
+                AssignResult by_max, by_select;
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_FOLD", "max");
+                    by_max = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
+                                        AssignKernel::Hopper, sh.batch);
+                }
+                {
+                    ScopedEnv env("FLASHKMEANS_FA_SM90_FOLD", "select");
+                    by_select = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
+                                           AssignKernel::Hopper, sh.batch);
+                }
+                ASSERT_EQ(by_max.labels, by_select.labels);
+                ASSERT_EQ(0, std::memcmp(by_max.dist.data(), by_select.dist.data(),
+                                         by_max.dist.size() * sizeof(float)));
             }
         }
     }
