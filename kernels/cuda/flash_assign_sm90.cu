@@ -236,6 +236,25 @@ struct Smem {
 };
 #endif
 
+#if FK_SM90A
+/// Every kernel's start: thread 0 initialises the barriers, then the block syncs.
+__device__ __forceinline__ void init_block(const Smem& sm, int stages) {
+    if (threadIdx.x == 0) {
+        sm.init_barriers(stages);
+    }
+    __syncthreads();
+}
+/// The producer warpgroup's start: give registers to the consumers, warm the
+/// tensor-map cache.
+__device__ __forceinline__ void producer_start(const CUtensorMap* x_map, const CUtensorMap* c_map) {
+    sm90::setmaxnreg_dec<40>();
+    if (threadIdx.x == 0) {
+        sm90::tma_prefetch_map(x_map);
+        sm90::tma_prefetch_map(c_map);
+    }
+}
+#endif
+
 /// CHUNKS: d-chunks of 128 bytes (a template parameter so the MMAs of a
 /// tile are straight-line code: a branch between wgmmas makes the compiler
 /// insert fences of its own).
@@ -262,20 +281,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint64_t *const c_full = sm.c_full, *const c_empty = sm.c_empty;
     uint64_t *const b_full = sm.b_full, *const b_empty = sm.b_empty;
     const int tid = threadIdx.x;
-    if (tid == 0) {
-        sm.init_barriers(S);
-    }
-    __syncthreads();
+    init_block(sm, S);
 
     const int n_tiles = (p.k + kBN - 1) / kBN;
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
-        setmaxnreg_dec<40>();
-        if (tid == 0) {
-            tma_prefetch_map(&x_map);
-            tma_prefetch_map(&c_map);
-        }
+        producer_start(&x_map, &c_map);
         uint32_t gs = 0, gt = 0;  // chunk-stage and bias-slot counters
         int64_t local = 0;
         for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
@@ -433,20 +445,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int C = p.chunks;
     const uint32_t S = uint32_t(p.stages);
     const int tid = threadIdx.x;
-    if (tid == 0) {
-        sm.init_barriers(p.stages);
-    }
-    __syncthreads();
+    init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
     auto x_slot = [&](uint32_t slot) { return sm.ring + int(slot % S) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
-        setmaxnreg_dec<40>();
-        if (tid == 0) {
-            tma_prefetch_map(&x_map);
-            tma_prefetch_map(&c_map);
-        }
+        producer_start(&x_map, &c_map);
         uint32_t g = 0, gt = 0;  // slot and bias-slot counters
         for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
             const int64_t b = r / p.tiles_per_problem;
@@ -573,20 +578,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int XB = p.x_buffers;
     const uint32_t S = uint32_t(p.stages);
     const int tid = threadIdx.x;
-    if (tid == 0) {
-        sm.init_barriers(p.stages);
-    }
-    __syncthreads();
+    init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
     auto slot_addr = [&](uint32_t g) { return sm.ring + int(g % S) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
-        setmaxnreg_dec<40>();
-        if (tid == 0) {
-            tma_prefetch_map(&x_map);
-            tma_prefetch_map(&c_map);
-        }
+        producer_start(&x_map, &c_map);
         uint32_t g = 0, gt = 0;  // slot and bias-slot counters
         int64_t local = 0;
         for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
