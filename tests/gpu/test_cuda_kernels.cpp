@@ -569,6 +569,27 @@ private:
     std::string old_;
 };
 
+/// Runs the Hopper kernel on the same data with env_var = a, then = b (two
+/// variants that must not change results) and asserts bitwise the same labels
+/// and distances.
+void expect_variants_bitwise(const char* env_var, const char* a, const char* b,
+                             const std::vector<float>& x, int64_t n, const std::vector<float>& c,
+                             int64_t k, int64_t d, DType dtype, Metric metric, Precision prec,
+                             int64_t batch = 1) {
+    AssignResult ra, rb;
+    {
+        ScopedEnv env(env_var, a);
+        ra = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
+    }
+    {
+        ScopedEnv env(env_var, b);
+        rb = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
+    }
+    ASSERT_EQ(ra.labels, rb.labels) << env_var << " = " << a << " vs " << b;
+    ASSERT_EQ(0, std::memcmp(ra.dist.data(), rb.dist.data(), ra.dist.size() * sizeof(float)))
+            << env_var << " = " << a << " vs " << b;
+}
+
 // ------------------------------------------------ the Hopper (sm_90a) kernel
 
 /// The Hopper kernel must run on a compute capability 9.0 GPU (the GPU build
@@ -750,18 +771,8 @@ TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
                              " d=" + std::to_string(d));
                 const auto x = rounded(fk_test::random_matrix(sh.n, d, 191 + d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.k, d, 192 + sh.k), dtype);
-                AssignResult res, str;
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "resident");
-                    res = gpu_assign(x, sh.n, c, sh.k, d, dtype, metric, prec, AssignKernel::Hopper);
-                }
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
-                    str = gpu_assign(x, sh.n, c, sh.k, d, dtype, metric, prec, AssignKernel::Hopper);
-                }
-                ASSERT_EQ(res.labels, str.labels);
-                ASSERT_EQ(0, std::memcmp(res.dist.data(), str.dist.data(),
-                                         res.dist.size() * sizeof(float)));
+                expect_variants_bitwise("FLASHKMEANS_FA_SM90_X", "resident", "streamed", x, sh.n, c,
+                                        sh.k, d, dtype, metric, prec);
             }
         }
     }
@@ -784,20 +795,8 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
                              " d=" + std::to_string(sh.d));
                 const auto x = rounded(fk_test::random_matrix(sh.n, sh.d, 221 + sh.d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.k, sh.d, 222 + sh.k), dtype);
-                AssignResult smem, regs;
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_A", "smem");
-                    smem = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
-                                      AssignKernel::Hopper);
-                }
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_A", "regs");
-                    regs = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
-                                      AssignKernel::Hopper);
-                }
-                ASSERT_EQ(smem.labels, regs.labels);
-                ASSERT_EQ(0, std::memcmp(smem.dist.data(), regs.dist.data(),
-                                         smem.dist.size() * sizeof(float)));
+                expect_variants_bitwise("FLASHKMEANS_FA_SM90_A", "smem", "regs", x, sh.n, c, sh.k,
+                                        sh.d, dtype, metric, Precision::Exact);
             }
         }
     }
@@ -825,20 +824,8 @@ TEST(CudaFlashAssign, HopperFoldByMaxEqualsFoldBySelectBitwise) {
                              " d=" + std::to_string(sh.d));
                 const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 241 + sh.d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 242 + sh.k), dtype);
-                AssignResult by_max, by_select;
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_FOLD", "max");
-                    by_max = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
-                                        AssignKernel::Hopper, sh.batch);
-                }
-                {
-                    ScopedEnv env("FLASHKMEANS_FA_SM90_FOLD", "select");
-                    by_select = gpu_assign(x, sh.n, c, sh.k, sh.d, dtype, metric, Precision::Exact,
-                                           AssignKernel::Hopper, sh.batch);
-                }
-                ASSERT_EQ(by_max.labels, by_select.labels);
-                ASSERT_EQ(0, std::memcmp(by_max.dist.data(), by_select.dist.data(),
-                                         by_max.dist.size() * sizeof(float)));
+                expect_variants_bitwise("FLASHKMEANS_FA_SM90_FOLD", "max", "select", x, sh.n, c,
+                                        sh.k, sh.d, dtype, metric, Precision::Exact, sh.batch);
             }
         }
     }
