@@ -237,6 +237,12 @@ struct Smem {
 #endif
 
 #if FK_SM90A
+/// Byte offset of byte `byte` of row `row` in a TMA tile written with the
+/// 128-byte swizzle (rows of 128 bytes, 1024-byte aligned): 16-byte unit u of
+/// row r sits at u ^ (r % 8).
+__device__ __forceinline__ int sw128_offset(int row, int byte) {
+    return row * kChunkBytes + (((byte >> 4) ^ (row & 7)) << 4) + (byte & 15);
+}
 /// Every kernel's start: thread 0 initialises the barriers, then the block syncs.
 __device__ __forceinline__ void init_block(const Smem& sm, int stages) {
     if (threadIdx.x == 0) {
@@ -375,16 +381,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         mbar_wait(&x_full[xb], uint32_t((local / XB) & 1));
         const uint32_t a_base = smem_u32(x_buf + xb * C * kXTileBytes) + uint32_t(w * 64 * kChunkBytes);
         if constexpr (AREGS) {
-            // rows of the 128-byte swizzle: 16-byte unit u of row r sits at u ^ (r % 8)
             const int row = w * 64 + warp * 16 + (lane & 15);
 #pragma unroll
             for (int c = 0; c < C; ++c) {
 #pragma unroll
                 for (int kk = 0; kk < kKSteps; ++kk) {
-                    const int unit = (kk * 32 + (lane >> 4) * 16) >> 4;
                     ldmatrix_x4(a_frag[c][kk],
-                                smem_u32(x_buf + (xb * C + c) * kXTileBytes + row * kChunkBytes +
-                                         ((unit ^ (row & 7)) << 4)));
+                                smem_u32(x_buf + (xb * C + c) * kXTileBytes +
+                                         sw128_offset(row, kk * 32 + (lane >> 4) * 16)));
                 }
             }
             mbar_arrive(&x_empty[xb]);  // the points are in registers now
@@ -640,8 +644,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int xb = int(local % XB);
         mbar_wait(&sm.x_full[xb], uint32_t((local / XB) & 1));
         // register i of k-step kk: row g + 8 (i & 1), column 8 kk + t + 4 (i >> 1)
-        // (g = lane / 4, t = lane % 4); 16-byte unit u of smem row r sits at
-        // u ^ (r % 8) (128-byte swizzle), so the 32 lanes hit 32 banks
+        // (g = lane / 4, t = lane % 4); through the swizzle the 32 lanes hit
+        // 32 banks
 #pragma unroll
         for (int c = 0; c < C; ++c) {
             const char* chunk = sm.x_buf + (xb * C + c) * kXTileBytes;
@@ -651,9 +655,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                 for (int i = 0; i < 4; ++i) {
                     const int row = w * 64 + warp * 16 + (lane >> 2) + 8 * (i & 1);
                     const int byte = (kk * 8 + (lane & 3) + 4 * (i >> 1)) * 4;
-                    const float v = *reinterpret_cast<const float*>(
-                            chunk + row * kChunkBytes + ((((byte >> 4) ^ (row & 7))) << 4) +
-                            (byte & 15));
+                    const float v =
+                            *reinterpret_cast<const float*>(chunk + sw128_offset(row, byte));
                     fa::split_tf32(v, a_hi[c][kk][i], a_lo[c][kk][i]);
                 }
             }
