@@ -119,54 +119,6 @@ struct RowArgMax {
             }
         }
     }
-
-    /// fold_bias() in two passes: the tile's largest score per row (an add
-    /// and a max per score), then, only in a row whose maximum beats its
-    /// running best, the lowest column holding that maximum (at tile t of a
-    /// row about 1 / (t + 1) of the rows improve, so at large k this pass is
-    /// mostly skipped). The same (best, index) as fold_bias(): fmaxf ignores
-    /// NaN as > does, and the lowest column wins among equal scores in both
-    /// (a zero best may differ in sign, which no comparison sees). Scores
-    /// are written back into acc.
-    __device__ __forceinline__ void fold_bias_max(float (&acc)[MT][NT][4], const float* bias,
-                                                  int col0, int lane) {
-        const int t = lane & 3;
-        float m[MT][2];
-#pragma unroll
-        for (int mi = 0; mi < MT; ++mi) {
-            m[mi][0] = m[mi][1] = neg_inf();
-        }
-#pragma unroll
-        for (int ni = 0; ni < NT; ++ni) {
-            const float2 b2 = *reinterpret_cast<const float2*>(bias + ni * 8 + 2 * t);
-#pragma unroll
-            for (int mi = 0; mi < MT; ++mi) {
-#pragma unroll
-                for (int r = 0; r < 4; ++r) {  // r = 2 h + e
-                    const float v = acc[mi][ni][r] + ((r & 1) ? b2.y : b2.x);
-                    acc[mi][ni][r] = v;
-                    m[mi][r >> 1] = fmaxf(m[mi][r >> 1], v);
-                }
-            }
-        }
-#pragma unroll
-        for (int mi = 0; mi < MT; ++mi) {
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                if (m[mi][h] > best[mi][h]) {
-                    int won = 0;
-#pragma unroll
-                    for (int c = 2 * NT - 1; c >= 0; --c) {  // c = 2 ni + e, downwards
-                        if (acc[mi][c >> 1][2 * h + (c & 1)] == m[mi][h]) {
-                            won = (c >> 1) * 8 + (c & 1);
-                        }
-                    }
-                    best[mi][h] = m[mi][h];
-                    idx[mi][h] = col0 + 2 * t + won;
-                }
-            }
-        }
-    }
 };
 
 /// The end of a block: reduce each row's (best, index) over the 4 lanes of a

@@ -26,11 +26,12 @@
 //   registers once per row tile (ldmatrix) and passes them as wgmma's A
 //   operand, so the tensor cores read only the centroids from shared memory
 //   (+3% at 1M x 8192 x 128 on the H200, bitwise the same scores).
-// - The fold of a tile's scores costs about as much issue time as its MMAs
-//   (H200, 1M x 8192 x 128: MMAs alone 2.8 ms, fold and pipeline alone 2.9,
-//   both 4.0). With k > 2048 it takes a row's maximum first and searches the
-//   winning column only where the maximum improved (RowArgMax::fold_bias_max,
-//   2 instructions per score in most rows instead of 4).
+// - The overlap of the fold with the next tile's MMAs exists only if ptxas
+//   keeps the wgmmas asynchronous: with two folds in one kernel (one writing
+//   the accumulators) it serialised every wgmma (ptxas info C7511/C7515,
+//   "Potential Performance Loss") and the kernel lost 20-30% (H200). One
+//   fold per kernel; tests/check_wgmma_pipelined.sh fails the build's tests
+//   if ptxas reports a serialised wgmma again.
 // - Persistent grid (one block per SM, row tiles strided by the grid): block
 //   start-up (barrier init, first loads) is paid once per SM, not once per
 //   128 points.
@@ -96,7 +97,6 @@ struct Params {
     bool l2;
     int64_t tiles_per_problem;  // row tiles of one problem
     int64_t row_tiles;          // over the whole batch
-    bool fold_max;              // RowArgMax::fold_bias_max, else fold_bias
     int lo_row;                 // exact kernel: first row of the low parts in c_map (batch * k)
 };
 
@@ -173,18 +173,12 @@ __device__ __forceinline__ void put_bias(float* bias, uint64_t* b_full, uint64_t
 /// the running argmax with the bias slot put_bias filled, then free the slot.
 __device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float (&acc)[64],
                                                const float* bias, uint64_t* b_full,
-                                               uint64_t* b_empty, int t, uint32_t gt, int lane,
-                                               bool by_max) {
+                                               uint64_t* b_empty, int t, uint32_t gt, int lane) {
     using namespace sm90;
     const int slot = int(gt % kBiasSlots);
     mbar_wait(&b_full[slot], (gt / kBiasSlots) & 1);
-    if (by_max) {
-        best.fold_bias_max(reinterpret_cast<float(&)[1][16][4]>(acc), bias + slot * kBN, t * kBN,
-                           lane);
-    } else {
-        best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN, t * kBN,
-                       lane);
-    }
+    best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN, t * kBN,
+                   lane);
     mbar_arrive(&b_empty[slot]);
 }
 
@@ -371,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int c = 0; c < C; ++c) {
             mbar_arrive(&c_empty[int((gs0 + uint32_t(c)) % uint32_t(S))]);
         }
-        fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane, p.fold_max);
+        fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
     };
 
     for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
@@ -507,7 +501,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     };
     auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
         fence_acc(acc);
-        fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane, p.fold_max);
+        fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane);
     };
     // Tile t into acc; once its first chunk is issued, the previous tile
     // (in prev) is complete and is folded while that chunk runs.
@@ -686,8 +680,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             wgmma_wait<0>();
             release_before(g);
             fence_acc(acc);
-            fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt + uint32_t(t), lane,
-                           p.fold_max);
+            fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt + uint32_t(t), lane);
         }
         gt += uint32_t(n_tiles);
         store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
@@ -774,24 +767,6 @@ CUtensorMap make_map(const void* base, int64_t rows, int64_t d, int box_rows) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-/// How consumers fold a tile's scores: FLASHKMEANS_FA_SM90_FOLD=auto (by k,
-/// below), max (RowArgMax::fold_bias_max) or select (fold_bias); all give
-/// the same labels and distances.
-struct FoldVariant {
-    const char* name;
-    int by_max;  // -1: by k
-};
-constexpr FoldVariant kFoldVariants[] = {{"auto", -1}, {"max", 1}, {"select", 0}};
-
-/// The max-then-search fold skips its second pass in rows that did not
-/// improve, which is most rows once a row has seen many centroid tiles; with
-/// few tiles nearly every warp takes both passes. H200, one call, A/B:
-/// 1M x 65536 x 128 fp16 -11%, 4M x 4096 -3%, 1M x 8192 -2%, 1M x 1024 +2%.
-bool fold_by_max(int64_t k) {
-    const int v = variant_from_env("FLASHKMEANS_FA_SM90_FOLD", kFoldVariants).by_max;
-    return v < 0 ? k > 16 * kBN : v == 1;
-}
-
 /// Which kernel a launch runs.
 enum class Mainloop { Resident, Streamed, Exact3xTF32 };
 
@@ -844,7 +819,6 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     p.tiles_per_problem = (a.n + kBM - 1) / kBM;
     p.row_tiles = p.tiles_per_problem * a.batch;
     p.lo_row = int(a.k * a.batch);
-    p.fold_max = fold_by_max(a.k);
 
     const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
     // exact: the centroids' tf32 high parts, then their low parts, in one map
