@@ -79,6 +79,13 @@ constexpr int kMaxResidentChunks = 4;  // beyond: the streamed kernel
 constexpr int kExactMaxD = 128;        // fp32 3xTF32: 4 chunks, points split into 128 registers
 constexpr int kBiasSlots = 4;      // centroid tiles whose bias is staged ahead
 constexpr int kMaxStages = 12;
+/// Whether the resident kernel's ring has a power-of-two number of slots, so
+/// that a ring position is a mask and a shift: a division by a run-time slot
+/// count cost ~20 instructions per centroid tile in the consumers' loop, and
+/// they are issue-bound (H200, one call, same binary pair: 1M x 8192 x 128
+/// fp16 3.59 vs 3.92 ms, 1M x 65536 31.7 vs 34.2). Not with 3 chunks: 8
+/// slots would leave room for one points buffer only, 4 are too few.
+constexpr bool resident_ring_pow2(int chunks) { return chunks != 3; }
 constexpr int kThreads = 384;      // producer + 2 consumer warpgroups
 constexpr int kXTileBytes = kBM * kChunkBytes;  // one d-chunk of a row tile
 constexpr int kCTileBytes = kBN * kChunkBytes;  // one d-chunk of a centroid tile
@@ -98,6 +105,7 @@ struct Params {
     int64_t tiles_per_problem;  // row tiles of one problem
     int64_t row_tiles;          // over the whole batch
     int lo_row;                 // exact kernel: first row of the low parts in c_map (batch * k)
+    int stage_shift;            // resident_ring_pow2: stages == 1 << stage_shift
 };
 
 /// Shared-memory layout, from a 1024-byte aligned base: resident points
@@ -274,6 +282,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     const Smem sm(smem_raw, L);
     const int XB = p.x_buffers;
     const int S = p.stages;
+    // ring position of chunk g (see resident_ring_pow2)
+    constexpr bool kPow2 = resident_ring_pow2(C);
+    auto slot_of = [&](uint32_t g) { return kPow2 ? g & uint32_t(S - 1) : g % uint32_t(S); };
+    auto phase_of = [&](uint32_t g) { return (kPow2 ? g >> p.stage_shift : g / uint32_t(S)) & 1u; };
     char* const x_buf = sm.x_buf;
     char* const c_ring = sm.ring;
     float* const bias = sm.bias;
@@ -307,8 +319,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                 if (tid == 0) {
                     for (int c = 0; c < C; ++c) {
                         const uint32_t g = gs + uint32_t(c);
-                        const int s = int(g % uint32_t(S));
-                        mbar_wait(&c_empty[s], ((g / uint32_t(S)) & 1) ^ 1u);
+                        const int s = int(slot_of(g));
+                        mbar_wait(&c_empty[s], phase_of(g) ^ 1u);
                         mbar_arrive_expect_tx(&c_full[s], uint32_t(kCTileBytes));
                         tma_load_2d(c_ring + s * kCTileBytes, &c_map,
                                     c * int(kChunkBytes / sizeof(T)), int(b * p.k + t * kBN),
@@ -336,14 +348,14 @@ __global__ void __launch_bounds__(kThreads, 1)
         // MMAs, so the compiler adds no fences of its own
         for (int c = 0; c < C; ++c) {
             const uint32_t g = gs0 + uint32_t(c);
-            mbar_wait(&c_full[g % uint32_t(S)], (g / uint32_t(S)) & 1);
+            mbar_wait(&c_full[slot_of(g)], phase_of(g));
         }
         wgmma_fence();
 #pragma unroll
         for (int c = 0; c < C; ++c) {
             const uint32_t a_addr = a_base + uint32_t(c * kXTileBytes);
             const uint32_t b_addr =
-                    smem_u32(c_ring + int((gs0 + uint32_t(c)) % uint32_t(S)) * kCTileBytes);
+                    smem_u32(c_ring + int(slot_of(gs0 + uint32_t(c))) * kCTileBytes);
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
                 if constexpr (AREGS) {
@@ -363,7 +375,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0, uint32_t gt0) {
         fence_acc(acc);
         for (int c = 0; c < C; ++c) {
-            mbar_arrive(&c_empty[int((gs0 + uint32_t(c)) % uint32_t(S))]);
+            mbar_arrive(&c_empty[int(slot_of(gs0 + uint32_t(c)))]);
         }
         fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
     };
@@ -787,23 +799,32 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     // exact: a consumer holds one slot, so 2 slots is the least that runs.
     // The exact kernel copies the points to registers as soon as they land:
     // one buffer is enough, the rest of shared memory goes to the ring.
+    constexpr bool pow2 = MAIN == Mainloop::Resident && resident_ring_pow2(CHUNKS);
     const int min_stages = MAIN == Mainloop::Resident ? 2 * chunks : 2;
     auto fit = [&](int x_buffers) {
         Layout L{chunks, kMaxStages, x_buffers, MAIN == Mainloop::Resident ? 1 : 2};
-        while (L.stages > min_stages && L.bytes() + 1024 > smem_optin) {
+        while (L.stages > 1 && L.bytes() + 1024 > smem_optin) {
+            --L.stages;
+        }
+        while (pow2 && (L.stages & (L.stages - 1)) != 0) {
             --L.stages;
         }
         return L;
     };
     Layout L = fit(streamed ? 0 : exact ? 1 : 2);
-    if (MAIN == Mainloop::Resident && L.bytes() + 1024 > smem_optin) {
+    if (MAIN == Mainloop::Resident && L.stages < min_stages) {
         L = fit(1);
     }
     const size_t smem = size_t(L.bytes()) + 1024;  // + alignment slack
-    if (smem > size_t(smem_optin)) {
-        throw KernelError("flashkmeans: flash_assign (sm_90a) needs " + std::to_string(smem) +
+    if (smem > size_t(smem_optin) || L.stages < min_stages) {
+        throw KernelError("flashkmeans: flash_assign (sm_90a) needs " +
+                          std::to_string(Layout{L.chunks, min_stages, L.x_buffers, L.slot_tiles}.bytes() + 1024) +
                           " bytes of shared memory per block; the device allows " +
                           std::to_string(smem_optin));
+    }
+    int stage_shift = 0;
+    while ((1 << stage_shift) < L.stages) {
+        ++stage_shift;
     }
     Params p;
     p.chunks = chunks;
@@ -819,6 +840,7 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     p.tiles_per_problem = (a.n + kBM - 1) / kBM;
     p.row_tiles = p.tiles_per_problem * a.batch;
     p.lo_row = int(a.k * a.batch);
+    p.stage_shift = stage_shift;
 
     const CUtensorMap x_map = make_map<T>(a.x, a.n * a.batch, a.d, kBM);
     // exact: the centroids' tf32 high parts, then their low parts, in one map
