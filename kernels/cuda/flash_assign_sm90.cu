@@ -30,7 +30,7 @@
 //   keeps the wgmmas asynchronous: with two folds in one kernel (one writing
 //   the accumulators) it serialised every wgmma (ptxas info C7511/C7515,
 //   "Potential Performance Loss") and the kernel lost 20-30% (H200). One
-//   fold per kernel; tests/check_wgmma_pipelined.sh fails the build's tests
+//   fold per kernel; tests/check_wgmma_pipelined.cmake (CTest) fails
 //   if ptxas reports a serialised wgmma again.
 // - Persistent grid (one block per SM, row tiles strided by the grid): block
 //   start-up (barrier init, first loads) is paid once per SM, not once per
