@@ -83,7 +83,7 @@ constexpr int kMaxStages = 12;
 /// that a ring position is a mask and a shift: a division by a run-time slot
 /// count cost ~20 instructions per centroid tile in the consumers' loop, and
 /// they are issue-bound (H200, one call, same binary pair: 1M x 8192 x 128
-/// fp16 3.59 vs 3.92 ms, 1M x 65536 31.7 vs 34.2). Not with 3 chunks: 8
+/// fp16 3.57 vs 3.89 ms, 1M x 65536 31.7 vs 34.3). Not with 3 chunks: 8
 /// slots would leave room for one points buffer only, 4 are too few.
 constexpr bool resident_ring_pow2(int chunks) { return chunks != 3; }
 constexpr int kThreads = 384;      // producer + 2 consumer warpgroups
