@@ -238,12 +238,44 @@ struct Smem {
 };
 #endif
 
+/// The streamed and exact kernels' walk through a ring of a run-time number
+/// of slots, one slot at a time: a count, the slot and its phase parity,
+/// carried instead of derived (`g % S`, `g / S` by a run-time S cost ~20
+/// instructions each, and the consumers are issue-bound).
+struct RingCounter {
+    uint32_t count = 0, slot = 0, phase = 0;
+    __device__ __forceinline__ void next(uint32_t slots) {
+        ++count;
+        if (++slot == slots) {
+            slot = 0;
+            phase ^= 1u;
+        }
+    }
+};
+
 #if FK_SM90A
+/// The streamed and exact consumers, after a wgmma wait that leaves at most
+/// the newest chunk's MMAs in flight: frees the ring slot before `upto` if it
+/// is still held. Each wait is followed by one such call, so one slot at most
+/// is ever held besides the newest (an `if`, not a loop).
+__device__ __forceinline__ void release_slot_before(RingCounter& released, uint32_t upto,
+                                                    uint64_t* c_empty, uint32_t slots) {
+    if (released.count < upto) {
+        sm90::mbar_arrive(&c_empty[released.slot]);
+        released.next(slots);
+    }
+}
 /// Byte offset of byte `byte` of row `row` in a TMA tile written with the
 /// 128-byte swizzle (rows of 128 bytes, 1024-byte aligned): 16-byte unit u of
 /// row r sits at u ^ (r % 8).
 __device__ __forceinline__ int sw128_offset(int row, int byte) {
     return row * kChunkBytes + (((byte >> 4) ^ (row & 7)) << 4) + (byte & 15);
+}
+/// The consumer warpgroup of this thread (0 or 1), read from lane 0 so the
+/// compiler knows it is the same across the warp and keeps addresses derived
+/// from it (wgmma descriptors) in uniform registers.
+__device__ __forceinline__ int consumer_group() {
+    return __shfl_sync(0xffffffffu, int(threadIdx.x - 128) / 128, 0);
 }
 /// Every kernel's start: thread 0 initialises the barriers, then the block syncs.
 __device__ __forceinline__ void init_block(const Smem& sm, int stages) {
@@ -335,7 +367,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     // ---------------------------------------------------------- consumers
     setmaxnreg_inc<232>();
-    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int w = consumer_group();  // rows [64 w, 64 w + 64)
     const int lane = tid & 31, warp = (tid >> 5) & 3;
     float acc0[64], acc1[64];
     uint32_t a_frag[AREGS ? C : 1][kKSteps][4];  // AREGS: the warp's 16 rows of points
@@ -457,26 +489,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int tid = threadIdx.x;
     init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    auto x_slot = [&](uint32_t slot) { return sm.ring + int(slot % S) * L.slot_bytes(); };
+    auto x_slot = [&](uint32_t slot) { return sm.ring + int(slot) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
         producer_start(&x_map, &c_map);
-        uint32_t g = 0, gt = 0;  // slot and bias-slot counters
+        RingCounter g;
+        uint32_t gt = 0;  // bias-slot counter
         for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
             const int64_t b = r / p.tiles_per_problem;
             const int64_t m0 = (r % p.tiles_per_problem) * kBM;
             for (int t = 0; t < n_tiles; ++t, ++gt) {
                 put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
                 if (tid == 0) {
-                    for (int c = 0; c < C; ++c, ++g) {
-                        const int s = int(g % S);
-                        mbar_wait(&sm.c_empty[s], ((g / S) & 1) ^ 1u);
-                        mbar_arrive_expect_tx(&sm.c_full[s], uint32_t(kXTileBytes + kCTileBytes));
+                    for (int c = 0; c < C; ++c, g.next(S)) {
+                        mbar_wait(&sm.c_empty[g.slot], g.phase ^ 1u);
+                        mbar_arrive_expect_tx(&sm.c_full[g.slot],
+                                              uint32_t(kXTileBytes + kCTileBytes));
                         const int col = c * int(kChunkBytes / sizeof(T));
-                        tma_load_2d(x_slot(g), &x_map, col, int(b * p.n + m0), &sm.c_full[s]);
-                        tma_load_2d(x_slot(g) + kXTileBytes, &c_map, col, int(b * p.k + t * kBN),
-                                    &sm.c_full[s]);
+                        tma_load_2d(x_slot(g.slot), &x_map, col, int(b * p.n + m0),
+                                    &sm.c_full[g.slot]);
+                        tma_load_2d(x_slot(g.slot) + kXTileBytes, &c_map, col,
+                                    int(b * p.k + t * kBN), &sm.c_full[g.slot]);
                     }
                 }
             }
@@ -486,18 +520,19 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     // ---------------------------------------------------------- consumers
     setmaxnreg_inc<232>();
-    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int w = consumer_group();  // rows [64 w, 64 w + 64)
     const int lane = tid & 31, warp = (tid >> 5) & 3;
     float acc0[64], acc1[64];
-    uint32_t g = 0, released = 0, gt = 0;  // next slot, slots released, bias slots
+    RingCounter g, released;  // the next chunk's slot; the first slot not yet released
+    uint32_t gt = 0;          // bias slots
     fa::RowArgMax<1, 16> best;
 
-    // The MMAs of one chunk (slot g) into acc, as their own commit group.
-    auto mma_chunk = [&](float (&acc)[64], uint32_t slot, bool overwrite) {
-        mbar_wait(&sm.c_full[slot % S], (slot / S) & 1);
+    // The MMAs of the next chunk (slot g) into acc, as their own commit group.
+    auto mma_chunk = [&](float (&acc)[64], bool overwrite) {
+        mbar_wait(&sm.c_full[g.slot], g.phase);
         wgmma_fence();
-        const uint32_t a_addr = smem_u32(x_slot(slot)) + uint32_t(w * 64 * kChunkBytes);
-        const uint32_t b_addr = smem_u32(x_slot(slot) + kXTileBytes);
+        const uint32_t a_addr = smem_u32(x_slot(g.slot)) + uint32_t(w * 64 * kChunkBytes);
+        const uint32_t b_addr = smem_u32(x_slot(g.slot) + kXTileBytes);
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
             Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
@@ -505,12 +540,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         wgmma_commit();
     };
-    // After a wait that leaves only the newest group (slot g) in flight.
-    auto release_before = [&](uint32_t slot) {
-        for (; released < slot; ++released) {
-            mbar_arrive(&sm.c_empty[released % S]);
-        }
-    };
+    auto release_before = [&](uint32_t upto) { release_slot_before(released, upto, sm.c_empty, S); };
     auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
         fence_acc(acc);
         fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane);
@@ -518,17 +548,17 @@ __global__ void __launch_bounds__(kThreads, 1)
     // Tile t into acc; once its first chunk is issued, the previous tile
     // (in prev) is complete and is folded while that chunk runs.
     auto mma_tile = [&](float (&acc)[64], float (&prev)[64], int t) {
-        mma_chunk(acc, g, true);
+        mma_chunk(acc, true);
         wgmma_wait<1>();
-        release_before(g);
-        ++g;
+        release_before(g.count);
+        g.next(S);
         if (t > 0) {
             fold_tile(prev, t - 1, gt + uint32_t(t - 1));
         }
-        for (int c = 1; c < C; ++c, ++g) {
-            mma_chunk(acc, g, false);
+        for (int c = 1; c < C; ++c, g.next(S)) {
+            mma_chunk(acc, false);
             wgmma_wait<1>();
-            release_before(g);
+            release_before(g.count);
         }
     };
 
@@ -541,14 +571,14 @@ __global__ void __launch_bounds__(kThreads, 1)
             mma_tile(acc0, acc1, t);
             if (t + 1 == n_tiles) {
                 wgmma_wait<0>();
-                release_before(g);
+                release_before(g.count);
                 fold_tile(acc0, t, gt + uint32_t(t));
                 break;
             }
             mma_tile(acc1, acc0, t + 1);
             if (t + 2 == n_tiles) {
                 wgmma_wait<0>();
-                release_before(g);
+                release_before(g.count);
                 fold_tile(acc1, t + 1, gt + uint32_t(t + 1));
                 break;
             }
@@ -590,12 +620,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int tid = threadIdx.x;
     init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    auto slot_addr = [&](uint32_t g) { return sm.ring + int(g % S) * L.slot_bytes(); };
+    auto slot_addr = [&](uint32_t slot) { return sm.ring + int(slot) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
         producer_start(&x_map, &c_map);
-        uint32_t g = 0, gt = 0;  // slot and bias-slot counters
+        RingCounter g;
+        uint32_t gt = 0;  // bias-slot counter
         int64_t local = 0;
         for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
             const int64_t b = r / p.tiles_per_problem;
@@ -613,13 +644,12 @@ __global__ void __launch_bounds__(kThreads, 1)
                 put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
                 if (tid == 0) {
                     const int row = int(b * p.k + t * kBN);
-                    for (int c = 0; c < C; ++c, ++g) {
-                        const int s = int(g % S);
-                        mbar_wait(&sm.c_empty[s], ((g / S) & 1) ^ 1u);
-                        mbar_arrive_expect_tx(&sm.c_full[s], uint32_t(2 * kCTileBytes));
-                        tma_load_2d(slot_addr(g), &c_map, c * kCols, row, &sm.c_full[s]);
-                        tma_load_2d(slot_addr(g) + kCTileBytes, &c_map, c * kCols, p.lo_row + row,
-                                    &sm.c_full[s]);
+                    for (int c = 0; c < C; ++c, g.next(S)) {
+                        mbar_wait(&sm.c_empty[g.slot], g.phase ^ 1u);
+                        mbar_arrive_expect_tx(&sm.c_full[g.slot], uint32_t(2 * kCTileBytes));
+                        tma_load_2d(slot_addr(g.slot), &c_map, c * kCols, row, &sm.c_full[g.slot]);
+                        tma_load_2d(slot_addr(g.slot) + kCTileBytes, &c_map, c * kCols,
+                                    p.lo_row + row, &sm.c_full[g.slot]);
                     }
                 }
             }
@@ -629,20 +659,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     // ---------------------------------------------------------- consumers
     setmaxnreg_inc<232>();
-    const int w = (tid - 128) / 128;  // consumer warpgroup: rows [64 w, 64 w + 64)
+    const int w = consumer_group();  // rows [64 w, 64 w + 64)
     const int lane = tid & 31, warp = (tid >> 5) & 3;
     float acc[64];
     uint32_t a_hi[C][kKSteps][4], a_lo[C][kKSteps][4];  // the warp's 16 rows of points
-    uint32_t g = 0, released = 0, gt = 0;  // next slot, slots released, bias slots
+    RingCounter g, released;  // the next chunk's slot; the first slot not yet released
+    uint32_t gt = 0;          // bias slots
     int64_t local = 0;
     fa::RowArgMax<1, 16> best;
 
-    // After a wait that leaves only the newest commit group in flight.
-    auto release_before = [&](uint32_t slot) {
-        for (; released < slot; ++released) {
-            mbar_arrive(&sm.c_empty[released % S]);
-        }
-    };
+    auto release_before = [&](uint32_t upto) { release_slot_before(released, upto, sm.c_empty, S); };
 
     for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
         const int64_t b = r / p.tiles_per_problem;
@@ -673,9 +699,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int t = 0; t < n_tiles; ++t) {
 #pragma unroll
             for (int c = 0; c < C; ++c) {
-                mbar_wait(&sm.c_full[g % S], (g / S) & 1);
+                mbar_wait(&sm.c_full[g.slot], g.phase);
                 wgmma_fence();
-                const uint32_t hi = smem_u32(slot_addr(g));
+                const uint32_t hi = smem_u32(slot_addr(g.slot));
                 const uint32_t lo = hi + uint32_t(kCTileBytes);
 #pragma unroll
                 for (int kk = 0; kk < kKSteps; ++kk) {
@@ -685,12 +711,12 @@ __global__ void __launch_bounds__(kThreads, 1)
                     WgmmaRegA<float>::run(acc, a_hi[c][kk], sw128_desc(hi, kk * 32), 1);
                 }
                 wgmma_commit();
-                ++g;
+                g.next(S);
                 wgmma_wait<1>();
-                release_before(g - 1);
+                release_before(g.count - 1);
             }
             wgmma_wait<0>();
-            release_before(g);
+            release_before(g.count);
             fence_acc(acc);
             fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt + uint32_t(t), lane);
         }
