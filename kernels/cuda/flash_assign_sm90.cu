@@ -199,6 +199,7 @@ constexpr int kConsumerThreads = kThreads - 128;
 struct Smem {
     char* x_buf;  // resident points (unused when streamed)
     char* ring;   // the chunk ring
+    int slot_bytes;
     float* bias;
     uint64_t *x_full, *x_empty, *c_full, *c_empty, *b_full, *b_empty;
 
@@ -209,6 +210,7 @@ struct Smem {
         char* const base = raw + ((1024u - (sm90::smem_u32(raw) & 1023u)) & 1023u);
         x_buf = base;
         ring = base + L.c_offset();
+        slot_bytes = L.slot_bytes();
         bias = reinterpret_cast<float*>(base + L.bias_offset());
         x_full = reinterpret_cast<uint64_t*>(base + L.bar_offset());
         x_empty = x_full + 2;
@@ -217,6 +219,8 @@ struct Smem {
         b_full = c_empty + L.stages;
         b_empty = b_full + kBiasSlots;
     }
+    /// Ring slot i (of the `stages`).
+    __device__ char* slot(uint32_t i) const { return ring + int(i) * slot_bytes; }
     __device__ void init_barriers(int stages) const {
 #if FK_SM90A
         using namespace sm90;
@@ -319,7 +323,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto slot_of = [&](uint32_t g) { return kPow2 ? g & uint32_t(S - 1) : g % uint32_t(S); };
     auto phase_of = [&](uint32_t g) { return (kPow2 ? g >> p.stage_shift : g / uint32_t(S)) & 1u; };
     char* const x_buf = sm.x_buf;
-    char* const c_ring = sm.ring;
     float* const bias = sm.bias;
     uint64_t *const x_full = sm.x_full, *const x_empty = sm.x_empty;
     uint64_t *const c_full = sm.c_full, *const c_empty = sm.c_empty;
@@ -354,7 +357,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int s = int(slot_of(g));
                         mbar_wait(&c_empty[s], phase_of(g) ^ 1u);
                         mbar_arrive_expect_tx(&c_full[s], uint32_t(kCTileBytes));
-                        tma_load_2d(c_ring + s * kCTileBytes, &c_map,
+                        tma_load_2d(sm.slot(s), &c_map,
                                     c * int(kChunkBytes / sizeof(T)), int(b * p.k + t * kBN),
                                     &c_full[s]);
                     }
@@ -387,7 +390,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int c = 0; c < C; ++c) {
             const uint32_t a_addr = a_base + uint32_t(c * kXTileBytes);
             const uint32_t b_addr =
-                    smem_u32(c_ring + int(slot_of(gs0 + uint32_t(c))) * kCTileBytes);
+                    smem_u32(sm.slot(slot_of(gs0 + uint32_t(c))));
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
                 if constexpr (AREGS) {
@@ -489,7 +492,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int tid = threadIdx.x;
     init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    auto x_slot = [&](uint32_t slot) { return sm.ring + int(slot) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
@@ -507,9 +509,9 @@ __global__ void __launch_bounds__(kThreads, 1)
                         mbar_arrive_expect_tx(&sm.c_full[g.slot],
                                               uint32_t(kXTileBytes + kCTileBytes));
                         const int col = c * int(kChunkBytes / sizeof(T));
-                        tma_load_2d(x_slot(g.slot), &x_map, col, int(b * p.n + m0),
+                        tma_load_2d(sm.slot(g.slot), &x_map, col, int(b * p.n + m0),
                                     &sm.c_full[g.slot]);
-                        tma_load_2d(x_slot(g.slot) + kXTileBytes, &c_map, col,
+                        tma_load_2d(sm.slot(g.slot) + kXTileBytes, &c_map, col,
                                     int(b * p.k + t * kBN), &sm.c_full[g.slot]);
                     }
                 }
@@ -531,8 +533,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto mma_chunk = [&](float (&acc)[64], bool overwrite) {
         mbar_wait(&sm.c_full[g.slot], g.phase);
         wgmma_fence();
-        const uint32_t a_addr = smem_u32(x_slot(g.slot)) + uint32_t(w * 64 * kChunkBytes);
-        const uint32_t b_addr = smem_u32(x_slot(g.slot) + kXTileBytes);
+        const uint32_t a_addr = smem_u32(sm.slot(g.slot)) + uint32_t(w * 64 * kChunkBytes);
+        const uint32_t b_addr = smem_u32(sm.slot(g.slot) + kXTileBytes);
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
             Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
@@ -620,7 +622,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int tid = threadIdx.x;
     init_block(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    auto slot_addr = [&](uint32_t slot) { return sm.ring + int(slot) * L.slot_bytes(); };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
@@ -647,8 +648,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                     for (int c = 0; c < C; ++c, g.next(S)) {
                         mbar_wait(&sm.c_empty[g.slot], g.phase ^ 1u);
                         mbar_arrive_expect_tx(&sm.c_full[g.slot], uint32_t(2 * kCTileBytes));
-                        tma_load_2d(slot_addr(g.slot), &c_map, c * kCols, row, &sm.c_full[g.slot]);
-                        tma_load_2d(slot_addr(g.slot) + kCTileBytes, &c_map, c * kCols,
+                        tma_load_2d(sm.slot(g.slot), &c_map, c * kCols, row, &sm.c_full[g.slot]);
+                        tma_load_2d(sm.slot(g.slot) + kCTileBytes, &c_map, c * kCols,
                                     p.lo_row + row, &sm.c_full[g.slot]);
                     }
                 }
@@ -701,7 +702,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             for (int c = 0; c < C; ++c) {
                 mbar_wait(&sm.c_full[g.slot], g.phase);
                 wgmma_fence();
-                const uint32_t hi = smem_u32(slot_addr(g.slot));
+                const uint32_t hi = smem_u32(sm.slot(g.slot));
                 const uint32_t lo = hi + uint32_t(kCTileBytes);
 #pragma unroll
                 for (int kk = 0; kk < kKSteps; ++kk) {
