@@ -4,15 +4,19 @@
 // reference's numbers are. It drives the engine (faiss_plugin/lloyd.h) that
 // batch_kmeans runs, so setup, init and teardown are outside the clock: each
 // iteration ends with the engine's one host sync, and the time between two
-// iteration ends is one iteration. Reported: the median of 20 iterations after
+// iteration ends is one iteration. Reported: the median of 20 (--iters) iterations after
 // 3 warm-up iterations (whole runs timed against each other were noisy: their
 // allocation and init time varied by more than an iteration).
 //
-//   bench_lloyd [--only NAME] [--kmeanspp]
+//   bench_lloyd [--only NAME] [--kmeanspp] [--iters N] [--trace]
 //
 // --kmeanspp also times k-means++ seeding on the device (Lloyd::kmeanspp_init:
 // K rows from problem 0, host clock around the call, which ends with the copy
 // of the K x d rows to the host), once after a warm-up seeding.
+// --iters N times N iterations instead of 20; --trace prints each one's end
+// to end and assign milliseconds. Why it exists: at k >= 4096 the H200 reaches
+// its 700 W cap within ~10 iterations and lowers its clock, so the assign of
+// a long run is ~10% slower than bench_kernels' short bursts (session 10).
 #include <flashkmeans/batch.h>
 
 #include "bench_data.h"
@@ -21,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -56,7 +61,7 @@ std::unique_ptr<fk::Lloyd> make_lloyd(const Config& c, const void* x) {
 
 /// Median milliseconds of one iteration of the engine on `x` (on the device),
 /// started from K evenly spaced points of each problem.
-Timing iteration_ms(const Config& c, const void* x) {
+Timing iteration_ms(const Config& c, const void* x, int iters, bool trace) {
     const auto engine = make_lloyd(c, x);
     fk::Lloyd& lloyd = *engine;
     std::vector<float> cent(size_t(c.B) * c.K * c.d);
@@ -73,11 +78,15 @@ Timing iteration_ms(const Config& c, const void* x) {
     }
     std::vector<double> ms, assign_ms;
     auto t = std::chrono::steady_clock::now();
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < iters; i++) {
         const fk::LloydStep step = lloyd.iterate();
         const auto now = std::chrono::steady_clock::now();
         ms.push_back(std::chrono::duration<double, std::milli>(now - t).count());
         assign_ms.push_back(1e3 * step.seconds_assign);
+        if (trace) {
+            printf("%s iteration %d: %.3f ms, assign %.3f ms\n", c.name, i, ms.back(),
+                   assign_ms.back());
+        }
         t = now;
     }
     return {median(ms), median(assign_ms)};
@@ -102,10 +111,13 @@ double kmeanspp_ms(const Config& c, const void* x) {
 
 int main(int argc, char** argv) {
     const char* only = nullptr;
-    bool kmeanspp = false;
+    bool kmeanspp = false, trace = false;
+    int iters = 20;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         if (!strcmp(argv[i], "--kmeanspp")) kmeanspp = true;
+        if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = std::max(1, atoi(argv[++i]));
+        if (!strcmp(argv[i], "--trace")) trace = true;
     }
     const int64_t M = 1 << 20;
     const fk::DType H = fk::DType::Float16, F = fk::DType::Float32;
@@ -132,7 +144,7 @@ int main(int argc, char** argv) {
             const size_t count = size_t(c.B) * c.N * c.d;
             DevBuf<uint8_t> x(count * fk::dtype_size(c.dtype));
             device_random(x.p, c.dtype, count, 7);
-            const Timing t = iteration_ms(c, x.p);
+            const Timing t = iteration_ms(c, x.p, iters, trace);
             printf("| %s | %.3f | %.3f | %.3f |\n", c.name, t.ms, t.assign_ms, t.ms - t.assign_ms);
             if (kmeanspp && c.B == 1) {
                 printf("| %s k-means++ seeding (K rows) | %.1f ms |\n", c.name, kmeanspp_ms(c, x.p));
