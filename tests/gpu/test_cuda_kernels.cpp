@@ -912,9 +912,12 @@ const float kFrozenMark = 777.0f;
 UpdateResult gpu_update(const std::vector<float>& x, DType dtype, int64_t n, int64_t d,
                         const std::vector<int32_t>& labels, const std::vector<float>* weights,
                         int64_t k, int64_t k_begin, int64_t batch = 1,
-                        bool caller_workspace = false) {
+                        bool caller_workspace = false, size_t label_offset = 0) {
     Dev<char> dx(encode(x, dtype));
-    Dev<int32_t> dl(labels);
+    // label_offset > 0 passes the labels off 16-byte alignment
+    std::vector<int32_t> padded(label_offset, -1);
+    padded.insert(padded.end(), labels.begin(), labels.end());
+    Dev<int32_t> dl(padded);
     std::unique_ptr<Dev<float>> dw;
     if (weights) {
         dw.reset(new Dev<float>(*weights));
@@ -935,7 +938,7 @@ UpdateResult gpu_update(const std::vector<float>& x, DType dtype, int64_t n, int
     a.dtype = dtype;
     a.n = n;
     a.d = d;
-    a.labels = dl.get();
+    a.labels = dl.get() + label_offset;
     a.weights = dw ? dw->get() : nullptr;
     a.k = k;
     a.k_begin = k_begin;
@@ -1197,6 +1200,25 @@ TEST(CudaUpdate, SmallOutOfRangeLabelsAreIgnored) {
     EXPECT_EQ(total, n - 3);
 }
 
+// Labels off 16-byte alignment take the keys' scalar path and give bitwise
+// the sums of aligned labels (n not a multiple of 4: a partial last group).
+TEST(CudaUpdate, SmallMisalignedLabelsGiveTheAlignedBits) {
+    REQUIRE_GPU();
+    const int64_t n = 5003, k = 37, d = 16;
+    const auto x = fk_test::random_matrix(n, d, 910);
+    const auto labels = make_labels(n, k, Labels::Skewed, 911);
+    const auto aligned = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0);
+    for (size_t off : {1, 2, 3}) {
+        const auto g = gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0, 1, false, off);
+        EXPECT_EQ(g.counts, aligned.counts) << "offset " << off;
+        EXPECT_EQ(0, std::memcmp(g.sums.data(), aligned.sums.data(), g.sums.size() * sizeof(float)))
+                << "offset " << off;
+        EXPECT_EQ(g.weight_sums, aligned.weight_sums) << "offset " << off;
+    }
+    const auto c = cpu_update(x, n, d, labels, nullptr, k, 0);
+    expect_update_close(aligned, c, x, n, d, labels, nullptr, k, 0, 1);
+}
+
 // Quick (sanitizer) run: empty clusters get zero rows and weights, frozen rows
 // stay, counts cover every cluster; scalar and vector paths; many pieces.
 TEST(CudaUpdate, SmallEmptyAndFrozenClustersMatchCpu) {
@@ -1383,6 +1405,14 @@ TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
         Dev<char> dst(v.size() * elem_size(dtype));
         kn::convert_from_float(kGpu, src.get(), dtype, int64_t(v.size()), dst.get());
         EXPECT_EQ(dst.download(), encode(v, dtype)) << fk::dtype_name(dtype);
+        // one element in: both pointers off 16 bytes, the scalar path
+        Dev<char> dst1(v.size() * elem_size(dtype));
+        kn::convert_from_float(kGpu, src.get() + 1, dtype, int64_t(v.size()) - 1,
+                               dst1.get() + elem_size(dtype));
+        const std::vector<char> got = dst1.download();
+        const std::vector<char> want = encode(std::vector<float>(v.begin() + 1, v.end()), dtype);
+        EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin() + elem_size(dtype)))
+                << fk::dtype_name(dtype) << " misaligned";
     }
 }
 
