@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <new>
+#include <string>
 
 namespace flashkmeans {
 
@@ -21,6 +23,11 @@ void* event_create(const Place& place);
 void event_record(const Place& place, void* event);
 double event_elapsed_ms(void* start, void* stop);
 void event_destroy(void* event);
+void* stream_create(const Place& place);
+void stream_destroy(const Place& place, void* stream);
+void* graph_record(const Place& place, void* work, void (*call)(void*));
+void graph_launch(const Place& place, void* exec);
+void graph_destroy(void* exec);
 } // namespace cuda_memory
 #define FK_ON_CUDA(place) ((place).backend == Backend::CUDA)
 #else
@@ -130,6 +137,64 @@ double PlaceTimer::seconds() const {
     }
 #endif
     return (host_ms_[1] - host_ms_[0]) / 1000.0;
+}
+
+PlaceStream::PlaceStream(const Place& place) : place_(place) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place) && place.stream == nullptr) {
+        place_.stream = cuda_memory::stream_create(place);
+        owned_ = true;
+    }
+#endif
+}
+
+PlaceStream::~PlaceStream() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (owned_) {
+        cuda_memory::stream_destroy(place_, place_.stream);
+    }
+#endif
+}
+
+PlaceGraph::PlaceGraph(const Place& place) : place_(place) {
+    const char* env = std::getenv("FLASHKMEANS_CUDA_GRAPH");
+    const std::string mode = env != nullptr ? env : "";
+    FAISS_THROW_IF_NOT_FMT(mode.empty() || mode == "0" || mode == "1" || mode == "require",
+                           "FLASHKMEANS_CUDA_GRAPH=%s is not one of 0, 1, require", mode.c_str());
+    require_ = FK_ON_CUDA(place) && mode == "require";
+    plain_ = !FK_ON_CUDA(place) || mode == "0";
+}
+
+PlaceGraph::~PlaceGraph() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (exec_ != nullptr) {
+        cuda_memory::graph_destroy(exec_);
+    }
+#endif
+}
+
+void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
+    if (plain_ || runs_++ == 0) {
+        call(work);
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (exec_ == nullptr) {
+        try {
+            exec_ = cuda_memory::graph_record(place_, work, call);
+        } catch (const std::exception&) {
+            if (require_) {
+                throw;
+            }
+            // not recordable here: the plain run gives the same results (and
+            // throws if the work itself is at fault)
+            plain_ = true;
+            call(work);
+            return;
+        }
+    }
+    cuda_memory::graph_launch(place_, exec_);
+#endif
 }
 
 bool is_device_pointer(const void* ptr) {

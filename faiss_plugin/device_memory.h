@@ -6,6 +6,7 @@
 #include <flashkmeans/kernels.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace flashkmeans {
@@ -42,6 +43,56 @@ class PlaceTimer {
     Place place_;
     void* events_[2] = {nullptr, nullptr}; // cudaEvent_t on CUDA
     double host_ms_[2] = {0, 0};
+};
+
+/// A place whose CUDA stream can be recorded into a graph: on CUDA with the
+/// legacy default stream (nullptr), which CUDA graphs cannot record from, a
+/// stream of its own, created blocking so that work others queue on the
+/// default stream stays ordered with it both ways. Otherwise the place as
+/// given (the CPU, or a stream the caller chose).
+class PlaceStream {
+   public:
+    explicit PlaceStream(const Place& place);
+    ~PlaceStream();
+    PlaceStream(const PlaceStream&) = delete;
+    PlaceStream& operator=(const PlaceStream&) = delete;
+    const Place& place() const { return place_; }
+
+   private:
+    Place place_;
+    bool owned_ = false;
+};
+
+/// Runs the same stream work (same kernels, same arguments) again and again.
+/// On CUDA the first run is plain (one-time set-up inside the work, such as
+/// device probes that copy to the host, cannot be recorded); the second
+/// records the work into a CUDA graph, which that run and all later ones
+/// launch: one launch instead of one per kernel, and no host-side gaps
+/// between the kernels. If recording fails (the legacy default stream, no
+/// stream-ordered allocator, ...) every run stays plain: slower, same
+/// results. FLASHKMEANS_CUDA_GRAPH=0 keeps runs plain (A/B timing, debugging);
+/// =require makes a failed recording an error (tests). On the CPU, each run
+/// calls the work.
+class PlaceGraph {
+   public:
+    explicit PlaceGraph(const Place& place);
+    ~PlaceGraph();
+    PlaceGraph(const PlaceGraph&) = delete;
+    PlaceGraph& operator=(const PlaceGraph&) = delete;
+    template <typename Work>
+    void run(Work&& work) {
+        run_erased(&work, [](void* w) { (*static_cast<Work*>(w))(); });
+    }
+    /// Whether runs now launch a recorded graph.
+    bool recorded() const { return exec_ != nullptr; }
+
+   private:
+    void run_erased(void* work, void (*call)(void*));
+    Place place_;
+    void* exec_ = nullptr; // cudaGraphExec_t
+    bool plain_ = false;   // recording failed or is switched off
+    bool require_ = false; // FLASHKMEANS_CUDA_GRAPH=require
+    int64_t runs_ = 0;
 };
 
 /// An owning buffer of T on a place.

@@ -10,7 +10,12 @@ namespace flashkmeans {
 using namespace kernels;
 
 Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& config)
-        : place_(place), data_(data), cfg_(config), assign_timer_(place) {
+        : stream_(place),
+          place_(stream_.place()),
+          data_(data),
+          cfg_(config),
+          assign_timer_(place_),
+          step_graph_(place_) {
     const int64_t n = data.n, d = data.d, k = config.k, B = data.batch;
     const bool cuda = place.backend == Backend::CUDA;
     FAISS_THROW_IF_NOT_MSG(cuda || cfg_.compute_dtype == DType::Float32,
@@ -146,39 +151,44 @@ void Lloyd::assign() {
 LloydStep Lloyd::iterate() {
     const int64_t n = data_.n, d = data_.d, k = cfg_.k, B = data_.batch;
     LloydStep step;
-    assign_timer_.start();
-    assign();
-    assign_timer_.stop();
+    // Same kernels on the same buffers every iteration: recorded once as a
+    // graph on CUDA (the splits and post-processing below depend on what the
+    // host reads, so they stay outside)
+    step_graph_.run([&] {
+        assign_timer_.start();
+        assign();
+        assign_timer_.stop();
 
-    UpdateArgs u;
-    u.x = x_;
-    u.dtype = cfg_.compute_dtype;
-    u.n = n;
-    u.d = d;
-    u.labels = labels_.get();
-    u.weights = weights_.get();
-    u.k = k;
-    u.k_begin = cfg_.k_frozen;
-    u.batch = B;
-    u.sums = sums_.get();
-    u.weight_sums = weight_sums_.get();
-    u.counts = counts_.get();
-    u.workspace = workspace_.get();
-    u.workspace_bytes = workspace_.size();
-    sort_inverse_update(place_, u);
+        UpdateArgs u;
+        u.x = x_;
+        u.dtype = cfg_.compute_dtype;
+        u.n = n;
+        u.d = d;
+        u.labels = labels_.get();
+        u.weights = weights_.get();
+        u.k = k;
+        u.k_begin = cfg_.k_frozen;
+        u.batch = B;
+        u.sums = sums_.get();
+        u.weight_sums = weight_sums_.get();
+        u.counts = counts_.get();
+        u.workspace = workspace_.get();
+        u.workspace_bytes = workspace_.size();
+        sort_inverse_update(place_, u);
 
-    FinalizeArgs f;
-    f.sums = sums_.get();
-    f.weight_sums = weight_sums_.get();
-    f.k = k;
-    f.d = d;
-    f.k_begin = cfg_.k_frozen;
-    f.batch = B;
-    f.centroids = centroids_.get();
-    f.n_empty = n_empty();
-    finalize_centroids(place_, f);
+        FinalizeArgs f;
+        f.sums = sums_.get();
+        f.weight_sums = weight_sums_.get();
+        f.k = k;
+        f.d = d;
+        f.k_begin = cfg_.k_frozen;
+        f.batch = B;
+        f.centroids = centroids_.get();
+        f.n_empty = n_empty();
+        finalize_centroids(place_, f);
 
-    iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
+        iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
+    });
 
     // The one host round trip of the iteration (the copy waits for all of the
     // above): the statistics and the empty-cluster counts behind them.

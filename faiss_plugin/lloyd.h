@@ -4,6 +4,8 @@
 // labels and the sums for the whole run, and syncs with the host once per
 // iteration, at its end (objective, cluster-size sums and empty clusters of
 // every problem in one read), unless clusters went empty and must be split.
+// On CUDA an iteration's kernels, from the assignment to the statistics, run
+// as one CUDA graph (PlaceGraph): the small rows are bound by kernel launches.
 #pragma once
 
 #include "device_memory.h"
@@ -84,6 +86,7 @@ class Lloyd {
     /// only the centroid rows the splits touch; nsplit into `step`.
     void split_empty(const std::vector<int64_t>& problems, LloydStep& step);
 
+    PlaceStream stream_; // declared first: the place the rest uses, destroyed last
     Place place_;
     LloydData data_;
     LloydConfig cfg_;
@@ -98,6 +101,8 @@ class Lloyd {
     PlaceArray<double> stats_;
     int32_t* n_empty() const { return reinterpret_cast<int32_t*>(stats_.get() + 3 * data_.batch); }
     PlaceTimer assign_timer_;
+    /// iterate()'s device work (assign to statistics), recorded once
+    PlaceGraph step_graph_;
 };
 
 } // namespace flashkmeans

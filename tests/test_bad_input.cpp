@@ -121,6 +121,15 @@ TEST(BadInput, UnknownOptionNamesAreRejected) {
     expect_error([] { flashkmeans::parse_init("farthest"); }, "unknown init");
 }
 
+// The iteration-graph switch is read by every engine, CPU included: a typo
+// must not silently leave graphs on or off.
+TEST(BadInput, UnknownCudaGraphModeIsRejected) {
+    auto x = fk_test::random_matrix(100, 4, 3);
+    fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", "off");
+    expect_error([&] { train(100, 4, 5, x.data()); },
+                 "FLASHKMEANS_CUDA_GRAPH=off is not one of 0, 1, require");
+}
+
 TEST(BadInput, TrainIvfOnNonIvfIndexIsRejected) {
     auto x = fk_test::random_matrix(1000, 8, 10);
     faiss::IndexFlatL2 flat(8);

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace fk_test {
@@ -135,5 +137,29 @@ inline RefAssign reference_assign(const float* x, int64_t n, const float* c, int
     }
     return r;
 }
+
+/// Sets an environment variable for one scope (the code under test reads it
+/// when it runs).
+class ScopedEnv {
+   public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        const char* old = std::getenv(name);
+        had_ = old != nullptr;
+        old_ = had_ ? old : "";
+        setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (had_) {
+            setenv(name_, old_.c_str(), 1);
+        } else {
+            unsetenv(name_);
+        }
+    }
+
+   private:
+    const char* name_;
+    bool had_;
+    std::string old_;
+};
 
 } // namespace fk_test

@@ -75,7 +75,16 @@ void* event_create(const Place& place) {
 }
 
 void event_record(const Place& place, void* event) {
-    check(cudaEventRecord(static_cast<cudaEvent_t>(event), stream_of(place)), "cudaEventRecord");
+    // While a graph is being recorded the record must be External to become
+    // a node that records the event when the graph runs (a plain one only
+    // orders the recording); outside a recording External is refused
+    const cudaStream_t s = stream_of(place);
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(s, &status), "cudaStreamIsCapturing");
+    check(cudaEventRecordWithFlags(static_cast<cudaEvent_t>(event), s,
+                                   status == cudaStreamCaptureStatusActive ? cudaEventRecordExternal
+                                                                           : cudaEventRecordDefault),
+          "cudaEventRecordWithFlags");
 }
 
 double event_elapsed_ms(void* start, void* stop) {
@@ -88,6 +97,51 @@ double event_elapsed_ms(void* start, void* stop) {
 
 void event_destroy(void* event) {
     cudaEventDestroy(static_cast<cudaEvent_t>(event)); // never throws: called from destructors
+}
+
+void* stream_create(const Place& place) {
+    check(cudaSetDevice(place.device), "cudaSetDevice");
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreate(&s), "cudaStreamCreate"); // blocking: ordered with the default stream
+    return s;
+}
+
+void stream_destroy(const Place& place, void* stream) {
+    cudaSetDevice(place.device);
+    cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
+    cudaStreamDestroy(static_cast<cudaStream_t>(stream)); // never throws: called from destructors
+}
+
+void* graph_record(const Place& place, void* work, void (*call)(void*)) {
+    const cudaStream_t s = stream_of(place);
+    // thread-local: a call that cannot be recorded (a synchronous copy, a
+    // cudaMalloc) fails here instead of silently running outside the graph
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+        call(work);
+    } catch (...) {
+        cudaStreamEndCapture(s, &graph); // leaves the stream usable again
+        if (graph != nullptr) {
+            cudaGraphDestroy(graph);
+        }
+        cudaGetLastError();
+        throw;
+    }
+    check(cudaStreamEndCapture(s, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(err, "cudaGraphInstantiate");
+    return exec;
+}
+
+void graph_launch(const Place& place, void* exec) {
+    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), stream_of(place)), "cudaGraphLaunch");
+}
+
+void graph_destroy(void* exec) {
+    cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec)); // never throws: called from destructors
 }
 
 } // namespace cuda_memory

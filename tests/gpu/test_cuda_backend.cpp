@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -316,6 +317,78 @@ TEST(CudaBackend, AssignIndexOnGpuMatchesIndexFlat) {
     for (int64_t i = 0; i < nq; i++) diff += I1[i] != I2[i];
     EXPECT_LE(diff, size_t(nq / 10000));
     for (int64_t i = 0; i < nq; i += 97) EXPECT_NEAR(D2[i], D1[i], 1e-4 * (1 + D1[i]));
+}
+
+// From the second iteration on, an iteration's kernels run as one CUDA graph
+// (PlaceGraph). FLASHKMEANS_CUDA_GRAPH=require makes a failed recording an
+// error instead of a fallback to plain launches, so these runs took the graph
+// path; they give the bits of plain launches (=0) with clusters going empty
+// and split on the host between graph launches, weights, fp16 batches, and
+// the assignment timer (events recorded inside the graph) still measures.
+TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 6000, d = 32, k = 300;
+    auto x = fk_test::random_matrix(n, d, 31);
+    for (int64_t i = n / 2; i < n; i++) {  // 100 rows repeated: duplicate seeds, empty clusters
+        std::copy_n(&x[(i % 100) * d], d, &x[i * d]);
+    }
+    std::vector<float> w(n);
+    for (int64_t i = 0; i < n; i++) {
+        w[i] = 0.5f + float(i % 7) / 4;
+    }
+    struct Run {
+        std::vector<float> centroids;
+        std::vector<int64_t> labels;
+        std::vector<faiss::ClusteringIterationStats> stats;
+    };
+    auto run = [&](const char* mode) {
+        fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", mode);
+        faiss::ClusteringParameters cp;
+        cp.niter = 10;
+        flashkmeans::Clustering c(d, k, cp, opts(Backend::CUDA));
+        faiss::IndexFlatL2 index(d);
+        c.train(n, x.data(), index, w.data());
+        return Run{c.centroids, c.last_labels, c.iteration_stats};
+    };
+    const Run plain = run("0"), graph = run("require");
+    ASSERT_EQ(plain.centroids.size(), graph.centroids.size());
+    EXPECT_EQ(0, memcmp(plain.centroids.data(), graph.centroids.data(), plain.centroids.size() * 4));
+    EXPECT_EQ(plain.labels, graph.labels);
+    ASSERT_EQ(plain.stats.size(), graph.stats.size());
+    int splits = 0;
+    for (size_t i = 0; i < plain.stats.size(); i++) {
+        EXPECT_EQ(plain.stats[i].obj, graph.stats[i].obj) << "iteration " << i;
+        EXPECT_EQ(plain.stats[i].nsplit, graph.stats[i].nsplit) << "iteration " << i;
+        EXPECT_GT(graph.stats[i].time_search, 0.0) << "iteration " << i;
+        splits += graph.stats[i].nsplit;
+    }
+    EXPECT_GT(splits, 0) << "the data was meant to empty clusters";
+
+    // fp16, a batch of 3 problems, labels and objectives back
+    const int64_t B = 3, bn = 20000, bd = 64, bk = 100;
+    auto xb = fk_test::random_matrix(B * bn, bd, 32);
+    flashkmeans::BatchKMeansParams params;
+    params.k = bk;
+    params.niter = 6;
+    flashkmeans::Options o = opts(Backend::CUDA);
+    o.dtype = flashkmeans::DType::Float16;
+    flashkmeans::PointsView p{xb.data(), flashkmeans::DType::Float32, false, B, bn, bd};
+    auto run_batch = [&](const char* mode, std::vector<float>& c, std::vector<int32_t>& l,
+                         std::vector<double>& obj) {
+        fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", mode);
+        c.assign(B * bk * bd, 0.f);
+        l.assign(B * bn, -1);
+        obj.assign(B * params.niter, 0.0);
+        flashkmeans::batch_kmeans(p, params, {false, c.data(), l.data(), obj.data()}, o);
+    };
+    std::vector<float> c0, c1;
+    std::vector<int32_t> l0, l1;
+    std::vector<double> o0, o1;
+    run_batch("0", c0, l0, o0);
+    run_batch("require", c1, l1, o1);
+    EXPECT_EQ(0, memcmp(c0.data(), c1.data(), c0.size() * 4));
+    EXPECT_EQ(l0, l1);
+    EXPECT_EQ(o0, o1);
 }
 
 TEST(CudaBackend, OutOfMemoryIsAClearError) {

@@ -546,29 +546,6 @@ TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
     }
 }
 
-/// Sets an environment variable for one scope (the kernel reads it per call).
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        old_ = had_ ? old : "";
-        setenv(name, value, 1);
-    }
-    ~ScopedEnv() {
-        if (had_) {
-            setenv(name_, old_.c_str(), 1);
-        } else {
-            unsetenv(name_);
-        }
-    }
-
-private:
-    const char* name_;
-    bool had_;
-    std::string old_;
-};
-
 /// Runs the Hopper kernel on the same data with env_var = a, then = b (two
 /// variants that must not change results) and asserts bitwise the same labels
 /// and distances.
@@ -578,11 +555,11 @@ void expect_variants_bitwise(const char* env_var, const char* a, const char* b,
                              int64_t batch = 1) {
     AssignResult ra, rb;
     {
-        ScopedEnv env(env_var, a);
+        fk_test::ScopedEnv env(env_var, a);
         ra = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
     }
     {
-        ScopedEnv env(env_var, b);
+        fk_test::ScopedEnv env(env_var, b);
         rb = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
     }
     ASSERT_EQ(ra.labels, rb.labels) << env_var << " = " << a << " vs " << b;
@@ -785,7 +762,10 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
     for (DType dtype : {DType::Float16, DType::BFloat16}) {
         for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
             for (Shape sh : {Shape{3001, 1000, 8}, Shape{3001, 300, 72}, Shape{200003, 64, 128},
-                             Shape{3001, 20000, 128}, Shape{1001, 129, 64}}) {
+                             Shape{3001, 20000, 128}, Shape{1001, 129, 64},
+                             // several row tiles per block (the points buffers and
+                             // registers are reused), odd and even tile counts
+                             Shape{100003, 300, 128}, Shape{50001, 1000, 64}}) {
                 SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
                              " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
                              " d=" + std::to_string(sh.d));
@@ -806,7 +786,7 @@ TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
         SCOPED_TRACE(fk::dtype_name(dtype));
         expect_batch_equals_calls(AssignKernel::Hopper, dtype, 1234, 77, 520, 3);
     }
-    ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
+    fk_test::ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
     expect_batch_equals_calls(AssignKernel::Hopper, DType::Float16, 1234, 77, 40, 3);
 }
 
