@@ -29,7 +29,7 @@
 //     the next 16 keys and ids loaded while they are added, the points added
 //     in sorted order. The step is bound by load latency, not bandwidth (each
 //     group walks its piece batch after batch), so L shrinks with n (down to
-//     32 points) until a problem makes ~8192 groups. A cluster wholly inside
+//     128 points) until a problem makes ~8192 groups. A cluster wholly inside
 //     a piece is written straight to `sums`; a cluster cut by a piece boundary
 //     leaves a partial row (at most 2 per piece: the first and the last run)
 //     in scratch. Pieces have the same size whatever the label distribution,
@@ -80,7 +80,6 @@ namespace {
 constexpr int kReduceWarps = 8;    // warps (pieces) per reduce block
 constexpr int kCombineWarps = 32;  // warps per block of the long-cluster combine
 constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one warp
-constexpr int64_t kShortestPiece = 32;  // points per piece, at least
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
@@ -701,29 +700,36 @@ struct UpdateVariant {
     int64_t target;
     int64_t max_piece;
     bool v8;
+    int64_t min_piece;  // points per piece, at least
 };
 
 const UpdateVariant kUpdateVariants[] = {
-        {"default", 0, 8192, 256, true},
-        {"r16", 16, 8192, 256, true},
-        {"r8", 8, 8192, 256, true},
-        {"t16384", 0, 16384, 256, true},
-        {"m128", 0, 8192, 128, true},
-        {"m512", 0, 8192, 512, true},
-        {"w4", 0, 8192, 256, false},  // a warp per piece, 8-byte fp16 loads
+        {"default", 0, 8192, 256, true, 128},
+        {"r16", 16, 8192, 256, true, 128},
+        {"r8", 8, 8192, 256, true, 128},
+        {"t16384", 0, 16384, 256, true, 128},
+        {"m512", 0, 8192, 512, true, 128},
+        {"w4", 0, 8192, 256, false, 128},  // a warp per piece, 8-byte fp16 loads
+        {"s32", 0, 8192, 256, true, 32},
+        {"s64", 0, 8192, 256, true, 64},
 };
 
 /// Points per piece for problems of n points of dimension d: long enough to
 /// keep the partial rows few (2 per piece), short enough that a problem makes
 /// ~target groups (pieces x 128-column blocks) to fill the GPU: 100000 points
-/// in 256-point pieces made 22 blocks (123 us for 25 MB). A function of n, d
-/// and the variant only, never of the batch: a batch keeps the bits of
-/// separate calls.
+/// in 256-point pieces made 22 blocks (123 us for 25 MB). At least 128
+/// points: 32 (s32) filled the GPU better for one small problem, but a batch
+/// of small problems (32 x 65536, where the GPU is full anyway) then cuts
+/// every cluster into many pieces: with CUDA graphs, H200, same binary,
+/// 128 against 32 gives 32 x 65536 x 1024 1.420 vs 1.460 ms per iteration,
+/// 100000 x 100 0.103-0.110 vs 0.095 (bench/results/2026-11-21-h200-session11).
+/// A function of n, d and the variant only, never of the batch: a batch
+/// keeps the bits of separate calls.
 int64_t piece_len(int64_t n, int64_t d) {
     const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
     const int64_t col_blocks = (d + 127) / 128;
     const int64_t fill = ((n * col_blocks + uv.target - 1) / uv.target + 31) / 32 * 32;
-    return std::min(uv.max_piece, std::max(kShortestPiece, fill));
+    return std::min(uv.max_piece, std::max(uv.min_piece, fill));
 }
 
 unsigned grid_1d(int64_t items, int threads) {
