@@ -218,10 +218,7 @@ TEST(CpuRowNorms, MatchesFloat64SumOfSquares) {
         auto x = fk_test::random_matrix(n, d, 11 + d);
         auto norms = norms_of(x, d);
         for (int64_t i = 0; i < n; i++) {
-            double s = 0;
-            for (int64_t t = 0; t < d; t++) {
-                s += double(x[i * d + t]) * x[i * d + t];
-            }
+            const double s = fk_test::norm2_f64(&x[i * d], d);
             ASSERT_NEAR(norms[i], s, 1e-5 * s) << "d=" << d << " i=" << i;
         }
     }

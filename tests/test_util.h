@@ -68,6 +68,16 @@ inline std::vector<float> small_ints(int64_t n, int64_t d, uint64_t seed) {
     return x;
 }
 
+/// ||row||^2 of a d-vector, summed in float64 (what the norm kernels are
+/// checked against).
+inline double norm2_f64(const float* row, int64_t d) {
+    double s = 0;
+    for (int64_t t = 0; t < d; t++) {
+        s += double(row[t]) * row[t];
+    }
+    return s;
+}
+
 /// Seeding output check: the first row j >= n_given of `centroids` (k x d)
 /// that is not bitwise x[picks[j - n_given]], or -1 when every one is.
 inline int64_t first_row_not_its_pick(const std::vector<float>& centroids,
@@ -128,11 +138,7 @@ inline RefAssign reference_assign(const float* x, int64_t n, const float* c, int
         r.best[i] = inner_product ? -best : best;
         // the scale of the terms being compared: norms, not just the result,
         // bound the fp32 cancellation error
-        double scale = 0;
-        for (int64_t t = 0; t < d; t++) {
-            scale += double(x[i * d + t]) * x[i * d + t];
-        }
-        scale += std::fabs(best) + 1e-30;
+        const double scale = norm2_f64(x + i * d, d) + std::fabs(best) + 1e-30;
         r.rel_gap[i] = k > 1 ? (second - best) / scale : 1.0;
     }
     return r;

@@ -1333,10 +1333,7 @@ TEST(CudaSmallOps, SmallRowNormsMatchFloat64ForEveryDtype) {
             kn::row_norms(kGpu, dx.get(), dtype, n, d, out.get(), B);
             const auto g = out.download();
             for (int64_t i = 0; i < B * n; i++) {
-                double s = 0;
-                for (int64_t t = 0; t < d; t++) {
-                    s += double(x[i * d + t]) * x[i * d + t];
-                }
+                const double s = fk_test::norm2_f64(&x[i * d], d);
                 ASSERT_NEAR(g[i], s, 1e-5 * s + 1e-30) << fk::dtype_name(dtype) << " d=" << d << " row " << i;
             }
         }
