@@ -17,35 +17,35 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
           assign_timer_(place_),
           step_graph_(place_) {
     const int64_t n = data.n, d = data.d, k = config.k, B = data.batch;
-    const bool cuda = place.backend == Backend::CUDA;
+    const bool cuda = place_.backend == Backend::CUDA;
     FAISS_THROW_IF_NOT_MSG(cuda || cfg_.compute_dtype == DType::Float32,
                            "dtype float16/bfloat16 is only supported on the CUDA backend");
     FAISS_THROW_IF_NOT_MSG(cuda || !data.x_on_device,
                            "points in device memory need the CUDA backend");
 
     // Every buffer first: running out of memory fails before any work.
-    x_norms_ = PlaceArray<float>(place, size_t(n) * B);
+    x_norms_ = PlaceArray<float>(place_, size_t(n) * B);
     if (data.weights) {
-        weights_ = PlaceArray<float>(place, size_t(n) * B);
+        weights_ = PlaceArray<float>(place_, size_t(n) * B);
     }
-    centroids_ = PlaceArray<float>(place, size_t(k) * d * B);
-    c_norms_ = PlaceArray<float>(place, size_t(k) * B);
+    centroids_ = PlaceArray<float>(place_, size_t(k) * d * B);
+    c_norms_ = PlaceArray<float>(place_, size_t(k) * B);
     if (cfg_.compute_dtype != DType::Float32) {
-        c_typed_ = PlaceArray<uint8_t>(place, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
+        c_typed_ = PlaceArray<uint8_t>(place_, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
     }
-    sums_ = PlaceArray<float>(place, size_t(k) * d * B);
-    weight_sums_ = PlaceArray<float>(place, size_t(k) * B);
-    counts_ = PlaceArray<int32_t>(place, size_t(k) * B);
-    stats_ = PlaceArray<double>(place, size_t(3) * B + (size_t(B) + 1) / 2);
-    labels_ = PlaceArray<int32_t>(place, size_t(n) * B);
-    distances_ = PlaceArray<float>(place, size_t(n) * B);
+    sums_ = PlaceArray<float>(place_, size_t(k) * d * B);
+    weight_sums_ = PlaceArray<float>(place_, size_t(k) * B);
+    counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
+    stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
+    labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
+    distances_ = PlaceArray<float>(place_, size_t(n) * B);
     // The points, uploaded once (or used in place) in the compute dtype.
     const size_t count = size_t(n) * d * B;
     if (data.x_on_device && data.dtype == cfg_.compute_dtype) {
         x_ = data.x;
     } else if (data.dtype == cfg_.compute_dtype) {
-        x_owned_ = PlaceArray<uint8_t>(place, count * dtype_size(data.dtype));
-        copy_to_place(place, x_owned_.get(), data.x, count * dtype_size(data.dtype));
+        x_owned_ = PlaceArray<uint8_t>(place_, count * dtype_size(data.dtype));
+        copy_to_place(place_, x_owned_.get(), data.x, count * dtype_size(data.dtype));
         x_ = x_owned_.get();
     } else {
         FAISS_THROW_IF_NOT_MSG(data.dtype == DType::Float32,
@@ -53,22 +53,22 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         PlaceArray<float> staged;
         const float* src = static_cast<const float*>(data.x);
         if (!data.x_on_device) {
-            staged = PlaceArray<float>(place, count);
-            copy_to_place(place, staged.get(), data.x, count * sizeof(float));
+            staged = PlaceArray<float>(place_, count);
+            copy_to_place(place_, staged.get(), data.x, count * sizeof(float));
             src = staged.get();
         }
-        x_owned_ = PlaceArray<uint8_t>(place, count * dtype_size(cfg_.compute_dtype));
-        convert_from_float(place, src, cfg_.compute_dtype, int64_t(count), x_owned_.get());
+        x_owned_ = PlaceArray<uint8_t>(place_, count * dtype_size(cfg_.compute_dtype));
+        convert_from_float(place_, src, cfg_.compute_dtype, int64_t(count), x_owned_.get());
         place_sync(place);
         x_ = x_owned_.get();
     }
 
-    size_t ws = update_workspace_bytes(place, n, d, k, B);
-    workspace_ = PlaceArray<uint8_t>(place, ws);
+    size_t ws = update_workspace_bytes(place_, n, d, k, B);
+    workspace_ = PlaceArray<uint8_t>(place_, ws);
 
-    row_norms(place, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
+    row_norms(place_, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
     if (data.weights) {
-        copy_to_place(place, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
+        copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
     }
 }
 
