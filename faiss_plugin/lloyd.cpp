@@ -110,6 +110,7 @@ void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* d
 
 void Lloyd::set_centroids(const float* host) {
     copy_to_place(place_, centroids_.get(), host, centroids_.size() * sizeof(float));
+    prepared_ = false;
 }
 
 void Lloyd::get_centroids(float* host) const {
@@ -125,11 +126,18 @@ void Lloyd::prepare_centroids() {
     }
     // norms of the centroids as the assignment sees them (rounded if fp16)
     row_norms(place_, c, cfg_.compute_dtype, k, d, c_norms_.get(), B);
+    prepared_ = true;
 }
 
 void Lloyd::assign() {
+    if (!prepared_) {
+        prepare_centroids();
+    }
+    run_assign();
+}
+
+void Lloyd::run_assign() {
     const int64_t n = data_.n, B = data_.batch;
-    prepare_centroids();
     AssignArgs a;
     a.x = x_;
     a.dtype = cfg_.compute_dtype;
@@ -151,12 +159,15 @@ void Lloyd::assign() {
 LloydStep Lloyd::iterate() {
     const int64_t n = data_.n, d = data_.d, k = cfg_.k, B = data_.batch;
     LloydStep step;
+    if (!prepared_) {
+        prepare_centroids();  // first iteration, or the centroids moved outside finalize
+    }
     // Same kernels on the same buffers every iteration: recorded once as a
     // graph on CUDA (the splits and post-processing below depend on what the
     // host reads, so they stay outside)
     step_graph_.run([&] {
         assign_timer_.start();
-        assign();
+        run_assign();
         assign_timer_.stop();
 
         UpdateArgs u;
@@ -185,6 +196,10 @@ LloydStep Lloyd::iterate() {
         f.batch = B;
         f.centroids = centroids_.get();
         f.n_empty = n_empty();
+        // the next assignment's inputs, in the same pass
+        f.typed_dtype = cfg_.compute_dtype;
+        f.typed = cfg_.compute_dtype == DType::Float32 ? nullptr : c_typed_.get();
+        f.norms = c_norms_.get();
         finalize_centroids(place_, f);
 
         iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
@@ -213,10 +228,12 @@ LloydStep Lloyd::iterate() {
     }
     if (!with_empty.empty()) {
         split_empty(with_empty, step);
+        prepared_ = false;
     }
     if (cfg_.spherical || cfg_.int_centroids) {
         // post-processing also touches frozen rows, as FAISS does
         postprocess_centroids(place_, centroids_.get(), k, d, cfg_.spherical, cfg_.int_centroids, B);
+        prepared_ = false;
     }
     return step;
 }

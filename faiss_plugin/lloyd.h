@@ -81,7 +81,12 @@ class Lloyd {
    private:
     /// Problem b's points on the place, in the compute dtype.
     const void* problem_points(int64_t b) const;
-    void prepare_centroids(); // norms + dtype copy for the assignment
+    /// The assignment's view of the centroids (dtype copy + norms), from
+    /// centroids_; the iteration's finalize writes them too, so this runs
+    /// only when the centroids changed otherwise (start, splits,
+    /// post-processing, set_centroids): prepared_ says whether it must.
+    void prepare_centroids();
+    void run_assign(); // FlashAssign with the prepared centroids
     /// FAISS's split of the empty clusters of `problems` (in order), moving
     /// only the centroid rows the splits touch; nsplit into `step`.
     void split_empty(const std::vector<int64_t>& problems, LloydStep& step);
@@ -95,6 +100,7 @@ class Lloyd {
     PlaceArray<float> x_norms_, weights_, centroids_, c_norms_, sums_, weight_sums_,
             distances_;
     PlaceArray<uint8_t> c_typed_, workspace_;
+    bool prepared_ = false; // c_typed_ and c_norms_ are those of centroids_
     PlaceArray<int32_t> labels_, counts_;
     /// 3 doubles per problem (kernels::iteration_stats), then one int32 per
     /// problem (the empty-cluster counts): the iteration's one copy to the host

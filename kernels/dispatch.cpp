@@ -174,10 +174,13 @@ void finalize_centroids(const Place& place, const FinalizeArgs& a) {
             "finalize_centroids: need k > 0, d > 0, batch >= 1, 0 <= k_begin <= k");
     require(a.sums && a.weight_sums && a.centroids,
             "finalize_centroids: sums, weight_sums and centroids are required");
+    require(a.typed == nullptr || a.typed_dtype != DType::Float32,
+            "finalize_centroids: typed rows are for fp16 / bf16 (fp32 rows are the centroids)");
     if (on_cuda(place)) {
         FK_CUDA_OR_FAIL(cuda::finalize_centroids(place, a));
         return;
     }
+    require(a.typed == nullptr, "finalize_centroids: typed rows are CUDA only (CPU kernels are float32)");
     cpu::finalize_centroids(a);
 }
 

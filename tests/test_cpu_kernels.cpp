@@ -558,6 +558,45 @@ TEST(CpuFinalizeCentroids, MaxShiftIsLargestSquaredMoveOfNonEmptyClusters) {
     EXPECT_LT(max_shift, 100.f);
 }
 
+// finalize's optional norms are row_norms of the new rows (bitwise), for
+// every problem of a batch; frozen rows keep theirs; typed rows are refused
+// on the CPU (its kernels are float32).
+TEST(CpuFinalizeCentroids, NormsAreRowNormsOfTheNewRowsAndTypedIsRefused) {
+    const int64_t n = 400, k = 9, d = 6, B = 2, k_begin = 2;
+    auto x = fk_test::random_matrix(B * n, d, 36);
+    auto labels = random_labels(B * n, k, 37);
+    auto u = run_update(x, n, d, labels, nullptr, k, k_begin, B);
+    std::vector<float> c = fk_test::random_matrix(B * k, d, 38);
+    std::vector<float> norms(B * k, -1.0f);
+    kn::FinalizeArgs f;
+    f.sums = u.sums.data();
+    f.weight_sums = u.weight_sums.data();
+    f.k = k;
+    f.d = d;
+    f.k_begin = k_begin;
+    f.batch = B;
+    f.centroids = c.data();
+    f.norms = norms.data();
+    kn::finalize_centroids(kCpu, f);
+    std::vector<float> want(B * k);
+    kn::row_norms(kCpu, c.data(), fk::DType::Float32, k, d, want.data(), B);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t row = b * k + j;
+            if (j < k_begin) {
+                EXPECT_EQ(norms[row], -1.0f) << "frozen row " << row;
+            } else {
+                EXPECT_EQ(fk_test::float_bits(norms[row]), fk_test::float_bits(want[row])) << row;
+                EXPECT_GT(norms[row], 0.0f) << row;
+            }
+        }
+    }
+    std::vector<uint16_t> typed(B * k * d);
+    f.typed_dtype = fk::DType::Float16;
+    f.typed = typed.data();
+    EXPECT_THROW(kn::finalize_centroids(kCpu, f), fk::KernelError);
+}
+
 TEST(CpuSortInverseUpdate, BatchOfThreeEqualsThreeSeparateCalls) {
     const int64_t n = 250, k = 11, d = 7, B = 3;
     auto x = fk_test::random_matrix(B * n, d, 33);

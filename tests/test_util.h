@@ -146,6 +146,13 @@ inline RefAssign reference_assign(const float* x, int64_t n, const float* c, int
 
 /// Sets an environment variable for one scope (the code under test reads it
 /// when it runs).
+/// The bit pattern of a float, for bitwise comparisons with a readable failure.
+inline uint32_t float_bits(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
 class ScopedEnv {
    public:
     ScopedEnv(const char* name, const char* value) : name_(name) {

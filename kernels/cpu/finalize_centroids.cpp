@@ -46,6 +46,10 @@ void finalize_centroids(const kernels::FinalizeArgs& a) {
             }
             max_shift = std::max(max_shift, shift);
         }
+        if (a.norms) {
+            // the next assignment's norms, as row_norms computes them
+            row_norms(centroids + a.k_begin * d, k - a.k_begin, d, a.norms + b * k + a.k_begin);
+        }
         if (a.n_empty) {
             a.n_empty[b] = n_empty;
         }

@@ -34,6 +34,33 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
     return make_float4(a.x, a.y, b.x, b.y);
 }
 
+/// fp32 to T, rounding to nearest even (fp16/bf16).
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+template <typename T>
+__device__ __forceinline__ void store_as(T* p, float v) { *p = from_float<T>(v); }
+
+/// 4 consecutive elements with the rounding of store_as; `p` aligned to 4.
+__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+template <typename T2>
+__device__ __forceinline__ uint32_t as_u32(T2 v) { return *reinterpret_cast<const uint32_t*>(&v); }
+__device__ __forceinline__ void store4(__half* p, float4 v) {
+    *reinterpret_cast<uint2*>(p) =
+            make_uint2(as_u32(__floats2half2_rn(v.x, v.y)), as_u32(__floats2half2_rn(v.z, v.w)));
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
+    *reinterpret_cast<uint2*>(p) = make_uint2(as_u32(__floats2bfloat162_rn(v.x, v.y)),
+                                              as_u32(__floats2bfloat162_rn(v.z, v.w)));
+}
+
 /// Calls f(T{}) with T = float, __half or __nv_bfloat16 for `dtype`.
 template <typename F>
 void dispatch_dtype(DType dtype, F&& f) {

@@ -2,8 +2,10 @@
 // j >= k_begin (FAISS's rounding: a multiply by the float reciprocal, not a
 // division), 0 for empty clusters (weight 0; counted in n_empty, to be split),
 // and max_shift = max over non-empty j of ||c_new - c_old||^2 (the CPU kernel's
-// definition: empty rows are not counted). Also FAISS's post-processing
-// (spherical renormalisation, rounding to integers).
+// definition: empty rows are not counted). Optionally the next assignment's
+// inputs in the same pass (the rows rounded to fp16/bf16 and their norms),
+// which saves the engine two launches per iteration. Also FAISS's
+// post-processing (spherical renormalisation, rounding to integers).
 //
 // Memory traffic: k*d sums and old centroids read once, k*d centroids written
 // once, k weights; tiny next to the update, one launch.
@@ -18,6 +20,8 @@
 // reference; the tests compare it with the CPU kernel.
 #include "cuda_check.h"
 #include "cuda_kernels.h"
+#include "dtype.cuh"
+#include "row_norm.cuh"
 
 #include <cuda_runtime.h>
 
@@ -28,47 +32,130 @@ namespace {
 
 constexpr int kWarps = 8;
 
-__global__ void __launch_bounds__(kWarps * 32)
-        finalize_kernel(const float* __restrict__ sums, const float* __restrict__ weight_sums,
-                        int64_t k, int64_t d, int64_t k_begin, int64_t batch,
-                        float* __restrict__ centroids, int32_t* __restrict__ n_empty,
-                        float* __restrict__ max_shift) {
+struct FinalizeParams {
+    const float* sums;
+    const float* weight_sums;
+    int64_t k, d, k_begin, batch;
+    float* centroids;
+    int32_t* n_empty;
+    float* max_shift;
+    void* typed;   // null: norms of the fp32 rows
+    float* norms;  // null: none
+    bool vec4;     // rows_vec4 of the rows whose norms are taken (row_norms' lane order)
+    bool wide;     // vec4, and sums / centroids 16-byte aligned: float4 accesses
+};
+
+/// What finalize writes for element t of a row: the new value into the
+/// centroids (and typed copy), its part of the shift into `shift`; returns
+/// the value the norm adds (the rounded one when typed).
+template <typename T>
+__device__ __forceinline__ float finalize_element(const float* s, float* c, T* typed, int64_t t,
+                                                  float inv_w, double& shift) {
+    const float v = s[t] * inv_w;
+    const double delta = double(v) - double(c[t]);
+    shift += delta * delta;
+    c[t] = v;
+    if (typed != nullptr) {
+        const T h = from_float<T>(v);
+        typed[t] = h;
+        return to_float(h);
+    }
+    return v;
+}
+
+/// T: the element type of `typed` (float when there is none). The norm of a
+/// row is summed in row_norms' order (row_norm.cuh) on the values the lanes
+/// hold, so it has row_norms' bits without reading the row back: rows under
+/// kWarpNormMinD by lane 0 alone, in order; longer ones lane l takes
+/// 4 l + 128 j .. + 3 (vec4) or l + 32 j, then warp_sum_xor.
+template <typename T>
+__global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizeParams p) {
     const int lane = threadIdx.x & 31;
-    const int64_t live = k - k_begin;  // rows per problem that are updated
-    const int64_t rows = live * batch;
+    const int64_t live = p.k - p.k_begin;  // rows per problem that are updated
+    const int64_t rows = live * p.batch;
     const int64_t warps = int64_t(gridDim.x) * kWarps;
+    const int64_t d = p.d;
+    const bool serial = d < kWarpNormMinD;
     for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < rows; r += warps) {
         const int64_t b = r / live;
-        const int64_t row = b * k + k_begin + r % live;
-        const float w = weight_sums[row];
-        float* c = centroids + row * d;
+        const int64_t row = b * p.k + p.k_begin + r % live;
+        const float w = p.weight_sums[row];
+        float* c = p.centroids + row * d;
+        T* typed = p.typed != nullptr ? static_cast<T*>(p.typed) + row * d : nullptr;
         if (w == 0.0f) {
             for (int64_t t = lane; t < d; t += 32) {
                 c[t] = 0.0f;
+                if (typed != nullptr) {
+                    store_as(typed + t, 0.0f);
+                }
             }
-            if (lane == 0 && n_empty != nullptr) {
-                atomicAdd(n_empty + b, 1);
+            if (lane == 0 && p.n_empty != nullptr) {
+                atomicAdd(p.n_empty + b, 1);
+            }
+            if (lane == 0 && p.norms != nullptr) {
+                p.norms[row] = 0.0f;  // what row_norms gives for a zero row
             }
             continue;
         }
         // FAISS: float norm = 1 / hassign[ci]; __frcp_rn is that correctly
         // rounded reciprocal, without the division subroutine
-        const float norm = __frcp_rn(w);
-        const float* s = sums + row * d;
+        const float inv_w = __frcp_rn(w);
+        const float* s = p.sums + row * d;
         double shift = 0.0;
-        for (int64_t t = lane; t < d; t += 32) {
-            const float v = s[t] * norm;
-            const double delta = double(v) - double(c[t]);
-            shift += delta * delta;
-            c[t] = v;
+        float nr = 0.0f;
+        if (serial) {
+            if (lane == 0) {
+                for (int64_t t = 0; t < d; ++t) {
+                    const float v = finalize_element(s, c, typed, t, inv_w, shift);
+                    nr = fmaf(v, v, nr);
+                }
+            }
+        } else if (p.vec4) {
+            for (int64_t t = 4 * lane; t < d; t += 128) {
+                float v[4];
+                if (p.wide) {  // 16-byte loads and stores of the 4 elements
+                    const float4 s4 = *reinterpret_cast<const float4*>(s + t);
+                    const float4 c4 = *reinterpret_cast<const float4*>(c + t);
+                    const float sv[4] = {s4.x, s4.y, s4.z, s4.w}, cv[4] = {c4.x, c4.y, c4.z, c4.w};
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        v[e] = sv[e] * inv_w;
+                        const double delta = double(v[e]) - double(cv[e]);
+                        shift += delta * delta;
+                    }
+                    *reinterpret_cast<float4*>(c + t) = make_float4(v[0], v[1], v[2], v[3]);
+                    if (typed != nullptr) {
+                        store4(typed + t, make_float4(v[0], v[1], v[2], v[3]));
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) v[e] = to_float(from_float<T>(v[e]));
+                    }
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        v[e] = finalize_element(s, c, typed, t + e, inv_w, shift);
+                    }
+                }
+#pragma unroll
+                for (int e = 0; e < 4; ++e) nr = fmaf(v[e], v[e], nr);
+            }
+            nr = warp_sum_xor(nr);
+        } else {
+            for (int64_t t = lane; t < d; t += 32) {
+                const float v = finalize_element(s, c, typed, t, inv_w, shift);
+                nr = fmaf(v, v, nr);
+            }
+            nr = warp_sum_xor(nr);
         }
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) {
             shift += __shfl_xor_sync(0xffffffffu, shift, off);
         }
-        if (lane == 0 && max_shift != nullptr) {
+        if (lane == 0 && p.max_shift != nullptr) {
             // non-negative floats order like their bit patterns as ints
-            atomicMax(reinterpret_cast<int*>(max_shift + b), __float_as_int(float(shift)));
+            atomicMax(reinterpret_cast<int*>(p.max_shift + b), __float_as_int(float(shift)));
+        }
+        if (lane == 0 && p.norms != nullptr) {
+            p.norms[row] = nr;
         }
     }
 }
@@ -125,9 +212,22 @@ void finalize_centroids(const Place& place, const kernels::FinalizeArgs& a) {
     if (rows == 0) {
         return;
     }
-    finalize_kernel<<<blocks_for(rows), kWarps * 32, 0, stream>>>(
-            a.sums, a.weight_sums, a.k, a.d, a.k_begin, a.batch, a.centroids, a.n_empty,
-            a.max_shift);
+    FinalizeParams p{a.sums,    a.weight_sums, a.k,     a.d,     a.k_begin, a.batch, a.centroids,
+                     a.n_empty, a.max_shift,   a.typed, a.norms, false,     false};
+    const bool aligned16 = reinterpret_cast<uintptr_t>(a.sums) % 16 == 0 &&
+                           reinterpret_cast<uintptr_t>(a.centroids) % 16 == 0;
+    if (a.typed == nullptr) {
+        p.vec4 = rows_vec4(a.centroids, a.d);
+        p.wide = p.vec4 && aligned16;
+        finalize_kernel<float><<<blocks_for(rows), kWarps * 32, 0, stream>>>(p);
+    } else {
+        dispatch_dtype(a.typed_dtype, [&](auto tag) {
+            using T = decltype(tag);
+            p.vec4 = rows_vec4(static_cast<const T*>(a.typed), a.d);
+            p.wide = p.vec4 && aligned16;
+            finalize_kernel<T><<<blocks_for(rows), kWarps * 32, 0, stream>>>(p);
+        });
+    }
     FK_CUDA_CHECK(cudaGetLastError());
 }
 

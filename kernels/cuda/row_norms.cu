@@ -9,10 +9,12 @@
 // aligned) and a fixed xor-shuffle tree adds the 32 lane sums, so the result
 // is deterministic. Short rows (d < 64) would leave most lanes of a warp idle,
 // so they get one thread each: the plain kernel, which doubles as the
-// reference (in-order sum, like the CPU kernel).
+// reference (in-order sum, like the CPU kernel). Both orders live in
+// row_norm.cuh, shared with finalize.
 #include "cuda_check.h"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
+#include "row_norm.cuh"
 
 #include <cuda_runtime.h>
 
@@ -29,13 +31,7 @@ __global__ void row_norms_thread_kernel(const T* __restrict__ x, int64_t n, int6
     if (i >= n) {
         return;
     }
-    const T* xi = x + i * d;
-    float s = 0.0f;
-    for (int64_t t = 0; t < d; ++t) {
-        const float v = to_float(xi[t]);
-        s = fmaf(v, v, s);
-    }
-    out[i] = s;
+    out[i] = serial_row_norm(x + i * d, d);
 }
 
 /// One warp per row; kVec4 = rows are 4-element aligned (vector loads).
@@ -46,26 +42,7 @@ __global__ void row_norms_warp_kernel(const T* __restrict__ x, int64_t n, int64_
     const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
     for (int64_t i = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); i < n;
          i += warps) {
-        const T* xi = x + i * d;
-        float s = 0.0f;
-        if (kVec4) {
-            for (int64_t t = 4 * lane; t < d; t += 128) {
-                const float4 v = load4(xi + t);
-                s = fmaf(v.x, v.x, s);
-                s = fmaf(v.y, v.y, s);
-                s = fmaf(v.z, v.z, s);
-                s = fmaf(v.w, v.w, s);
-            }
-        } else {
-            for (int64_t t = lane; t < d; t += 32) {
-                const float v = to_float(xi[t]);
-                s = fmaf(v, v, s);
-            }
-        }
-#pragma unroll
-        for (int off = 16; off > 0; off >>= 1) {
-            s += __shfl_xor_sync(0xffffffffu, s, off);
-        }
+        const float s = warp_row_norm<T, kVec4>(x + i * d, d, lane);
         if (lane == 0) {
             out[i] = s;
         }
@@ -78,7 +55,7 @@ void launch(const T* x, int64_t n, int64_t d, float* out, cudaStream_t stream) {
         return;
     }
     constexpr int kThreads = 256;
-    if (d < 64) {
+    if (d < kWarpNormMinD) {
         row_norms_thread_kernel<T><<<unsigned((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
                 x, n, d, out);
         FK_CUDA_CHECK(cudaGetLastError());
@@ -87,8 +64,7 @@ void launch(const T* x, int64_t n, int64_t d, float* out, cudaStream_t stream) {
     const int64_t warps_per_block = kThreads / 32;
     const int64_t blocks64 = (n + warps_per_block - 1) / warps_per_block;
     const unsigned blocks = unsigned(blocks64 < (1 << 30) ? blocks64 : (1 << 30));
-    const bool vec4 = d % 4 == 0 && (reinterpret_cast<uintptr_t>(x) % (4 * sizeof(T))) == 0;
-    if (vec4) {
+    if (rows_vec4(x, d)) {
         row_norms_warp_kernel<T, true><<<blocks, kThreads, 0, stream>>>(x, n, d, out);
     } else {
         row_norms_warp_kernel<T, false><<<blocks, kThreads, 0, stream>>>(x, n, d, out);

@@ -63,23 +63,6 @@ __global__ void scatter_rows_kernel(const float* __restrict__ rows, int64_t m, i
     }
 }
 
-__device__ __forceinline__ void store_as(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store_as(__half* p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void store_as(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
-
-/// 4 consecutive elements with the rounding of store_as; `p` aligned to 4.
-__device__ __forceinline__ void store4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
-template <typename T2>
-__device__ __forceinline__ uint32_t bits(T2 v) { return *reinterpret_cast<const uint32_t*>(&v); }
-__device__ __forceinline__ void store4(__half* p, float4 v) {
-    *reinterpret_cast<uint2*>(p) =
-            make_uint2(bits(__floats2half2_rn(v.x, v.y)), bits(__floats2half2_rn(v.z, v.w)));
-}
-__device__ __forceinline__ void store4(__nv_bfloat16* p, float4 v) {
-    *reinterpret_cast<uint2*>(p) = make_uint2(bits(__floats2bfloat162_rn(v.x, v.y)),
-                                              bits(__floats2bfloat162_rn(v.z, v.w)));
-}
-
 /// Four elements per thread: one 16-byte load and one 4-element store when
 /// both pointers are aligned to 4 elements (VEC), so the copy of the k x d
 /// centroids runs at bandwidth (one element per thread took twice as long).

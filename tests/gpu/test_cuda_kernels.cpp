@@ -1287,6 +1287,90 @@ TEST(CudaFinalize, SmallMatchesCpuWithEmptyAndFrozenClusters) {
     EXPECT_EQ(0, std::memcmp(dc.download().data(), cpu_c.data(), gpu_c.size() * 4));
 }
 
+// finalize's optional outputs for the next assignment (the rows rounded to
+// fp16 / bf16, and their norms) have bitwise what convert_from_float and
+// row_norms give for the new rows, in each of row_norms' orders: serial
+// (d = 19), warp (d = 66), 4-wide warp (d = 100, 128; also with sums and
+// centroids off 16-byte alignment, element-wise); frozen rows are left
+// untouched, empty rows get zeros.
+TEST(CudaFinalize, SmallTypedRowsAndNormsAreThoseOfConvertAndRowNorms) {
+    REQUIRE_GPU();
+    const int64_t k = 37, B = 2, k_begin = 4;
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        for (int64_t d : {19, 66, 100, 128}) {
+            for (int64_t off : {0, 1}) {
+                const bool typed = dtype != DType::Float32;
+                if (off == 1 && !typed) {
+                    continue;  // fp32 norms are of the centroids themselves
+                }
+                SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d) +
+                             " offset " + std::to_string(off));
+                const auto sums = fk_test::random_matrix(B * k, d, 1110 + d);
+                auto wsums = fk_test::random_weights(B * k, 1111);
+                wsums[6] = 0.0f;      // empty in problem 0
+                wsums[k + 9] = 0.0f;  // empty in problem 1
+                auto old_c = fk_test::random_matrix(B * k, d, 1112);
+                std::vector<float> pad_s(off, 0.0f), pad_c(off, 0.0f);
+                pad_s.insert(pad_s.end(), sums.begin(), sums.end());
+                pad_c.insert(pad_c.end(), old_c.begin(), old_c.end());
+                Dev<float> ds(pad_s), dw(wsums), dc(pad_c), dnorms(B * k);
+                Dev<uint16_t> dtyped(typed ? B * k * d : 0);
+                dnorms.fill(kNaN);
+                if (typed) {
+                    dtyped.fill(0x7777);
+                }
+                kn::FinalizeArgs a;
+                a.sums = ds.get() + off;
+                a.weight_sums = dw.get();
+                a.k = k;
+                a.d = d;
+                a.k_begin = k_begin;
+                a.batch = B;
+                a.centroids = dc.get() + off;
+                a.typed_dtype = dtype;
+                a.typed = typed ? dtyped.get() : nullptr;
+                a.norms = dnorms.get();
+                kn::finalize_centroids(kGpu, a);
+
+                Dev<uint16_t> ref_typed(typed ? B * k * d : 0);
+                Dev<float> ref_norms(B * k);
+                if (typed) {
+                    kn::convert_from_float(kGpu, dc.get() + off, dtype, B * k * d, ref_typed.get());
+                }
+                kn::row_norms(kGpu, typed ? static_cast<const void*>(ref_typed.get()) : dc.get(),
+                              dtype, k, d, ref_norms.get(), B);
+                const auto got_t = dtyped.download(), want_t = ref_typed.download();
+                const auto got_n = dnorms.download(), want_n = ref_norms.download();
+                for (int64_t b = 0; b < B; b++) {
+                    for (int64_t j = 0; j < k; j++) {
+                        const int64_t row = b * k + j;
+                        if (j < k_begin) {
+                            EXPECT_TRUE(std::isnan(got_n[row])) << "frozen row " << row << " touched";
+                            if (typed) {
+                                EXPECT_EQ(got_t[row * d], 0x7777) << "frozen row " << row << " touched";
+                            }
+                            continue;
+                        }
+                        EXPECT_EQ(fk_test::float_bits(got_n[row]), fk_test::float_bits(want_n[row]))
+                                << "row " << row;
+                        if (wsums[row] == 0.0f) {
+                            EXPECT_EQ(got_n[row], 0.0f);
+                        } else {
+                            EXPECT_GT(got_n[row], 0.0f);
+                        }
+                        if (typed) {
+                            EXPECT_TRUE(std::equal(got_t.begin() + row * d,
+                                                   got_t.begin() + (row + 1) * d,
+                                                   want_t.begin() + row * d))
+                                    << "typed row " << row;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // spherical: unit rows (zero rows untouched) within float rounding of the
 // CPU; round_to_int: exactly roundf.
 TEST(CudaPostprocess, SmallSphericalAndRoundMatchCpu) {

@@ -142,6 +142,14 @@ struct FinalizeArgs {
     float* centroids = nullptr; ///< in: old centroids; out: new
     int32_t* n_empty = nullptr; ///< batch out
     float* max_shift = nullptr; ///< batch out
+    /// Optional: the updated rows (j >= k_begin) as the next assignment reads
+    /// them, so it needs no separate conversion and norm pass. `typed`
+    /// (batch x k x d in typed_dtype, fp16 or bf16; CUDA only) gets each row
+    /// rounded; `norms` (batch x k) its squared L2 norm, of the rounded row
+    /// when typed, with the bits row_norms gives for the same row.
+    DType typed_dtype = DType::Float32;
+    void* typed = nullptr;
+    float* norms = nullptr;
 };
 void finalize_centroids(const Place& place, const FinalizeArgs& args);
 
