@@ -623,30 +623,22 @@ __device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q
     }
 }
 
-/// Step 5, long clusters (> kShortPieces pieces): a few 32-warp blocks per
-/// column block (blockIdx.y) loop over the long list of the reduce step.
+/// Step 5, one launch for both lists of the reduce step (two launches cost
+/// ~2 us more at 1M points, and 4 us more at 32 x 65536, where the second
+/// had no long cluster to combine). Short clusters (<= kShortPieces pieces)
+/// first: one warp per cluster adds its partials in piece order. Then long
+/// ones: each block in turn takes a whole cluster (finish_cluster's 32-warp
+/// tree).
 template <int VEC>
 __global__ void __launch_bounds__(kCombineWarps * 32)
-        segment_combine_long_kernel(const CombineParams p) {
+        segment_combine_kernel(const CombineParams p) {
     __shared__ float red[kCombineWarps][32 * VEC + 1];
-    const int count = p.finishers[1];
-    for (int f = blockIdx.x; f < count; f += gridDim.x) {
-        finish_cluster<VEC>(p, p.finishers[2 + p.list_cap + f], red);
-        __syncthreads();  // red is reused by the next cluster
-    }
-}
-
-/// Step 5, short clusters (<= kShortPieces pieces): one warp per cluster adds
-/// its partials in piece order.
-template <int VEC>
-__global__ void __launch_bounds__(kReduceWarps * 32)
-        segment_combine_short_kernel(const CombineParams p) {
     const int lane = threadIdx.x & 31;
-    const int count = p.finishers[0];
-    const int64_t warps = int64_t(gridDim.x) * kReduceWarps;
     const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
     const bool col_ok = col < p.d;
-    for (int64_t f = int64_t(blockIdx.x) * kReduceWarps + (threadIdx.x >> 5); f < count;
+    const int short_count = p.finishers[0];
+    const int64_t warps = int64_t(gridDim.x) * kCombineWarps;
+    for (int64_t f = int64_t(blockIdx.x) * kCombineWarps + (threadIdx.x >> 5); f < short_count;
          f += warps) {
         const int64_t Q = p.finishers[2 + f];
         const uint32_t key = p.keys[p.pieces.begin(Q)];
@@ -667,6 +659,11 @@ __global__ void __launch_bounds__(kReduceWarps * 32)
         if (p.weighted && blockIdx.y == 0 && lane == 0) {
             p.weight_sums[row] = wacc;
         }
+    }
+    const int long_count = p.finishers[1];
+    for (int f = blockIdx.x; f < long_count; f += gridDim.x) {  // uniform in the block
+        __syncthreads();  // red is free: the previous cluster is stored
+        finish_cluster<VEC>(p, p.finishers[2 + p.list_cap + f], red);
     }
 }
 
@@ -883,29 +880,21 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
         int device = 0, sms = 0;
         FK_CUDA_CHECK(cudaGetDevice(&device));
         FK_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        // the list lengths stay on the device: persistent grids loop over them
-        // (at most one finisher per two pieces)
-        const int64_t short_blocks = std::min<int64_t>(
-                ((n_pieces + 1) / 2 + kReduceWarps - 1) / kReduceWarps, std::max(1, 8 * sms));
-        const int64_t long_blocks = std::min<int64_t>(
-                std::max<int64_t>(1, n_pieces / (kShortPieces + 1)), std::max(1, 2 * sms));
-        const dim3 sgrid(static_cast<unsigned>(short_blocks), static_cast<unsigned>(col_blocks));
-        const dim3 lgrid(static_cast<unsigned>(long_blocks), static_cast<unsigned>(col_blocks));
+        // the list lengths stay on the device: a persistent grid loops over
+        // them (at most one finisher per two pieces, one warp each; a long
+        // cluster takes a block, and there are at most n_pieces / 33)
+        const int64_t short_blocks = ((n_pieces + 1) / 2 + kCombineWarps - 1) / kCombineWarps;
+        const int64_t long_blocks =
+                pieces.per_problem > kShortPieces ? n_pieces / (kShortPieces + 1) : 0;
+        const int64_t blocks = std::min<int64_t>(std::max<int64_t>({1, short_blocks, long_blocks}),
+                                                 std::max(1, 2 * sms));
+        const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(col_blocks));
         if (vec4) {
-            segment_combine_short_kernel<4><<<sgrid, kReduceWarps * 32, 0, stream>>>(cp);
-            FK_CUDA_CHECK(cudaGetLastError());
-            if (pieces.per_problem > kShortPieces) {
-                segment_combine_long_kernel<4><<<lgrid, kCombineWarps * 32, 0, stream>>>(cp);
-                FK_CUDA_CHECK(cudaGetLastError());
-            }
+            segment_combine_kernel<4><<<grid, kCombineWarps * 32, 0, stream>>>(cp);
         } else {
-            segment_combine_short_kernel<1><<<sgrid, kReduceWarps * 32, 0, stream>>>(cp);
-            FK_CUDA_CHECK(cudaGetLastError());
-            if (pieces.per_problem > kShortPieces) {
-                segment_combine_long_kernel<1><<<lgrid, kCombineWarps * 32, 0, stream>>>(cp);
-                FK_CUDA_CHECK(cudaGetLastError());
-            }
+            segment_combine_kernel<1><<<grid, kCombineWarps * 32, 0, stream>>>(cp);
         }
+        FK_CUDA_CHECK(cudaGetLastError());
     }
 }
 
