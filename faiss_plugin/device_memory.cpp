@@ -18,6 +18,9 @@ void* alloc(const Place& place, size_t bytes);
 void free(const Place& place, void* ptr);
 void copy(const Place& place, void* dst, const void* src, size_t bytes);
 void sync(const Place& place);
+void* host_alloc(const Place& place, size_t bytes);
+void host_free(void* ptr);
+void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
 bool is_device_pointer(const void* ptr);
 void* event_create(const Place& place);
 void event_record(const Place& place, void* event);
@@ -70,6 +73,45 @@ void copy_to_place(const Place& place, void* dst, const void* src, size_t bytes)
 
 void copy_to_host(const Place& place, void* dst, const void* src, size_t bytes) {
     copy_within(place, dst, src, bytes);
+}
+
+void* pinned_alloc(const Place& place, size_t bytes) {
+    if (bytes == 0) {
+        return nullptr;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        return cuda_memory::host_alloc(place, bytes);
+    }
+#endif
+    return place_alloc(place, bytes);
+}
+
+void pinned_free(const Place& place, void* ptr) {
+    if (ptr == nullptr) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::host_free(ptr);
+        return;
+    }
+#endif
+    place_free(place, ptr);
+}
+
+void copy_to_pinned(const Place& place, void* pinned_dst, const void* src, size_t bytes) {
+    (void)place;
+    if (bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::copy_async(place, pinned_dst, src, bytes);
+        return;
+    }
+#endif
+    std::memcpy(pinned_dst, src, bytes);
 }
 
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes) {

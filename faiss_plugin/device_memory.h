@@ -21,6 +21,13 @@ void copy_to_host(const Place& place, void* host_dst, const void* src, size_t by
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
 /// Waits for the place's stream (no-op on the CPU).
 void place_sync(const Place& place);
+/// Host memory that a place copies into without the host waiting:
+/// page-locked on CUDA (one DMA, recordable in a CUDA graph; a copy to
+/// pageable memory is staged and waits), plain on the CPU.
+void* pinned_alloc(const Place& place, size_t bytes);
+void pinned_free(const Place& place, void* ptr);
+/// place -> pinned host copy in stream order; read it after place_sync.
+void copy_to_pinned(const Place& place, void* pinned_dst, const void* src, size_t bytes);
 /// True when `ptr` is device memory (CUDA builds; false otherwise).
 bool is_device_pointer(const void* ptr);
 
@@ -95,28 +102,28 @@ class PlaceGraph {
     int64_t runs_ = 0;
 };
 
-/// An owning buffer of T on a place.
-template <typename T>
-class PlaceArray {
+/// An owning buffer of T, from Alloc / Free for a place.
+template <typename T, void* (*Alloc)(const Place&, size_t), void (*Free)(const Place&, void*)>
+class OwningArray {
    public:
-    PlaceArray() = default;
-    PlaceArray(const Place& place, size_t count) : place_(place), count_(count) {
-        ptr_ = static_cast<T*>(place_alloc(place, count * sizeof(T)));
+    OwningArray() = default;
+    OwningArray(const Place& place, size_t count) : place_(place), count_(count) {
+        ptr_ = static_cast<T*>(Alloc(place, count * sizeof(T)));
     }
-    ~PlaceArray() { place_free(place_, ptr_); }
-    PlaceArray(PlaceArray&& o) noexcept { swap(o); }
-    PlaceArray& operator=(PlaceArray&& o) noexcept {
+    ~OwningArray() { Free(place_, ptr_); }
+    OwningArray(OwningArray&& o) noexcept { swap(o); }
+    OwningArray& operator=(OwningArray&& o) noexcept {
         swap(o);
         return *this;
     }
-    PlaceArray(const PlaceArray&) = delete;
-    PlaceArray& operator=(const PlaceArray&) = delete;
+    OwningArray(const OwningArray&) = delete;
+    OwningArray& operator=(const OwningArray&) = delete;
 
     T* get() const { return ptr_; }
     size_t size() const { return count_; }
 
    private:
-    void swap(PlaceArray& o) {
+    void swap(OwningArray& o) {
         std::swap(place_, o.place_);
         std::swap(ptr_, o.ptr_);
         std::swap(count_, o.count_);
@@ -125,5 +132,12 @@ class PlaceArray {
     T* ptr_ = nullptr;
     size_t count_ = 0;
 };
+
+/// An owning buffer of T on a place.
+template <typename T>
+using PlaceArray = OwningArray<T, place_alloc, place_free>;
+/// An owning buffer of T in host memory pinned for the place.
+template <typename T>
+using PinnedArray = OwningArray<T, pinned_alloc, pinned_free>;
 
 } // namespace flashkmeans

@@ -37,6 +37,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     weight_sums_ = PlaceArray<float>(place_, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
     stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
+    stats_host_ = PinnedArray<double>(place_, stats_.size());
     labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
     distances_ = PlaceArray<float>(place_, size_t(n) * B);
     // The points, uploaded once (or used in place) in the compute dtype.
@@ -203,14 +204,16 @@ LloydStep Lloyd::iterate() {
         finalize_centroids(place_, f);
 
         iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
+        // the statistics and the empty-cluster counts behind them, to
+        // pinned memory in stream order (part of the graph)
+        copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
     });
 
-    // The one host round trip of the iteration (the copy waits for all of the
-    // above): the statistics and the empty-cluster counts behind them.
-    std::vector<double> stats(stats_.size());
-    copy_to_host(place_, stats.data(), stats_.get(), stats.size() * sizeof(double));
+    // The one host round trip of the iteration: wait for all of the above.
+    place_sync(place_);
+    const double* stats = stats_host_.get();
     std::vector<int32_t> n_empty(B);
-    std::memcpy(n_empty.data(), stats.data() + 3 * B, size_t(B) * sizeof(int32_t));
+    std::memcpy(n_empty.data(), stats + 3 * B, size_t(B) * sizeof(int32_t));
     step.seconds_assign = assign_timer_.seconds();
 
     step.obj.assign(B, 0.0);

@@ -105,6 +105,7 @@ class Lloyd {
     /// 3 doubles per problem (kernels::iteration_stats), then one int32 per
     /// problem (the empty-cluster counts): the iteration's one copy to the host
     PlaceArray<double> stats_;
+    PinnedArray<double> stats_host_; // stats_ as the host reads it
     int32_t* n_empty() const { return reinterpret_cast<int32_t*>(stats_.get() + 3 * data_.batch); }
     PlaceTimer assign_timer_;
     /// iterate()'s device work (assign to statistics), recorded once

@@ -53,6 +53,21 @@ void copy(const Place& place, void* dst, const void* src, size_t bytes) {
     check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
 }
 
+void* host_alloc(const Place& place, size_t bytes) {
+    check(cudaSetDevice(place.device), "cudaSetDevice");
+    void* p = nullptr;
+    check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+    return p;
+}
+
+void host_free(void* ptr) {
+    cudaFreeHost(ptr); // never throws: called from destructors
+}
+
+void copy_async(const Place& place, void* dst, const void* src, size_t bytes) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)), "cudaMemcpyAsync");
+}
+
 void sync(const Place& place) {
     check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
 }
