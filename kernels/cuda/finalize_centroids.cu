@@ -45,22 +45,32 @@ struct FinalizeParams {
     bool wide;     // vec4, and sums / centroids 16-byte aligned: float4 accesses
 };
 
-/// What finalize writes for element t of a row: the new value into the
-/// centroids (and typed copy), its part of the shift into `shift`; returns
-/// the value the norm adds (the rounded one when typed).
+/// The new value of an element from its sum and old value; its part of the
+/// shift goes into `shift`.
+__device__ __forceinline__ float new_value(float sum, float old, float inv_w, double& shift) {
+    const float v = sum * inv_w;
+    const double delta = double(v) - double(old);
+    shift += delta * delta;
+    return v;
+}
+
+/// The value the next assignment sees (rounded to T) and its norm adds.
+template <typename T>
+__device__ __forceinline__ float as_seen(const T* typed, float v) {
+    return typed != nullptr ? to_float(from_float<T>(v)) : v;
+}
+
+/// Element t of a row, one at a time: the new value into the centroids (and
+/// typed copy); returns what the norm adds.
 template <typename T>
 __device__ __forceinline__ float finalize_element(const float* s, float* c, T* typed, int64_t t,
                                                   float inv_w, double& shift) {
-    const float v = s[t] * inv_w;
-    const double delta = double(v) - double(c[t]);
-    shift += delta * delta;
+    const float v = new_value(s[t], c[t], inv_w, shift);
     c[t] = v;
     if (typed != nullptr) {
-        const T h = from_float<T>(v);
-        typed[t] = h;
-        return to_float(h);
+        store_as(typed + t, v);
     }
-    return v;
+    return as_seen(typed, v);
 }
 
 /// T: the element type of `typed` (float when there is none). The norm of a
@@ -116,19 +126,17 @@ __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizePar
                 if (p.wide) {  // 16-byte loads and stores of the 4 elements
                     const float4 s4 = *reinterpret_cast<const float4*>(s + t);
                     const float4 c4 = *reinterpret_cast<const float4*>(c + t);
-                    const float sv[4] = {s4.x, s4.y, s4.z, s4.w}, cv[4] = {c4.x, c4.y, c4.z, c4.w};
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        v[e] = sv[e] * inv_w;
-                        const double delta = double(v[e]) - double(cv[e]);
-                        shift += delta * delta;
-                    }
-                    *reinterpret_cast<float4*>(c + t) = make_float4(v[0], v[1], v[2], v[3]);
+                    float4 v4;  // in element order (each adds to the shift)
+                    v4.x = new_value(s4.x, c4.x, inv_w, shift);
+                    v4.y = new_value(s4.y, c4.y, inv_w, shift);
+                    v4.z = new_value(s4.z, c4.z, inv_w, shift);
+                    v4.w = new_value(s4.w, c4.w, inv_w, shift);
+                    *reinterpret_cast<float4*>(c + t) = v4;
                     if (typed != nullptr) {
-                        store4(typed + t, make_float4(v[0], v[1], v[2], v[3]));
-#pragma unroll
-                        for (int e = 0; e < 4; ++e) v[e] = to_float(from_float<T>(v[e]));
+                        store4(typed + t, v4);
                     }
+                    v[0] = as_seen(typed, v4.x), v[1] = as_seen(typed, v4.y);
+                    v[2] = as_seen(typed, v4.z), v[3] = as_seen(typed, v4.w);
                 } else {
 #pragma unroll
                     for (int e = 0; e < 4; ++e) {
