@@ -194,8 +194,10 @@ Update run_update(const std::vector<float>& x, int64_t n, int64_t d,
     return u;
 }
 
-void run_finalize(const Update& u, int64_t k, int64_t d, int64_t k_begin, std::vector<float>& c,
-                  int32_t* n_empty = nullptr, float* max_shift = nullptr) {
+/// Finalize of update `u` into the centroids `c` (one problem unless the
+/// caller sets batch).
+kn::FinalizeArgs finalize_args(const Update& u, int64_t k, int64_t d, int64_t k_begin,
+                               std::vector<float>& c) {
     kn::FinalizeArgs f;
     f.sums = u.sums.data();
     f.weight_sums = u.weight_sums.data();
@@ -203,6 +205,12 @@ void run_finalize(const Update& u, int64_t k, int64_t d, int64_t k_begin, std::v
     f.d = d;
     f.k_begin = k_begin;
     f.centroids = c.data();
+    return f;
+}
+
+void run_finalize(const Update& u, int64_t k, int64_t d, int64_t k_begin, std::vector<float>& c,
+                  int32_t* n_empty = nullptr, float* max_shift = nullptr) {
+    kn::FinalizeArgs f = finalize_args(u, k, d, k_begin, c);
     f.n_empty = n_empty;
     f.max_shift = max_shift;
     kn::finalize_centroids(kCpu, f);
@@ -568,14 +576,8 @@ TEST(CpuFinalizeCentroids, NormsAreRowNormsOfTheNewRowsAndTypedIsRefused) {
     auto u = run_update(x, n, d, labels, nullptr, k, k_begin, B);
     std::vector<float> c = fk_test::random_matrix(B * k, d, 38);
     std::vector<float> norms(B * k, -1.0f);
-    kn::FinalizeArgs f;
-    f.sums = u.sums.data();
-    f.weight_sums = u.weight_sums.data();
-    f.k = k;
-    f.d = d;
-    f.k_begin = k_begin;
+    kn::FinalizeArgs f = finalize_args(u, k, d, k_begin, c);
     f.batch = B;
-    f.centroids = c.data();
     f.norms = norms.data();
     kn::finalize_centroids(kCpu, f);
     std::vector<float> want(B * k);
