@@ -375,29 +375,42 @@ struct ReduceParams {
 /// variants) per (piece, column block blockIdx.y); ROWS rows in flight.
 /// Whatever G, VEC and ROWS, every column adds the same rows in the same
 /// (sorted) order: the sums are bitwise those of the default configuration.
-template <typename T, int VEC, int G, int ROWS, int MINB>
+///
+/// Why the loop looks like this: the step is bound by memory-level
+/// parallelism, so the registers per thread decide how many rows are in
+/// flight per SM, and the instructions per row decide whether the warps keep
+/// up (a first version shuffled each row's key, weight and flag and did
+/// 64-bit address math per row: 122 registers, 2 blocks per SM, 0.4
+/// instructions issued per cycle, 2.9 TB/s against 4.15 for a bare gather of
+/// the same rows, ncu at 1M x 128 fp16). Now the run boundaries of a batch of
+/// G keys come from one ballot, each row costs one shuffle (its point
+/// id, -1 when it is not summed) and a run that goes through the whole
+/// batch adds its rows with no per-row test.
+template <typename T, int VEC, int G, int ROWS, int MINB, bool WEIGHTED>
 __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
         segment_reduce_kernel(const ReduceParams p) {
     static_assert(G == 32 || G == 16, "a warp or a half-warp per piece");
     static_assert(ROWS <= G && G % ROWS == 0, "rows in flight come from one batch of G keys");
     constexpr int kGroups = kReduceWarps * 32 / G;  // pieces per block
     const int lane = threadIdx.x & (G - 1);
-    // the group's lanes: shuffles name only them (the other half-warp may be
-    // on another piece, or done)
-    const unsigned gmask =
-            G == 32 ? 0xffffffffu : (0xffffu << (threadIdx.x & 16));
+    // the group's lanes: shuffles and ballots name only them (the other
+    // half-warp may be on another piece, or done)
+    const int shift = G == 32 ? 0 : (threadIdx.x & 16);
+    const unsigned gmask = G == 32 ? 0xffffffffu : (0xffffu << shift);
     const int64_t Q = int64_t(blockIdx.x) * kGroups + (threadIdx.x / G);
     if (Q >= p.n_pieces) {
         return;
     }
-    const int64_t col = int64_t(blockIdx.y) * G * VEC + int64_t(lane) * VEC;
+    const int32_t col = int32_t(blockIdx.y) * G * VEC + lane * VEC;
     const bool col_ok = col < p.d;  // VEC = 4 only when d % 4 == 0
     const bool first_cols = blockIdx.y == 0 && lane == 0;
-    const T* x = static_cast<const T*>(p.x);
-    const bool weighted = p.weights != nullptr;
+    const T* xcol = static_cast<const T*>(p.x) + (col_ok ? col : 0);
+    const int32_t d32 = int32_t(p.d);  // d < 2^31: the host checks the column blocks
 
-    const int64_t p0 = p.pieces.begin(Q);
-    const int64_t p1 = p.pieces.end(Q);
+    // sorted positions of a pass are below 2^31 (make_plan): 32-bit
+    // positions keep the registers for rows in flight
+    const int32_t p0 = int32_t(p.pieces.begin(Q));
+    const int32_t p1 = int32_t(p.pieces.end(Q));
     if (p0 >= p1) {
         return;  // n == 0
     }
@@ -407,13 +420,13 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
     const bool tail_cont = p1 < p.m && p.keys[p1] == p.keys[p1 - 1];
 
     uint32_t cur = p.keys[p0];
-    int64_t run_start = p0;
+    int32_t run_start = p0;
     float acc[VEC];
     float wacc = 0.0f;
 #pragma unroll
     for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
 
-    auto flush = [&](uint32_t key, int64_t rs, int64_t re) {
+    auto flush = [&](uint32_t key, int32_t rs, int32_t re) {
         if (!p.ks.summed(key)) {
             return;
         }
@@ -423,7 +436,7 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
             if (col_ok) {
                 store_vec<VEC>(p.sums + row * p.d + col, acc);
             }
-            if (weighted && first_cols) {
+            if (WEIGHTED && first_cols) {
                 p.weight_sums[row] = wacc;
             }
         } else {
@@ -445,33 +458,61 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
             }
         }
     };
+    // acc (and wacc) += row u of the chunk, in order
+    auto add = [&](const uint4 raw, const Vec<VEC>& v, float w) {
+        Vec<VEC> xv;
+        if constexpr (VEC == 8) {
+            xv = unpack8<T>(raw);
+        } else {
+            xv = v;
+        }
+        if constexpr (WEIGHTED) {
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) {
+                acc[e] = __fadd_rn(acc[e], __fmul_rn(xv.v[e], w));  // c += x * w
+            }
+            wacc = __fadd_rn(wacc, w);
+        } else {
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) acc[e] += xv.v[e];
+        }
+    };
 
     // keys and ids of the first batch of G sorted positions (lane l: base + l);
     // each later batch's are loaded while the one before it is added, so the
     // x rows of a batch never wait behind their ids
     uint32_t next_key = lane < p1 - p0 ? p.keys[p0 + lane] : 0u;
     int32_t next_id = lane < p1 - p0 ? p.ids[p0 + lane] : 0;
-    for (int64_t base = p0; base < p1; base += G) {
+    for (int32_t base = p0; base < p1; base += G) {
         const int cnt = int(p1 - base < G ? p1 - base : G);
         const uint32_t my_key = next_key;
-        const int32_t my_id = next_id;
-        const bool my_use = lane < cnt && p.ks.summed(my_key);
-        const float my_w = (weighted && my_use) ? p.weights[my_id] : 1.0f;
+        const bool in = lane < cnt;
+        const bool my_use = in && p.ks.summed(my_key);
+        // the lane's point, -1: not summed (reads as +0.0)
+        const int32_t my_row = my_use ? next_id : -1;
+        float my_w = 1.0f;
+        if constexpr (WEIGHTED) {
+            my_w = my_use ? p.weights[next_id] : 1.0f;
+        }
+        // bit j: position base + j starts a run (its key differs from the
+        // one before it, the key of the run going on at lane 0)
+        const uint32_t prev = __shfl_up_sync(gmask, my_key, 1, G);
+        const bool starts = in && my_key != (lane == 0 ? cur : prev);
+        const uint32_t bounds = __ballot_sync(gmask, starts) >> shift;
         for (int j0 = 0; j0 < cnt; j0 += ROWS) {
             // issue the loads of up to ROWS rows first (memory-level parallelism) ...
             Vec<VEC> v[VEC == 8 ? 1 : ROWS];
             uint4 raw[VEC == 8 ? ROWS : 1];  // VEC 8: packed fp16/bf16 rows
 #pragma unroll
             for (int u = 0; u < ROWS; ++u) {
-                const int j = (j0 + u) & (G - 1);
-                const int32_t id = __shfl_sync(gmask, my_id, j, G);
-                const bool use = __shfl_sync(gmask, my_use, j, G) && j0 + u < cnt;
+                const int32_t row = __shfl_sync(gmask, my_row, (j0 + u) & (G - 1), G);
+                const bool use = row >= 0 && col_ok;  // row = -1 past cnt too
+                const int64_t off = int64_t(row) * d32;
                 if constexpr (VEC == 8) {
-                    raw[u] = (use && col_ok)
-                                     ? *reinterpret_cast<const uint4*>(x + int64_t(id) * p.d + col)
-                                     : make_uint4(0, 0, 0, 0);  // +0.0 x 8
-                } else if (use && col_ok) {
-                    v[u] = load_vec<T, VEC>(x + int64_t(id) * p.d + col);
+                    raw[u] = use ? *reinterpret_cast<const uint4*>(xcol + off)
+                                 : make_uint4(0, 0, 0, 0);  // +0.0 x 8
+                } else if (use) {
+                    v[u] = load_vec<T, VEC>(xcol + off);
                 } else {
 #pragma unroll
                     for (int e = 0; e < VEC; ++e) v[u].v[e] = 0.0f;
@@ -479,39 +520,33 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
             }
             if (j0 == 0 && base + G < p1) {
                 // ... the next batch's keys and ids behind them ...
-                const int64_t at = base + G + lane;
+                const int32_t at = base + G + lane;
                 next_key = at < p1 ? p.keys[at] : 0u;
                 next_id = at < p1 ? p.ids[at] : 0;
             }
             // ... then add them in sorted order (the order fixes the rounding)
+            const uint32_t chunk_bounds = (bounds >> j0) & ((1u << ROWS) - 1u);
+            if (chunk_bounds == 0 && j0 + ROWS <= cnt) {
+                // the run going on covers the whole chunk
 #pragma unroll
-            for (int u = 0; u < ROWS; ++u) {
-                if (j0 + u < cnt) {  // uniform across the group
-                    const uint32_t key = __shfl_sync(gmask, my_key, j0 + u, G);
-                    const float w = __shfl_sync(gmask, my_w, j0 + u, G);
-                    if (key != cur) {
-                        flush(cur, run_start, base + j0 + u);
-                        cur = key;
-                        run_start = base + j0 + u;
+                for (int u = 0; u < ROWS; ++u) {
+                    const float w = WEIGHTED ? __shfl_sync(gmask, my_w, j0 + u, G) : 1.0f;
+                    add(raw[VEC == 8 ? u : 0], v[VEC == 8 ? 0 : u], w);
+                }
+            } else {
 #pragma unroll
-                        for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
-                        wacc = 0.0f;
-                    }
-                    Vec<VEC> xv;
-                    if constexpr (VEC == 8) {
-                        xv = unpack8<T>(raw[u]);
-                    } else {
-                        xv = v[u];
-                    }
-                    if (weighted) {
+                for (int u = 0; u < ROWS; ++u) {
+                    if (j0 + u < cnt) {  // uniform across the group
+                        if ((chunk_bounds >> u) & 1u) {
+                            flush(cur, run_start, base + j0 + u);
+                            cur = __shfl_sync(gmask, my_key, j0 + u, G);
+                            run_start = base + j0 + u;
 #pragma unroll
-                        for (int e = 0; e < VEC; ++e) {
-                            acc[e] = __fadd_rn(acc[e], __fmul_rn(xv.v[e], w));  // c += x * w
+                            for (int e = 0; e < VEC; ++e) acc[e] = 0.0f;
+                            wacc = 0.0f;
                         }
-                        wacc = __fadd_rn(wacc, w);
-                    } else {
-#pragma unroll
-                        for (int e = 0; e < VEC; ++e) acc[e] += xv.v[e];
+                        const float w = WEIGHTED ? __shfl_sync(gmask, my_w, j0 + u, G) : 1.0f;
+                        add(raw[VEC == 8 ? u : 0], v[VEC == 8 ? 0 : u], w);
                     }
                 }
             }
@@ -711,6 +746,15 @@ const UpdateVariant kUpdateVariants[] = {
         {"s64", 0, 8192, 256, true, 64},
 };
 
+template <typename T, int VEC, int G, int ROWS, int MINB>
+void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
+    if (rp.weights != nullptr) {
+        segment_reduce_kernel<T, VEC, G, ROWS, MINB, true><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+    } else {
+        segment_reduce_kernel<T, VEC, G, ROWS, MINB, false><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+    }
+}
+
 /// Points per piece for problems of n points of dimension d: long enough to
 /// keep the partial rows few (2 per piece), short enough that a problem makes
 /// ~target groups (pieces x 128-column blocks) to fill the GPU: 100000 points
@@ -845,19 +889,19 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     if (v8) {
         if constexpr (sizeof(T) == 2) {
             if (r8) {
-                segment_reduce_kernel<T, 8, 16, 8, 3><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+                launch_reduce<T, 8, 16, 8, 3>(rgrid, rp, stream);
             } else {
-                segment_reduce_kernel<T, 8, 16, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+                launch_reduce<T, 8, 16, 16, 2>(rgrid, rp, stream);
             }
         }
     } else if (vec4) {
         if (r8) {
-            segment_reduce_kernel<T, 4, 32, 8, 3><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            launch_reduce<T, 4, 32, 8, 3>(rgrid, rp, stream);
         } else {
-            segment_reduce_kernel<T, 4, 32, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+            launch_reduce<T, 4, 32, 16, 2>(rgrid, rp, stream);
         }
     } else {
-        segment_reduce_kernel<T, 1, 32, 16, 2><<<rgrid, kReduceWarps * 32, 0, stream>>>(rp);
+        launch_reduce<T, 1, 32, 16, 2>(rgrid, rp, stream);
     }
     FK_CUDA_CHECK(cudaGetLastError());
 
