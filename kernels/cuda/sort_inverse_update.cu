@@ -84,6 +84,54 @@ constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
 int64_t piece_len(int64_t n, int64_t d);  // below the tuning variants
+bool six_bit_sort(int end_bit);           // likewise
+
+/// The radix sort of step 2. CUB's SM90 tuning sorts 8 bits per onesweep pass
+/// (384 threads x 23 items). With 9-12 key bits (k ~ 256..4096, one
+/// problem) that is two passes of 8 + 1..4 bits; 6 + 3..6 bits in 256 x 16
+/// tiles makes the same two passes with smaller digit tables, and was
+/// faster on the H200 (2026-11-22, 1M keys of 11 bits: 45.2 vs 47.7 us,
+/// 8M: 181 vs 194; bench/results/2026-11-22-h200-session13/call1_sort_gather).
+/// Where 6-bit digits would add a pass (13-16, 19-24 bits) they lose (21
+/// bits, 2M keys: 114 vs 93 us), so they are used for 9-12 bits only. Same
+/// stable order either way.
+struct SixBitSort {
+    using Base = cub::detail::radix::policy_hub<uint32_t, int32_t, uint32_t>::Policy900;
+    struct Policy : cub::ChainedPolicy<500, Policy, Policy> {
+        static constexpr bool ONESWEEP = true;
+        static constexpr int ONESWEEP_RADIX_BITS = 6;
+        using HistogramPolicy =
+                cub::AgentRadixSortHistogramPolicy<128, 16, 1, uint32_t, ONESWEEP_RADIX_BITS>;
+        using ExclusiveSumPolicy = cub::AgentRadixSortExclusiveSumPolicy<256, ONESWEEP_RADIX_BITS>;
+        using OnesweepPolicy = cub::AgentRadixSortOnesweepPolicy<
+                256, 16, uint32_t, 1, cub::RADIX_RANK_MATCH_EARLY_COUNTS_ANY,
+                cub::BLOCK_SCAN_RAKING_MEMOIZE, cub::RADIX_SORT_STORE_DIRECT, ONESWEEP_RADIX_BITS>;
+        // the rest as CUB's (only the single-tile one runs on SM90: small m)
+        using ScanPolicy = Base::ScanPolicy;
+        using DownsweepPolicy = Base::DownsweepPolicy;
+        using AltDownsweepPolicy = Base::AltDownsweepPolicy;
+        using UpsweepPolicy = Base::UpsweepPolicy;
+        using AltUpsweepPolicy = Base::AltUpsweepPolicy;
+        using SingleTilePolicy = Base::SingleTilePolicy;
+        using SegmentedPolicy = Base::SegmentedPolicy;
+        using AltSegmentedPolicy = Base::AltSegmentedPolicy;
+    };
+    using MaxPolicy = Policy;
+};
+
+/// Sorts (key, id) pairs on key bits [0, end_bit); tmp == nullptr: sets
+/// bytes to the temporary storage needed.
+cudaError_t sort_pairs(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& keys,
+                       cub::DoubleBuffer<int32_t>& ids, uint32_t m, int end_bit,
+                       cudaStream_t stream) {
+    if (six_bit_sort(end_bit)) {
+        return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, int32_t, uint32_t,
+                                      cub::detail::identity_decomposer_t,
+                                      SixBitSort>::Dispatch(tmp, bytes, keys, ids, m, 0, end_bit,
+                                                            true, stream);
+    }
+    return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys, ids, int(m), 0, end_bit, stream);
+}
 
 /// How one call is cut into passes, and where everything lives in the
 /// workspace of one pass.
@@ -123,8 +171,7 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     if (p.m > 0) {
         cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
         cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
-        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, p.cub_bytes, keys, ids, int(p.m),
-                                                      0, p.end_bit));
+        FK_CUDA_CHECK(sort_pairs(nullptr, p.cub_bytes, keys, ids, uint32_t(p.m), p.end_bit, 0));
     }
     p.buf_bytes = align256(size_t(p.m) * 4);
     // keys0 ids0 | keys1 ids1: whichever pair the sort leaves unused is one
@@ -722,7 +769,9 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
 // - v8: fp16/bf16 with d % 8 == 0 and 16-byte aligned x: a half-warp per
 //   piece, 16-byte loads of 8 elements (16 lanes x 8 = 128 columns, the
 //   combine's column block); otherwise a warp, 4 elements per lane (fp32: 16
-//   bytes) or 1 (d % 4 != 0).
+//   bytes) or 1 (d % 4 != 0);
+// - sort6: the radix sort's 6-bit digits for 9-12 key bits (SixBitSort);
+//   "sort8" keeps CUB's 8-bit tuning everywhere, for A/B runs.
 // Variants with the same piece length give bitwise the same sums (each column
 // adds the same rows in the same order); the length changes only how cut
 // clusters are combined, never the run-to-run bits.
@@ -733,6 +782,7 @@ struct UpdateVariant {
     int64_t max_piece;
     bool v8;
     int64_t min_piece;  // points per piece, at least
+    bool sort6 = true;  // 6-bit sort digits where they make no extra pass
 };
 
 const UpdateVariant kUpdateVariants[] = {
@@ -744,7 +794,13 @@ const UpdateVariant kUpdateVariants[] = {
         {"w4", 0, 8192, 256, false, 128},  // a warp per piece, 8-byte fp16 loads
         {"s32", 0, 8192, 256, true, 32},
         {"s64", 0, 8192, 256, true, 64},
+        {"sort8", 0, 8192, 256, true, 128, false},
 };
+
+bool six_bit_sort(int end_bit) {
+    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 && end_bit >= 9 &&
+           end_bit <= 12;
+}
 
 template <typename T, int VEC, int G, int ROWS, int MINB>
 void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
@@ -816,8 +872,8 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
         cub::DoubleBuffer<uint32_t> dkeys(keys0, keys1);
         cub::DoubleBuffer<int32_t> dids(ids0, ids1);
         size_t cub_bytes = plan.cub_bytes;
-        FK_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(ws + plan.off_cub, cub_bytes, dkeys, dids,
-                                                      int(m), 0, plan.end_bit, stream));
+        FK_CUDA_CHECK(sort_pairs(ws + plan.off_cub, cub_bytes, dkeys, dids, uint32_t(m),
+                                 plan.end_bit, stream));
         if (dkeys.selector != dids.selector) {
             throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
         }
