@@ -349,6 +349,19 @@ __device__ __forceinline__ Vec<VEC> load_vec(const T* p) {
     return r;
 }
 
+/// 16 bytes of a row read once: `use` ? *p : zeros. The non-coherent path
+/// without L1 allocation (x is read-only here and each row is read once).
+__device__ __forceinline__ uint4 load_once16(const void* p, bool use) {
+    uint4 r;
+    asm("{\n\t.reg .pred q;\n\t"
+        "setp.ne.b32 q, %5, 0;\n\t"
+        "mov.b32 %0, 0; mov.b32 %1, 0; mov.b32 %2, 0; mov.b32 %3, 0;\n\t"
+        "@q ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n\t}"
+        : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+        : "l"(p), "r"(int(use)));
+    return r;
+}
+
 /// 8 fp16/bf16 elements of one 16-byte load (the v8 update variants keep
 /// the loaded rows packed, 4 registers each, and convert when adding).
 template <typename T>
@@ -433,7 +446,14 @@ struct ReduceParams {
 /// G keys come from one ballot, each row costs one shuffle (its point
 /// id, -1 when it is not summed) and a run that goes through the whole
 /// batch adds its rows with no per-row test.
-template <typename T, int VEC, int G, int ROWS, int MINB, bool WEIGHTED>
+///
+/// ONCE: x rows through load_once16 (16-byte loads, fp16/bf16 v8 or fp32
+/// VEC 4). H200, 2026-11-22, same call: with 16 rows in flight (pieces
+/// shortened, n ~ 1M) the update took 0.143 vs 0.162 ms at 1M x 128 fp16 and
+/// 0.205 vs 0.212 fp32; with 8 rows at 3 blocks per SM (the longest pieces)
+/// it was slower, 0.743 vs 0.723 at 8M and 0.444 vs 0.432 at 4M x 4096, so
+/// only the 16-row shapes use it.
+template <typename T, int VEC, int G, int ROWS, int MINB, bool WEIGHTED, bool ONCE>
 __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
         segment_reduce_kernel(const ReduceParams p) {
     static_assert(G == 32 || G == 16, "a warp or a half-warp per piece");
@@ -555,9 +575,17 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
                 const int32_t row = __shfl_sync(gmask, my_row, (j0 + u) & (G - 1), G);
                 const bool use = row >= 0 && col_ok;  // row = -1 past cnt too
                 const int64_t off = int64_t(row) * d32;
-                if constexpr (VEC == 8) {
+                if constexpr (VEC == 8 && ONCE) {
+                    raw[u] = load_once16(xcol + off, use);  // not used: +0.0 x 8
+                } else if constexpr (VEC == 8) {
                     raw[u] = use ? *reinterpret_cast<const uint4*>(xcol + off)
-                                 : make_uint4(0, 0, 0, 0);  // +0.0 x 8
+                                 : make_uint4(0, 0, 0, 0);
+                } else if constexpr (VEC == 4 && sizeof(T) == 4 && ONCE) {
+                    const uint4 w = load_once16(xcol + off, use);
+                    v[u].v[0] = __uint_as_float(w.x);
+                    v[u].v[1] = __uint_as_float(w.y);
+                    v[u].v[2] = __uint_as_float(w.z);
+                    v[u].v[3] = __uint_as_float(w.w);
                 } else if (use) {
                     v[u] = load_vec<T, VEC>(xcol + off);
                 } else {
@@ -802,12 +830,12 @@ bool six_bit_sort(int end_bit) {
            end_bit <= 12;
 }
 
-template <typename T, int VEC, int G, int ROWS, int MINB>
+template <typename T, int VEC, int G, int ROWS, int MINB, bool ONCE>
 void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
     if (rp.weights != nullptr) {
-        segment_reduce_kernel<T, VEC, G, ROWS, MINB, true><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+        segment_reduce_kernel<T, VEC, G, ROWS, MINB, true, ONCE><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
     } else {
-        segment_reduce_kernel<T, VEC, G, ROWS, MINB, false><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+        segment_reduce_kernel<T, VEC, G, ROWS, MINB, false, ONCE><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
     }
 }
 
@@ -940,24 +968,25 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
                     reinterpret_cast<uintptr_t>(x) % 16 == 0;
     const int64_t groups = v8 ? 2 * kReduceWarps : kReduceWarps;  // pieces per block
     const dim3 rgrid(unsigned((n_pieces + groups - 1) / groups), unsigned(col_blocks));
-    // 16 rows in flight at 2 blocks per SM, or 8 at 3 (see the variants)
+    // 16 rows in flight at 2 blocks per SM, or 8 at 3 (see the variants);
+    // the 16-row shapes read x with load_once16 (see the reduce kernel)
     const bool r8 = uv.rows == 8 || (uv.rows == 0 && pieces.len == uv.max_piece);
     if (v8) {
         if constexpr (sizeof(T) == 2) {
             if (r8) {
-                launch_reduce<T, 8, 16, 8, 3>(rgrid, rp, stream);
+                launch_reduce<T, 8, 16, 8, 3, false>(rgrid, rp, stream);
             } else {
-                launch_reduce<T, 8, 16, 16, 2>(rgrid, rp, stream);
+                launch_reduce<T, 8, 16, 16, 2, true>(rgrid, rp, stream);
             }
         }
     } else if (vec4) {
         if (r8) {
-            launch_reduce<T, 4, 32, 8, 3>(rgrid, rp, stream);
+            launch_reduce<T, 4, 32, 8, 3, false>(rgrid, rp, stream);
         } else {
-            launch_reduce<T, 4, 32, 16, 2>(rgrid, rp, stream);
+            launch_reduce<T, 4, 32, 16, 2, true>(rgrid, rp, stream);
         }
     } else {
-        launch_reduce<T, 1, 32, 16, 2>(rgrid, rp, stream);
+        launch_reduce<T, 1, 32, 16, 2, false>(rgrid, rp, stream);
     }
     FK_CUDA_CHECK(cudaGetLastError());
 
