@@ -133,6 +133,25 @@ cudaError_t sort_pairs(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& ke
     return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys, ids, int(m), 0, end_bit, stream);
 }
 
+/// A cut cluster, as the reduce step lists it for the combine step: what the
+/// combine needs, so that it reads one entry and then the partial rows
+/// (looking the cluster's key and first piece up again cost two dependent
+/// loads). Pieces and slots are below 2^31 (m < 2^31, pieces >= 32 points).
+struct __align__(16) Finisher {
+    int32_t q_last;      // the piece where the cluster ends (its first run)
+    uint32_t key;        // the cluster's sort key
+    int32_t q_first;     // the piece where it starts
+    int32_t first_slot;  // its partial row there: q_first * 2 + 0 or 1
+};
+
+/// The lists start 16 bytes after the two counters.
+__host__ __device__ inline Finisher* finisher_list(int32_t* finishers) {
+    return reinterpret_cast<Finisher*>(finishers + 4);
+}
+__host__ __device__ inline const Finisher* finisher_list(const int32_t* finishers) {
+    return reinterpret_cast<const Finisher*>(finishers + 4);
+}
+
 /// How one call is cut into passes, and where everything lives in the
 /// workspace of one pass.
 struct Plan {
@@ -187,7 +206,7 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     p.piece = piece_len(n, d);
     const int64_t max_pieces = p.nb * ((n + p.piece - 1) / p.piece);
     p.off_list = p.off_seg_end + align256(size_t(p.nkeys) * 4);
-    p.off_cub = p.off_list + align256(size_t(2 * max_pieces + 2) * 4);
+    p.off_cub = p.off_list + align256(sizeof(Finisher) * size_t(2 * max_pieces + 1));
     p.total = p.off_cub + align256(p.cub_bytes);
     // partial rows (2 per piece, dround floats each) and their weights: in
     // the sort's free half (2 buf_bytes) when they fit, as they do for the
@@ -427,8 +446,8 @@ struct ReduceParams {
     float* part_w;  // n_pieces x 2
     int64_t dround;
     const int32_t* seg_start;
-    int32_t* finishers;  // [0], [1] = counts of the short / long list
-    int64_t list_cap;    // entries per list; short list at 2, long at 2 + list_cap
+    int32_t* finishers;  // [0], [1] = counts of the short / long list, then the lists
+    int64_t list_cap;    // entries per list (Finisher, from finishers + 4)
 };
 
 /// Step 4: one group of G lanes (a warp, or a half-warp for the v8 update
@@ -517,10 +536,17 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
                 if (rs == p0 && head_cont && (re < p1 || !tail_cont)) {
                     // the cluster ends here: this piece finishes it (list
                     // order is irrelevant: each entry is summed on its own)
-                    const int64_t first = p.pieces.of(p.ks.problem(key), p.seg_start[key]);
-                    const int list = Q - first + 1 <= kShortPieces ? 0 : 1;
+                    const int32_t s = p.seg_start[key];
+                    Finisher fin;
+                    fin.q_last = int32_t(Q);
+                    fin.key = key;
+                    fin.q_first = int32_t(p.pieces.of(p.ks.problem(key), s));
+                    // the cluster is the last run (slot 1) of its first piece
+                    // unless it starts exactly there
+                    fin.first_slot = fin.q_first * 2 + (s > p.pieces.begin(fin.q_first) ? 1 : 0);
+                    const int list = Q - fin.q_first + 1 <= kShortPieces ? 0 : 1;
                     const int32_t at = atomicAdd(p.finishers + list, 1);
-                    p.finishers[2 + list * p.list_cap + at] = int32_t(Q);
+                    finisher_list(p.finishers)[list * p.list_cap + at] = fin;
                 }
             }
         }
@@ -631,10 +657,6 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
 }
 
 struct CombineParams {
-    const uint32_t* keys;
-    const int32_t* seg_start;
-    const int32_t* seg_end;
-    Pieces pieces;
     int64_t d;
     KeySpace ks;
     bool weighted;
@@ -643,36 +665,36 @@ struct CombineParams {
     const float* part;
     const float* part_w;
     int64_t dround;
-    const int32_t* finishers;  // [0], [1] = counts of the short / long list
+    const int32_t* finishers;  // [0], [1] = counts of the short / long list, then the lists
     int64_t list_cap;
 };
 
-/// acc / wacc += the partial rows of pieces q0, q0 + step, ... <= Q of a cut
-/// cluster, in that order; its first piece q_first holds it in `first_slot`,
-/// every later piece in slot 0 (the first run). kChunk rows are loaded at
-/// once, then added in order: one load latency per kChunk pieces, the same
-/// sums as one at a time.
+/// acc / wacc += the partial rows of pieces q0, q0 + step, ... <= f.q_last of
+/// the cut cluster f, in that order; its first piece holds it in
+/// f.first_slot, every later piece in slot 0 (the first run). kChunk rows are
+/// loaded at once, then added in order: one load latency per kChunk pieces,
+/// the same sums as one at a time. 32-bit piece arithmetic: at 64 registers
+/// (1024-thread blocks) 64-bit indices spilled.
 template <int VEC>
-__device__ __forceinline__ void add_partials(const CombineParams& p, int64_t q_first,
-                                             int64_t first_slot, int64_t q0, int64_t step,
-                                             int64_t Q, int64_t col, bool col_ok,
+__device__ __forceinline__ void add_partials(const CombineParams& p, const Finisher& f, int32_t q0,
+                                             int32_t step, int32_t col, bool col_ok,
                                              float (&acc)[VEC], float& wacc) {
     constexpr int kChunk = 8;
-    for (; q0 <= Q; q0 += kChunk * step) {
+    for (; q0 <= f.q_last; q0 += kChunk * step) {
         Vec<VEC> v[kChunk];
         float wv[kChunk];
 #pragma unroll
         for (int u = 0; u < kChunk; ++u) {
-            const int64_t qq = q0 + u * step;
-            const int64_t slot = qq == q_first ? first_slot : qq * 2;
-            if (qq <= Q && col_ok) {
-                v[u] = load_vec<float, VEC>(p.part + slot * p.dround + col);
+            const int32_t qq = q0 + u * step;
+            const int32_t slot = qq == f.q_first ? f.first_slot : qq * 2;
+            if (qq <= f.q_last && col_ok) {
+                v[u] = load_vec<float, VEC>(p.part + int64_t(slot) * p.dround + col);
             }
-            wv[u] = qq <= Q ? p.part_w[slot] : 0.0f;
+            wv[u] = qq <= f.q_last ? p.part_w[slot] : 0.0f;
         }
 #pragma unroll
         for (int u = 0; u < kChunk; ++u) {
-            if (q0 + u * step <= Q) {
+            if (q0 + u * step <= f.q_last) {
                 if (col_ok) {
 #pragma unroll
                     for (int t = 0; t < VEC; ++t) acc[t] += v[u].v[t];
@@ -683,29 +705,21 @@ __device__ __forceinline__ void add_partials(const CombineParams& p, int64_t q_f
     }
 }
 
-/// Adds the partials of the cut cluster that ends in piece Q (it is Q's first
-/// run) in a fixed tree: warp w adds pieces first + w, first + w + 32, ... in
-/// order, then warp 0 adds the 32 warp sums in warp order. The tree depends
-/// only on the number of pieces, so the sum is bitwise reproducible.
+/// Adds the partials of the cut cluster f in a fixed tree: warp w adds
+/// pieces first + w, first + w + 32, ... in order, then warp 0 adds the 32
+/// warp sums in warp order. The tree depends only on the number of pieces,
+/// so the sum is bitwise reproducible.
 template <int VEC>
-__device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q,
+__device__ __forceinline__ void finish_cluster(const CombineParams& p, const Finisher& f,
                                                float (&red)[kCombineWarps][32 * VEC + 1]) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const uint32_t key = p.keys[p.pieces.begin(Q)];
-    const int64_t b = p.ks.problem(key);
-    const int64_t s = p.seg_start[key];
-    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const int32_t col = int32_t(blockIdx.y) * 32 * VEC + lane * VEC;
     const bool col_ok = col < p.d;
-    const int64_t q_first = p.pieces.of(b, s);
     float acc[VEC];
     float wacc = 0.0f;
 #pragma unroll
     for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
-    // the cluster is the last run (slot 1) of its first piece unless it
-    // starts exactly there
-    const int64_t first_slot = q_first * 2 + (s > p.pieces.begin(q_first) ? 1 : 0);
-    add_partials<VEC>(p, q_first, first_slot, q_first + warp, kCombineWarps, Q, col, col_ok, acc,
-                      wacc);
+    add_partials<VEC>(p, f, f.q_first + warp, kCombineWarps, col, col_ok, acc, wacc);
 #pragma unroll
     for (int t = 0; t < VEC; ++t) red[warp][lane * VEC + t] = acc[t];
     if (lane == 0) {
@@ -713,7 +727,8 @@ __device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q
     }
     __syncthreads();
     if (warp == 0) {
-        const int64_t used = Q - q_first + 1 < kCombineWarps ? Q - q_first + 1 : kCombineWarps;
+        const int32_t pieces = f.q_last - f.q_first + 1;
+        const int used = pieces < kCombineWarps ? pieces : kCombineWarps;
         float out[VEC];
         float wout = 0.0f;
 #pragma unroll
@@ -723,7 +738,7 @@ __device__ __forceinline__ void finish_cluster(const CombineParams& p, int64_t Q
             for (int t = 0; t < VEC; ++t) out[t] += red[w][lane * VEC + t];
             wout += red[w][32 * VEC];
         }
-        const int64_t row = p.ks.row(key);
+        const int64_t row = p.ks.row(f.key);
         if (col_ok) {
             store_vec<VEC>(p.sums + row * p.d + col, out);
         }
@@ -744,25 +759,20 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
         segment_combine_kernel(const CombineParams p) {
     __shared__ float red[kCombineWarps][32 * VEC + 1];
     const int lane = threadIdx.x & 31;
-    const int64_t col = int64_t(blockIdx.y) * 32 * VEC + int64_t(lane) * VEC;
+    const int32_t col = int32_t(blockIdx.y) * 32 * VEC + lane * VEC;
     const bool col_ok = col < p.d;
+    const Finisher* list = finisher_list(p.finishers);
     const int short_count = p.finishers[0];
     const int64_t warps = int64_t(gridDim.x) * kCombineWarps;
-    for (int64_t f = int64_t(blockIdx.x) * kCombineWarps + (threadIdx.x >> 5); f < short_count;
-         f += warps) {
-        const int64_t Q = p.finishers[2 + f];
-        const uint32_t key = p.keys[p.pieces.begin(Q)];
-        const int64_t s = p.seg_start[key];
-        const int64_t q_first = p.pieces.of(p.ks.problem(key), s);
-        // the cluster is the last run (slot 1) of its first piece unless it
-        // starts exactly there; in every later piece it is the first run
-        const int64_t first_slot = q_first * 2 + (s > p.pieces.begin(q_first) ? 1 : 0);
+    for (int64_t i = int64_t(blockIdx.x) * kCombineWarps + (threadIdx.x >> 5); i < short_count;
+         i += warps) {
+        const Finisher f = list[i];
         float acc[VEC];
         float wacc = 0.0f;
 #pragma unroll
         for (int t = 0; t < VEC; ++t) acc[t] = 0.0f;
-        add_partials<VEC>(p, q_first, first_slot, q_first, 1, Q, col, col_ok, acc, wacc);
-        const int64_t row = p.ks.row(key);
+        add_partials<VEC>(p, f, f.q_first, 1, col, col_ok, acc, wacc);
+        const int64_t row = p.ks.row(f.key);
         if (col_ok) {
             store_vec<VEC>(p.sums + row * p.d + col, acc);
         }
@@ -771,9 +781,9 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
         }
     }
     const int long_count = p.finishers[1];
-    for (int f = blockIdx.x; f < long_count; f += gridDim.x) {  // uniform in the block
+    for (int i = blockIdx.x; i < long_count; i += gridDim.x) {  // uniform in the block
         __syncthreads();  // red is free: the previous cluster is stored
-        finish_cluster<VEC>(p, p.finishers[2 + p.list_cap + f], red);
+        finish_cluster<VEC>(p, list[p.list_cap + i], red);
     }
 }
 
@@ -992,10 +1002,6 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 
     if (cut) {
         CombineParams cp;
-        cp.keys = keys;
-        cp.seg_start = seg_start;
-        cp.seg_end = seg_end;
-        cp.pieces = pieces;
         cp.d = d;
         cp.ks = ks;
         cp.weighted = weights != nullptr;
