@@ -14,8 +14,11 @@
 //  1. keys: key_i = b (k + 1) + label_i (the batch is folded into the key;
 //     an out-of-range label becomes label k, a per-problem sentinel that is
 //     ignored, so problem b's points always occupy sorted positions
-//     [b n, (b + 1) n)), value_i = i.
-//  2. cub::DeviceRadixSort::SortPairs on ceil(log2(B (k + 1))) bits only.
+//     [b n, (b + 1) n)), value_i = i. When the key's bits and the point's
+//     fit in one 32-bit word (1M points and k < 2048), both go there:
+//     key_i << s | i, with no value (SortedPoints).
+//  2. CUB's radix sort of the pairs (or of the packed words alone) on the
+//     ceil(log2(B (k + 1))) key bits only: half the traffic when packed.
 //     Radix sort is stable, so ids ascend inside each cluster's segment.
 //  3. segment bounds from the sorted keys (a key differs from its neighbour):
 //     seg_start / seg_end per cluster, count = end - start. This replaces the
@@ -84,7 +87,8 @@ constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
 int64_t piece_len(int64_t n, int64_t d);  // below the tuning variants
-bool six_bit_sort(int end_bit);           // likewise
+bool six_bit_sort(int bits);              // likewise
+bool pack_keys();                         // likewise
 
 /// The radix sort of step 2. CUB's SM90 tuning sorts 8 bits per onesweep pass
 /// (384 threads x 23 items). With 9-12 key bits (k ~ 256..4096, one
@@ -94,9 +98,11 @@ bool six_bit_sort(int end_bit);           // likewise
 /// 8M: 181 vs 194; bench/results/2026-11-22-h200-session13/call1_sort_gather).
 /// Where 6-bit digits would add a pass (13-16, 19-24 bits) they lose (21
 /// bits, 2M keys: 114 vs 93 us), so they are used for 9-12 bits only. Same
-/// stable order either way.
+/// stable order either way. V: the values (int32 ids, or cub::NullType for
+/// the packed keys-only sort).
+template <typename V>
 struct SixBitSort {
-    using Base = cub::detail::radix::policy_hub<uint32_t, int32_t, uint32_t>::Policy900;
+    using Base = typename cub::detail::radix::policy_hub<uint32_t, V, uint32_t>::Policy900;
     struct Policy : cub::ChainedPolicy<500, Policy, Policy> {
         static constexpr bool ONESWEEP = true;
         static constexpr int ONESWEEP_RADIX_BITS = 6;
@@ -107,31 +113,51 @@ struct SixBitSort {
                 256, 16, uint32_t, 1, cub::RADIX_RANK_MATCH_EARLY_COUNTS_ANY,
                 cub::BLOCK_SCAN_RAKING_MEMOIZE, cub::RADIX_SORT_STORE_DIRECT, ONESWEEP_RADIX_BITS>;
         // the rest as CUB's (only the single-tile one runs on SM90: small m)
-        using ScanPolicy = Base::ScanPolicy;
-        using DownsweepPolicy = Base::DownsweepPolicy;
-        using AltDownsweepPolicy = Base::AltDownsweepPolicy;
-        using UpsweepPolicy = Base::UpsweepPolicy;
-        using AltUpsweepPolicy = Base::AltUpsweepPolicy;
-        using SingleTilePolicy = Base::SingleTilePolicy;
-        using SegmentedPolicy = Base::SegmentedPolicy;
-        using AltSegmentedPolicy = Base::AltSegmentedPolicy;
+        using ScanPolicy = typename Base::ScanPolicy;
+        using DownsweepPolicy = typename Base::DownsweepPolicy;
+        using AltDownsweepPolicy = typename Base::AltDownsweepPolicy;
+        using UpsweepPolicy = typename Base::UpsweepPolicy;
+        using AltUpsweepPolicy = typename Base::AltUpsweepPolicy;
+        using SingleTilePolicy = typename Base::SingleTilePolicy;
+        using SegmentedPolicy = typename Base::SegmentedPolicy;
+        using AltSegmentedPolicy = typename Base::AltSegmentedPolicy;
     };
     using MaxPolicy = Policy;
 };
 
-/// Sorts (key, id) pairs on key bits [0, end_bit); tmp == nullptr: sets
-/// bytes to the temporary storage needed.
-cudaError_t sort_pairs(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& keys,
-                       cub::DoubleBuffer<int32_t>& ids, uint32_t m, int end_bit,
+/// Stable sort of keys on bits [begin_bit, end_bit), with their values;
+/// tmp == nullptr: sets bytes to the temporary storage needed.
+template <typename V>
+cudaError_t radix_sort(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& keys,
+                       cub::DoubleBuffer<V>& values, uint32_t m, int begin_bit, int end_bit,
                        cudaStream_t stream) {
-    if (six_bit_sort(end_bit)) {
-        return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, int32_t, uint32_t,
+    if (six_bit_sort(end_bit - begin_bit)) {
+        return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V, uint32_t,
                                       cub::detail::identity_decomposer_t,
-                                      SixBitSort>::Dispatch(tmp, bytes, keys, ids, m, 0, end_bit,
-                                                            true, stream);
+                                      SixBitSort<V>>::Dispatch(tmp, bytes, keys, values, m,
+                                                               begin_bit, end_bit, true, stream);
     }
-    return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys, ids, int(m), 0, end_bit, stream);
+    return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V,
+                                  uint32_t>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
+                                                      end_bit, true, stream);
 }
+
+/// The sorted points as the steps after the sort read them. Packed (ids ==
+/// nullptr): one word per point, key << shift | point, sorted keys-only on
+/// the key's bits (half the sort's traffic, one load per point in the
+/// reduce); otherwise keys and ids in two arrays, shift = 0.
+struct SortedPoints {
+    const uint32_t* keys;
+    const int32_t* ids;
+    int shift;
+
+    __device__ __forceinline__ uint32_t key(int32_t pos) const { return keys[pos] >> shift; }
+    __device__ __forceinline__ void get(int32_t pos, uint32_t& key, int32_t& id) const {
+        const uint32_t v = keys[pos];
+        key = v >> shift;
+        id = ids != nullptr ? ids[pos] : int32_t(v & ((1u << shift) - 1u));
+    }
+};
 
 /// A cut cluster, as the reduce step lists it for the combine step: what the
 /// combine needs, so that it reads one entry and then the partial rows
@@ -158,7 +184,9 @@ struct Plan {
     int64_t nb = 0;     // problems per pass
     int64_t m = 0;      // points per pass (nb n)
     int64_t nkeys = 0;  // keys per pass: nb (k + 1), the +1 is the sentinel label
-    int end_bit = 1;
+    int end_bit = 1;       // key bits
+    bool packed = false;   // sorted keys-only as key << shift | point (SortedPoints)
+    int shift = 0;         // bits of a point id when packed
     size_t cub_bytes = 0;
     size_t buf_bytes = 0;  // one keys or ids buffer, padded
     size_t off_keys0 = 0, off_ids0 = 0, off_keys1 = 0, off_ids1 = 0;
@@ -187,10 +215,24 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
         ++bits;  // enough bits for the largest key nkeys - 1
     }
     p.end_bit = bits;
+    int id_bits = 0;
+    while ((int64_t(1) << id_bits) < p.m) {
+        ++id_bits;  // enough bits for the largest point m - 1
+    }
+    // key and point in one word when they fit (1M points and k <= 2047: 31
+    // bits): the sort moves 4 bytes per point instead of 8
+    p.packed = p.m > 0 && pack_keys() && bits + id_bits <= 32;
+    p.shift = p.packed ? id_bits : 0;
     if (p.m > 0) {
         cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
-        cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
-        FK_CUDA_CHECK(sort_pairs(nullptr, p.cub_bytes, keys, ids, uint32_t(p.m), p.end_bit, 0));
+        if (p.packed) {
+            cub::DoubleBuffer<cub::NullType> none;
+            FK_CUDA_CHECK(radix_sort(nullptr, p.cub_bytes, keys, none, uint32_t(p.m), p.shift,
+                                     p.shift + p.end_bit, 0));
+        } else {
+            cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
+            FK_CUDA_CHECK(radix_sort(nullptr, p.cub_bytes, keys, ids, uint32_t(p.m), 0, p.end_bit, 0));
+        }
     }
     p.buf_bytes = align256(size_t(p.m) * 4);
     // keys0 ids0 | keys1 ids1: whichever pair the sort leaves unused is one
@@ -242,12 +284,14 @@ struct KeySpace {
 // ------------------------------------------------------------------ kernels
 
 /// Step 1, four points per thread: key_i = b (k + 1) + label_i (label k for
-/// an out-of-range label), id_i = i. Bandwidth-bound, so 16-byte loads and
-/// stores when `labels` is 16-byte aligned (VEC) and 32-bit arithmetic (m <
-/// 2^31): a 64-bit i / n per point made it 3x slower than its traffic.
+/// an out-of-range label), id_i = i; packed (ids == nullptr): key_i << shift
+/// | i. Bandwidth-bound, so 16-byte loads and stores when `labels` is
+/// 16-byte aligned (VEC) and 32-bit arithmetic (m < 2^31): a 64-bit i / n
+/// per point made it 3x slower than its traffic.
 template <bool VEC>
 __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks, uint32_t m,
-                                 uint32_t* __restrict__ keys, int32_t* __restrict__ ids) {
+                                 int shift, uint32_t* __restrict__ keys,
+                                 int32_t* __restrict__ ids) {
     const uint32_t n = uint32_t(ks.n), k = uint32_t(ks.k);
     const uint32_t quads = (m + 3) / 4;
     for (uint32_t q = blockIdx.x * blockDim.x + threadIdx.x; q < quads;
@@ -271,16 +315,23 @@ __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks
                 next += n;
             }
             key[e] = b * (k + 1) + ((l[e] >= 0 && uint32_t(l[e]) < k) ? uint32_t(l[e]) : k);
+            if (ids == nullptr) {
+                key[e] = key[e] << shift | (i0 + e);
+            }
         }
         if (VEC && i0 + 4 <= m) {
             *reinterpret_cast<uint4*>(keys + i0) = make_uint4(key[0], key[1], key[2], key[3]);
-            *reinterpret_cast<int4*>(ids + i0) = make_int4(i0, i0 + 1, i0 + 2, i0 + 3);
+            if (ids != nullptr) {
+                *reinterpret_cast<int4*>(ids + i0) = make_int4(i0, i0 + 1, i0 + 2, i0 + 3);
+            }
         } else {
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 if (i0 + e < m) {
                     keys[i0 + e] = key[e];
-                    ids[i0 + e] = int32_t(i0 + e);
+                    if (ids != nullptr) {
+                        ids[i0 + e] = int32_t(i0 + e);
+                    }
                 }
             }
         }
@@ -291,7 +342,7 @@ __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks
 /// pre-zeroed, so absent clusters read as empty), four positions per thread
 /// with one 16-byte load (the keys buffer is 256-byte aligned and padded) and
 /// the two neighbours; keys are below 2^31, so ~0u never equals one.
-__global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, uint32_t m,
+__global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int shift, uint32_t m,
                                       int32_t* __restrict__ seg_start,
                                       int32_t* __restrict__ seg_end) {
     const uint32_t quads = (m + 3) / 4;
@@ -299,8 +350,9 @@ __global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, uint32_
          q += gridDim.x * blockDim.x) {
         const uint32_t p0 = 4 * q;
         const uint4 v = *reinterpret_cast<const uint4*>(keys + p0);
-        const uint32_t key[6] = {p0 > 0 ? keys[p0 - 1] : ~0u, v.x, v.y, v.z, v.w,
-                                 p0 + 4 < m ? keys[p0 + 4] : ~0u};
+        const uint32_t key[6] = {p0 > 0 ? keys[p0 - 1] >> shift : ~0u, v.x >> shift,
+                                 v.y >> shift, v.z >> shift, v.w >> shift,
+                                 p0 + 4 < m ? keys[p0 + 4] >> shift : ~0u};
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             const uint32_t p = p0 + e;
@@ -434,8 +486,7 @@ struct ReduceParams {
     const void* x;
     int64_t d;
     const float* weights;  // null = unweighted
-    const uint32_t* keys;  // sorted
-    const int32_t* ids;    // sorted (ascending within a key)
+    SortedPoints sorted;  // ids ascend within a key
     int64_t m;
     Pieces pieces;
     int64_t n_pieces;
@@ -502,10 +553,10 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
     }
     // does the first run continue from the previous piece, the last into the
     // next? (keys of different problems always differ)
-    const bool head_cont = p0 > 0 && p.keys[p0 - 1] == p.keys[p0];
-    const bool tail_cont = p1 < p.m && p.keys[p1] == p.keys[p1 - 1];
+    const bool head_cont = p0 > 0 && p.sorted.key(p0 - 1) == p.sorted.key(p0);
+    const bool tail_cont = p1 < p.m && p.sorted.key(p1) == p.sorted.key(p1 - 1);
 
-    uint32_t cur = p.keys[p0];
+    uint32_t cur = p.sorted.key(p0);
     int32_t run_start = p0;
     float acc[VEC];
     float wacc = 0.0f;
@@ -574,8 +625,11 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
     // keys and ids of the first batch of G sorted positions (lane l: base + l);
     // each later batch's are loaded while the one before it is added, so the
     // x rows of a batch never wait behind their ids
-    uint32_t next_key = lane < p1 - p0 ? p.keys[p0 + lane] : 0u;
-    int32_t next_id = lane < p1 - p0 ? p.ids[p0 + lane] : 0;
+    uint32_t next_key = 0u;
+    int32_t next_id = 0;
+    if (lane < p1 - p0) {
+        p.sorted.get(p0 + lane, next_key, next_id);
+    }
     for (int32_t base = p0; base < p1; base += G) {
         const int cnt = int(p1 - base < G ? p1 - base : G);
         const uint32_t my_key = next_key;
@@ -622,8 +676,11 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
             if (j0 == 0 && base + G < p1) {
                 // ... the next batch's keys and ids behind them ...
                 const int32_t at = base + G + lane;
-                next_key = at < p1 ? p.keys[at] : 0u;
-                next_id = at < p1 ? p.ids[at] : 0;
+                next_key = 0u;
+                next_id = 0;
+                if (at < p1) {
+                    p.sorted.get(at, next_key, next_id);
+                }
             }
             // ... then add them in sorted order (the order fixes the rounding)
             const uint32_t chunk_bounds = (bounds >> j0) & ((1u << ROWS) - 1u);
@@ -809,7 +866,9 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
 //   combine's column block); otherwise a warp, 4 elements per lane (fp32: 16
 //   bytes) or 1 (d % 4 != 0);
 // - sort6: the radix sort's 6-bit digits for 9-12 key bits (SixBitSort);
-//   "sort8" keeps CUB's 8-bit tuning everywhere, for A/B runs.
+//   "sort8" keeps CUB's 8-bit tuning everywhere, for A/B runs;
+// - pack: key and point id in one word when their bits fit in 32 (Plan);
+//   "pairs" sorts (key, id) pairs always, for A/B runs.
 // Variants with the same piece length give bitwise the same sums (each column
 // adds the same rows in the same order); the length changes only how cut
 // clusters are combined, never the run-to-run bits.
@@ -821,6 +880,7 @@ struct UpdateVariant {
     bool v8;
     int64_t min_piece;  // points per piece, at least
     bool sort6 = true;  // 6-bit sort digits where they make no extra pass
+    bool pack = true;   // key and point in one word where they fit
 };
 
 const UpdateVariant kUpdateVariants[] = {
@@ -833,11 +893,16 @@ const UpdateVariant kUpdateVariants[] = {
         {"s32", 0, 8192, 256, true, 32},
         {"s64", 0, 8192, 256, true, 64},
         {"sort8", 0, 8192, 256, true, 128, false},
+        {"pairs", 0, 8192, 256, true, 128, true, false},
 };
 
-bool six_bit_sort(int end_bit) {
-    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 && end_bit >= 9 &&
-           end_bit <= 12;
+bool six_bit_sort(int bits) {
+    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 && bits >= 9 &&
+           bits <= 12;
+}
+
+bool pack_keys() {
+    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).pack;
 }
 
 template <typename T, int VEC, int G, int ROWS, int MINB, bool ONCE>
@@ -892,33 +957,42 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
                                                         plan.off_seg_start, stream));
     constexpr int kThreads = 256;
 
-    const uint32_t* keys = nullptr;
-    const int32_t* ids = nullptr;
+    SortedPoints sorted{nullptr, nullptr, plan.shift};
     char* free_region = nullptr;  // 2 buf_bytes, free after the sort
     if (m > 0) {
         auto* keys0 = reinterpret_cast<uint32_t*>(ws + plan.off_keys0);
-        auto* ids0 = reinterpret_cast<int32_t*>(ws + plan.off_ids0);
+        auto* ids0 = plan.packed ? nullptr : reinterpret_cast<int32_t*>(ws + plan.off_ids0);
         auto* keys1 = reinterpret_cast<uint32_t*>(ws + plan.off_keys1);
         auto* ids1 = reinterpret_cast<int32_t*>(ws + plan.off_ids1);
         const unsigned kgrid = grid_1d((m + 3) / 4, kThreads);
         if (reinterpret_cast<uintptr_t>(labels) % 16 == 0) {
-            make_keys_kernel<true><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m), keys0, ids0);
+            make_keys_kernel<true><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m),
+                                                                   plan.shift, keys0, ids0);
         } else {
-            make_keys_kernel<false><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m), keys0, ids0);
+            make_keys_kernel<false><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m),
+                                                                    plan.shift, keys0, ids0);
         }
         FK_CUDA_CHECK(cudaGetLastError());
         cub::DoubleBuffer<uint32_t> dkeys(keys0, keys1);
-        cub::DoubleBuffer<int32_t> dids(ids0, ids1);
         size_t cub_bytes = plan.cub_bytes;
-        FK_CUDA_CHECK(sort_pairs(ws + plan.off_cub, cub_bytes, dkeys, dids, uint32_t(m),
-                                 plan.end_bit, stream));
-        if (dkeys.selector != dids.selector) {
-            throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
+        if (plan.packed) {
+            cub::DoubleBuffer<cub::NullType> none;
+            FK_CUDA_CHECK(radix_sort(ws + plan.off_cub, cub_bytes, dkeys, none, uint32_t(m),
+                                     plan.shift, plan.shift + plan.end_bit, stream));
+        } else {
+            cub::DoubleBuffer<int32_t> dids(ids0, ids1);
+            FK_CUDA_CHECK(radix_sort(ws + plan.off_cub, cub_bytes, dkeys, dids, uint32_t(m), 0,
+                                     plan.end_bit, stream));
+            if (dkeys.selector != dids.selector) {
+                throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
+            }
+            sorted.ids = dids.Current();
         }
-        keys = dkeys.Current();
-        ids = dids.Current();
+        sorted.keys = dkeys.Current();
+        // the other keys buffer and the ids buffer after it
         free_region = ws + (dkeys.selector == 0 ? plan.off_keys1 : plan.off_keys0);
-        segment_bounds_kernel<<<kgrid, kThreads, 0, stream>>>(keys, uint32_t(m), seg_start, seg_end);
+        segment_bounds_kernel<<<kgrid, kThreads, 0, stream>>>(sorted.keys, plan.shift, uint32_t(m),
+                                                              seg_start, seg_end);
         FK_CUDA_CHECK(cudaGetLastError());
     }
     cluster_info_kernel<<<grid_1d(nb * k, kThreads), kThreads, 0, stream>>>(
@@ -958,8 +1032,7 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     rp.x = x;
     rp.d = d;
     rp.weights = weights;
-    rp.keys = keys;
-    rp.ids = ids;
+    rp.sorted = sorted;
     rp.m = m;
     rp.pieces = pieces;
     rp.n_pieces = n_pieces;

@@ -1074,6 +1074,41 @@ TEST(CudaUpdate, TwoRunsAreBitwiseIdentical) {
     }
 }
 
+// Key and point packed in one word (the default where their bits fit in 32)
+// sort the points into the same order as (key, id) pairs: bitwise the same
+// sums, weight sums and counts, for one problem and a batch, every label kind.
+TEST(CudaUpdate, PackedKeysEqualPairsBitwise) {
+    REQUIRE_GPU();
+    struct Case {
+        int64_t n, k, d, B;
+    };
+    // 18 + 10 bits, 14 + 7, and a batch of 3 x 9000 (15 + 8)
+    for (Case c : {Case{200000, 1000, 128, 1}, Case{10007, 100, 17, 1}, Case{9000, 50, 20, 3}}) {
+        const auto x = fk_test::random_matrix(c.B * c.n, c.d, 650 + c.d);
+        const auto w = fk_test::random_weights(c.B * c.n, 651);
+        for (Labels kind : {Labels::Balanced, Labels::Skewed, Labels::OneCluster}) {
+            SCOPED_TRACE(std::string(labels_name(kind)) + " n=" + std::to_string(c.n) +
+                         " B=" + std::to_string(c.B));
+            std::vector<int32_t> labels;
+            for (int64_t b = 0; b < c.B; b++) {
+                const auto l = make_labels(c.n, c.k, kind, 652 + b);
+                labels.insert(labels.end(), l.begin(), l.end());
+            }
+            for (const std::vector<float>* pw : {static_cast<const std::vector<float>*>(nullptr), &w}) {
+                const auto packed = gpu_update(x, DType::Float32, c.n, c.d, labels, pw, c.k, 0, c.B);
+                fk_test::ScopedEnv env("FLASHKMEANS_UPDATE_CONFIG", "pairs");
+                const auto pairs = gpu_update(x, DType::Float32, c.n, c.d, labels, pw, c.k, 0, c.B);
+                EXPECT_EQ(0, std::memcmp(packed.sums.data(), pairs.sums.data(), packed.sums.size() * 4));
+                EXPECT_EQ(0, std::memcmp(packed.weight_sums.data(), pairs.weight_sums.data(),
+                                         packed.weight_sums.size() * 4));
+                EXPECT_EQ(packed.counts, pairs.counts);
+                const auto cpu = cpu_update(x, c.n, c.d, labels, pw, c.k, 0, c.B);
+                expect_update_close(packed, cpu, x, c.n, c.d, labels, pw, c.k, 0, c.B);
+            }
+        }
+    }
+}
+
 // A batch of 3 gives bitwise the results of 3 separate calls (pieces restart
 // at every problem), and matches the CPU kernel.
 /// A batch of B problems gives bitwise the sums, weights and counts of B
