@@ -21,6 +21,7 @@
 #include "cuda_check.h"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
+#include "launch_after.cuh"
 #include "row_norm.cuh"
 
 #include <cuda_runtime.h>
@@ -80,6 +81,7 @@ __device__ __forceinline__ float finalize_element(const float* s, float* c, T* t
 /// 4 l + 128 j .. + 3 (vec4) or l + 32 j, then warp_sum_xor.
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizeParams p) {
+    allow_next_grid();  // the iteration's statistics (launch_after) may start
     const int lane = threadIdx.x & 31;
     const int64_t live = p.k - p.k_begin;  // rows per problem that are updated
     const int64_t rows = live * p.batch;

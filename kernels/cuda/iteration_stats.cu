@@ -16,6 +16,7 @@
 // Traffic: n + k values read per problem, plus 3 doubles per block.
 #include "cuda_check.h"
 #include "cuda_kernels.h"
+#include "launch_after.cuh"
 
 #include <cub/block/block_reduce.cuh>
 #include <cuda_runtime.h>
@@ -48,6 +49,8 @@ __device__ void block_sum3(double& v0, double& v1, double& v2) {
 __global__ void partial_sums_kernel(const float* __restrict__ values, int64_t n,
                                     const int32_t* __restrict__ counts, int64_t k, int parts,
                                     double* __restrict__ partial) {
+    wait_for_previous_grid();  // launched with launch_after
+    allow_next_grid();
     const int64_t b = blockIdx.x / parts;
     const int p = int(blockIdx.x % parts);
     const int64_t vlen = (n + parts - 1) / parts, klen = (k + parts - 1) / parts;
@@ -76,6 +79,7 @@ __global__ void partial_sums_kernel(const float* __restrict__ values, int64_t n,
 
 __global__ void final_sums_kernel(const double* __restrict__ partial, int parts,
                                   double* __restrict__ out) {
+    wait_for_previous_grid();  // launched with launch_after
     const int64_t b = blockIdx.x;
     const int t = threadIdx.x;
     const double* in = partial + b * parts * 3;
@@ -104,11 +108,10 @@ void iteration_stats(const Place& p, const float* values, int64_t n, const int32
             int(std::min<int64_t>(kMaxParts, std::max<int64_t>(1, (longest + kPerBlock - 1) / kPerBlock)));
     ScopedDeviceBuffer partial(size_t(batch) * parts * 3 * sizeof(double), stream);
     auto* part = static_cast<double*>(partial.get());
-    partial_sums_kernel<<<unsigned(batch * parts), kThreads, 0, stream>>>(values, n, counts, k,
-                                                                          parts, part);
-    FK_CUDA_CHECK(cudaGetLastError());
-    final_sums_kernel<<<unsigned(batch), kThreads, 0, stream>>>(part, parts, out);
-    FK_CUDA_CHECK(cudaGetLastError());
+    launch_after(partial_sums_kernel, unsigned(batch * parts), kThreads, 0, stream, values, n,
+                 counts, k, parts, part);
+    launch_after(final_sums_kernel, unsigned(batch), kThreads, 0, stream,
+                 static_cast<const double*>(part), parts, out);
 }
 
 } // namespace cuda

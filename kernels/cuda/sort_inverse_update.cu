@@ -63,6 +63,7 @@
 // tests compare with; a cluster contained in one piece is bitwise equal to it.
 #include "tuning_variant.h"
 #include "cuda_check.h"
+#include "launch_after.cuh"
 #include "cuda_kernels.h"
 #include "dtype.cuh"
 
@@ -287,11 +288,18 @@ struct KeySpace {
 /// an out-of-range label), id_i = i; packed (ids == nullptr): key_i << shift
 /// | i. Bandwidth-bound, so 16-byte loads and stores when `labels` is
 /// 16-byte aligned (VEC) and 32-bit arithmetic (m < 2^31): a 64-bit i / n
-/// per point made it 3x slower than its traffic.
+/// per point made it 3x slower than its traffic. Also zeroes `zero_words`
+/// words at `zero` (the segment bounds and list counters: one launch instead
+/// of a memset before it).
 template <bool VEC>
 __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks, uint32_t m,
                                  int shift, uint32_t* __restrict__ keys,
-                                 int32_t* __restrict__ ids) {
+                                 int32_t* __restrict__ ids, int32_t* __restrict__ zero,
+                                 uint32_t zero_words) {
+    for (uint32_t w = blockIdx.x * blockDim.x + threadIdx.x; w < zero_words;
+         w += gridDim.x * blockDim.x) {
+        zero[w] = 0;
+    }
     const uint32_t n = uint32_t(ks.n), k = uint32_t(ks.k);
     const uint32_t quads = (m + 3) / 4;
     for (uint32_t q = blockIdx.x * blockDim.x + threadIdx.x; q < quads;
@@ -345,6 +353,8 @@ __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks
 __global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int shift, uint32_t m,
                                       int32_t* __restrict__ seg_start,
                                       int32_t* __restrict__ seg_end) {
+    wait_for_previous_grid();  // launched with launch_after
+    allow_next_grid();
     const uint32_t quads = (m + 3) / 4;
     for (uint32_t q = blockIdx.x * blockDim.x + threadIdx.x; q < quads;
          q += gridDim.x * blockDim.x) {
@@ -377,6 +387,8 @@ __global__ void cluster_info_kernel(const int32_t* __restrict__ seg_start,
                                     int64_t d, bool weighted, float* __restrict__ sums,
                                     float* __restrict__ weight_sums,
                                     int32_t* __restrict__ counts) {
+    wait_for_previous_grid();  // launched with launch_after
+    allow_next_grid();
     for (int64_t row = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; row < rows;
          row += int64_t(gridDim.x) * blockDim.x) {
         const int64_t j = row % ks.k;
@@ -528,6 +540,8 @@ __global__ void __launch_bounds__(kReduceWarps * 32, MINB)
         segment_reduce_kernel(const ReduceParams p) {
     static_assert(G == 32 || G == 16, "a warp or a half-warp per piece");
     static_assert(ROWS <= G && G % ROWS == 0, "rows in flight come from one batch of G keys");
+    wait_for_previous_grid();  // launched with launch_after
+    allow_next_grid();
     constexpr int kGroups = kReduceWarps * 32 / G;  // pieces per block
     const int lane = threadIdx.x & (G - 1);
     // the group's lanes: shuffles and ballots name only them (the other
@@ -815,6 +829,8 @@ template <int VEC>
 __global__ void __launch_bounds__(kCombineWarps * 32)
         segment_combine_kernel(const CombineParams p) {
     __shared__ float red[kCombineWarps][32 * VEC + 1];
+    wait_for_previous_grid();  // launched with launch_after
+    allow_next_grid();
     const int lane = threadIdx.x & 31;
     const int32_t col = int32_t(blockIdx.y) * 32 * VEC + lane * VEC;
     const bool col_ok = col < p.d;
@@ -908,9 +924,11 @@ bool pack_keys() {
 template <typename T, int VEC, int G, int ROWS, int MINB, bool ONCE>
 void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
     if (rp.weights != nullptr) {
-        segment_reduce_kernel<T, VEC, G, ROWS, MINB, true, ONCE><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+        launch_after(segment_reduce_kernel<T, VEC, G, ROWS, MINB, true, ONCE>, grid,
+                     kReduceWarps * 32, 0, stream, rp);
     } else {
-        segment_reduce_kernel<T, VEC, G, ROWS, MINB, false, ONCE><<<grid, kReduceWarps * 32, 0, stream>>>(rp);
+        launch_after(segment_reduce_kernel<T, VEC, G, ROWS, MINB, false, ONCE>, grid,
+                     kReduceWarps * 32, 0, stream, rp);
     }
 }
 
@@ -952,9 +970,12 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 
     auto* seg_start = reinterpret_cast<int32_t*>(ws + plan.off_seg_start);
     auto* seg_end = reinterpret_cast<int32_t*>(ws + plan.off_seg_end);
-    // seg_start, seg_end and the 2 finisher counters are contiguous: one memset
-    FK_CUDA_CHECK(cudaMemsetAsync(seg_start, 0, plan.off_list + 2 * sizeof(int32_t) -
-                                                        plan.off_seg_start, stream));
+    // seg_start, seg_end and the 2 finisher counters are contiguous: zeroed
+    // by make_keys (a memset when there are no points)
+    const size_t zero_bytes = plan.off_list + 2 * sizeof(int32_t) - plan.off_seg_start;
+    if (m == 0) {
+        FK_CUDA_CHECK(cudaMemsetAsync(seg_start, 0, zero_bytes, stream));
+    }
     constexpr int kThreads = 256;
 
     SortedPoints sorted{nullptr, nullptr, plan.shift};
@@ -965,12 +986,13 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
         auto* keys1 = reinterpret_cast<uint32_t*>(ws + plan.off_keys1);
         auto* ids1 = reinterpret_cast<int32_t*>(ws + plan.off_ids1);
         const unsigned kgrid = grid_1d((m + 3) / 4, kThreads);
+        const auto zero_words = uint32_t(zero_bytes / sizeof(int32_t));
         if (reinterpret_cast<uintptr_t>(labels) % 16 == 0) {
-            make_keys_kernel<true><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m),
-                                                                   plan.shift, keys0, ids0);
+            make_keys_kernel<true><<<kgrid, kThreads, 0, stream>>>(
+                    labels, ks, uint32_t(m), plan.shift, keys0, ids0, seg_start, zero_words);
         } else {
-            make_keys_kernel<false><<<kgrid, kThreads, 0, stream>>>(labels, ks, uint32_t(m),
-                                                                    plan.shift, keys0, ids0);
+            make_keys_kernel<false><<<kgrid, kThreads, 0, stream>>>(
+                    labels, ks, uint32_t(m), plan.shift, keys0, ids0, seg_start, zero_words);
         }
         FK_CUDA_CHECK(cudaGetLastError());
         cub::DoubleBuffer<uint32_t> dkeys(keys0, keys1);
@@ -991,13 +1013,13 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
         sorted.keys = dkeys.Current();
         // the other keys buffer and the ids buffer after it
         free_region = ws + (dkeys.selector == 0 ? plan.off_keys1 : plan.off_keys0);
-        segment_bounds_kernel<<<kgrid, kThreads, 0, stream>>>(sorted.keys, plan.shift, uint32_t(m),
-                                                              seg_start, seg_end);
-        FK_CUDA_CHECK(cudaGetLastError());
+        launch_after(segment_bounds_kernel, kgrid, kThreads, 0, stream,
+                     static_cast<const uint32_t*>(sorted.keys), plan.shift, uint32_t(m), seg_start,
+                     seg_end);
     }
-    cluster_info_kernel<<<grid_1d(nb * k, kThreads), kThreads, 0, stream>>>(
-            seg_start, seg_end, ks, nb * k, d, weights != nullptr, sums, weight_sums, counts);
-    FK_CUDA_CHECK(cudaGetLastError());
+    launch_after(cluster_info_kernel, grid_1d(nb * k, kThreads), kThreads, 0, stream,
+                 static_cast<const int32_t*>(seg_start), static_cast<const int32_t*>(seg_end), ks,
+                 nb * k, d, weights != nullptr, sums, weight_sums, counts);
     if (m == 0) {
         return;
     }
@@ -1098,11 +1120,10 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
                                                  std::max(1, 2 * sms));
         const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(col_blocks));
         if (vec4) {
-            segment_combine_kernel<4><<<grid, kCombineWarps * 32, 0, stream>>>(cp);
+            launch_after(segment_combine_kernel<4>, grid, kCombineWarps * 32, 0, stream, cp);
         } else {
-            segment_combine_kernel<1><<<grid, kCombineWarps * 32, 0, stream>>>(cp);
+            launch_after(segment_combine_kernel<1>, grid, kCombineWarps * 32, 0, stream, cp);
         }
-        FK_CUDA_CHECK(cudaGetLastError());
     }
 }
 
