@@ -29,21 +29,34 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-// values per block: ~8 loads per thread, in flight together (#pragma unroll):
-// 16384 made 7 blocks for n = 100000, 64 dependent loads each (14 us)
+// values per block: ~8 loads per thread: 16384 made 7 blocks for n = 100000,
+// 64 dependent loads each (14 us)
 constexpr int64_t kPerBlock = 2048;
 constexpr int kMaxParts = kThreads;   // final_sums gives each thread one partial
+// values a thread loads at once (predicated, all in flight) before adding
+// them in index order: at 1M points (4096 values per block) one round trip
+constexpr int kLoads = 16;
 
-using BlockSum = cub::BlockReduce<double, kThreads>;
+struct Sums3 {
+    double s, c, c2;
+};
 
-/// Sums v0, v1, v2 over the block; thread 0 gets the totals.
+struct AddSums3 {
+    __device__ Sums3 operator()(const Sums3& a, const Sums3& b) const {
+        return {a.s + b.s, a.c + b.c, a.c2 + b.c2};
+    }
+};
+
+using BlockSum = cub::BlockReduce<Sums3, kThreads>;
+
+/// Sums v0, v1, v2 over the block in one pass (each component in the tree
+/// of a BlockReduce of doubles); thread 0 gets the totals.
 __device__ void block_sum3(double& v0, double& v1, double& v2) {
     __shared__ typename BlockSum::TempStorage tmp;
-    v0 = BlockSum(tmp).Sum(v0);
-    __syncthreads();
-    v1 = BlockSum(tmp).Sum(v1);
-    __syncthreads();
-    v2 = BlockSum(tmp).Sum(v2);
+    const Sums3 r = BlockSum(tmp).Reduce(Sums3{v0, v1, v2}, AddSums3{});
+    v0 = r.s;
+    v1 = r.c;
+    v2 = r.c2;
 }
 
 __global__ void partial_sums_kernel(const float* __restrict__ values, int64_t n,
@@ -56,9 +69,17 @@ __global__ void partial_sums_kernel(const float* __restrict__ values, int64_t n,
     const int64_t vlen = (n + parts - 1) / parts, klen = (k + parts - 1) / parts;
     double s = 0, c = 0, c2 = 0;
     const int64_t v_end = (p + 1) * vlen < n ? (p + 1) * vlen : n;
-#pragma unroll 8
-    for (int64_t i = p * vlen + threadIdx.x; i < v_end; i += kThreads) {
-        s += double(values[b * n + i]);
+    for (int64_t i0 = p * vlen + threadIdx.x; i0 < v_end; i0 += kThreads * kLoads) {
+        float v[kLoads];
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) {
+            const int64_t i = i0 + int64_t(u) * kThreads;
+            v[u] = i < v_end ? values[b * n + i] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < kLoads; ++u) {
+            s += double(v[u]);  // i0, i0 + kThreads, ...: index order (+0.0 past the end)
+        }
     }
     if (counts != nullptr) {
         const int64_t k_end = (p + 1) * klen < k ? (p + 1) * klen : k;
