@@ -15,7 +15,7 @@
 //     an out-of-range label becomes label k, a per-problem sentinel that is
 //     ignored, so problem b's points always occupy sorted positions
 //     [b n, (b + 1) n)), value_i = i. When the key's bits and the point's
-//     fit in one 32-bit word (1M points and k < 2048), both go there:
+//     fit in one 32-bit word (2^20 points and k < 4096), both go there:
 //     key_i << s | i, with no value (SortedPoints).
 //  2. CUB's radix sort of the pairs (or of the packed words alone) on the
 //     ceil(log2(B (k + 1))) key bits only: half the traffic when packed.
@@ -220,8 +220,8 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     while ((int64_t(1) << id_bits) < p.m) {
         ++id_bits;  // enough bits for the largest point m - 1
     }
-    // key and point in one word when they fit (1M points and k <= 2047: 31
-    // bits): the sort moves 4 bytes per point instead of 8
+    // key and point in one word when they fit (2^20 points and k < 4096:
+    // 20 + 12 bits): the sort moves 4 bytes per point instead of 8
     p.packed = p.m > 0 && pack_keys() && bits + id_bits <= 32;
     p.shift = p.packed ? id_bits : 0;
     if (p.m > 0) {

@@ -1082,8 +1082,10 @@ TEST(CudaUpdate, PackedKeysEqualPairsBitwise) {
     struct Case {
         int64_t n, k, d, B;
     };
-    // 18 + 10 bits, 14 + 7, and a batch of 3 x 9000 (15 + 8)
-    for (Case c : {Case{200000, 1000, 128, 1}, Case{10007, 100, 17, 1}, Case{9000, 50, 20, 3}}) {
+    // 18 + 10 bits, 14 + 7, a batch of 3 x 9000 (15 + 8), and all 32 bits
+    // (17 + 15: the top key bit set)
+    for (Case c : {Case{200000, 1000, 128, 1}, Case{10007, 100, 17, 1}, Case{9000, 50, 20, 3},
+                   Case{70000, 32767, 8, 1}}) {
         const auto x = fk_test::random_matrix(c.B * c.n, c.d, 650 + c.d);
         const auto w = fk_test::random_weights(c.B * c.n, 651);
         for (Labels kind : {Labels::Balanced, Labels::Skewed, Labels::OneCluster}) {
