@@ -43,7 +43,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 
 FA_HALF="default s3 s5 bias k64 k64s3 k64bias w4 w4k64 m256 n256"
 FA_EXACT="default bias k64bias w4 m256 n256 e2"
-UPD="default r16 r8 t16384 m512 w4 s32 s64"
+UPD="default r16 r8 t16384 m512 w4 s32 s64 sort8 pairs"
 
 # run FA_CONFIG UPDATE_CONFIG N K D DTYPE
 run() {
