@@ -899,13 +899,23 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
 }
 
 /// Which kernel takes d of at most kMaxResidentChunks chunks (beyond, only the
-/// streamed one can): FLASHKMEANS_FA_SM90_X=streamed forces the streamed one,
-/// for tests and tuning.
+/// streamed one can). "auto": the resident one for at most 2 chunks (fp16/bf16
+/// d <= 128, the points in registers; fp32 TF32 d <= 64), the streamed one
+/// above. H200, 2026-11-22, 1M points, alternating in one call
+/// (bench/results/2026-11-22-h200-session14/call10_streamed_ab), streamed vs
+/// resident ms: TF32 d = 128 0.866 vs 0.948-0.956 at k = 1024, 3.285 vs
+/// 3.653-3.664 at 4096, 6.85-7.18 vs 7.36-7.54 at 8192; TF32 d = 96
+/// 0.697-0.701 vs 0.765-0.769; fp16 d = 256 0.907-0.910 vs 0.954-0.966 (k =
+/// 1024), 3.462-3.466 vs 3.670-3.805 (4096); fp16 d = 192 0.731 vs
+/// 0.769-0.771. With the points in registers the resident one wins (4M x
+/// 4096 x 128 fp16: 7.25-8.13 vs 8.36-9.52). FLASHKMEANS_FA_SM90_X=resident
+/// or =streamed forces one, for tests and tuning.
 struct XVariant {
     const char* name;
-    bool streamed;
+    int max_resident_chunks;  // more chunks than this: the streamed kernel
 };
-constexpr XVariant kXVariants[] = {{"resident", false}, {"streamed", true}};
+constexpr XVariant kXVariants[] = {
+        {"auto", 2}, {"resident", kMaxResidentChunks}, {"streamed", 0}};
 
 /// Where wgmma reads the points from in the resident kernel for fp16/bf16 with
 /// d <= 128 (elsewhere always shared memory): registers by default,
@@ -950,8 +960,8 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
         throw KernelError("flashkmeans: flash_assign: the Hopper kernel cannot run this call: " + why);
     }
     const int chunks = int((a.d * int64_t(dtype_size(a.dtype)) + kChunkBytes - 1) / kChunkBytes);
-    const bool streamed = chunks > kMaxResidentChunks ||
-                          variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).streamed;
+    const bool streamed =
+            chunks > variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).max_resident_chunks;
     const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
     constexpr Mainloop kRes = Mainloop::Resident;
     dispatch_dtype(a.dtype, [&](auto tag) {
