@@ -88,7 +88,7 @@ constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
 int64_t piece_len(int64_t n, int64_t d);  // below the tuning variants
-bool six_bit_sort(int bits);              // likewise
+int sort_digit_bits(int bits);            // likewise
 bool pack_keys();                         // likewise
 
 /// The radix sort of step 2. CUB's SM90 tuning sorts 8 bits per onesweep pass
@@ -98,15 +98,17 @@ bool pack_keys();                         // likewise
 /// faster on the H200 (2026-11-22, 1M keys of 11 bits: 45.2 vs 47.7 us,
 /// 8M: 181 vs 194; bench/results/2026-11-22-h200-session13/call1_sort_gather).
 /// Where 6-bit digits would add a pass (13-16, 19-24 bits) they lose (21
-/// bits, 2M keys: 114 vs 93 us), so they are used for 9-12 bits only. Same
-/// stable order either way. V: the values (int32 ids, or cub::NullType for
-/// the packed keys-only sort).
-template <typename V>
-struct SixBitSort {
+/// bits, 2M keys: 114 vs 93 us). So the digit is the smallest that keeps
+/// CUB's number of passes, at least 6 (sort_digit_bits): 6 for 9-12 bits, 7
+/// for 13-14 (k = 4096 with its sentinel label is 13 bits), 6 for 17-18, 7
+/// for 19-21, CUB's own 8 for 22-24. Same stable order either way. V: the
+/// values (int32 ids, or cub::NullType for the packed keys-only sort).
+template <typename V, int DIGIT>
+struct DigitSort {
     using Base = typename cub::detail::radix::policy_hub<uint32_t, V, uint32_t>::Policy900;
     struct Policy : cub::ChainedPolicy<500, Policy, Policy> {
         static constexpr bool ONESWEEP = true;
-        static constexpr int ONESWEEP_RADIX_BITS = 6;
+        static constexpr int ONESWEEP_RADIX_BITS = DIGIT;
         using HistogramPolicy =
                 cub::AgentRadixSortHistogramPolicy<128, 16, 1, uint32_t, ONESWEEP_RADIX_BITS>;
         using ExclusiveSumPolicy = cub::AgentRadixSortExclusiveSumPolicy<256, ONESWEEP_RADIX_BITS>;
@@ -132,15 +134,23 @@ template <typename V>
 cudaError_t radix_sort(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& keys,
                        cub::DoubleBuffer<V>& values, uint32_t m, int begin_bit, int end_bit,
                        cudaStream_t stream) {
-    if (six_bit_sort(end_bit - begin_bit)) {
+    auto with = [&](auto policy) {
+        using P = decltype(policy);
         return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V, uint32_t,
                                       cub::detail::identity_decomposer_t,
-                                      SixBitSort<V>>::Dispatch(tmp, bytes, keys, values, m,
-                                                               begin_bit, end_bit, true, stream);
+                                      P>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
+                                                   end_bit, true, stream);
+    };
+    switch (sort_digit_bits(end_bit - begin_bit)) {
+    case 6:
+        return with(DigitSort<V, 6>{});
+    case 7:
+        return with(DigitSort<V, 7>{});
+    default:
+        return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V,
+                                      uint32_t>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
+                                                          end_bit, true, stream);
     }
-    return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V,
-                                  uint32_t>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
-                                                      end_bit, true, stream);
 }
 
 /// The sorted points as the steps after the sort read them. Packed (ids ==
@@ -881,8 +891,8 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
 //   piece, 16-byte loads of 8 elements (16 lanes x 8 = 128 columns, the
 //   combine's column block); otherwise a warp, 4 elements per lane (fp32: 16
 //   bytes) or 1 (d % 4 != 0);
-// - sort6: the radix sort's 6-bit digits for 9-12 key bits (SixBitSort);
-//   "sort8" keeps CUB's 8-bit tuning everywhere, for A/B runs;
+// - sort6: the radix sort's smaller digits where they make no extra pass
+//   (DigitSort); "sort8" keeps CUB's 8-bit tuning everywhere, for A/B runs;
 // - pack: key and point id in one word when their bits fit in 32 (Plan);
 //   "pairs" sorts (key, id) pairs always, for A/B runs.
 // Variants with the same piece length give bitwise the same sums (each column
@@ -912,9 +922,13 @@ const UpdateVariant kUpdateVariants[] = {
         {"pairs", 0, 8192, 256, true, 128, true, false},
 };
 
-bool six_bit_sort(int bits) {
-    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 && bits >= 9 &&
-           bits <= 12;
+int sort_digit_bits(int bits) {
+    if (!variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 || bits <= 8) {
+        return 8;
+    }
+    const int passes = (bits + 7) / 8;  // CUB's, with 8-bit digits
+    // the smallest digit making as many passes, at least 6 (DigitSort)
+    return std::max(6, (bits + passes - 1) / passes);
 }
 
 bool pack_keys() {

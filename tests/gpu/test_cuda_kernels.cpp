@@ -1111,6 +1111,41 @@ TEST(CudaUpdate, PackedKeysEqualPairsBitwise) {
     }
 }
 
+// The sort's smaller digits (6 or 7 bits where they make as many passes as
+// CUB's 8) sort into the same stable order: bitwise the sums, weight sums
+// and counts of CUB's own tuning ("sort8"), packed and in pairs.
+TEST(CudaUpdate, SortDigitsEqualCubTuningBitwise) {
+    REQUIRE_GPU();
+    struct Case {
+        int64_t n, k, d;
+    };
+    // key bits + id bits: 13 + 18 (packed, 7-bit digits), 13 + 20 (pairs,
+    // 7), 17 + 18 (pairs, 6), 19 + 17 (pairs, 7)
+    for (Case c : {Case{200000, 4096, 16}, Case{600000, 5000, 8}, Case{200000, 70000, 8},
+                   Case{100000, 300000, 4}}) {
+        const auto x = fk_test::random_matrix(c.n, c.d, 660 + c.d);
+        const auto w = fk_test::random_weights(c.n, 661);
+        for (Labels kind : {Labels::Balanced, Labels::Skewed}) {
+            SCOPED_TRACE(std::string(labels_name(kind)) + " n=" + std::to_string(c.n) +
+                         " k=" + std::to_string(c.k));
+            const auto labels = make_labels(c.n, c.k, kind, 662);
+            const auto tuned = gpu_update(x, DType::Float32, c.n, c.d, labels, &w, c.k, 0);
+            fk_test::ScopedEnv env("FLASHKMEANS_UPDATE_CONFIG", "sort8");
+            const auto cub8 = gpu_update(x, DType::Float32, c.n, c.d, labels, &w, c.k, 0);
+            EXPECT_EQ(0, std::memcmp(tuned.sums.data(), cub8.sums.data(), tuned.sums.size() * 4));
+            EXPECT_EQ(0, std::memcmp(tuned.weight_sums.data(), cub8.weight_sums.data(),
+                                     tuned.weight_sums.size() * 4));
+            EXPECT_EQ(tuned.counts, cub8.counts);
+        }
+    }
+    const int64_t n = 600000, k = 5000, d = 8;  // the pairs case against the CPU too
+    const auto x = fk_test::random_matrix(n, d, 668);
+    const auto labels = make_labels(n, k, Labels::Skewed, 669);
+    expect_update_close(gpu_update(x, DType::Float32, n, d, labels, nullptr, k, 0),
+                        cpu_update(x, n, d, labels, nullptr, k, 0), x, n, d, labels, nullptr, k,
+                        0, 1);
+}
+
 // A batch of 3 gives bitwise the results of 3 separate calls (pieces restart
 // at every problem), and matches the CPU kernel.
 /// A batch of B problems gives bitwise the sums, weights and counts of B
