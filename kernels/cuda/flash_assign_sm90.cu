@@ -63,6 +63,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <type_traits>
@@ -104,6 +105,10 @@ struct Params {
     bool l2;
     int64_t tiles_per_problem;  // row tiles of one problem
     int64_t row_tiles;          // over the whole batch
+    // resident kernel: row tiles go to a cluster of CL CTAs CL at a time, all
+    // of one problem (so that they share the centroid tiles)
+    int64_t groups_per_problem;  // ceil(tiles_per_problem / CL)
+    int64_t groups;              // over the whole batch
     int lo_row;                 // exact kernel: first row of the low parts in c_map (batch * k)
     int stage_shift;            // resident_ring_pow2: stages == 1 << stage_shift
 };
@@ -221,7 +226,9 @@ struct Smem {
     }
     /// Ring slot i (of the `stages`).
     __device__ char* slot(uint32_t i) const { return ring + int(i) * slot_bytes; }
-    __device__ void init_barriers(int stages) const {
+    /// c_empty_count: arrivals that free a ring slot (every consumer thread,
+    /// or one per consumer warp of each CTA of a cluster sharing the ring).
+    __device__ void init_barriers(int stages, int c_empty_count) const {
 #if FK_SM90A
         using namespace sm90;
         for (int i = 0; i < 2; ++i) {
@@ -230,7 +237,7 @@ struct Smem {
         }
         for (int s = 0; s < stages; ++s) {
             mbar_init(&c_full[s], 1);
-            mbar_init(&c_empty[s], kConsumerThreads);
+            mbar_init(&c_empty[s], c_empty_count);
         }
         for (int s = 0; s < kBiasSlots; ++s) {
             mbar_init(&b_full[s], 128);
@@ -281,12 +288,18 @@ __device__ __forceinline__ int sw128_offset(int row, int byte) {
 __device__ __forceinline__ int consumer_group() {
     return __shfl_sync(0xffffffffu, int(threadIdx.x - 128) / 128, 0);
 }
-/// Every kernel's start: thread 0 initialises the barriers, then the block syncs.
+/// Every kernel's start: thread 0 initialises the barriers, then the block
+/// (the cluster of CL CTAs, whose peers will signal these barriers) syncs.
+template <int CL = 1>
 __device__ __forceinline__ void init_block(const Smem& sm, int stages) {
     if (threadIdx.x == 0) {
-        sm.init_barriers(stages);
+        sm.init_barriers(stages, CL > 1 ? CL * kConsumerThreads / 32 : kConsumerThreads);
     }
-    __syncthreads();
+    if constexpr (CL > 1) {
+        sm90::cluster_sync();
+    } else {
+        __syncthreads();
+    }
 }
 /// The producer warpgroup's start: give registers to the consumers, warm the
 /// tensor-map cache.
@@ -306,7 +319,15 @@ __device__ __forceinline__ void producer_start(const CUtensorMap* x_map, const C
 /// into registers once per row tile (ldmatrix) and issues wgmma with A from
 /// registers, so the tensor cores read only the centroids from shared memory
 /// and the points buffer is released at once.
-template <typename T, int CHUNKS, bool AREGS>
+/// CL (1 or 2): CTAs per cluster. With 2, the two CTAs (on two SMs) take two
+/// row tiles of one problem against the same centroid tiles, and each loads
+/// half of every centroid chunk with a TMA multicast into both: the
+/// centroids come from L2 once per 256 points instead of once per 128. That
+/// is no faster while the clock holds, but it is energy, and under the
+/// H200's 700 W cap (where every long run at k >= 1024 ends up, clock ~1.65
+/// GHz) the kernel is energy-bound (see kClusterVariants). A ring slot is
+/// then free only once the consumer warps of both CTAs have released it.
+template <typename T, int CHUNKS, bool AREGS, int CL>
 __global__ void __launch_bounds__(kThreads, 1)
         flash_assign_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                                  const __grid_constant__ CUtensorMap c_map, const Params p) {
@@ -328,18 +349,27 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint64_t *const c_full = sm.c_full, *const c_empty = sm.c_empty;
     uint64_t *const b_full = sm.b_full, *const b_empty = sm.b_empty;
     const int tid = threadIdx.x;
-    init_block(sm, S);
+    static_assert(CL == 1 || CL == 2, "clusters of 1 or 2 CTAs");
+    const int rank = CL > 1 ? int(cluster_ctarank()) : 0;
+    init_block<CL>(sm, S);
 
     const int n_tiles = (p.k + kBN - 1) / kBN;
+    // the cluster's group q of CL row tiles: this CTA's is row tile m0 of
+    // problem b (past the problem's end when CL does not divide its tiles:
+    // computed, not stored)
+    auto row_tile = [&](int64_t q, int64_t& b, int64_t& m0) {
+        b = q / p.groups_per_problem;
+        m0 = ((q % p.groups_per_problem) * CL + rank) * kBM;
+    };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
         producer_start(&x_map, &c_map);
         uint32_t gs = 0, gt = 0;  // chunk-stage and bias-slot counters
         int64_t local = 0;
-        for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
-            const int64_t b = r / p.tiles_per_problem;
-            const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+        for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
+            int64_t b, m0;
+            row_tile(q, b, m0);
             const int xb = int(local % XB);
             if (tid == 0) {
                 mbar_wait(&x_empty[xb], uint32_t((local / XB) & 1) ^ 1u);
@@ -357,13 +387,24 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int s = int(slot_of(g));
                         mbar_wait(&c_empty[s], phase_of(g) ^ 1u);
                         mbar_arrive_expect_tx(&c_full[s], uint32_t(kCTileBytes));
-                        tma_load_2d(sm.slot(s), &c_map,
-                                    c * int(kChunkBytes / sizeof(T)), int(b * p.k + t * kBN),
-                                    &c_full[s]);
+                        const int col = c * int(kChunkBytes / sizeof(T));
+                        const int row = int(b * p.k + t * kBN);
+                        if constexpr (CL > 1) {
+                            // this CTA's share of the tile's rows, into every CTA
+                            constexpr int kPart = kBN / CL;
+                            tma_load_2d_multicast(sm.slot(s) + rank * kPart * kChunkBytes, &c_map,
+                                                  col, row + rank * kPart, &c_full[s],
+                                                  uint16_t((1u << CL) - 1u));
+                        } else {
+                            tma_load_2d(sm.slot(s), &c_map, col, row, &c_full[s]);
+                        }
                     }
                 }
                 gs += uint32_t(C);
             }
+        }
+        if constexpr (CL > 1) {
+            cluster_sync();  // no CTA leaves while its peer may still signal it
         }
         return;
     }
@@ -410,14 +451,25 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0, uint32_t gt0) {
         fence_acc(acc);
         for (int c = 0; c < C; ++c) {
-            mbar_arrive(&c_empty[int(slot_of(gs0 + uint32_t(c)))]);
+            uint64_t* const empty = &c_empty[int(slot_of(gs0 + uint32_t(c)))];
+            if constexpr (CL > 1) {
+                // the warp is done with the slot (wgmma_wait is warp-wide):
+                // one arrival per warp on the slot of every CTA that fills it
+                if (lane == 0) {
+                    for (int cta = 0; cta < CL; ++cta) {
+                        mbar_arrive_cluster(empty, uint32_t(cta));
+                    }
+                }
+            } else {
+                mbar_arrive(empty);
+            }
         }
         fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
     };
 
-    for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
-        const int64_t b = r / p.tiles_per_problem;
-        const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+    for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
+        int64_t b, m0;
+        row_tile(q, b, m0);
         const int xb = int(local % XB);
         mbar_wait(&x_full[xb], uint32_t((local / XB) & 1));
         const uint32_t a_base = smem_u32(x_buf + xb * C * kXTileBytes) + uint32_t(w * 64 * kChunkBytes);
@@ -469,6 +521,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         gt += uint32_t(n_tiles);
 
         store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
+    }
+    if constexpr (CL > 1) {
+        cluster_sync();
     }
 #endif
 }
@@ -809,8 +864,47 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 /// Which kernel a launch runs.
 enum class Mainloop { Resident, Streamed, Exact3xTF32 };
 
-/// MAIN with CHUNKS chunks of d (CHUNKS is unused by the streamed kernel).
-template <typename T, Mainloop MAIN, int CHUNKS, bool AREGS = false>
+/// A launch of `grid` blocks of kThreads in clusters of `cl` (1D).
+struct ClusterLaunch {
+    cudaLaunchConfig_t cfg{};
+    cudaLaunchAttribute attr{};
+    ClusterLaunch(unsigned grid, int cl, size_t smem, cudaStream_t stream) {
+        cfg.gridDim = dim3(grid);
+        cfg.blockDim = dim3(kThreads);
+        cfg.dynamicSmemBytes = smem;
+        cfg.stream = stream;
+        attr.id = cudaLaunchAttributeClusterDimension;
+        attr.val.clusterDim.x = unsigned(cl);
+        attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+        cfg.attrs = &attr;
+        cfg.numAttrs = 1;
+    }
+    ClusterLaunch(const ClusterLaunch&) = delete;  // cfg points at attr
+};
+
+/// Clusters of CL CTAs of `kernel` that fit on the device at once (cached:
+/// the occupancy query is not free and its answer does not change).
+int max_active_clusters(const void* kernel, int cl, size_t smem, int sms) {
+    static std::mutex mu;
+    static std::map<std::pair<const void*, size_t>, int> known;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = known.find({kernel, smem});
+    if (it == known.end()) {
+        const ClusterLaunch l(unsigned(sms / cl * cl), cl, smem, nullptr);
+        int n = 0;
+        FK_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &l.cfg));
+        if (n < 1) {
+            throw KernelError("flashkmeans: flash_assign (sm_90a): no cluster of " +
+                              std::to_string(cl) + " CTAs fits on this device");
+        }
+        it = known.emplace(std::make_pair(kernel, smem), n).first;
+    }
+    return it->second;
+}
+
+/// MAIN with CHUNKS chunks of d (CHUNKS is unused by the streamed kernel);
+/// the resident kernel in clusters of CL CTAs.
+template <typename T, Mainloop MAIN, int CHUNKS, bool AREGS = false, int CL = 1>
 void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     constexpr bool streamed = MAIN == Mainloop::Streamed;
     constexpr bool exact = MAIN == Mainloop::Exact3xTF32;
@@ -866,6 +960,8 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     p.x_buffers = L.x_buffers;
     p.tiles_per_problem = (a.n + kBM - 1) / kBM;
     p.row_tiles = p.tiles_per_problem * a.batch;
+    p.groups_per_problem = (p.tiles_per_problem + CL - 1) / CL;
+    p.groups = p.groups_per_problem * a.batch;
     p.lo_row = int(a.k * a.batch);
     p.stage_shift = stage_shift;
 
@@ -882,19 +978,29 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
         FK_CUDA_CHECK(cudaGetLastError());
         c_base = hi;
     }
-    const CUtensorMap c_map = make_map<T>(c_base, a.k * a.batch * (exact ? 2 : 1), a.d, kBN);
+    // in a cluster each CTA loads its share of a centroid tile's rows
+    const CUtensorMap c_map = make_map<T>(c_base, a.k * a.batch * (exact ? 2 : 1), a.d, kBN / CL);
     const auto kernel = [] {
         if constexpr (streamed) {
             return flash_assign_sm90_streamed_kernel<T>;
         } else if constexpr (exact) {
             return flash_assign_sm90_exact_kernel<CHUNKS>;
         } else {
-            return flash_assign_sm90_kernel<T, CHUNKS, AREGS>;
+            return flash_assign_sm90_kernel<T, CHUNKS, AREGS, CL>;
         }
     }();
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
-    kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
+    if constexpr (CL > 1) {
+        static_assert(MAIN == Mainloop::Resident, "clusters: the resident kernel only");
+        // persistent: as many clusters as fit at once, groups strided over them
+        const int64_t fit = max_active_clusters(reinterpret_cast<const void*>(kernel), CL, smem, sms);
+        const int64_t clusters = p.groups < fit ? p.groups : fit;
+        const ClusterLaunch l(unsigned(clusters * CL), CL, smem, stream);
+        FK_CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, kernel, x_map, c_map, p));
+    } else {
+        const int64_t grid = p.row_tiles < sms ? p.row_tiles : sms;
+        kernel<<<unsigned(grid), kThreads, smem, stream>>>(x_map, c_map, p);
+    }
     FK_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -926,6 +1032,20 @@ struct AVariant {
 };
 constexpr AVariant kAVariants[] = {{"regs", true}, {"smem", false}};
 
+/// CTAs per cluster of the resident kernel with the points in registers
+/// (fp16/bf16, d <= 128; see flash_assign_sm90_kernel): 2 by default,
+/// FLASHKMEANS_FA_SM90_CLUSTER=1 for A/B runs and the bitwise test. H200,
+/// 2026-11-22 (bench/results/2026-11-22-h200-session15, call 4, the session-7
+/// version of this change against its base): the same time in short bursts
+/// (1M x 8192 x 128: 4.05 vs 4.05 ms), 2.8% less after 300 back-to-back
+/// launches, where the GPU sits at its 700 W cap (4.45 vs 4.58 ms; 8M x 1024:
+/// 4.86-4.89 vs 4.96).
+struct ClusterVariant {
+    const char* name;
+    int ctas;
+};
+constexpr ClusterVariant kClusterVariants[] = {{"2", 2}, {"1", 1}};
+
 } // namespace
 
 std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
@@ -947,9 +1067,11 @@ std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
     if ((a.d * esz) % 16 != 0 || !aligned16(a.x) || !aligned16(a.centroids)) {
         return "rows must be a multiple of 16 bytes and 16-byte aligned";
     }
-    if (a.n * a.batch > INT_MAX || a.k * a.batch * (exact ? 2 : 1) > INT_MAX) {
-        return exact ? "batch * n and 2 * batch * k (exact mode) must be below 2^31"
-                     : "batch * n and batch * k must be below 2^31";
+    // (TMA coordinates are int32; a cluster's spare row tile reads up to 128
+    // rows past the end)
+    if (a.n * a.batch > INT_MAX - 2 * kBM || a.k * a.batch * (exact ? 2 : 1) > INT_MAX) {
+        return exact ? "batch * n (+ 256) and 2 * batch * k (exact mode) must be below 2^31"
+                     : "batch * n (+ 256) and batch * k must be below 2^31";
     }
     return "";
 }
@@ -963,6 +1085,7 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
     const bool streamed =
             chunks > variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).max_resident_chunks;
     const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
+    const bool pair = variant_from_env("FLASHKMEANS_FA_SM90_CLUSTER", kClusterVariants).ctas == 2;
     constexpr Mainloop kRes = Mainloop::Resident;
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -979,9 +1102,11 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
         } else {
             if (a_regs && !streamed && chunks <= 2) {
                 if (chunks == 1) {
-                    launch<T, kRes, 1, true>(a, chunks, stream);
+                    pair ? launch<T, kRes, 1, true, 2>(a, chunks, stream)
+                         : launch<T, kRes, 1, true, 1>(a, chunks, stream);
                 } else {
-                    launch<T, kRes, 2, true>(a, chunks, stream);
+                    pair ? launch<T, kRes, 2, true, 2>(a, chunks, stream)
+                         : launch<T, kRes, 2, true, 1>(a, chunks, stream);
                 }
                 return;
             }

@@ -93,6 +93,45 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int col,
 __device__ __forceinline__ void tma_prefetch_map(const void* map) {
     asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
+/// tma_load_2d into the same shared-memory offset of every CTA of the
+/// cluster whose bit is set in `cta_mask`, each completing on its own
+/// barrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const void* map, int col, int row,
+                                                      uint64_t* bar, uint16_t cta_mask) {
+    asm volatile(
+            "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+            ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(smem_u32(dst)),
+            "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(row), "r"(smem_u32(bar)),
+            "h"(cta_mask)
+            : "memory");
+}
+
+// ---------------------------------------------------------------- clusters
+
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+    uint32_t r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+/// Every thread of every CTA of the cluster meets here (shared-memory writes
+/// before it, barrier initialisation included, are visible to the cluster
+/// after it).
+__device__ __forceinline__ void cluster_sync() {
+    __syncwarp();  // the barrier is .aligned: the warp arrives converged
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::
+                         : "memory");
+}
+/// mbar_arrive on the barrier at `bar`'s offset in CTA `cta` of the cluster.
+/// Default .release.cta semantics: what it orders is the warp's completed
+/// wgmma reads of a ring slot (a .release.cluster arrive costs a fence per
+/// call and made the kernel 2x slower, H200, session 7).
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t cta) {
+    asm volatile(
+            "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+            "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_u32(bar)),
+            "r"(cta)
+            : "memory");
+}
 
 // ---------------------------------------------------------------- registers
 

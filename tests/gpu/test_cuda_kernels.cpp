@@ -778,6 +778,34 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
     }
 }
 
+// CTA pairs sharing centroid loads by TMA multicast (the default for
+// fp16/bf16, d <= 128) give bitwise the labels and distances of single CTAs
+// (FLASHKMEANS_FA_SM90_CLUSTER=1): odd and even row-tile counts (an odd count
+// leaves the last pair a spare tile, computed and not stored), one row tile,
+// several per pair, and batches, where a spare tile reads the next problem.
+TEST(CudaFlashAssign, HopperClusterPairsEqualSingleCtasBitwise) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d, batch;
+    };
+    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+        for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+            for (Shape sh : {Shape{100, 300, 128, 1}, Shape{3001, 1000, 8, 1},
+                             Shape{200003, 64, 128, 1}, Shape{100003, 300, 128, 1},
+                             Shape{50001, 1000, 64, 1}, Shape{3001, 20000, 128, 1},
+                             Shape{1234, 77, 40, 3}, Shape{257, 129, 128, 5}}) {
+                SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
+                             " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
+                             " d=" + std::to_string(sh.d) + " batch=" + std::to_string(sh.batch));
+                const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 231 + sh.d), dtype);
+                const auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 232 + sh.k), dtype);
+                expect_variants_bitwise("FLASHKMEANS_FA_SM90_CLUSTER", "1", "2", x, sh.n, c, sh.k,
+                                        sh.d, dtype, metric, Precision::Exact, sh.batch);
+            }
+        }
+    }
+}
+
 // Batches on the streamed kernel: problems' row tiles and centroid tiles run
 // past their ends into the next problem's data, which must not leak.
 TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
