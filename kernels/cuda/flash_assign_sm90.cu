@@ -265,14 +265,31 @@ struct RingCounter {
 };
 
 #if FK_SM90A
+/// A consumer thread is done with ring slot `empty` (its warp's wgmmas that
+/// read it are complete: wgmma_wait is warp-wide). Alone (CL = 1) every
+/// consumer thread arrives; in a cluster sharing the ring's loads, one
+/// arrival per warp on the slot of every CTA that fills it.
+template <int CL>
+__device__ __forceinline__ void release_slot(uint64_t* empty, int lane) {
+    if constexpr (CL > 1) {
+        if (lane == 0) {
+            for (int cta = 0; cta < CL; ++cta) {
+                sm90::mbar_arrive_cluster(empty, uint32_t(cta));
+            }
+        }
+    } else {
+        sm90::mbar_arrive(empty);
+    }
+}
 /// The streamed and exact consumers, after a wgmma wait that leaves at most
 /// the newest chunk's MMAs in flight: frees the ring slot before `upto` if it
 /// is still held. Each wait is followed by one such call, so one slot at most
 /// is ever held besides the newest (an `if`, not a loop).
+template <int CL = 1>
 __device__ __forceinline__ void release_slot_before(RingCounter& released, uint32_t upto,
-                                                    uint64_t* c_empty, uint32_t slots) {
+                                                    uint64_t* c_empty, uint32_t slots, int lane) {
     if (released.count < upto) {
-        sm90::mbar_arrive(&c_empty[released.slot]);
+        release_slot<CL>(&c_empty[released.slot], lane);
         released.next(slots);
     }
 }
@@ -325,7 +342,7 @@ __device__ __forceinline__ void producer_start(const CUtensorMap* x_map, const C
 /// centroids come from L2 once per 256 points instead of once per 128. That
 /// is no faster while the clock holds, but it is energy, and under the
 /// H200's 700 W cap (where every long run at k >= 1024 ends up, clock ~1.65
-/// GHz) the kernel is energy-bound (see kClusterVariants). A ring slot is
+/// GHz) the kernel is energy-bound (see ClusterVariant). A ring slot is
 /// then free only once the consumer warps of both CTAs have released it.
 template <typename T, int CHUNKS, bool AREGS, int CL>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -451,18 +468,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0, uint32_t gt0) {
         fence_acc(acc);
         for (int c = 0; c < C; ++c) {
-            uint64_t* const empty = &c_empty[int(slot_of(gs0 + uint32_t(c)))];
-            if constexpr (CL > 1) {
-                // the warp is done with the slot (wgmma_wait is warp-wide):
-                // one arrival per warp on the slot of every CTA that fills it
-                if (lane == 0) {
-                    for (int cta = 0; cta < CL; ++cta) {
-                        mbar_arrive_cluster(empty, uint32_t(cta));
-                    }
-                }
-            } else {
-                mbar_arrive(empty);
-            }
+            release_slot<CL>(&c_empty[int(slot_of(gs0 + uint32_t(c)))], lane);
         }
         fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
     };
@@ -531,8 +537,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 /// d of any number of chunks (p.chunks): each ring slot carries one d-chunk
 /// of the row tile's points and of a centroid tile, loaded together and
 /// released as soon as its MMAs are done. Chunk order and MMA order are those
-/// of the resident kernel, so both give bitwise the same scores.
-template <typename T>
+/// of the resident kernel, so both give bitwise the same scores. CL: CTAs per
+/// cluster as in the resident kernel; each slot's points chunk is the CTA's
+/// own, its centroid chunk comes half from each CTA by multicast.
+template <typename T, int CL>
 __global__ void __launch_bounds__(kThreads, 1)
         flash_assign_sm90_streamed_kernel(const __grid_constant__ CUtensorMap x_map,
                                           const __grid_constant__ CUtensorMap c_map,
@@ -545,17 +553,23 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int C = p.chunks;
     const uint32_t S = uint32_t(p.stages);
     const int tid = threadIdx.x;
-    init_block(sm, p.stages);
+    static_assert(CL == 1 || CL == 2, "clusters of 1 or 2 CTAs");
+    const int rank = CL > 1 ? int(cluster_ctarank()) : 0;
+    init_block<CL>(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
+    auto row_tile = [&](int64_t q, int64_t& b, int64_t& m0) {  // as in the resident kernel
+        b = q / p.groups_per_problem;
+        m0 = ((q % p.groups_per_problem) * CL + rank) * kBM;
+    };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
         producer_start(&x_map, &c_map);
         RingCounter g;
         uint32_t gt = 0;  // bias-slot counter
-        for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
-            const int64_t b = r / p.tiles_per_problem;
-            const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+        for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL) {
+            int64_t b, m0;
+            row_tile(q, b, m0);
             for (int t = 0; t < n_tiles; ++t, ++gt) {
                 put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
                 if (tid == 0) {
@@ -566,11 +580,23 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int col = c * int(kChunkBytes / sizeof(T));
                         tma_load_2d(sm.slot(g.slot), &x_map, col, int(b * p.n + m0),
                                     &sm.c_full[g.slot]);
-                        tma_load_2d(sm.slot(g.slot) + kXTileBytes, &c_map, col,
-                                    int(b * p.k + t * kBN), &sm.c_full[g.slot]);
+                        const int row = int(b * p.k + t * kBN);
+                        if constexpr (CL > 1) {
+                            constexpr int kPart = kBN / CL;
+                            tma_load_2d_multicast(sm.slot(g.slot) + kXTileBytes +
+                                                          rank * kPart * kChunkBytes,
+                                                  &c_map, col, row + rank * kPart,
+                                                  &sm.c_full[g.slot], uint16_t((1u << CL) - 1u));
+                        } else {
+                            tma_load_2d(sm.slot(g.slot) + kXTileBytes, &c_map, col, row,
+                                        &sm.c_full[g.slot]);
+                        }
                     }
                 }
             }
+        }
+        if constexpr (CL > 1) {
+            cluster_sync();  // no CTA leaves while its peer may still signal it
         }
         return;
     }
@@ -597,7 +623,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         wgmma_commit();
     };
-    auto release_before = [&](uint32_t upto) { release_slot_before(released, upto, sm.c_empty, S); };
+    auto release_before = [&](uint32_t upto) {
+        release_slot_before<CL>(released, upto, sm.c_empty, S, lane);
+    };
     auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
         fence_acc(acc);
         fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane);
@@ -619,9 +647,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
     };
 
-    for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x) {
-        const int64_t b = r / p.tiles_per_problem;
-        const int64_t m0 = (r % p.tiles_per_problem) * kBM;
+    for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL) {
+        int64_t b, m0;
+        row_tile(q, b, m0);
         best.init();
         // tiles in pairs so each accumulator set is named at compile time
         for (int t = 0;; t += 2) {
@@ -642,6 +670,9 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         gt += uint32_t(n_tiles);
         store_rows(best, p, b, m0 + w * 64 + warp * 16, lane);
+    }
+    if constexpr (CL > 1) {
+        cluster_sync();
     }
 #endif
 }
@@ -724,7 +755,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     int64_t local = 0;
     fa::RowArgMax<1, 16> best;
 
-    auto release_before = [&](uint32_t upto) { release_slot_before(released, upto, sm.c_empty, S); };
+    auto release_before = [&](uint32_t upto) {
+        release_slot_before(released, upto, sm.c_empty, S, lane);
+    };
 
     for (int64_t r = blockIdx.x; r < p.row_tiles; r += gridDim.x, ++local) {
         const int64_t b = r / p.tiles_per_problem;
@@ -982,7 +1015,7 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     const CUtensorMap c_map = make_map<T>(c_base, a.k * a.batch * (exact ? 2 : 1), a.d, kBN / CL);
     const auto kernel = [] {
         if constexpr (streamed) {
-            return flash_assign_sm90_streamed_kernel<T>;
+            return flash_assign_sm90_streamed_kernel<T, CL>;
         } else if constexpr (exact) {
             return flash_assign_sm90_exact_kernel<CHUNKS>;
         } else {
@@ -991,7 +1024,7 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     }();
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     if constexpr (CL > 1) {
-        static_assert(MAIN == Mainloop::Resident, "clusters: the resident kernel only");
+        static_assert(!exact, "clusters: the resident and streamed kernels");
         // persistent: as many clusters as fit at once, groups strided over them
         const int64_t fit = max_active_clusters(reinterpret_cast<const void*>(kernel), CL, smem, sms);
         const int64_t clusters = p.groups < fit ? p.groups : fit;
@@ -1032,19 +1065,26 @@ struct AVariant {
 };
 constexpr AVariant kAVariants[] = {{"regs", true}, {"smem", false}};
 
-/// CTAs per cluster of the resident kernel with the points in registers
-/// (fp16/bf16, d <= 128; see flash_assign_sm90_kernel): 2 by default,
-/// FLASHKMEANS_FA_SM90_CLUSTER=1 for A/B runs and the bitwise test. H200,
-/// 2026-11-22 (bench/results/2026-11-22-h200-session15, call 4, the session-7
-/// version of this change against its base): the same time in short bursts
-/// (1M x 8192 x 128: 4.05 vs 4.05 ms), 2.8% less after 300 back-to-back
-/// launches, where the GPU sits at its 700 W cap (4.45 vs 4.58 ms; 8M x 1024:
-/// 4.86-4.89 vs 4.96).
+/// When the Hopper kernels run in CTA pairs (see flash_assign_sm90_kernel).
+/// "auto": the resident kernel with the points in registers (fp16/bf16,
+/// d <= 128) always, the streamed one from 8 chunks of d (fp16/bf16 d >= 512,
+/// TF32 d >= 256). "1" never, "2" always: for A/B runs and the bitwise test.
+/// H200, 2026-11-22 (bench/results/2026-11-22-h200-session15): the session-7
+/// version of the resident change ran as fast as its base in short bursts
+/// (1M x 8192 x 128: 4.05 vs 4.05 ms) and 2.8% faster after 300 back-to-back
+/// launches, at the 700 W cap (4.45 vs 4.58 ms; 8M x 1024: 4.86-4.89 vs
+/// 4.96); bench_lloyd (call 5), pairs vs single: 1-2.5% less per iteration on
+/// every fp16 row. Streamed (call 7): 1M x 4096 x 768 end to end 11.12-11.35
+/// vs 11.72-11.75 ms, but TF32 1M x 1024 x 128 (4 chunks) 1.138-1.143 vs
+/// 1.124-1.126 and fp16 d = 256 0.971 vs 0.963-0.966 in bursts: with few
+/// chunks per tile the pair's lock step costs more than the traffic saves.
 struct ClusterVariant {
     const char* name;
-    int ctas;
+    int resident_ctas;
+    int streamed_pair_chunks;  // the streamed kernel in pairs from this many chunks
 };
-constexpr ClusterVariant kClusterVariants[] = {{"2", 2}, {"1", 1}};
+constexpr ClusterVariant kClusterVariants[] = {
+        {"auto", 2, 8}, {"1", 1, INT_MAX}, {"2", 2, 0}};
 
 } // namespace
 
@@ -1085,7 +1125,8 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
     const bool streamed =
             chunks > variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).max_resident_chunks;
     const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
-    const bool pair = variant_from_env("FLASHKMEANS_FA_SM90_CLUSTER", kClusterVariants).ctas == 2;
+    const ClusterVariant& cv = variant_from_env("FLASHKMEANS_FA_SM90_CLUSTER", kClusterVariants);
+    const bool pair = cv.resident_ctas == 2, streamed_pair = chunks >= cv.streamed_pair_chunks;
     constexpr Mainloop kRes = Mainloop::Resident;
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -1112,7 +1153,10 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
             }
         }
         switch (streamed ? 0 : chunks) {
-            case 0: launch<T, Mainloop::Streamed, 0>(a, chunks, stream); return;
+            case 0:
+                streamed_pair ? launch<T, Mainloop::Streamed, 0, false, 2>(a, chunks, stream)
+                              : launch<T, Mainloop::Streamed, 0, false, 1>(a, chunks, stream);
+                return;
             case 1: launch<T, kRes, 1>(a, chunks, stream); return;
             case 2: launch<T, kRes, 2>(a, chunks, stream); return;
             case 3: launch<T, kRes, 3>(a, chunks, stream); return;

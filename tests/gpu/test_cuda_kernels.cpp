@@ -778,29 +778,39 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
     }
 }
 
-// CTA pairs sharing centroid loads by TMA multicast (the default for
-// fp16/bf16, d <= 128) give bitwise the labels and distances of single CTAs
+// CTA pairs sharing centroid loads by TMA multicast (the default for the
+// resident kernel with the points in registers and for the streamed kernel)
+// give bitwise the labels and distances of single CTAs
 // (FLASHKMEANS_FA_SM90_CLUSTER=1): odd and even row-tile counts (an odd count
 // leaves the last pair a spare tile, computed and not stored), one row tile,
-// several per pair, and batches, where a spare tile reads the next problem.
+// several per pair, and batches, where a spare tile reads the next problem;
+// d of the resident kernel (<= 128 fp16/bf16) and of the streamed one (fp16/
+// bf16 d > 128, TF32 d > 64).
 TEST(CudaFlashAssign, HopperClusterPairsEqualSingleCtasBitwise) {
     REQUIRE_HOPPER();
     struct Shape {
         int64_t n, k, d, batch;
     };
-    for (DType dtype : {DType::Float16, DType::BFloat16}) {
+    for (DType dtype : {DType::Float16, DType::BFloat16, DType::Float32}) {
+        const bool fp32 = dtype == DType::Float32;
+        const Precision prec = fp32 ? Precision::TF32 : Precision::Exact;
         for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
             for (Shape sh : {Shape{100, 300, 128, 1}, Shape{3001, 1000, 8, 1},
                              Shape{200003, 64, 128, 1}, Shape{100003, 300, 128, 1},
                              Shape{50001, 1000, 64, 1}, Shape{3001, 20000, 128, 1},
-                             Shape{1234, 77, 40, 3}, Shape{257, 129, 128, 5}}) {
+                             Shape{1234, 77, 40, 3}, Shape{257, 129, 128, 5},
+                             Shape{3001, 300, 264, 1}, Shape{20001, 1000, 768, 1},
+                             Shape{1234, 77, 520, 3}}) {
+                if (fp32 && (sh.d <= 64 || sh.d > 520)) {
+                    continue;  // TF32: the streamed kernel's d, kept small
+                }
                 SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " " + metric_name(metric) +
                              " n=" + std::to_string(sh.n) + " k=" + std::to_string(sh.k) +
                              " d=" + std::to_string(sh.d) + " batch=" + std::to_string(sh.batch));
                 const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 231 + sh.d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 232 + sh.k), dtype);
                 expect_variants_bitwise("FLASHKMEANS_FA_SM90_CLUSTER", "1", "2", x, sh.n, c, sh.k,
-                                        sh.d, dtype, metric, Precision::Exact, sh.batch);
+                                        sh.d, dtype, metric, prec, sh.batch);
             }
         }
     }
