@@ -103,14 +103,22 @@ bool pack_keys();                         // likewise
 /// for 13-14 (k = 4096 with its sentinel label is 13 bits), 6 for 17-18, 7
 /// for 19-21, CUB's own 8 for 22-24. Same stable order either way. V: the
 /// values (int32 ids, or cub::NullType for the packed keys-only sort).
-template <typename V, int DIGIT>
+/// CUB sizes the histogram kernel's grid by occupancy, so its 128-thread
+/// blocks each count a few thousand keys and flush their bins with global
+/// atomics; with 7-bit digits (4M x 4096: 2 x 4M keys of 13 bits, not
+/// packed) 512-thread blocks of 4 sub-histograms were 3-4 us faster per
+/// update (0.415-0.416 vs 0.418-0.420 ms, 3 alternating passes, H200,
+/// bench/results/2026-11-22-h200-session15/call9_hist7); for 6-bit digits
+/// they were not (1M x 1024: the update slower, call 3).
+template <typename V, int DIGIT, int HIST_THREADS = 128, int HIST_PARTS = 1>
 struct DigitSort {
     using Base = typename cub::detail::radix::policy_hub<uint32_t, V, uint32_t>::Policy900;
     struct Policy : cub::ChainedPolicy<500, Policy, Policy> {
         static constexpr bool ONESWEEP = true;
         static constexpr int ONESWEEP_RADIX_BITS = DIGIT;
         using HistogramPolicy =
-                cub::AgentRadixSortHistogramPolicy<128, 16, 1, uint32_t, ONESWEEP_RADIX_BITS>;
+                cub::AgentRadixSortHistogramPolicy<HIST_THREADS, 16, HIST_PARTS, uint32_t,
+                                                   ONESWEEP_RADIX_BITS>;
         using ExclusiveSumPolicy = cub::AgentRadixSortExclusiveSumPolicy<256, ONESWEEP_RADIX_BITS>;
         using OnesweepPolicy = cub::AgentRadixSortOnesweepPolicy<
                 256, 16, uint32_t, 1, cub::RADIX_RANK_MATCH_EARLY_COUNTS_ANY,
@@ -145,7 +153,7 @@ cudaError_t radix_sort(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& ke
     case 6:
         return with(DigitSort<V, 6>{});
     case 7:
-        return with(DigitSort<V, 7>{});
+        return with(DigitSort<V, 7, 512, 4>{});
     default:
         return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V,
                                       uint32_t>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
