@@ -35,6 +35,11 @@
 // - Persistent grid (one block per SM, row tiles strided by the grid): block
 //   start-up (barrier init, first loads) is paid once per SM, not once per
 //   128 points.
+// - CTA pairs (clusters of 2, ClusterVariant): two SMs take two row tiles
+//   against the same centroid tiles and each loads half of every centroid
+//   chunk into both (TMA multicast). No faster in short bursts, but long runs
+//   sit at the H200's power cap, where halving the centroids' L2 traffic is
+//   clock: 1-4% per Lloyd iteration.
 // - d beyond 4 chunks (256 fp16/bf16, 128 fp32): the block's points no
 //   longer fit in shared memory beside a ring deep enough to keep the tensor
 //   cores fed, so a second kernel streams them: each ring slot carries one
@@ -105,8 +110,8 @@ struct Params {
     bool l2;
     int64_t tiles_per_problem;  // row tiles of one problem
     int64_t row_tiles;          // over the whole batch
-    // resident kernel: row tiles go to a cluster of CL CTAs CL at a time, all
-    // of one problem (so that they share the centroid tiles)
+    // resident and streamed kernels: row tiles go to a cluster of CL CTAs CL
+    // at a time, all of one problem (so that they share the centroid tiles)
     int64_t groups_per_problem;  // ceil(tiles_per_problem / CL)
     int64_t groups;              // over the whole batch
     int lo_row;                 // exact kernel: first row of the low parts in c_map (batch * k)
@@ -293,6 +298,29 @@ __device__ __forceinline__ void release_slot_before(RingCounter& released, uint3
         released.next(slots);
     }
 }
+/// The row tile of CTA `rank` in its cluster's group q of CL row tiles: row
+/// m0 of problem b (past the problem's end when CL does not divide its
+/// tiles: computed, not stored).
+template <int CL>
+__device__ __forceinline__ void row_tile(const Params& p, int64_t q, int rank, int64_t& b,
+                                         int64_t& m0) {
+    b = q / p.groups_per_problem;
+    m0 = ((q % p.groups_per_problem) * CL + rank) * kBM;
+}
+/// The producer's load of one d-chunk (column col) of the centroid tile
+/// starting at row `row` into `dst`: alone, the whole chunk; in a cluster,
+/// this CTA's share of its rows, multicast into every CTA.
+template <int CL>
+__device__ __forceinline__ void load_centroid_chunk(char* dst, const CUtensorMap* c_map, int col,
+                                                    int row, uint64_t* full, int rank) {
+    if constexpr (CL > 1) {
+        constexpr int kPart = kBN / CL;
+        sm90::tma_load_2d_multicast(dst + rank * kPart * kChunkBytes, c_map, col,
+                                    row + rank * kPart, full, uint16_t((1u << CL) - 1u));
+    } else {
+        sm90::tma_load_2d(dst, c_map, col, row, full);
+    }
+}
 /// Byte offset of byte `byte` of row `row` in a TMA tile written with the
 /// 128-byte swizzle (rows of 128 bytes, 1024-byte aligned): 16-byte unit u of
 /// row r sits at u ^ (r % 8).
@@ -371,13 +399,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     init_block<CL>(sm, S);
 
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    // the cluster's group q of CL row tiles: this CTA's is row tile m0 of
-    // problem b (past the problem's end when CL does not divide its tiles:
-    // computed, not stored)
-    auto row_tile = [&](int64_t q, int64_t& b, int64_t& m0) {
-        b = q / p.groups_per_problem;
-        m0 = ((q % p.groups_per_problem) * CL + rank) * kBM;
-    };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
@@ -386,7 +407,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         int64_t local = 0;
         for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
             int64_t b, m0;
-            row_tile(q, b, m0);
+            row_tile<CL>(p, q, rank, b, m0);
             const int xb = int(local % XB);
             if (tid == 0) {
                 mbar_wait(&x_empty[xb], uint32_t((local / XB) & 1) ^ 1u);
@@ -404,17 +425,9 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int s = int(slot_of(g));
                         mbar_wait(&c_empty[s], phase_of(g) ^ 1u);
                         mbar_arrive_expect_tx(&c_full[s], uint32_t(kCTileBytes));
-                        const int col = c * int(kChunkBytes / sizeof(T));
-                        const int row = int(b * p.k + t * kBN);
-                        if constexpr (CL > 1) {
-                            // this CTA's share of the tile's rows, into every CTA
-                            constexpr int kPart = kBN / CL;
-                            tma_load_2d_multicast(sm.slot(s) + rank * kPart * kChunkBytes, &c_map,
-                                                  col, row + rank * kPart, &c_full[s],
-                                                  uint16_t((1u << CL) - 1u));
-                        } else {
-                            tma_load_2d(sm.slot(s), &c_map, col, row, &c_full[s]);
-                        }
+                        load_centroid_chunk<CL>(sm.slot(s), &c_map,
+                                                c * int(kChunkBytes / sizeof(T)),
+                                                int(b * p.k + t * kBN), &c_full[s], rank);
                     }
                 }
                 gs += uint32_t(C);
@@ -475,7 +488,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
         int64_t b, m0;
-        row_tile(q, b, m0);
+        row_tile<CL>(p, q, rank, b, m0);
         const int xb = int(local % XB);
         mbar_wait(&x_full[xb], uint32_t((local / XB) & 1));
         const uint32_t a_base = smem_u32(x_buf + xb * C * kXTileBytes) + uint32_t(w * 64 * kChunkBytes);
@@ -557,10 +570,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int rank = CL > 1 ? int(cluster_ctarank()) : 0;
     init_block<CL>(sm, p.stages);
     const int n_tiles = (p.k + kBN - 1) / kBN;
-    auto row_tile = [&](int64_t q, int64_t& b, int64_t& m0) {  // as in the resident kernel
-        b = q / p.groups_per_problem;
-        m0 = ((q % p.groups_per_problem) * CL + rank) * kBM;
-    };
 
     if (tid < 128) {
         // ------------------------------------------------------ producer
@@ -569,7 +578,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         uint32_t gt = 0;  // bias-slot counter
         for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL) {
             int64_t b, m0;
-            row_tile(q, b, m0);
+            row_tile<CL>(p, q, rank, b, m0);
             for (int t = 0; t < n_tiles; ++t, ++gt) {
                 put_bias(sm.bias, sm.b_full, sm.b_empty, p, b, t, gt, tid);
                 if (tid == 0) {
@@ -580,17 +589,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                         const int col = c * int(kChunkBytes / sizeof(T));
                         tma_load_2d(sm.slot(g.slot), &x_map, col, int(b * p.n + m0),
                                     &sm.c_full[g.slot]);
-                        const int row = int(b * p.k + t * kBN);
-                        if constexpr (CL > 1) {
-                            constexpr int kPart = kBN / CL;
-                            tma_load_2d_multicast(sm.slot(g.slot) + kXTileBytes +
-                                                          rank * kPart * kChunkBytes,
-                                                  &c_map, col, row + rank * kPart,
-                                                  &sm.c_full[g.slot], uint16_t((1u << CL) - 1u));
-                        } else {
-                            tma_load_2d(sm.slot(g.slot) + kXTileBytes, &c_map, col, row,
-                                        &sm.c_full[g.slot]);
-                        }
+                        load_centroid_chunk<CL>(sm.slot(g.slot) + kXTileBytes, &c_map, col,
+                                                int(b * p.k + t * kBN), &sm.c_full[g.slot], rank);
                     }
                 }
             }
@@ -649,7 +649,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
     for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL) {
         int64_t b, m0;
-        row_tile(q, b, m0);
+        row_tile<CL>(p, q, rank, b, m0);
         best.init();
         // tiles in pairs so each accumulator set is named at compile time
         for (int t = 0;; t += 2) {
