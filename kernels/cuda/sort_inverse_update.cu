@@ -913,7 +913,7 @@ struct UpdateVariant {
     int64_t max_piece;
     bool v8;
     int64_t min_piece;  // points per piece, at least
-    bool sort6 = true;  // 6-bit sort digits where they make no extra pass
+    bool sort6 = true;  // smaller sort digits where they make no extra pass (DigitSort)
     bool pack = true;   // key and point in one word where they fit
 };
 
