@@ -7,8 +7,9 @@
 // Scaling by -2 is exact in floating point, so -2 * fl(x.c - ||c||^2/2) ==
 // fl(||c||^2 - 2 x.c) bit for bit: given the same inner product this ranks and
 // ties exactly like the CPU kernel and FAISS. The per-column bias (-||c||^2/2,
-// 0, or -inf for columns past k) costs one add per score, and masked columns
-// can never win. Each thread folds its scores into a running (best, index) per
+// 0, or -inf for columns past k) costs one add per score (none in the Hopper
+// fp16/bf16/TF32 kernels, whose MMAs start from it: fold_acc), and masked
+// columns can never win. Each thread folds its scores into a running (best, index) per
 // row in registers, scanning its columns in increasing order with a strict >,
 // so the lowest index wins ties; every cross-thread reduction then compares
 // (score, index) lexicographically, which keeps that rule whatever the order.
@@ -77,13 +78,26 @@ struct RowArgMax {
     /// fold() with the column bias precomputed in smem (`bias[c]` =
     /// -||c||^2 / 2, 0 for IP, -inf past k: the same values fold() derives,
     /// so the scores are bitwise the same): one 8-byte load per column pair
-    /// instead of a load, a multiply and two selects per column. The winning
-    /// column is first kept relative to the thread's first column (a constant
-    /// per element, so the select takes an immediate and no column arithmetic
-    /// runs per score) and made global once per tile; same comparisons in the
-    /// same order as fold(), so the same (best, index).
+    /// instead of a load, a multiply and two selects per column.
     __device__ __forceinline__ void fold_bias(const float (&acc)[MT][NT][4], const float* bias,
                                               int col0, int lane) {
+        fold_scores<true>(acc, bias, col0, lane);
+    }
+    /// fold_bias() of scores that already hold their bias (the Hopper
+    /// fp16/bf16/TF32 kernels start each tile's MMAs from it): the same
+    /// compares and selects in the same order, without the add.
+    __device__ __forceinline__ void fold_acc(const float (&acc)[MT][NT][4], int col0, int lane) {
+        fold_scores<false>(acc, nullptr, col0, lane);
+    }
+
+    /// fold_bias (ADD_BIAS) and fold_acc. The winning column is first kept
+    /// relative to the thread's first column (a constant per element, so the
+    /// select takes an immediate and no column arithmetic runs per score) and
+    /// made global once per tile; same comparisons in the same order as
+    /// fold(), so the same (best, index).
+    template <bool ADD_BIAS>
+    __device__ __forceinline__ void fold_scores(const float (&acc)[MT][NT][4], const float* bias,
+                                                int col0, int lane) {
         const int t = lane & 3;
         int won[MT][2];  // column of the tile's winner - (col0 + 2 t); -1: none
 #pragma unroll
@@ -92,7 +106,10 @@ struct RowArgMax {
         }
 #pragma unroll
         for (int ni = 0; ni < NT; ++ni) {
-            const float2 b2 = *reinterpret_cast<const float2*>(bias + ni * 8 + 2 * t);
+            float2 b2 = make_float2(0.0f, 0.0f);
+            if constexpr (ADD_BIAS) {
+                b2 = *reinterpret_cast<const float2*>(bias + ni * 8 + 2 * t);
+            }
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
                 const float b = e == 0 ? b2.x : b2.y;
@@ -100,7 +117,8 @@ struct RowArgMax {
                 for (int mi = 0; mi < MT; ++mi) {
 #pragma unroll
                     for (int h = 0; h < 2; ++h) {
-                        const float v = acc[mi][ni][2 * h + e] + b;
+                        const float v = ADD_BIAS ? acc[mi][ni][2 * h + e] + b
+                                                 : acc[mi][ni][2 * h + e];
                         if (v > best[mi][h]) {
                             best[mi][h] = v;
                             won[mi][h] = ni * 8 + e;

@@ -15,8 +15,11 @@
 //   tile (double-buffered where shared memory allows, so the next row tile
 //   loads under the current one) and streams the centroids in chunks of 128 x 128 bytes through a ring of
 //   `stages` slots; it also writes each centroid tile's score bias
-//   (-||c||^2 / 2, 0 for IP, -inf past k) into a small ring, so consumers read
-//   one smem float2 per column pair. All rings are mbarrier-synchronised:
+//   (-||c||^2 / 2, 0 for IP, -inf past k) into a small ring. The consumers
+//   of the fp16/bf16/TF32 kernels load it as the tile's accumulator start
+//   (the MMAs add x.c to it), so the fold is a compare and two selects per
+//   score with no add: 2% less time per Lloyd iteration at the power cap, 4%
+//   at k = 65536 (see fill_bias). All rings are mbarrier-synchronised:
 //   "full" barriers complete on TMA bytes (or the bias writes), "empty"
 //   barriers on one arrival from each of the 256 consumer threads.
 // - Consumers: warpgroup w owns rows [64 w, 64 w + 64) of the row tile; each
@@ -187,8 +190,10 @@ __device__ __forceinline__ void put_bias(float* bias, uint64_t* b_full, uint64_t
     mbar_arrive(&b_full[slot]);
 }
 
-/// Consumer side of the bias ring: fold centroid tile t's scores (acc) into
-/// the running argmax with the bias slot put_bias filled, then free the slot.
+/// Consumer side of the bias ring in the exact (3xTF32) kernel: fold centroid
+/// tile t's inner products (acc) into the running argmax with the bias slot
+/// put_bias filled, fl(x.c) + bias as the sm_80 and CPU kernels, then free
+/// the slot.
 __device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float (&acc)[64],
                                                const float* bias, uint64_t* b_full,
                                                uint64_t* b_empty, int t, uint32_t gt, int lane) {
@@ -197,6 +202,44 @@ __device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float
     mbar_wait(&b_full[slot], (gt / kBiasSlots) & 1);
     best.fold_bias(reinterpret_cast<const float(&)[1][16][4]>(acc), bias + slot * kBN, t * kBN,
                    lane);
+    mbar_arrive(&b_empty[slot]);
+}
+
+/// Consumer side of the bias ring in the fp16/bf16/TF32 kernels: centroid
+/// tile t's bias (slot of gt) as the start of the tile's accumulators, one
+/// value per column in both rows of each fragment; then the slot is free and
+/// the MMAs add x.c to it (wgmma with scale-d = 1 from the first k-step).
+/// Against adding the bias in the fold (fold_with_bias), 64 adds per tile and
+/// thread less and the bias read once per tile before its MMAs instead of
+/// after; scores are bias + x.c summed inside the tensor core instead of
+/// fl(x.c) + bias, a rounding difference of the size of the inner product's
+/// own: on 1M fp16 points at k = 1024 to 65536 the labels equal the plain
+/// reference kernel's (fp32 FMA, then + bias) to the 4th decimal of a percent
+/// and differ from the sm_80 kernel's on 0-5 points (bench_kernels' agree
+/// columns, bench/results/2026-11-22-h200-session16); the float64 tests'
+/// near-tie rule holds (CudaFlashAssign.Hopper*). H200,
+/// same binary, alternating: 1M x 8192 x 128 fp16 4.09-4.11 vs 4.19-4.21 ms
+/// per Lloyd iteration (40 iterations, at the 700 W cap), 4M x 4096 8.47-8.48
+/// vs 8.60; FlashAssign at 1M x 65536 29.6-29.7 vs 30.9 ms; 8M and 1M x 1024
+/// the same.
+__device__ __forceinline__ void fill_bias(float (&acc)[64], const float* bias, uint64_t* b_full,
+                                          uint64_t* b_empty, uint32_t gt, int lane) {
+    using namespace sm90;
+    const int slot = int(gt % kBiasSlots);
+    mbar_wait(&b_full[slot], (gt / kBiasSlots) & 1);
+    // each pair loaded twice (not copied): equal values in two accumulator
+    // registers would be merged by the compiler and split again by moves
+    // right before the wgmma, which then waits for the previous ones
+    const uint32_t bs = smem_u32(bias + slot * kBN + 2 * (lane & 3));
+#pragma unroll
+    for (int ni = 0; ni < 16; ++ni) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n"
+                         : "=f"(acc[4 * ni + 2 * h]), "=f"(acc[4 * ni + 2 * h + 1])
+                         : "r"(bs + uint32_t(ni * 32)));
+        }
+    }
     mbar_arrive(&b_empty[slot]);
 }
 
@@ -449,13 +492,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     int64_t local = 0;
 
     // Issues the MMAs of one centroid tile (all its d-chunks) into `acc`.
-    auto mma_tile = [&](float (&acc)[64], uint32_t a_base, uint32_t gs0) {
+    auto mma_tile = [&](float (&acc)[64], uint32_t a_base, uint32_t gs0, uint32_t gt0) {
         // wait for every chunk first: no branch between the fence and the
         // MMAs, so the compiler adds no fences of its own
         for (int c = 0; c < C; ++c) {
             const uint32_t g = gs0 + uint32_t(c);
             mbar_wait(&c_full[slot_of(g)], phase_of(g));
         }
+        fill_bias(acc, bias, b_full, b_empty, gt0, lane);
         wgmma_fence();
 #pragma unroll
         for (int c = 0; c < C; ++c) {
@@ -465,25 +509,23 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
                 if constexpr (AREGS) {
-                    WgmmaRegA<T>::run(acc, a_frag[c][kk], sw128_desc(b_addr, kk * 32),
-                                      (c | kk) != 0);
+                    WgmmaRegA<T>::run(acc, a_frag[c][kk], sw128_desc(b_addr, kk * 32), true);
                 } else {
                     Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
-                                  (c | kk) != 0);
+                                  true);
                 }
             }
         }
         wgmma_commit();
     };
-    // Once the MMAs of a tile are done: free its chunks, fold its scores,
-    // free its bias slot.
+    // Once the MMAs of a tile are done: free its chunks, fold its scores.
     fa::RowArgMax<1, 16> best;
-    auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0, uint32_t gt0) {
+    auto finish_tile = [&](float (&acc)[64], int t, uint32_t gs0) {
         fence_acc(acc);
         for (int c = 0; c < C; ++c) {
             release_slot<CL>(&c_empty[int(slot_of(gs0 + uint32_t(c)))], lane);
         }
-        fold_with_bias(best, acc, bias, b_full, b_empty, t, gt0, lane);
+        best.fold_acc(reinterpret_cast<const float(&)[1][16][4]>(acc), t * kBN, lane);
     };
 
     for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
@@ -509,27 +551,32 @@ __global__ void __launch_bounds__(kThreads, 1)
 
         // Tiles in pairs so each accumulator set is named at compile time:
         // the MMAs of tile t + 1 run while tile t is folded.
-        mma_tile(acc0, a_base, gs);
+        mma_tile(acc0, a_base, gs, gt);
         for (int t = 0;; t += 2) {
             // here only tile t's MMAs (into acc0) are in flight
             const uint32_t gs_t = gs + uint32_t(t * C), gt_t = gt + uint32_t(t);
             if (t + 1 < n_tiles) {
-                mma_tile(acc1, a_base, gs_t + uint32_t(C));
+                // a no-op (only tile t's group is in flight) that shows
+                // ptxas, on this side of the back edge, that acc1's last MMAs
+                // are done before fill_bias writes it (else it injects a wait
+                // for every group: C7517)
                 wgmma_wait<1>();
-                finish_tile(acc0, t, gs_t, gt_t);
+                mma_tile(acc1, a_base, gs_t + uint32_t(C), gt_t + 1);
+                wgmma_wait<1>();
+                finish_tile(acc0, t, gs_t);
             } else {
                 wgmma_wait<0>();
-                finish_tile(acc0, t, gs_t, gt_t);
+                finish_tile(acc0, t, gs_t);
                 break;
             }
             // here only tile t + 1's MMAs (into acc1) are in flight
             if (t + 2 < n_tiles) {
-                mma_tile(acc0, a_base, gs_t + uint32_t(2 * C));
+                mma_tile(acc0, a_base, gs_t + uint32_t(2 * C), gt_t + 2);
                 wgmma_wait<1>();
-                finish_tile(acc1, t + 1, gs_t + uint32_t(C), gt_t + 1);
+                finish_tile(acc1, t + 1, gs_t + uint32_t(C));
             } else {
                 wgmma_wait<0>();
-                finish_tile(acc1, t + 1, gs_t + uint32_t(C), gt_t + 1);
+                finish_tile(acc1, t + 1, gs_t + uint32_t(C));
                 break;
             }
         }
@@ -610,38 +657,45 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint32_t gt = 0;          // bias slots
     fa::RowArgMax<1, 16> best;
 
-    // The MMAs of the next chunk (slot g) into acc, as their own commit group.
-    auto mma_chunk = [&](float (&acc)[64], bool overwrite) {
+    // The MMAs of the next chunk (slot g) into acc, as their own commit group;
+    // the first chunk of tile t starts from the tile's bias.
+    auto mma_chunk = [&](float (&acc)[64], bool first, int t) {
         mbar_wait(&sm.c_full[g.slot], g.phase);
+        if (first) {
+            // a no-op (at most the previous tile's last chunk is in flight)
+            // that shows ptxas that acc's last MMAs are done (see the
+            // resident kernel)
+            wgmma_wait<1>();
+            fill_bias(acc, sm.bias, sm.b_full, sm.b_empty, gt + uint32_t(t), lane);
+        }
         wgmma_fence();
         const uint32_t a_addr = smem_u32(sm.slot(g.slot)) + uint32_t(w * 64 * kChunkBytes);
         const uint32_t b_addr = smem_u32(sm.slot(g.slot) + kXTileBytes);
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
-            Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32),
-                          !(overwrite && kk == 0));
+            Wgmma<T>::run(acc, sw128_desc(a_addr, kk * 32), sw128_desc(b_addr, kk * 32), true);
         }
         wgmma_commit();
     };
     auto release_before = [&](uint32_t upto) {
         release_slot_before<CL>(released, upto, sm.c_empty, S, lane);
     };
-    auto fold_tile = [&](float (&acc)[64], int t, uint32_t gt0) {
+    auto fold_tile = [&](float (&acc)[64], int t) {
         fence_acc(acc);
-        fold_with_bias(best, acc, sm.bias, sm.b_full, sm.b_empty, t, gt0, lane);
+        best.fold_acc(reinterpret_cast<const float(&)[1][16][4]>(acc), t * kBN, lane);
     };
     // Tile t into acc; once its first chunk is issued, the previous tile
     // (in prev) is complete and is folded while that chunk runs.
     auto mma_tile = [&](float (&acc)[64], float (&prev)[64], int t) {
-        mma_chunk(acc, true);
+        mma_chunk(acc, true, t);
         wgmma_wait<1>();
         release_before(g.count);
         g.next(S);
         if (t > 0) {
-            fold_tile(prev, t - 1, gt + uint32_t(t - 1));
+            fold_tile(prev, t - 1);
         }
         for (int c = 1; c < C; ++c, g.next(S)) {
-            mma_chunk(acc, false);
+            mma_chunk(acc, false, t);
             wgmma_wait<1>();
             release_before(g.count);
         }
@@ -657,14 +711,14 @@ __global__ void __launch_bounds__(kThreads, 1)
             if (t + 1 == n_tiles) {
                 wgmma_wait<0>();
                 release_before(g.count);
-                fold_tile(acc0, t, gt + uint32_t(t));
+                fold_tile(acc0, t);
                 break;
             }
             mma_tile(acc1, acc0, t + 1);
             if (t + 2 == n_tiles) {
                 wgmma_wait<0>();
                 release_before(g.count);
-                fold_tile(acc1, t + 1, gt + uint32_t(t + 1));
+                fold_tile(acc1, t + 1);
                 break;
             }
         }
