@@ -221,6 +221,8 @@ __device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float
 /// same binary, alternating: 1M x 8192 x 128 fp16 4.09-4.11 vs 4.19-4.21 ms
 /// per Lloyd iteration (40 iterations, at the 700 W cap), 4M x 4096 8.47-8.48
 /// vs 8.60; FlashAssign at 1M x 65536 29.6-29.7 vs 30.9 ms; 8M and 1M x 1024
+/// within 1%; streamed d = 768 10.87 vs 11.11-11.13 ms per iteration (but
+/// 4-5% slower in short bursts: the fill delays a tile's first MMAs), TF32
 /// the same.
 __device__ __forceinline__ void fill_bias(float (&acc)[64], const float* bias, uint64_t* b_full,
                                           uint64_t* b_empty, uint32_t gt, int lane) {
