@@ -1,9 +1,9 @@
 """The GPU's tensor-core ceiling, measured the way our sustained end-to-end
-rows run: cuBLAS (torch.matmul) fp16 GEMM with fp32 accumulation (or fp32
-inputs on TF32, --dtype tf32),
-n x n x n, first in a short burst (median of 10 after a warm-up, as REFERENCE.md's
-755 TFLOP/s "fp16 GEMM" ceiling) and then back to back for --seconds, where a
-long run sits at the board's power cap (700 W on the H200) and the clock falls.
+rows run: cuBLAS (torch.matmul) n x n x n GEMM, fp16 with fp32 accumulation
+(or fp32 inputs on TF32, --dtype tf32), first in a short burst (median of 10
+after a warm-up, as REFERENCE.md's 755 TFLOP/s "fp16 GEMM" ceiling) and then
+back to back for --seconds, where a long run sits at the board's power cap
+(700 W on the H200) and the clock falls.
 FlashAssign runs the same MMAs plus the argmin epilogue, so no assignment can
 sustain more than this GEMM does.
 
@@ -19,10 +19,11 @@ import time
 import torch
 
 
-def timed(fn, a, b, out):
+def timed(a, b, out):
+    """One a @ b into out between two CUDA events (returned, not yet read)."""
     e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     e0.record()
-    fn(a, b, out=out)
+    torch.matmul(a, b, out=out)
     e1.record()
     return e0, e1
 
@@ -49,7 +50,7 @@ def main():
 
     burst = []
     for _ in range(10):
-        e0, e1 = timed(torch.matmul, a, b, out)
+        e0, e1 = timed(a, b, out)
         e1.synchronize()
         burst.append(e0.elapsed_time(e1))
     # back to back: events recorded for every launch, read in batches so the
@@ -58,7 +59,7 @@ def main():
     t0 = time.perf_counter()
     pending = []
     while time.perf_counter() - t0 < args.seconds:
-        pending.append((time.perf_counter() - t0, timed(torch.matmul, a, b, out)))
+        pending.append((time.perf_counter() - t0, timed(a, b, out)))
         if len(pending) >= 16:
             for ts, (e0, e1) in pending[:8]:
                 e1.synchronize()

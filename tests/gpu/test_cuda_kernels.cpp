@@ -674,10 +674,10 @@ TEST(CudaFlashAssign, HopperTf32AgreesWithFloat64ReferenceOnAtLeast99Percent) {
 }
 
 // Many centroid tiles (the rings wrap hundreds of times) and many row tiles
-// per block (more tiles than SMs: the persistent loop, the double-buffered
-// points, and a row tile's last fold under the next row tile's first MMAs,
-// with odd and even tile counts), against float64: fp16 (resident, and
-// streamed at d = 520), and fp32 exact (3xTF32 kernel, d <= 128).
+// per block (more tiles than SMs: the persistent loop and the double-buffered
+// points; odd and even tile counts), against float64: fp16 (the resident
+// kernel, and the streamed one at d = 520), and fp32 exact (3xTF32 kernel,
+// d <= 128).
 TEST(CudaFlashAssign, HopperManyTilesMatchFloat64Reference) {
     REQUIRE_HOPPER();
     struct Shape {
