@@ -29,6 +29,20 @@ __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
     return v > bv || (v == bv && i < bi);
 }
 
+/// (v, i) becomes the best of the 4 lanes of its quad (the lanes holding one
+/// row), the same in each.
+__device__ __forceinline__ void quad_best(float& v, int& i) {
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, off);
+        const int oi = __shfl_xor_sync(0xffffffffu, i, off);
+        if (better(ov, oi, v, i)) {
+            v = ov;
+            i = oi;
+        }
+    }
+}
+
 /// The running (best, argbest) of the rows a thread owns: for each m16
 /// fragment, row g and row g + 8 (g = lane / 4).
 template <int MT, int NT>
@@ -88,6 +102,57 @@ struct RowArgMax {
     /// compares and selects in the same order, without the add.
     __device__ __forceinline__ void fold_acc(const float (&acc)[MT][NT][4], int col0, int lane) {
         fold_scores<false>(acc, nullptr, col0, lane);
+    }
+
+    /// fold_acc() for many centroid tiles: each thread's maximum over its
+    /// columns first (a tree of FMNMX; fmaxf returns one of its operands and
+    /// skips NaN), and the search for its column only when the maximum beats
+    /// the row's best in some lane of the warp. A new best at tile t of a row
+    /// has probability ~1/t, so at k = 65536 (512 tiles) most tiles skip the
+    /// search; at few tiles nearly every one searches and the longer chain
+    /// loses to fold_acc (MaxFirstVariant says where the switch is). The
+    /// search keeps the lowest column holding the maximum, the 4 lanes of a
+    /// quad agree on it (lexicographic (score, index) as everywhere), and a
+    /// later tile must be strictly greater: the same (best, index) as
+    /// fold_acc, kept equal in the quad's lanes.
+    __device__ __forceinline__ void fold_acc_max_first(const float (&acc)[MT][NT][4], int col0,
+                                                       int lane) {
+        static_assert(MT == 1 && NT == 16, "one m16 fragment, 16 column pairs");
+        float m[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float r[8];  // written out: a loop-built tree went to local memory
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                r[i] = fmaxf(fmaxf(acc[0][i][2 * h], acc[0][i][2 * h + 1]),
+                             fmaxf(acc[0][i + 8][2 * h], acc[0][i + 8][2 * h + 1]));
+            }
+            m[h] = fmaxf(fmaxf(fmaxf(r[0], r[4]), fmaxf(r[1], r[5])),
+                         fmaxf(fmaxf(r[2], r[6]), fmaxf(r[3], r[7])));
+        }
+        if (!__any_sync(0xffffffffu, m[0] > best[0][0] || m[1] > best[0][1])) {
+            return;
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            int c = INT_MAX - 8;  // the lowest column holding m, less 2 t (INT_MAX - 8 + 6: none)
+#pragma unroll
+            for (int ni = NT - 1; ni >= 0; --ni) {
+#pragma unroll
+                for (int e = 1; e >= 0; --e) {
+                    if (acc[0][ni][2 * h + e] == m[h]) {
+                        c = ni * 8 + e;  // an immediate: 2 t is added once
+                    }
+                }
+            }
+            c += 2 * (lane & 3);
+            float v = m[h] == m[h] ? m[h] : neg_inf();  // a lane of NaN only: no winner
+            quad_best(v, c);
+            if (v > best[0][h]) {
+                best[0][h] = v;
+                idx[0][h] = col0 + c;
+            }
+        }
     }
 
     /// fold_bias (ADD_BIAS) and fold_acc. The winning column is first kept
@@ -155,15 +220,7 @@ __device__ __forceinline__ void store_rows(RowArgMax<MT, NT>& r, float2* red, in
         for (int h = 0; h < 2; ++h) {
             float v = r.best[mi][h];
             int i = r.idx[mi][h];
-#pragma unroll
-            for (int off = 1; off <= 2; off <<= 1) {
-                const float ov = __shfl_xor_sync(0xffffffffu, v, off);
-                const int oi = __shfl_xor_sync(0xffffffffu, i, off);
-                if (better(ov, oi, v, i)) {
-                    v = ov;
-                    i = oi;
-                }
-            }
+            quad_best(v, i);
             if ((lane & 3) == 0) {
                 const int row = warp_m * WM + mi * 16 + h * 8 + (lane >> 2);
                 red[warp_n * BM + row] = make_float2(v, __int_as_float(i));

@@ -19,7 +19,9 @@
 //   of the fp16/bf16/TF32 kernels load it as the tile's accumulator start
 //   (the MMAs add x.c to it), so the fold is a compare and two selects per
 //   score with no add: 2% less time per Lloyd iteration at the power cap, 4%
-//   at k = 65536 (see fill_bias). All rings are mbarrier-synchronised:
+//   at k = 65536 (see fill_bias). From k = 32768 the resident kernel folds
+//   max-first (a tree of maxima, the column searched only when a row
+//   improves): 3% at k = 65536 (MaxFirstVariant). All rings are mbarrier-synchronised:
 //   "full" barriers complete on TMA bytes (or the bias writes), "empty"
 //   barriers on one arrival from each of the 256 consumer threads.
 // - Consumers: warpgroup w owns rows [64 w, 64 w + 64) of the row tile; each
@@ -70,6 +72,7 @@
 #include <cuda_runtime.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -151,15 +154,7 @@ __device__ __forceinline__ void store_rows(const fa::RowArgMax<1, 16>& best, con
     for (int h = 0; h < 2; ++h) {
         float v = best.best[0][h];
         int i = best.idx[0][h];
-#pragma unroll
-        for (int off = 1; off <= 2; off <<= 1) {
-            const float ov = __shfl_xor_sync(0xffffffffu, v, off);
-            const int oi = __shfl_xor_sync(0xffffffffu, i, off);
-            if (fa::better(ov, oi, v, i)) {
-                v = ov;
-                i = oi;
-            }
-        }
+        fa::quad_best(v, i);
         const int64_t row = row0 + h * 8 + (lane >> 2);
         if ((lane & 3) == 0 && row < p.n) {
             const int64_t gi = b * p.n + row;
@@ -417,7 +412,9 @@ __device__ __forceinline__ void producer_start(const CUtensorMap* x_map, const C
 /// H200's 700 W cap (where every long run at k >= 1024 ends up, clock ~1.65
 /// GHz) the kernel is energy-bound (see ClusterVariant). A ring slot is
 /// then free only once the consumer warps of both CTAs have released it.
-template <typename T, int CHUNKS, bool AREGS, int CL>
+/// MAXF: the fold of many centroid tiles (fa::RowArgMax::fold_acc_max_first,
+/// see MaxFirstVariant); one fold per kernel, as ptxas needs.
+template <typename T, int CHUNKS, bool AREGS, int CL, bool MAXF = false>
 __global__ void __launch_bounds__(kThreads, 1)
         flash_assign_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                                  const __grid_constant__ CUtensorMap c_map, const Params p) {
@@ -527,7 +524,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int c = 0; c < C; ++c) {
             release_slot<CL>(&c_empty[int(slot_of(gs0 + uint32_t(c)))], lane);
         }
-        best.fold_acc(reinterpret_cast<const float(&)[1][16][4]>(acc), t * kBN, lane);
+        const auto& scores = reinterpret_cast<const float(&)[1][16][4]>(acc);
+        if constexpr (MAXF) {
+            best.fold_acc_max_first(scores, t * kBN, lane);
+        } else {
+            best.fold_acc(scores, t * kBN, lane);
+        }
     };
 
     for (int64_t q = blockIdx.x / CL; q < p.groups; q += gridDim.x / CL, ++local) {
@@ -992,8 +994,8 @@ int max_active_clusters(const void* kernel, int cl, size_t smem, int sms) {
 }
 
 /// MAIN with CHUNKS chunks of d (CHUNKS is unused by the streamed kernel);
-/// the resident kernel in clusters of CL CTAs.
-template <typename T, Mainloop MAIN, int CHUNKS, bool AREGS = false, int CL = 1>
+/// the resident kernel in clusters of CL CTAs, with the max-first fold if MAXF.
+template <typename T, Mainloop MAIN, int CHUNKS, bool AREGS = false, int CL = 1, bool MAXF = false>
 void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     constexpr bool streamed = MAIN == Mainloop::Streamed;
     constexpr bool exact = MAIN == Mainloop::Exact3xTF32;
@@ -1075,7 +1077,7 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
         } else if constexpr (exact) {
             return flash_assign_sm90_exact_kernel<CHUNKS>;
         } else {
-            return flash_assign_sm90_kernel<T, CHUNKS, AREGS, CL>;
+            return flash_assign_sm90_kernel<T, CHUNKS, AREGS, CL, MAXF>;
         }
     }();
     FK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
@@ -1142,6 +1144,22 @@ struct ClusterVariant {
 constexpr ClusterVariant kClusterVariants[] = {
         {"auto", 2, 8}, {"1", 1, INT_MAX}, {"2", 2, 0}};
 
+/// Which fold the resident kernel with the points in registers (fp16/bf16,
+/// d <= 128) uses: fold_acc (a compare and two selects per score) or
+/// fold_acc_max_first (a tree of maxima, the column searched only when a row
+/// improves). "auto": max-first from k = 32768. H200, 2026-11-22, 1M x k x
+/// 128 fp16, two passes in alternating order, scan vs max-first ms
+/// (bench/results/2026-11-22-h200-session18): k = 1024 0.542-0.548 vs
+/// 0.601-0.603, 8192 3.68-3.72 vs 3.81-3.84, 16384 7.58-7.84 vs 7.55-7.84,
+/// 32768 15.55-15.76 vs 15.27-15.29, 65536 31.27-31.30 vs 30.04. "scan" /
+/// "max" force one, for tests and A/B runs.
+struct MaxFirstVariant {
+    const char* name;
+    int64_t from_k;  // max-first for k >= from_k
+};
+constexpr MaxFirstVariant kMaxFirstVariants[] = {
+        {"auto", 32768}, {"scan", INT64_MAX}, {"max", 0}};
+
 } // namespace
 
 std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
@@ -1198,12 +1216,21 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
             }
         } else {
             if (a_regs && !streamed && chunks <= 2) {
+                const bool maxf =
+                        a.k >= variant_from_env("FLASHKMEANS_FA_SM90_FOLD", kMaxFirstVariants).from_k;
+                // the 8 kernels of (chunks, pair, maxf), each named at compile time
+                auto run = [&](auto c1, auto pair2, auto mf) {
+                    launch<T, kRes, decltype(c1)::value ? 1 : 2, true,
+                           decltype(pair2)::value ? 2 : 1, decltype(mf)::value>(a, chunks, stream);
+                };
+                using Y = std::true_type;
+                using N = std::false_type;
                 if (chunks == 1) {
-                    pair ? launch<T, kRes, 1, true, 2>(a, chunks, stream)
-                         : launch<T, kRes, 1, true, 1>(a, chunks, stream);
+                    pair ? (maxf ? run(Y{}, Y{}, Y{}) : run(Y{}, Y{}, N{}))
+                         : (maxf ? run(Y{}, N{}, Y{}) : run(Y{}, N{}, N{}));
                 } else {
-                    pair ? launch<T, kRes, 2, true, 2>(a, chunks, stream)
-                         : launch<T, kRes, 2, true, 1>(a, chunks, stream);
+                    pair ? (maxf ? run(N{}, Y{}, Y{}) : run(N{}, Y{}, N{}))
+                         : (maxf ? run(N{}, N{}, Y{}) : run(N{}, N{}, N{}));
                 }
                 return;
             }

@@ -822,6 +822,51 @@ TEST(CudaFlashAssign, HopperClusterPairsEqualSingleCtasBitwise) {
     }
 }
 
+// The max-first fold (FLASHKMEANS_FA_SM90_FOLD=max; by default from k =
+// 32768) against the scan (=scan) in the resident kernel with the points in
+// registers (fp16/bf16, d <= 128): bitwise the same labels and distances, in
+// CTA pairs and single CTAs, with k below, at and past one tile, not a
+// multiple of it, batches, and exact ties (the second half of the centroids
+// repeats the first, in the same tile and across tiles: the lowest index
+// must win, as expect_ties_to_lowest checks once more with =max).
+TEST(CudaFlashAssign, HopperMaxFirstFoldEqualsScanBitwise) {
+    REQUIRE_HOPPER();
+    struct Shape {
+        int64_t n, k, d, batch;
+    };
+    for (const char* cluster : {"auto", "1"}) {
+        fk_test::ScopedEnv pairs("FLASHKMEANS_FA_SM90_CLUSTER", cluster);
+        for (DType dtype : {DType::Float16, DType::BFloat16}) {
+            for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+                for (Shape sh : {Shape{100, 100, 128, 1}, Shape{3001, 1000, 8, 1},
+                                 Shape{20001, 5003, 64, 1}, Shape{257, 129, 128, 5},
+                                 Shape{4000, 33000, 128, 1}}) {
+                    for (bool ties : {false, true}) {
+                        SCOPED_TRACE(std::string(cluster) + " " + fk::dtype_name(dtype) + " " +
+                                     metric_name(metric) + " n=" + std::to_string(sh.n) +
+                                     " k=" + std::to_string(sh.k) + " d=" + std::to_string(sh.d) +
+                                     " batch=" + std::to_string(sh.batch) + (ties ? " ties" : ""));
+                        const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 241 + sh.d), dtype);
+                        auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 242 + sh.k), dtype);
+                        if (ties) {
+                            const int64_t half = sh.k / 2;
+                            for (int64_t b = 0; b < sh.batch; ++b) {
+                                const auto first = c.begin() + b * sh.k * sh.d;
+                                std::copy(first, first + half * sh.d, first + half * sh.d);
+                            }
+                        }
+                        expect_variants_bitwise("FLASHKMEANS_FA_SM90_FOLD", "scan", "max", x, sh.n,
+                                                c, sh.k, sh.d, dtype, metric, Precision::Exact,
+                                                sh.batch);
+                    }
+                }
+            }
+            fk_test::ScopedEnv maxf("FLASHKMEANS_FA_SM90_FOLD", "max");
+            expect_ties_to_lowest(AssignKernel::Hopper, dtype, Metric::L2);
+        }
+    }
+}
+
 // Batches on the streamed kernel: problems' row tiles and centroid tiles run
 // past their ends into the next problem's data, which must not leak.
 TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
