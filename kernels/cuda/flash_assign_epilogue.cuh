@@ -135,7 +135,9 @@ struct RowArgMax {
         }
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            int c = INT_MAX - 8;  // the lowest column holding m, less 2 t (INT_MAX - 8 + 6: none)
+            // the lowest column holding m, less 2 t; none (only NaN): stays
+            // above every real column once 2 t is added
+            int c = INT_MAX - 8;
 #pragma unroll
             for (int ni = NT - 1; ni >= 0; --ni) {
 #pragma unroll

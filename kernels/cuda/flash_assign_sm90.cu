@@ -21,9 +21,10 @@
 //   score with no add: 2% less time per Lloyd iteration at the power cap, 4%
 //   at k = 65536 (see fill_bias). From k = 32768 the resident kernel folds
 //   max-first (a tree of maxima, the column searched only when a row
-//   improves): 3% at k = 65536 (MaxFirstVariant). All rings are mbarrier-synchronised:
-//   "full" barriers complete on TMA bytes (or the bias writes), "empty"
-//   barriers on one arrival from each of the 256 consumer threads.
+//   improves): 3% at k = 65536 (MaxFirstVariant). All rings are
+//   mbarrier-synchronised: "full" barriers complete on TMA bytes (or the bias
+//   writes), "empty" barriers on one arrival from each of the 256 consumer
+//   threads.
 // - Consumers: warpgroup w owns rows [64 w, 64 w + 64) of the row tile; each
 //   wgmma is m64 n128 k(32 bytes), operands in the 128-byte swizzle TMA
 //   writes, so shared-memory reads are conflict-free with no padding.
@@ -1095,6 +1096,20 @@ void launch(const kernels::AssignArgs& a, int chunks, cudaStream_t stream) {
     FK_CUDA_CHECK(cudaGetLastError());
 }
 
+/// The resident kernel with the points in registers, CHUNKS (1 or 2) chunks of
+/// d, in CTA pairs or not, with the max-first fold or not.
+template <typename T, int CHUNKS>
+void launch_regs(const kernels::AssignArgs& a, bool pair, bool maxf, cudaStream_t stream) {
+    constexpr Mainloop kRes = Mainloop::Resident;
+    if (pair) {
+        maxf ? launch<T, kRes, CHUNKS, true, 2, true>(a, CHUNKS, stream)
+             : launch<T, kRes, CHUNKS, true, 2, false>(a, CHUNKS, stream);
+    } else {
+        maxf ? launch<T, kRes, CHUNKS, true, 1, true>(a, CHUNKS, stream)
+             : launch<T, kRes, CHUNKS, true, 1, false>(a, CHUNKS, stream);
+    }
+}
+
 /// Which kernel takes d of at most kMaxResidentChunks chunks (beyond, only the
 /// streamed one can). "auto": the resident one for at most 2 chunks (fp16/bf16
 /// d <= 128, the points in registers; fp32 TF32 d <= 64), the streamed one
@@ -1218,20 +1233,8 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
             if (a_regs && !streamed && chunks <= 2) {
                 const bool maxf =
                         a.k >= variant_from_env("FLASHKMEANS_FA_SM90_FOLD", kMaxFirstVariants).from_k;
-                // the 8 kernels of (chunks, pair, maxf), each named at compile time
-                auto run = [&](auto c1, auto pair2, auto mf) {
-                    launch<T, kRes, decltype(c1)::value ? 1 : 2, true,
-                           decltype(pair2)::value ? 2 : 1, decltype(mf)::value>(a, chunks, stream);
-                };
-                using Y = std::true_type;
-                using N = std::false_type;
-                if (chunks == 1) {
-                    pair ? (maxf ? run(Y{}, Y{}, Y{}) : run(Y{}, Y{}, N{}))
-                         : (maxf ? run(Y{}, N{}, Y{}) : run(Y{}, N{}, N{}));
-                } else {
-                    pair ? (maxf ? run(N{}, Y{}, Y{}) : run(N{}, Y{}, N{}))
-                         : (maxf ? run(N{}, N{}, Y{}) : run(N{}, N{}, N{}));
-                }
+                chunks == 1 ? launch_regs<T, 1>(a, pair, maxf, stream)
+                            : launch_regs<T, 2>(a, pair, maxf, stream);
                 return;
             }
         }
