@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: unpack the carried Debian packages (FAISS,
 # GoogleTest, OpenBLAS) into a prefix, build with CUDA, run the GPU tests,
-# compute-sanitizer on the small tests, the kernel and end-to-end benchmarks
+# compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the small tests, the kernel and end-to-end benchmarks
 # and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
 #
 #   bash bench/gpu_run.sh [build|test|bench|python|all]   (default: all)
@@ -56,10 +56,13 @@ if [ "$what" = all ] || [ "$what" = test ]; then
   timeout 300 build-gpu/tests/flashkmeans_gpu_tests > "$OUT/gpu_tests.log" 2>&1
   echo "gpu tests exit $?"
   grep -E "^\[  FAILED|^\[  PASSED|^\[  SKIPPED|agree|Failure" "$OUT/gpu_tests.log" | head -40
-  timeout 120 compute-sanitizer --tool memcheck build-gpu/tests/flashkmeans_gpu_tests \
-    --gtest_filter='*Small*:-*Absurd*' > "$OUT/memcheck.log" 2>&1; echo "memcheck exit $?: $(tail -1 "$OUT/memcheck.log")"
-  timeout 120 compute-sanitizer --tool racecheck build-gpu/tests/flashkmeans_gpu_tests \
-    --gtest_filter='*Small*' > "$OUT/racecheck.log" 2>&1; echo "racecheck exit $?: $(tail -1 "$OUT/racecheck.log")"
+  # all four compute-sanitizer tools over the small GPU tests; each must end
+  # with "0 errors" (racecheck: "0 hazards")
+  for tool in memcheck racecheck synccheck initcheck; do
+    timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 build-gpu/tests/flashkmeans_gpu_tests \
+      --gtest_filter='*Small*:-*Absurd*' > "$OUT/$tool.log" 2>&1
+    echo "$tool exit $?: $(tail -1 "$OUT/$tool.log")"
+  done
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
   timeout 200 build-gpu/bench/bench_kernels > "$OUT/bench_kernels.log" 2>&1

@@ -86,9 +86,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     const size_t n_input_centroids = centroids.size() / d;
     FAISS_THROW_IF_NOT_FMT(n_input_centroids <= k,
                            "%zd input centroids provided, more than k=%zd", n_input_centroids, k);
-    for (float v : centroids) {
-        FAISS_THROW_IF_NOT_MSG(std::isfinite(v), "input centroids contain NaN's or Inf's");
-    }
+    check_given_centroids(centroids.data(), int64_t(n_input_centroids), int64_t(d), "input centroids");
 
     // Subsample with FAISS's permutation, so the same points are kept. 16-bit
     // points keep their dtype for the assignment even if gathered as fp32.

@@ -69,9 +69,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     std::vector<float> c(size_t(B) * k * d);
     if (params.init_centroids) {
         std::copy(params.init_centroids, params.init_centroids + c.size(), c.begin());
-        for (float v : c) {
-            FAISS_THROW_IF_NOT_MSG(std::isfinite(v), "init_centroids contain NaN's or Inf's");
-        }
+        check_given_centroids(c.data(), B * k, d, "init_centroids");
     } else {
         for (int64_t b = 0; b < B; b++) {
             initialize_centroids(lloyd, options.init, params.seed + 1, 0, k, d,

@@ -3,6 +3,9 @@
 #include <faiss/impl/FaissAssert.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cinttypes>
+#include <limits>
 #include <cstring>
 
 namespace flashkmeans {
@@ -68,8 +71,45 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     workspace_ = PlaceArray<uint8_t>(place_, ws);
 
     row_norms(place_, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
+    check_norms_fit_float32();
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
+    }
+}
+
+void check_given_centroids(const float* c, int64_t m, int64_t d, const char* what) {
+    const double limit = double(std::numeric_limits<float>::max()) / 4;
+    for (int64_t j = 0; j < m; j++) {
+        double norm = 0;
+        for (int64_t t = 0; t < d; t++) {
+            const double v = c[j * d + t];
+            FAISS_THROW_IF_NOT_FMT(std::isfinite(v), "%s contain NaN's or Inf's (centroid %" PRId64 ")",
+                                   what, j);
+            norm += v * v;
+        }
+        FAISS_THROW_IF_NOT_FMT(norm <= limit,
+                               "%s too large for float32 distances: centroid %" PRId64
+                               " has squared norm %g, above %g",
+                               what, j, norm, limit);
+    }
+}
+
+void Lloyd::check_norms_fit_float32() {
+    // Distances are ||x||^2 + ||c||^2 - 2 x.c in float32. A centroid is a
+    // mean of points, so ||c||^2 <= max ||x||^2, and every term stays finite
+    // while each problem's squared norms sum to at most FLT_MAX / 4. Past
+    // that the distances become inf or NaN and every label is arbitrary.
+    const int64_t n = data_.n, B = data_.batch;
+    iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get());
+    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
+    place_sync(place_);
+    const double limit = double(std::numeric_limits<float>::max()) / 4;
+    for (int64_t b = 0; b < B; b++) {
+        const double sum = stats_host_.get()[3 * b];
+        FAISS_THROW_IF_NOT_FMT(sum <= limit,
+                               "points too large for float32 distances: their squared norms sum "
+                               "to %g (problem %" PRId64 "), above %g; scale the data down",
+                               sum, b, limit);
     }
 }
 

@@ -18,6 +18,10 @@
 namespace flashkmeans {
 
 /// The points of B independent problems of n x d each, and their weights.
+/// Throws unless every given centroid is finite and its squared norm fits
+/// float32 distances (<= FLT_MAX / 4), naming the first that does not.
+void check_given_centroids(const float* c, int64_t m, int64_t d, const char* what);
+
 struct LloydData {
     const void* x = nullptr;
     DType dtype = DType::Float32;  ///< dtype of `x` as given
@@ -86,6 +90,7 @@ class Lloyd {
     /// only when the centroids changed otherwise (start, splits,
     /// post-processing, set_centroids): prepared_ says whether it must.
     void prepare_centroids();
+    void check_norms_fit_float32(); // throws for points too large for float32 distances
     void run_assign(); // FlashAssign with the prepared centroids
     /// FAISS's split of the empty clusters of `problems` (in order), moving
     /// only the centroid rows the splits touch; nsplit into `step`.

@@ -7,6 +7,7 @@
 #include <faiss/utils/random.h>
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -291,27 +292,88 @@ TEST(CpuFlashAssign, MatchesFloat64ReferenceOnClusteredDataLikeFaissIndexFlatL2)
     }
 }
 
-TEST(CpuFlashAssign, TiledKernelMatchesReferenceKernel) {
+TEST(CpuFlashAssign, BlockedKernelMatchesReferenceKernel) {
     for (int64_t d : {5, 96}) {
         const int64_t n = 700, k = 530;
         auto x = fk_test::random_matrix(n, d, 31 + d);
         auto c = fk_test::random_matrix(k, d, 41 + d);
         for (auto metric : {fk::Metric::L2, fk::Metric::InnerProduct}) {
             bool ip = metric == fk::Metric::InnerProduct;
-            auto tiled = run_assign(x, c, n, k, d, metric, 1, kn::AssignKernel::Tiled);
+            auto blocked = run_assign(x, c, n, k, d, metric, 1, kn::AssignKernel::Tiled);
             auto plain = run_assign(x, c, n, k, d, metric, 1, kn::AssignKernel::Reference);
             // both agree with float64, so they agree with each other up to near-ties
             expect_matches_reference(plain, x, c, n, k, d, ip, "reference kernel");
             fk_test::RefAssign ref = fk_test::reference_assign(x.data(), n, c.data(), k, d, ip);
             int64_t differ = 0;
             for (int64_t i = 0; i < n; i++) {
-                if (tiled.labels[i] != plain.labels[i]) {
+                if (blocked.labels[i] != plain.labels[i]) {
                     differ++;
                     EXPECT_LT(ref.rel_gap[i], 1e-6) << "point " << i;
                 }
             }
             EXPECT_LE(differ, 3);
         }
+    }
+}
+
+// FAISS's IndexFlat search (k = 1) on the same points and centroids: the
+// labels and distances it returns, for comparison bit for bit.
+AssignOut faiss_search(const std::vector<float>& x, const std::vector<float>& c, int64_t n,
+                       int64_t k, int64_t d, bool ip) {
+    std::vector<float> dis(n);
+    std::vector<faiss::Index::idx_t> I(n);
+    if (ip) {
+        faiss::IndexFlatIP index(d);
+        index.add(k, c.data());
+        index.search(n, x.data(), 1, dis.data(), I.data());
+    } else {
+        faiss::IndexFlatL2 index(d);
+        index.add(k, c.data());
+        index.search(n, x.data(), 1, dis.data(), I.data());
+    }
+    return {std::vector<int32_t>(I.begin(), I.end()), dis};
+}
+
+TEST(CpuFlashAssign, BitwiseEqualsFaissIndexFlatSearchOnEveryShape) {
+    // Shapes that cross FAISS's blocks (4096 points, 1024 centroids), its BLAS
+    // threshold (20 points), and rows that land in every micro-kernel panel
+    // position; clustered data so near-ties are common. OpenBLAS's rounding
+    // depends on the core type it dispatched to (CI runs this test under each).
+    struct Shape {
+        int64_t n, k, d;
+    };
+    for (Shape s : {Shape{5000, 1100, 24}, Shape{4097, 2049, 128}, Shape{19, 7, 33},
+                    Shape{20, 20, 3}, Shape{777, 300, 100}}) {
+        auto x = fk_test::blobs(s.n, s.d, 8, 500 + s.d, 0.05f);
+        // centroids = the first k points, so near-ties abound
+        std::vector<float> c(x.begin(), x.begin() + s.k * s.d);
+        for (bool ip : {false, true}) {
+            const std::string what = "n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+                                     " d=" + std::to_string(s.d) + (ip ? " IP" : " L2");
+            auto ours = run_assign(x, c, s.n, s.k, s.d, ip ? fk::Metric::InnerProduct : fk::Metric::L2);
+            auto ref = faiss_search(x, c, s.n, s.k, s.d, ip);
+            for (int64_t i = 0; i < s.n; i++) {
+                ASSERT_EQ(fk_test::float_bits(ours.distances[i]), fk_test::float_bits(ref.distances[i]))
+                        << what << " point " << i;
+                ASSERT_EQ(ours.labels[i], ref.labels[i]) << what << " point " << i;
+            }
+        }
+    }
+}
+
+TEST(CpuFlashAssign, ResultDoesNotDependOnTheThreadCount) {
+    const int64_t n = 9000, k = 1500, d = 40;
+    auto x = fk_test::blobs(n, d, 12, 88, 0.05f);
+    std::vector<float> c(x.begin(), x.begin() + k * d);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    auto one = run_assign(x, c, n, k, d, fk::Metric::L2);
+    omp_set_num_threads(3);
+    auto three = run_assign(x, c, n, k, d, fk::Metric::L2);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(one.labels, three.labels);
+    for (int64_t i = 0; i < n; i++) {
+        ASSERT_EQ(fk_test::float_bits(one.distances[i]), fk_test::float_bits(three.distances[i])) << i;
     }
 }
 

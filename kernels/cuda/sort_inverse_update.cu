@@ -366,8 +366,8 @@ __global__ void make_keys_kernel(const int32_t* __restrict__ labels, KeySpace ks
 
 /// Step 3: seg_start[key] / seg_end[key] from the sorted keys (both
 /// pre-zeroed, so absent clusters read as empty), four positions per thread
-/// with one 16-byte load (the keys buffer is 256-byte aligned and padded) and
-/// the two neighbours; keys are below 2^31, so ~0u never equals one.
+/// with one 16-byte load (the keys buffer is 256-byte aligned) and the two
+/// neighbours; keys are below 2^31, so ~0u never equals one.
 __global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int shift, uint32_t m,
                                       int32_t* __restrict__ seg_start,
                                       int32_t* __restrict__ seg_end) {
@@ -377,7 +377,16 @@ __global__ void segment_bounds_kernel(const uint32_t* __restrict__ keys, int shi
     for (uint32_t q = blockIdx.x * blockDim.x + threadIdx.x; q < quads;
          q += gridDim.x * blockDim.x) {
         const uint32_t p0 = 4 * q;
-        const uint4 v = *reinterpret_cast<const uint4*>(keys + p0);
+        // the last, partial quad reads only its own keys: the padding past m
+        // is never written, and reading it would be an uninitialised read
+        uint4 v = make_uint4(~0u, ~0u, ~0u, ~0u);
+        if (p0 + 4 <= m) {
+            v = *reinterpret_cast<const uint4*>(keys + p0);
+        } else {
+            v.x = keys[p0];
+            v.y = p0 + 1 < m ? keys[p0 + 1] : ~0u;
+            v.z = p0 + 2 < m ? keys[p0 + 2] : ~0u;
+        }
         const uint32_t key[6] = {p0 > 0 ? keys[p0 - 1] >> shift : ~0u, v.x >> shift,
                                  v.y >> shift, v.z >> shift, v.w >> shift,
                                  p0 + 4 < m ? keys[p0 + 4] >> shift : ~0u};

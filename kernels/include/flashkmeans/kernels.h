@@ -66,7 +66,7 @@ void row_norms(
         int64_t batch = 1);
 
 /// Which FlashAssign implementation runs (tests and benchmarks pin one; users
-/// leave Auto). Tiled: the portable tiled kernel (CPU: sgemm tiles; CUDA:
+/// leave Auto). Tiled: the portable tiled kernel (CPU: FAISS's sgemm blocks; CUDA:
 /// mma.sync + cp.async, sm_80 and later). Hopper: the CUDA TMA + wgmma kernel
 /// (compute capability 9.0 with an sm_90a build; fp16, bf16 and fp32 TF32;
 /// rows of 16-byte multiples, any d); asking for it where it
