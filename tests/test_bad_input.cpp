@@ -53,6 +53,38 @@ TEST(BadInput, NanOrInfInPointsIsRejected) {
     expect_error([&] { train(100, 4, 5, x.data()); }, "Inf");
 }
 
+TEST(BadInput, PointsTooLargeForFloat32DistancesAreRejected) {
+    // |x| ~ 1e20: ||x||^2 overflows float32, and every distance with it
+    auto x = fk_test::random_matrix(500, 4, 3);
+    for (auto& v : x) {
+        v *= 1e20f;
+    }
+    expect_error([&] { train(500, 4, 5, x.data()); }, "too large for float32 distances");
+    // one huge point among ordinary ones is enough
+    auto y = fk_test::random_matrix(500, 4, 4);
+    y[4 * 321] = 3e19f;
+    expect_error([&] { train(500, 4, 5, y.data()); }, "too large for float32 distances");
+    // the batch API shares the check
+    flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, 2, 250, 4};
+    flashkmeans::BatchKMeansParams params;
+    params.k = 5;
+    params.niter = 2;
+    std::vector<float> c(2 * 5 * 4);
+    expect_error([&] { flashkmeans::batch_kmeans(p, params, {false, c.data()}, cpu_options()); },
+                 "too large for float32 distances");
+}
+
+TEST(BadInput, InitCentroidsTooLargeOrNanAreRejected) {
+    auto x = fk_test::random_matrix(500, 4, 5);
+    flashkmeans::Clustering c(4, 5, faiss::ClusteringParameters(), cpu_options());
+    c.centroids = std::vector<float>(x.begin(), x.begin() + 5 * 4);
+    c.centroids[2 * 4 + 1] = 1e20f;
+    faiss::IndexFlatL2 index(4);
+    expect_error([&] { c.train(500, x.data(), index); }, "centroid 2 has squared norm");
+    c.centroids[2 * 4 + 1] = std::nanf("");
+    expect_error([&] { c.train(500, x.data(), index); }, "NaN");
+}
+
 TEST(BadInput, FewerPointsThanClustersIsRejected) {
     auto x = fk_test::random_matrix(10, 4, 2);
     expect_error([&] { train(10, 4, 11, x.data()); }, "at least as large as number of clusters");
