@@ -338,6 +338,27 @@ TEST(Cli, EmptyFileAndUnsupportedDtypeFailWithStatus1) {
     expect_error(run_cli(dir, "train c.npy -k 3"), 1, {"c.npy", "unsupported dtype '<c8'"});
 }
 
+TEST(Cli, HostileFilesFailWithOneErrorLineAndStatus1) {
+    TempDir dir;
+    // an .npy header claiming 2^40 rows of a 24-byte file
+    std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4), }";
+    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
+    h += '\n';
+    std::string npy = std::string("\x93NUMPY\x01\x00", 8) + char(h.size() & 0xff) +
+                      char(h.size() >> 8) + h + std::string(24, '\1');
+    std::ofstream(dir / "huge.npy", std::ios::binary) << npy;
+    expect_error(run_cli(dir, "train huge.npy -k 3"), 1, {"huge.npy", "truncated file", "needs"});
+    // an .fvecs whose first record has d = -3
+    std::string neg("\xfd\xff\xff\xff", 4);
+    std::ofstream(dir / "neg.fvecs", std::ios::binary) << neg << std::string(12, '\1');
+    expect_error(run_cli(dir, "train neg.fvecs -k 3"), 1, {"neg.fvecs", "d = -3"});
+    // a directory given as the input or as the centroids
+    fs::create_directory(dir / "d.npy");
+    expect_error(run_cli(dir, "train d.npy -k 3"), 1, {"d.npy", "is a directory"});
+    expect_error(run_cli(dir, "assign huge.npy --centroids d.npy -o l.npy"), 1, {"d.npy", "is a directory"});
+    EXPECT_FALSE(fs::exists(dir / "l.npy"));
+}
+
 TEST(Cli, KLargerThanNFailsWithStatus1) {
     TempDir dir;
     auto x = fk_test::random_matrix(20, 4, 53);

@@ -89,6 +89,27 @@ std::vector<float> random_floats(int64_t n, int64_t d, uint64_t seed) {
     return x;
 }
 
+/// A version 1.0 .npy file with header dict `dict` (written as given, padded
+/// as NumPy pads it) followed by `data_bytes` bytes of data: headers no
+/// writer would produce.
+std::vector<unsigned char> npy_bytes(const std::string& dict, size_t data_bytes) {
+    std::string h = dict;
+    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
+    h.push_back('\n');
+    std::vector<unsigned char> b = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                    (unsigned char)(h.size() & 0xff), (unsigned char)(h.size() >> 8)};
+    b.insert(b.end(), h.begin(), h.end());
+    b.resize(b.size() + data_bytes, 1);
+    return b;
+}
+
+/// A vecs file: a first record header of dimension d, then `rest` bytes.
+std::vector<unsigned char> vecs_bytes(int32_t d, size_t rest) {
+    std::vector<unsigned char> b(4 + rest, 1);
+    std::memcpy(b.data(), &d, 4);
+    return b;
+}
+
 } // namespace
 
 // ---- round trips -----------------------------------------------------------------
@@ -297,9 +318,13 @@ TEST(VectorIo, MissingFileThrowsNoSuchFile) {
 
 TEST(VectorIo, DirectoryThrowsIsADirectory) {
     TempDir dir;
-    fs::create_directory(dir / "d.fvecs");
-    std::string p = dir / "d.fvecs";
-    expect_io_error([&] { read_vectors(p); }, p, "is a directory");
+    for (const char* name : {"d.fvecs", "d.bvecs", "d.ivecs", "d.npy"}) {
+        std::string p = dir / name;
+        fs::create_directory(p);
+        expect_io_error([&] { read_vectors(p); }, p, "is a directory");
+    }
+    expect_io_error([&] { read_npy(dir / "d.npy"); }, dir / "d.npy", "is a directory");
+    expect_io_error([&] { read_ints(dir / "d.ivecs"); }, dir / "d.ivecs", "is a directory");
 }
 
 TEST(VectorIo, EmptyFileThrowsEmptyFile) {
@@ -309,6 +334,8 @@ TEST(VectorIo, EmptyFileThrowsEmptyFile) {
         write_bytes(p, {});
         expect_io_error([&] { read_vectors(p); }, p, "empty file");
     }
+    expect_io_error([&] { read_npy(dir / "e.npy"); }, dir / "e.npy", "empty file");
+    expect_io_error([&] { read_ints(dir / "e.ivecs"); }, dir / "e.ivecs", "empty file");
 }
 
 TEST(VectorIo, UnknownExtensionThrowsUnknownFileType) {
@@ -434,6 +461,93 @@ TEST(VectorIo, NpyOfWrongRankOrEmptyShapeThrows) {
     std::string pf = dir / "float.npy";
     write_npy(pf, NpyDType::Float32, {24}, x.data());
     expect_io_error([&] { read_ints(pf); }, pf, "expected integers");
+}
+
+TEST(VectorIo, NpyHeaderClaiming2Pow40RowsThrowsTruncatedBeforeAllocating) {
+    TempDir dir;
+    std::string p = dir / "huge.npy";
+    // 2^40 x 4 float32 is 16 TiB: an allocation of that size would fail with
+    // bad_alloc (or succeed lazily), so a clear error proves the size check
+    write_bytes(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4), }", 24));
+    expect_io_error([&] { read_vectors(p); }, p, "needs 17592186044416 bytes of data, the file has 24");
+    expect_io_error([&] { read_npy(p); }, p, "truncated file");
+    std::string q = dir / "overflow.npy";
+    write_bytes(q, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, "
+                             "1099511627776, 1099511627776), }",
+                             0));
+    expect_io_error([&] { read_vectors(q); }, q, "is too large");
+    expect_io_error([&] { read_npy(q); }, q, "is too large");
+}
+
+TEST(VectorIo, NpyWithNegativeOrZeroDimensionThrows) {
+    TempDir dir;
+    std::string p = dir / "neg.npy";
+    write_bytes(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }", 24));
+    expect_io_error([&] { read_vectors(p); }, p, "shape entry '-3' is not a size");
+    write_bytes(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 0), }", 0));
+    expect_io_error([&] { read_vectors(p); }, p, "vectors have no components");
+}
+
+TEST(VectorIo, VecsWithNegativeZeroOrHugeDimensionThrowsBadHeader) {
+    TempDir dir;
+    for (const char* name : {"a.fvecs", "a.bvecs", "a.ivecs"}) {
+        std::string p = dir / name;
+        for (int32_t d : {-3, 0, int32_t(1) << 30}) {
+            write_bytes(p, vecs_bytes(d, 12));
+            expect_io_error([&] { read_vectors(p); }, p,
+                            "bad header: the first record has d = " + std::to_string(d));
+        }
+    }
+    std::string p = dir / "l.ivecs";
+    write_bytes(p, vecs_bytes(-1, 4));
+    expect_io_error([&] { read_ints(p); }, p, "bad header: the first record has d = -1");
+}
+
+TEST(VectorIo, VecsTruncatedInTheMiddleOfARowThrowsTruncated) {
+    TempDir dir;
+    // two records of d = 3, less the last 2 bytes of the second
+    std::string f = dir / "t.fvecs", b = dir / "t.bvecs", i = dir / "t.ivecs";
+    write_bytes(f, vecs_bytes(3, 12 + 16 - 2));
+    write_bytes(b, vecs_bytes(3, 3 + 7 - 2));
+    write_bytes(i, vecs_bytes(3, 12 + 16 - 2));
+    expect_io_error([&] { read_vectors(f); }, f, "not a multiple of the record size 16");
+    expect_io_error([&] { read_vectors(b); }, b, "not a multiple of the record size 7");
+    expect_io_error([&] { read_ints(i); }, i, "not a multiple of the record size 16");
+}
+
+TEST(VectorIo, NpyWithBadShapeOrFortranFlagThrowsNamingTheKey) {
+    TempDir dir;
+    std::string p = dir / "h.npy";
+    const struct {
+        const char* dict;
+        const char* problem;
+    } cases[] = {
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "shape entry 'x' is not a size"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': 6, }", "no 'shape' tuple"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3 }", "unterminated 'shape'"},
+            {"{'descr': '<f4', 'fortran_order': False, }", "no 'shape' tuple"},
+            {"{'descr': '<f4', 'fortran_order': 1, 'shape': (2, 3), }", "'fortran_order' is neither True nor False"},
+            {"{'descr': '<f4', 'shape': (2, 3), }", "no 'fortran_order' key"},
+            {"{'fortran_order': False, 'shape': (2, 3), }", "no 'descr' key"},
+    };
+    for (const auto& c : cases) {
+        write_bytes(p, npy_bytes(c.dict, 24));
+        expect_io_error([&] { read_vectors(p); }, p, c.problem);
+        expect_io_error([&] { read_npy(p); }, p, c.problem);
+    }
+}
+
+TEST(VectorIo, NpyHeaderTextInMessagesIsEscapedToOneLine) {
+    // found by tests/fuzz (regressions/npy/found_dtype_text_with_line_break.npy):
+    // header bytes were quoted raw, so the message could span several lines
+    TempDir dir;
+    std::string p = dir / "nl.npy";
+    write_bytes(p, npy_bytes("{'descr': '<f\n4', 'fortran_order': False, 'shape': (2, 3), }", 24));
+    expect_io_error([&] { read_vectors(p); }, p, "unsupported dtype '<f\\x0a4'");
+    write_bytes(p, npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3\r), }", 24));
+    expect_io_error([&] { read_npy(p); }, p, "shape entry '3\\x0d' is not a size");
+    write_bytes(p, npy_bytes("{'descr': '" + std::string(100, 'f') + "', 'fortran_order': False, 'shape': (2, 3), }", 24));
+    expect_io_error([&] { read_npy(p); }, p, "unsupported dtype '" + std::string(40, 'f') + "...'");
 }
 
 TEST(VectorIo, UnwritableValuesAndPathsThrow) {

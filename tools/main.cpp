@@ -8,6 +8,7 @@
  * Every failure ends in one line on stderr, "flashkmeans: error: ...", and
  * exit status 2 (bad command line), 1 (anything else) or 130 (Ctrl-C).
  */
+#include "cli_args.h"
 #include "dataset.h"
 #include "vector_io.h"
 
@@ -35,11 +36,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <map>
 #include <memory>
 #include <new>
 #include <regex>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -53,19 +52,16 @@
 namespace fk = flashkmeans;
 namespace fio = flashkmeans::io;
 namespace fs = std::filesystem;
+namespace cli = flashkmeans::cli;
 
 namespace {
+
+using cli::Args;
+using cli::UsageError;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInterrupted = 130;
-
-/// A bad command line: reported with a pointer to --help, exit status 2.
-struct UsageError : std::runtime_error {
-    std::string command; ///< the subcommand whose --help to point at ("" = top level)
-    UsageError(const std::string& msg, std::string cmd)
-            : std::runtime_error(msg), command(std::move(cmd)) {}
-};
 
 /// Any other failure of a run, exit status 1.
 struct RunError : std::runtime_error {
@@ -123,188 +119,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// ---- command-line model ------------------------------------------------------------
-
-struct FlagSpec {
-    const char* name;       ///< long form, "--niter"
-    const char* short_name; ///< "-k", or nullptr
-    const char* metavar;    ///< "N" for flags with a value; nullptr for switches
-    const char* help;       ///< one or more lines ('\n' separated)
-};
-
-struct Command {
-    const char* name;
-    const char* synopsis;
-    const char* description;
-    std::vector<FlagSpec> flags;
-};
-
-const FlagSpec kHelpFlag = {"--help", "-h", nullptr, "show this help and exit"};
-const FlagSpec kQuietFlag = {"--quiet", "-q", nullptr,
-                             "no progress lines (the final summary is still printed)"};
-
-const std::vector<FlagSpec> kBackendFlags = {
-        {"--backend", nullptr, "auto|cpu|cuda",
-         "where k-means runs (default auto: CUDA when a GPU is visible, else CPU);\n"
-         "cuda on a machine without a usable GPU is an error"},
-        {"--device", nullptr, "ID", "CUDA device ordinal (default 0)"},
-        {"--dtype", nullptr, "float32|float16|bfloat16",
-         "element type of the points in the assignment kernel (default float32;\n"
-         "float16/bfloat16 halve the memory traffic, CUDA backend only)"},
-        {"--precision", nullptr, "exact|tf32",
-         "float32 products: exact (default, matches a float64 reference) or tf32"},
-};
-
-const std::vector<FlagSpec> kDatasetFlags = {
-        {"--n", nullptr, "N", "built-in dataset: number of points (default 100000)"},
-        {"--d", nullptr, "D", "built-in dataset: dimension (default 64)"},
-        {"--centers", nullptr, "C", "built-in dataset: number of true centres (default 100)"},
-        {"--data-seed", nullptr, "S", "built-in dataset: seed of the generator (default 20240611)"},
-};
-
-std::vector<FlagSpec> concat(std::initializer_list<std::vector<FlagSpec>> parts) {
-    std::vector<FlagSpec> out;
-    for (const auto& p : parts) {
-        out.insert(out.end(), p.begin(), p.end());
-    }
-    return out;
-}
-
-const Command kTrain = {
-        "train",
-        "flashkmeans train [INPUT] -k K [options]",
-        "Exact Lloyd k-means (FAISS semantics) on INPUT (.fvecs, .bvecs or .npy).\n"
-        "With no INPUT it runs on a built-in Gaussian mixture with known centres\n"
-        "(100000 points, d=64, 100 centres) and reports how well they were found.",
-        concat({{
-                        {"--k", "-k", "K",
-                         "number of centroids (required with INPUT; default for the\n"
-                         "built-in dataset: its number of centres)"},
-                        {"--niter", nullptr, "N", "Lloyd iterations (default 25)"},
-                        {"--nredo", nullptr, "N", "run k-means N times, keep the best objective (default 1)"},
-                        {"--seed", nullptr, "S", "seed for subsampling and initialisation (default 1234)"},
-                        {"--max-points-per-centroid", nullptr, "N",
-                         "train on a random subsample of at most K*N points (default 256)"},
-                        {"--min-points-per-centroid", nullptr, "N",
-                         "warn below K*N training points (default 39)"},
-                        {"--spherical", nullptr, nullptr, "normalise the centroids to unit length after each update"},
-                        {"--int-centroids", nullptr, nullptr, "round centroid coordinates to integers"},
-                        {"--metric", nullptr, "l2|ip",
-                         "l2 (default): nearest centroid; ip: largest inner product"},
-                        {"--weights", nullptr, "FILE", "per-point weights (.npy 1-D or n x 1, or .fvecs with d=1)"},
-                        {"--init", nullptr, "random|kmeans++",
-                         "initial centroids: random distinct points as FAISS (default) or k-means++"},
-                },
-                kBackendFlags,
-                {
-                        {"--output", "-o", "FILE", "write the K x d centroids (.npy float32 or .fvecs)"},
-                        {"--labels", nullptr, "FILE",
-                         "write the nearest centroid of every input point (.npy int64 or .ivecs)"},
-                        kQuietFlag,
-                },
-                kDatasetFlags,
-                {kHelpFlag}}),
-};
-
-const Command kAssign = {
-        "assign",
-        "flashkmeans assign INPUT --centroids C -o LABELS [options]",
-        "Nearest centroid of every point of INPUT (.fvecs, .bvecs or .npy), exact, with\n"
-        "the flashkmeans assignment kernel.",
-        concat({{
-                        {"--centroids", "-c", "FILE", "the K x d centroids (.npy or .fvecs), required"},
-                        {"--output", "-o", "FILE", "write the labels (.npy int64 1-D or .ivecs), required"},
-                        {"--distances", nullptr, "FILE",
-                         "also write each point's squared L2 distance (or, with --metric ip,\n"
-                         "inner product) to its centroid (.npy float32 1-D or .fvecs)"},
-                        {"--metric", nullptr, "l2|ip", "l2 (default): nearest; ip: largest inner product"},
-                },
-                kBackendFlags,
-                {kQuietFlag, kHelpFlag}}),
-};
-
-const Command kIvf = {
-        "ivf",
-        "flashkmeans ivf INPUT --factory STRING -o INDEX [options]",
-        "Builds a FAISS index with faiss::index_factory, trains its IVF coarse quantizer\n"
-        "with flashkmeans (then FAISS trains the encoder: PQ, SQ, ...), optionally adds\n"
-        "INPUT to it, and writes it with faiss::write_index (read it with faiss.read_index).",
-        concat({{
-                        {"--factory", "-f", "STRING",
-                         "FAISS index_factory string with an IVF level, e.g. \"IVF1024,PQ16\",\n"
-                         "\"IVF4096,Flat\", \"PCA64,IVF1024,SQ8\"; required (FAISS trains PQ\n"
-                         "codes with slow polysemous training unless the PQ ends in np: PQ16np)"},
-                        {"--output", "-o", "FILE", "where the index is written, required"},
-                        {"--add", nullptr, nullptr, "add the INPUT vectors to the trained index"},
-                        {"--metric", nullptr, "l2|ip", "index metric (default l2)"},
-                        {"--niter", nullptr, "N", "k-means iterations (default: the index's own, 10 in FAISS)"},
-                        {"--seed", nullptr, "S", "k-means seed (default: the index's own, 1234)"},
-                        {"--max-points-per-centroid", nullptr, "N",
-                         "subsample to nlist*N training points (default: the index's own, 256)"},
-                        {"--init", nullptr, "random|kmeans++", "initial centroids (default random)"},
-                },
-                kBackendFlags,
-                {kQuietFlag, kHelpFlag}}),
-};
-
-const Command* const kCommands[] = {&kTrain, &kAssign, &kIvf};
-
-void print_command_help(const Command& cmd, std::FILE* out) {
-    std::fprintf(out, "usage: %s\n\n%s\n\noptions:\n", cmd.synopsis, cmd.description);
-    for (const auto& f : cmd.flags) {
-        std::string head = "  ";
-        if (f.short_name) {
-            head += std::string(f.short_name) + ", ";
-        }
-        head += f.name;
-        if (f.metavar) {
-            head += std::string(" ") + f.metavar;
-        }
-        const size_t col = 34;
-        std::string help = f.help;
-        size_t start = 0;
-        bool first = true;
-        while (start <= help.size()) {
-            size_t end = help.find('\n', start);
-            std::string line = help.substr(start, end == std::string::npos ? std::string::npos : end - start);
-            if (first) {
-                if (head.size() + 2 > col) {
-                    std::fprintf(out, "%s\n%*s%s\n", head.c_str(), int(col), "", line.c_str());
-                } else {
-                    std::fprintf(out, "%-*s%s\n", int(col), head.c_str(), line.c_str());
-                }
-                first = false;
-            } else {
-                std::fprintf(out, "%*s%s\n", int(col), "", line.c_str());
-            }
-            if (end == std::string::npos) {
-                break;
-            }
-            start = end + 1;
-        }
-    }
-}
-
-void print_main_help(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: flashkmeans <command> [options]\n"
-                 "\n"
-                 "Exact Lloyd k-means, IO-aware (FlashAssign + sort-inverse update), as a FAISS plugin.\n"
-                 "\n"
-                 "commands:\n"
-                 "  train    k-means on a .fvecs/.bvecs/.npy file, or on a built-in dataset when\n"
-                 "           no file is given (try: flashkmeans train)\n"
-                 "  assign   nearest centroid of every point\n"
-                 "  ivf      train (and fill) a FAISS IVF index, e.g. --factory \"IVF1024,PQ16\"\n"
-                 "\n"
-                 "  flashkmeans <command> --help   the options of a command\n"
-                 "  flashkmeans --version          version, FAISS version, CUDA support\n"
-                 "\n"
-                 "Files: .fvecs/.bvecs/.ivecs (int32 d, then d float32/uint8/int32 per vector) and\n"
-                 ".npy (float32, float16, float64, uint8, int32, int64; converted to float32).\n"
-                 "Exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted.\n");
-}
-
 void print_version() {
     std::printf("flashkmeans %s (FAISS %d.%d.%d", FLASHKMEANS_VERSION, FAISS_VERSION_MAJOR,
                 FAISS_VERSION_MINOR, FAISS_VERSION_PATCH);
@@ -316,106 +130,6 @@ void print_version() {
 }
 
 /// The parsed command line of one subcommand, keyed by long flag name.
-class Args {
-   public:
-    Args(const Command& cmd, int argc, char** argv, int first) : cmd_(cmd) {
-        bool options_done = false;
-        for (int i = first; i < argc; i++) {
-            std::string a = argv[i];
-            if (options_done || a.size() < 2 || a[0] != '-') {
-                positional_.push_back(a);
-                continue;
-            }
-            if (a == "--") {
-                options_done = true;
-                continue;
-            }
-            std::string value;
-            bool has_value = false;
-            size_t eq = a.find('=');
-            if (a.compare(0, 2, "--") == 0 && eq != std::string::npos) {
-                value = a.substr(eq + 1);
-                a = a.substr(0, eq);
-                has_value = true;
-            }
-            const FlagSpec* spec = find(a);
-            if (!spec) {
-                throw UsageError("unknown option '" + a + "' for '" + cmd.name + "'", cmd.name);
-            }
-            if (!spec->metavar) {
-                if (has_value) {
-                    throw UsageError(std::string("option ") + spec->name + " takes no value", cmd.name);
-                }
-                switches_.insert(spec->name);
-                continue;
-            }
-            if (!has_value) {
-                if (i + 1 >= argc) {
-                    throw UsageError(std::string("option ") + spec->name + " needs a value (" +
-                                             spec->metavar + ")",
-                                     cmd.name);
-                }
-                value = argv[++i];
-            }
-            values_[spec->name] = value;
-        }
-    }
-
-    bool has(const char* name) const {
-        return switches_.count(name) || values_.count(name);
-    }
-    bool flag(const char* name) const {
-        return switches_.count(name) > 0;
-    }
-    std::string str(const char* name, const std::string& def = "") const {
-        auto it = values_.find(name);
-        return it == values_.end() ? def : it->second;
-    }
-    /// An integer value within [lo, hi], or `def` when the flag is absent.
-    int64_t integer(const char* name, int64_t def, int64_t lo,
-                    int64_t hi = std::numeric_limits<int64_t>::max()) const {
-        auto it = values_.find(name);
-        if (it == values_.end()) {
-            return def;
-        }
-        const std::string& s = it->second;
-        errno = 0;
-        char* end = nullptr;
-        long long v = std::strtoll(s.c_str(), &end, 10);
-        if (s.empty() || *end != '\0' || errno == ERANGE) {
-            throw UsageError(std::string(name) + " expects an integer, got '" + s + "'", cmd_.name);
-        }
-        if (v < lo || v > hi) {
-            std::string range = hi == std::numeric_limits<int64_t>::max()
-                                        ? ">= " + std::to_string(lo)
-                                        : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-            throw UsageError(std::string(name) + " must be " + range + ", got " + s, cmd_.name);
-        }
-        return v;
-    }
-    const std::vector<std::string>& positional() const {
-        return positional_;
-    }
-    UsageError usage(const std::string& msg) const {
-        return UsageError(msg, cmd_.name);
-    }
-
-   private:
-    const FlagSpec* find(const std::string& a) const {
-        for (const auto& f : cmd_.flags) {
-            if (a == f.name || (f.short_name && a == f.short_name)) {
-                return &f;
-            }
-        }
-        return nullptr;
-    }
-
-    const Command& cmd_;
-    std::map<std::string, std::string> values_;
-    std::set<std::string> switches_;
-    std::vector<std::string> positional_;
-};
-
 // ---- shared steps ------------------------------------------------------------------------
 
 /// Runs a parse_* helper of Options.h, turning its exception into a usage error.
@@ -903,48 +617,30 @@ int run_ivf(const Args& args) {
 // ---- main -------------------------------------------------------------------------------
 
 int dispatch(int argc, char** argv) {
-    if (argc < 2) {
-        print_main_help(stderr);
-        return kExitUsage;
+    const cli::CommandLine cl = cli::parse_command_line(argc, argv);
+    switch (cl.action) {
+        case cli::CommandLine::Action::NoArguments:
+            cli::print_main_help(stderr);
+            return kExitUsage;
+        case cli::CommandLine::Action::MainHelp:
+            cli::print_main_help(stdout);
+            return 0;
+        case cli::CommandLine::Action::CommandHelp:
+            cli::print_command_help(*cl.command, stdout);
+            return 0;
+        case cli::CommandLine::Action::Version:
+            print_version();
+            return 0;
+        case cli::CommandLine::Action::Run:
+            break;
     }
-    const std::string first = argv[1];
-    if (first == "--help" || first == "-h" || first == "help") {
-        if (first == "help" && argc > 2) {
-            for (const Command* c : kCommands) {
-                if (argv[2] == std::string(c->name)) {
-                    print_command_help(*c, stdout);
-                    return 0;
-                }
-            }
-            throw UsageError("unknown command '" + std::string(argv[2]) + "'", "");
-        }
-        print_main_help(stdout);
-        return 0;
+    if (cl.command == &cli::kTrain) {
+        return run_train(*cl.args);
     }
-    if (first == "--version" || first == "-V") {
-        print_version();
-        return 0;
+    if (cl.command == &cli::kAssign) {
+        return run_assign(*cl.args);
     }
-    for (const Command* c : kCommands) {
-        if (first == c->name) {
-            Args args(*c, argc, argv, 2);
-            if (args.flag("--help")) {
-                print_command_help(*c, stdout);
-                return 0;
-            }
-            if (c == &kTrain) {
-                return run_train(args);
-            }
-            if (c == &kAssign) {
-                return run_assign(args);
-            }
-            return run_ivf(args);
-        }
-    }
-    if (!first.empty() && first[0] == '-') {
-        throw UsageError("unknown option '" + first + "' (a command comes first: train, assign or ivf)", "");
-    }
-    throw UsageError("unknown command '" + first + "' (expected train, assign or ivf)", "");
+    return run_ivf(*cl.args);
 }
 
 void error_line(const std::string& msg) {

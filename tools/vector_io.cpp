@@ -300,6 +300,26 @@ bool parse_descr(const std::string& s, NpyDType& out) {
     return false;
 }
 
+/** Header text quoted in a message. A corrupt header can hold line breaks and
+ * any other bytes, and the message must stay one printable line (the program
+ * prints it as its single error line), so those bytes are written as \xNN and
+ * a long text is cut. */
+std::string header_text(const std::string& s) {
+    constexpr size_t kMaxChars = 40;
+    std::string out;
+    for (size_t i = 0; i < s.size() && i < kMaxChars; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f) {
+            out += char(c);
+        } else {
+            char hex[5];
+            std::snprintf(hex, sizeof(hex), "\\x%02x", unsigned(c));
+            out += hex;
+        }
+    }
+    return s.size() > kMaxChars ? out + "..." : out;
+}
+
 std::string shape_str(const std::vector<int64_t>& shape) {
     std::string s = "(";
     for (size_t i = 0; i < shape.size(); i++) {
@@ -386,7 +406,7 @@ NpyHeader read_npy_header(Reader& r, const std::string& path) {
     }
     std::string descr = h.substr(p + 1, q - p - 1);
     if (!parse_descr(descr, out.dtype)) {
-        fail(path, "unsupported dtype '" + descr +
+        fail(path, "unsupported dtype '" + header_text(descr) +
                            "' (supported: <f4 <f2 <f8 |u1 <i4 <i8, little-endian)");
     }
     // fortran_order
@@ -422,7 +442,7 @@ NpyHeader read_npy_header(Reader& r, const std::string& path) {
         std::string num = item.substr(a, b - a + 1);
         if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos ||
             num.size() > 18) {
-            fail(path, "bad .npy header: shape entry '" + num + "' is not a size");
+            fail(path, "bad .npy header: shape entry '" + header_text(num) + "' is not a size");
         }
         out.shape.push_back(std::stoll(num));
     }
