@@ -13,6 +13,7 @@ import statistics
 import time
 
 import torch
+from timing import event_ms
 from flash_kmeans import batch_kmeans_Euclid
 from flash_kmeans.assign_euclid_triton import euclid_assign_triton
 from flash_kmeans.centroid_update_triton import triton_centroid_update_sorted_euclid
@@ -37,19 +38,6 @@ def wall_ms(fn):
     fn()
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) * 1e3
-
-
-def event_ms(fn, reps=10):
-    fn()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
 
 
 def main():

@@ -4,7 +4,7 @@
 # compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the small tests, the kernel and end-to-end benchmarks
 # and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
 #
-#   bash bench/gpu_run.sh [build|test|bench|python|all]   (default: all)
+#   bash bench/gpu_run.sh [build|test|bench|python|calls|all]   (default: all)
 #   bash bench/gpu_run.sh prepare; ...; bash bench/gpu_run.sh wait   (builds in the background)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +69,16 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
   timeout 220 build-gpu/bench/bench_lloyd --kmeanspp > "$OUT/bench_lloyd.log" 2>&1
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/flash_kmeans_ref.py > "$OUT/flash_kmeans_ref.log" 2>&1
   grep -E "^\||^#" "$OUT/bench_kernels.log" "$OUT/bench_lloyd.log" "$OUT/flash_kmeans_ref.log"
+fi
+if [ "$what" = calls ]; then
+  # whole calls from Python beside Flash-KMeans (bench/call_cost.py), on the
+  # package built for sm_90a; Flash-KMeans' wheel comes in .whl
+  python3 -m pip install -q --no-build-isolation --no-deps --target /tmp/fkpy -Cbuild-dir=build-py \
+    -Ccmake.define.CMAKE_PREFIX_PATH="$P/usr" -Ccmake.define.CMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
+    "-Ccmake.define.FLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" \
+    . > "$OUT/python_build.log" 2>&1 || { tail -30 "$OUT/python_build.log"; exit 1; }
+  PYTHONPATH=/tmp/fkpy:${PYTHONPATH:-} PYTHONUNBUFFERED=1 timeout ${CALLS_TIMEOUT:-300} \
+    python3 bench/call_cost.py ${CALLS_ARGS:-} --json "$OUT/call_cost.json" 2>&1 | tee "$OUT/call_cost.log" | grep -E "^\||^#"
 fi
 if [ "$what" = python ]; then
   # the Python package built on the device; its GPU tests (torch/cupy input)

@@ -3,6 +3,7 @@
 // holding the centroids), with the iterations run by the Lloyd engine.
 #include <flashkmeans/Clustering.h>
 
+#include "check_input.h"
 #include "init.h"
 #include "lloyd.h"
 
@@ -61,15 +62,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
 
     // Checks on host data (FAISS checks NaN/Inf too).
     if (!on_device) {
-        const float* xf = static_cast<const float*>(x_in);
-        if (dtype == DType::Float32) {
-            for (size_t i = 0; i < size_t(nx) * d; i++) {
-                if (!std::isfinite(xf[i])) {
-                    FAISS_THROW_FMT("input contains NaN's or Inf's (point %zu, component %zu)",
-                                    i / d, i % d);
-                }
-            }
-        }
+        check_points_finite(x_in, dtype, 1, nx, int64_t(d));
     }
     if (weights) {
         double wsum = 0;
@@ -100,15 +93,13 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             printf("Sampling a subset of %zd / %" PRId64 " for training\n",
                    k * max_points_per_centroid, nx);
         }
-        std::vector<int> perm(nx);
-        faiss::rand_perm(perm.data(), nx, seed);
         const int64_t nsub = int64_t(k) * max_points_per_centroid;
+        const std::vector<int64_t> perm = rand_perm_prefix(nx, nsub, seed);
         const size_t line = esz * d;
         if (on_device) {
             // one gather launch on the device (to fp32), not a copy per row
-            std::vector<int64_t> ids(perm.begin(), perm.begin() + nsub);
             x_sub_dev = PlaceArray<float>(place, size_t(nsub) * d);
-            kernels::gather_rows(place, x_in, dtype, nx, d, ids.data(), nsub, x_sub_dev.get());
+            kernels::gather_rows(place, x_in, dtype, nx, d, perm.data(), nsub, x_sub_dev.get());
             x = x_sub_dev.get();
             dtype = DType::Float32;
         } else {

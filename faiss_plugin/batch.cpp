@@ -2,6 +2,7 @@
 // Lloyd loop as Clustering, without FAISS's subsampling and bookkeeping.
 #include <flashkmeans/batch.h>
 
+#include "check_input.h"
 #include "init.h"
 #include "lloyd.h"
 
@@ -33,13 +34,8 @@ void check_points(const PointsView& p, int64_t k) {
                            ")",
                            p.batch, p.n, p.d);
     FAISS_THROW_IF_NOT_FMT(k >= 1, "number of clusters k must be positive, got %" PRId64, k);
-    if (!p.on_device && p.dtype == DType::Float32) {
-        const float* x = static_cast<const float*>(p.x);
-        for (int64_t i = 0; i < p.batch * p.n * p.d; i++) {
-            if (!std::isfinite(x[i])) {
-                FAISS_THROW_FMT("input contains NaN's or Inf's (point %" PRId64 ")", i / p.d);
-            }
-        }
+    if (!p.on_device) {
+        check_points_finite(p.x, p.dtype, p.batch, p.n, p.d);
     }
 }
 
@@ -66,17 +62,20 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     cfg.spherical = params.spherical;
     Lloyd lloyd(place, data, cfg);
 
-    std::vector<float> c(size_t(B) * k * d);
     if (params.init_centroids) {
-        std::copy(params.init_centroids, params.init_centroids + c.size(), c.begin());
-        check_given_centroids(c.data(), B * k, d, "init_centroids");
+        check_given_centroids(params.init_centroids, B * k, d, "init_centroids");
+        lloyd.set_centroids(params.init_centroids);
+    } else if (options.init == Init::Random) {
+        // every problem seeds from the same rows of FAISS's permutation
+        lloyd.set_centroids_from_points(rand_perm_prefix(n, k, params.seed + 1));
     } else {
+        std::vector<float> c(size_t(B) * k * d);
         for (int64_t b = 0; b < B; b++) {
             initialize_centroids(lloyd, options.init, params.seed + 1, 0, k, d,
                                  c.data() + size_t(b) * k * d, b);
         }
+        lloyd.set_centroids(c.data());
     }
-    lloyd.set_centroids(c.data());
     for (int it = 0; it < params.niter; it++) {
         LloydStep step = lloyd.iterate();
         faiss::InterruptCallback::check();
@@ -89,11 +88,10 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
             printf("  Iteration %d: objective=%g (batch 0)\n", it, step.obj[0]);
         }
     }
-    const size_t cbytes = size_t(B) * k * d * sizeof(float);
     const size_t lbytes = size_t(B) * n * sizeof(int32_t);
     if (out.on_device) {
         FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");
-        copy_within(place, out.centroids, lloyd.centroids_data(), cbytes);
+        lloyd.get_centroids(out.centroids);
         if (out.labels && params.niter > 0) {
             copy_within(place, out.labels, lloyd.labels_data(), lbytes);
         }

@@ -1,6 +1,8 @@
 // Host side of device_memory.h; CUDA places forward to cuda/cuda_memory.cpp.
 #include "device_memory.h"
 
+#include <flashkmeans/memory.h>
+
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/utils.h>
 
@@ -20,7 +22,12 @@ void copy(const Place& place, void* dst, const void* src, size_t bytes);
 void sync(const Place& place);
 void* host_alloc(const Place& place, size_t bytes);
 void host_free(void* ptr);
+void release_cached();
+size_t cached_bytes();
 void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
+void zero_async(const Place& place, void* ptr, size_t bytes);
+void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+             size_t rows, size_t row_bytes);
 bool is_device_pointer(const void* ptr);
 void* event_create(const Place& place);
 void event_record(const Place& place, void* event);
@@ -36,6 +43,20 @@ void graph_destroy(void* exec);
 #else
 #define FK_ON_CUDA(place) false
 #endif
+
+void empty_cache() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    cuda_memory::release_cached();
+#endif
+}
+
+size_t cached_memory_bytes() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    return cuda_memory::cached_bytes();
+#else
+    return 0;
+#endif
+}
 
 void* place_alloc(const Place& place, size_t bytes) {
     if (bytes == 0) {
@@ -126,6 +147,36 @@ void copy_within(const Place& place, void* dst, const void* src, size_t bytes) {
     }
 #endif
     std::memcpy(dst, src, bytes);
+}
+
+void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+               size_t rows, size_t row_bytes) {
+    if (rows == 0 || row_bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::copy_2d(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        std::memcpy(static_cast<char*>(dst) + r * dst_pitch,
+                    static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    }
+}
+
+void place_zero(const Place& place, void* ptr, size_t bytes) {
+    if (bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::zero_async(place, ptr, bytes);
+        return;
+    }
+#endif
+    std::memset(ptr, 0, bytes);
 }
 
 void place_sync(const Place& place) {

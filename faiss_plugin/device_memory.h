@@ -19,6 +19,13 @@ void place_free(const Place& place, void* ptr);
 void copy_to_place(const Place& place, void* dst, const void* host_src, size_t bytes);
 void copy_to_host(const Place& place, void* host_dst, const void* src, size_t bytes);
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
+/// `rows` rows of `row_bytes` from src (rows `src_pitch` bytes apart) to dst
+/// (`dst_pitch` apart), any direction (one 2D copy on CUDA); the bytes of a
+/// dst row past row_bytes are left as they are.
+void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+               size_t rows, size_t row_bytes);
+/// Sets `bytes` bytes at ptr (place memory) to zero, in stream order.
+void place_zero(const Place& place, void* ptr, size_t bytes);
 /// Waits for the place's stream (no-op on the CPU).
 void place_sync(const Place& place);
 /// Host memory that a place copies into without the host waiting:

@@ -3,19 +3,44 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/random.h>
 
+#include <cinttypes>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 namespace flashkmeans {
+
+std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed) {
+    FAISS_THROW_IF_NOT_FMT(0 <= m && m <= n, "rand_perm_prefix: m = %" PRId64 " not in [0, %" PRId64 "]",
+                           m, n);
+    std::vector<int64_t> out(static_cast<size_t>(m));
+    faiss::RandomGenerator rng(seed);
+    std::unordered_map<int64_t, int64_t> moved; // perm[j] for the j that steps changed
+    moved.reserve(size_t(m));
+    auto at = [&](int64_t j) {
+        auto it = moved.find(j);
+        return it == moved.end() ? j : it->second;
+    };
+    for (int64_t i = 0; i < m; i++) {
+        if (i + 1 < n) {
+            // the same draws and swaps as faiss::rand_perm
+            const int64_t i2 = i + rng.rand_int(int(n - i));
+            const int64_t vi = at(i);
+            out[size_t(i)] = at(i2);
+            moved[i2] = vi;
+        } else {
+            out[size_t(i)] = at(i);
+        }
+    }
+    return out;
+}
 
 namespace {
 
 void init_random(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, size_t d, float* c,
                  int64_t b) {
-    std::vector<int> perm(lloyd.n());
-    faiss::rand_perm(perm.data(), lloyd.n(), seed);
-    std::vector<int64_t> ids(perm.begin() + n_given, perm.begin() + k);
-    lloyd.gather_points(b, ids.data(), ids.size(), c + n_given * d);
+    std::vector<int64_t> perm = rand_perm_prefix(lloyd.n(), int64_t(k), seed);
+    lloyd.gather_points(b, perm.data() + n_given, int64_t(k - n_given), c + n_given * d);
 }
 
 // k-means++: each new centroid is a point drawn with probability proportional

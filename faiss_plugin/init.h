@@ -5,7 +5,16 @@
 
 #include <flashkmeans/Options.h>
 
+#include <vector>
+
 namespace flashkmeans {
+
+/** perm[0..m) of faiss::rand_perm(perm, n, seed), bit for bit, in O(m) time
+ * and memory: the Fisher-Yates shuffle fixes perm[i] at its step i, so only
+ * the first m steps run, with the displaced entries kept in a hash map. FAISS
+ * subsamples and seeds from this prefix; the whole permutation (O(n)) made
+ * those steps cost more than the clustering of a small batch. */
+std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed);
 
 /** Fills rows [n_given, k) of `centroids` (host, k x d) for problem `b`.
  * Random: rows perm[i] of FAISS's rand_perm(n, seed) (bit-identical to

@@ -25,31 +25,45 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                            "dtype float16/bfloat16 is only supported on the CUDA backend");
     FAISS_THROW_IF_NOT_MSG(cuda || !data.x_on_device,
                            "points in device memory need the CUDA backend");
+    const size_t esz = dtype_size(cfg_.compute_dtype);
+    // On CUDA, rows are padded with zeros to a multiple of 16 bytes, once:
+    // the Hopper kernels load rows by TMA, which needs 16-byte row strides.
+    // Zeros add nothing to a norm, a dot product or a sum, so every label and
+    // value is the unpadded one; outputs drop the padding again.
+    dp_ = cuda ? (d * int64_t(esz) + 15) / 16 * 16 / int64_t(esz) : d;
+    const int64_t dp = dp_;
 
     // Every buffer first: running out of memory fails before any work.
     x_norms_ = PlaceArray<float>(place_, size_t(n) * B);
     if (data.weights) {
         weights_ = PlaceArray<float>(place_, size_t(n) * B);
     }
-    centroids_ = PlaceArray<float>(place_, size_t(k) * d * B);
+    centroids_ = PlaceArray<float>(place_, size_t(k) * dp * B);
     c_norms_ = PlaceArray<float>(place_, size_t(k) * B);
     if (cfg_.compute_dtype != DType::Float32) {
-        c_typed_ = PlaceArray<uint8_t>(place_, size_t(k) * d * B * dtype_size(cfg_.compute_dtype));
+        c_typed_ = PlaceArray<uint8_t>(place_, size_t(k) * dp * B * esz);
     }
-    sums_ = PlaceArray<float>(place_, size_t(k) * d * B);
+    sums_ = PlaceArray<float>(place_, size_t(k) * dp * B);
     weight_sums_ = PlaceArray<float>(place_, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
     stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
     stats_host_ = PinnedArray<double>(place_, stats_.size());
     labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
     distances_ = PlaceArray<float>(place_, size_t(n) * B);
+    if (dp != d) {
+        // the centroid rows' padding stays zero: copies in write d columns
+        place_zero(place_, centroids_.get(), centroids_.size() * sizeof(float));
+    }
     // The points, uploaded once (or used in place) in the compute dtype.
     const size_t count = size_t(n) * d * B;
-    if (data.x_on_device && data.dtype == cfg_.compute_dtype) {
+    if (data.x_on_device && data.dtype == cfg_.compute_dtype && dp == d) {
         x_ = data.x;
     } else if (data.dtype == cfg_.compute_dtype) {
-        x_owned_ = PlaceArray<uint8_t>(place_, count * dtype_size(data.dtype));
-        copy_to_place(place_, x_owned_.get(), data.x, count * dtype_size(data.dtype));
+        x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);
+        if (dp != d) {
+            place_zero(place_, x_owned_.get(), x_owned_.size());
+        }
+        copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
         x_ = x_owned_.get();
     } else {
         FAISS_THROW_IF_NOT_MSG(data.dtype == DType::Float32,
@@ -61,16 +75,24 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
             copy_to_place(place_, staged.get(), data.x, count * sizeof(float));
             src = staged.get();
         }
-        x_owned_ = PlaceArray<uint8_t>(place_, count * dtype_size(cfg_.compute_dtype));
-        convert_from_float(place_, src, cfg_.compute_dtype, int64_t(count), x_owned_.get());
-        place_sync(place);
+        PlaceArray<uint8_t> converted(place_, count * esz);
+        convert_from_float(place_, src, cfg_.compute_dtype, int64_t(count), converted.get());
+        if (dp == d) {
+            x_owned_ = std::move(converted);
+        } else {
+            x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);
+            place_zero(place_, x_owned_.get(), x_owned_.size());
+            copy_rows(place_, x_owned_.get(), dp * esz, converted.get(), d * esz, size_t(n) * B,
+                      d * esz);
+        }
+        place_sync(place_);
         x_ = x_owned_.get();
     }
 
-    size_t ws = update_workspace_bytes(place_, n, d, k, B);
+    size_t ws = update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
 
-    row_norms(place_, x_, cfg_.compute_dtype, n, d, x_norms_.get(), B);
+    row_norms(place_, x_, cfg_.compute_dtype, n, dp, x_norms_.get(), B);
     check_norms_fit_float32();
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
@@ -114,52 +136,75 @@ void Lloyd::check_norms_fit_float32() {
 }
 
 const void* Lloyd::problem_points(int64_t b) const {
-    const size_t bytes = size_t(data_.n) * data_.d * dtype_size(cfg_.compute_dtype);
+    const size_t bytes = size_t(data_.n) * dp_ * dtype_size(cfg_.compute_dtype);
     return static_cast<const uint8_t*>(x_) + size_t(b) * bytes;
 }
 
 void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {
-    const int64_t n = data_.n, d = data_.d;
+    const int64_t n = data_.n, d = data_.d, dp = dp_;
     const void* xb = problem_points(b);
     if (place_.backend == Backend::CPU) {
         gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, out);
         return;
     }
-    PlaceArray<float> tmp(place_, size_t(m) * d);
-    gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, tmp.get());
-    copy_to_host(place_, out, tmp.get(), size_t(m) * d * sizeof(float));
+    PlaceArray<float> tmp(place_, size_t(m) * dp);
+    gather_rows(place_, xb, cfg_.compute_dtype, n, dp, ids, m, tmp.get());
+    copy_rows(place_, out, d * sizeof(float), tmp.get(), dp * sizeof(float), size_t(m),
+              d * sizeof(float));
 }
 
 void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
                           float* centroids) const {
-    const int64_t n = data_.n, d = data_.d;
-    PlaceArray<float> rows(place_, size_t(k) * d);
-    copy_to_place(place_, rows.get(), centroids, size_t(n_given) * d * sizeof(float));
+    const int64_t n = data_.n, d = data_.d, dp = dp_;
+    const size_t row = d * sizeof(float), prow = dp * sizeof(float);
+    PlaceArray<float> rows(place_, size_t(k) * dp);
+    if (dp != d) {
+        place_zero(place_, rows.get(), rows.size() * sizeof(float));
+    }
+    copy_rows(place_, rows.get(), prow, centroids, row, size_t(n_given), row);
     KMeansPPArgs a;
     a.x = problem_points(b);
     a.dtype = cfg_.compute_dtype;
     a.n = n;
-    a.d = d;
+    a.d = dp;
     a.k = k;
     a.n_given = n_given;
     a.draws = draws;
     a.centroids = rows.get();
     kernels::kmeanspp_init(place_, a);
-    copy_to_host(place_, centroids + n_given * d, rows.get() + n_given * d,
-                 size_t(k - n_given) * d * sizeof(float));
+    copy_rows(place_, centroids + n_given * d, row, rows.get() + n_given * dp, prow,
+              size_t(k - n_given), row);
 }
 
 void Lloyd::set_centroids(const float* host) {
-    copy_to_place(place_, centroids_.get(), host, centroids_.size() * sizeof(float));
+    const size_t row = data_.d * sizeof(float);
+    copy_rows(place_, centroids_.get(), dp_ * sizeof(float), host, row, size_t(cfg_.k) * data_.batch,
+              row);
     prepared_ = false;
 }
 
-void Lloyd::get_centroids(float* host) const {
-    copy_to_host(place_, host, centroids_.get(), centroids_.size() * sizeof(float));
+void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
+    const int64_t n = data_.n, k = cfg_.k, B = data_.batch;
+    FAISS_THROW_IF_NOT_MSG(int64_t(rows.size()) == k, "set_centroids_from_points: need k rows");
+    // the B problems' points as one (B n) x d matrix: problem b's row r is b n + r
+    std::vector<int64_t> ids(size_t(B * k));
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < k; j++) {
+            ids[size_t(b * k + j)] = b * n + rows[size_t(j)];
+        }
+    }
+    gather_rows(place_, x_, cfg_.compute_dtype, B * n, dp_, ids.data(), B * k, centroids_.get());
+    prepared_ = false;
+}
+
+void Lloyd::get_centroids(float* out) const {
+    const size_t row = data_.d * sizeof(float);
+    copy_rows(place_, out, row, centroids_.get(), dp_ * sizeof(float), size_t(cfg_.k) * data_.batch,
+              row);
 }
 
 void Lloyd::prepare_centroids() {
-    const int64_t k = cfg_.k, d = data_.d, B = data_.batch;
+    const int64_t k = cfg_.k, d = dp_, B = data_.batch;
     const void* c = centroids_.get();
     if (cfg_.compute_dtype != DType::Float32) {
         convert_from_float(place_, centroids_.get(), cfg_.compute_dtype, k * d * B, c_typed_.get());
@@ -183,7 +228,7 @@ void Lloyd::run_assign() {
     a.x = x_;
     a.dtype = cfg_.compute_dtype;
     a.n = n;
-    a.d = data_.d;
+    a.d = dp_;
     a.centroids = cfg_.compute_dtype == DType::Float32 ? static_cast<const void*>(centroids_.get())
                                                        : c_typed_.get();
     a.centroid_norms = c_norms_.get();
@@ -198,7 +243,7 @@ void Lloyd::run_assign() {
 }
 
 LloydStep Lloyd::iterate() {
-    const int64_t n = data_.n, d = data_.d, k = cfg_.k, B = data_.batch;
+    const int64_t n = data_.n, d = dp_, k = cfg_.k, B = data_.batch;
     LloydStep step;
     if (!prepared_) {
         prepare_centroids();  // first iteration, or the centroids moved outside finalize
@@ -285,7 +330,7 @@ void Lloyd::split_empty(const std::vector<int64_t>& problems, LloydStep& step) {
     // FAISS's sequential split runs on the host. Its draws need the weights
     // alone, and the splits touch a few rows: only those move, for all the
     // problems at once (two round trips per iteration whatever the batch).
-    const int64_t k = cfg_.k, d = data_.d, rows_total = data_.batch * k;
+    const int64_t k = cfg_.k, d = dp_, rows_total = data_.batch * k;
     std::vector<float> w(static_cast<size_t>(rows_total));
     copy_to_host(place_, w.data(), weight_sums_.get(), w.size() * sizeof(float));
     std::vector<std::vector<ClusterSplit>> plans;

@@ -64,7 +64,10 @@ class Lloyd {
                        float* centroids) const;
 
     void set_centroids(const float* host); ///< batch x k x d
-    void get_centroids(float* host) const; ///< batch x k x d
+    /// Centroid row j of problem b = point rows[j] of problem b (host ids,
+    /// each < n), for every problem: one gather on the backend, no copy
+    /// through the host.
+    void set_centroids_from_points(const std::vector<int64_t>& rows);
 
     /// assign -> objective -> update -> split -> post-process.
     LloydStep iterate();
@@ -76,7 +79,8 @@ class Lloyd {
     /// Backend arrays of the last assignment / current centroids.
     const int32_t* labels_data() const { return labels_.get(); }
     const float* distances_data() const { return distances_.get(); }
-    const float* centroids_data() const { return centroids_.get(); }
+    /// The current centroids (batch x k x d) into `out`, host or place memory.
+    void get_centroids(float* out) const;
 
     int64_t n() const { return data_.n; }
     int64_t d() const { return data_.d; }
@@ -100,6 +104,7 @@ class Lloyd {
     Place place_;
     LloydData data_;
     LloydConfig cfg_;
+    int64_t dp_ = 0; // row length of points and centroids on the place (d, padded on CUDA)
     PlaceArray<uint8_t> x_owned_; // the points on the place, when copied
     const void* x_ = nullptr;     // the points used by the kernels
     PlaceArray<float> x_norms_, weights_, centroids_, c_norms_, sums_, weight_sums_,

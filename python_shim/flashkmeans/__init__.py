@@ -25,6 +25,8 @@ __all__ = [
     "cuda_available",
     "cuda_compiled",
     "cuda_device_count",
+    "empty_cache",
+    "cached_memory_bytes",
     "__version__",
 ]
 
@@ -42,3 +44,18 @@ def cuda_device_count():
 def cuda_available():
     """True when backend='auto' runs on a GPU here."""
     return cuda_compiled() and cuda_device_count() > 0
+
+
+def empty_cache():
+    """Give back the GPU memory flashkmeans keeps between calls.
+
+    On CUDA, the device buffers of a finished call stay in a per-device
+    memory pool, so the next call of the same shape allocates nothing; the
+    pool holds at most what the largest call so far used and empties itself
+    when an allocation would otherwise fail. Like torch.cuda.empty_cache()."""
+    _flashkmeans.empty_cache()
+
+
+def cached_memory_bytes():
+    """Bytes of GPU memory (and pinned host buffers) kept between calls."""
+    return int(_flashkmeans.cached_memory_bytes())

@@ -18,7 +18,9 @@
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/Options.h>
 #include <flashkmeans/batch.h>
+#include <flashkmeans/errors.h>
 #include <flashkmeans/kernels.h>
+#include <flashkmeans/memory.h>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
@@ -457,11 +459,23 @@ NB_MODULE(_flashkmeans, m) {
     m.doc() = "flashkmeans C++ engine (internal; use the flashkmeans package)";
 
     faiss::InterruptCallback::instance.reset(new PythonInterruptCallback());
+    // bad input is the caller's mistake: ValueError, as numpy and scikit-learn raise
+    nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+        try {
+            std::rethrow_exception(p);
+        } catch (const flashkmeans::InputError& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        }
+    });
 
     m.def("cuda_compiled", &flashkmeans::cuda_compiled,
           "True when this build has the CUDA kernels compiled in.");
     m.def("cuda_device_count", &flashkmeans::cuda_device_count,
           "Number of visible CUDA devices (0 without CUDA support or GPU).");
+    m.def("empty_cache", &flashkmeans::empty_cache,
+          "Returns the device memory and pinned buffers kept between calls to the driver.");
+    m.def("cached_memory_bytes", &flashkmeans::cached_memory_bytes,
+          "Bytes of device memory and pinned buffers kept between calls.");
     m.def("resolve_backend", &resolve_backend, "name"_a,
           "The backend a name resolves to on this machine ('cpu' or 'cuda').");
     m.def("check_options", [](const nb::dict& d) { (void)make_options(d); }, "options"_a,

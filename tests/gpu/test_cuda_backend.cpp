@@ -4,6 +4,7 @@
 #include <flashkmeans/AssignIndex.h>
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/batch.h>
+#include <flashkmeans/memory.h>
 
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
@@ -389,6 +390,85 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
     EXPECT_EQ(0, memcmp(c0.data(), c1.data(), c0.size() * 4));
     EXPECT_EQ(l0, l1);
     EXPECT_EQ(o0, o1);
+}
+
+// Rows whose bytes are not a multiple of 16 are zero-padded inside the
+// engine (so the Hopper kernel runs): a run on such rows equals, bit for bit,
+// a run on the same rows padded by the caller, for every dtype and input place.
+TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 2, n = 6000, k = 40;
+    for (flashkmeans::DType dtype : {flashkmeans::DType::Float32, flashkmeans::DType::Float16}) {
+        for (int64_t d : {3, 100}) {
+            const int64_t dp = (d + 7) / 8 * 8;
+            SCOPED_TRACE("d=" + std::to_string(d) + (dtype == flashkmeans::DType::Float16 ? " fp16" : " fp32"));
+            auto x = fk_test::random_matrix(B * n, d, 41 + d);
+            std::vector<float> xp(B * n * dp, 0.f);
+            for (int64_t r = 0; r < B * n; r++) {
+                std::copy(x.begin() + r * d, x.begin() + (r + 1) * d, xp.begin() + r * dp);
+            }
+            flashkmeans::Options o = opts(Backend::CUDA);
+            o.dtype = dtype;
+            flashkmeans::BatchKMeansParams params;
+            params.k = k;
+            params.niter = 6;
+            std::vector<float> c(B * k * d), cp(B * k * dp);
+            std::vector<int32_t> l(B * n), lp(B * n);
+            flashkmeans::batch_kmeans({x.data(), flashkmeans::DType::Float32, false, B, n, d}, params,
+                                      {false, c.data(), l.data(), nullptr}, o);
+            flashkmeans::batch_kmeans({xp.data(), flashkmeans::DType::Float32, false, B, n, dp},
+                                      params, {false, cp.data(), lp.data(), nullptr}, o);
+            EXPECT_EQ(l, lp);
+            for (int64_t r = 0; r < B * k; r++) {
+                ASSERT_EQ(0, memcmp(&c[r * d], &cp[r * dp], d * 4)) << "centroid row " << r;
+            }
+            // device input and device output too
+            float* dx = nullptr;
+            float* dc = nullptr;
+            ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+            ASSERT_EQ(cudaSuccess, cudaMalloc(&dc, c.size() * 4));
+            ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+            flashkmeans::batch_kmeans({dx, flashkmeans::DType::Float32, true, B, n, d}, params,
+                                      {true, dc, nullptr, nullptr}, o);
+            std::vector<float> cd(c.size());
+            ASSERT_EQ(cudaSuccess, cudaMemcpy(cd.data(), dc, c.size() * 4, cudaMemcpyDeviceToHost));
+            EXPECT_EQ(0, memcmp(cd.data(), c.data(), c.size() * 4));
+            cudaFree(dx);
+            cudaFree(dc);
+        }
+    }
+}
+
+TEST(CudaBackend, SecondCallReusesCachedMemoryAndEmptyCacheReturnsIt) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 3, n = 20000, d = 24, k = 50;
+    auto x = fk_test::random_matrix(B * n, d, 31);
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 4;
+    flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, B, n, d};
+    auto run = [&] {
+        std::vector<float> c(B * k * d);
+        flashkmeans::batch_kmeans(p, params, {false, c.data(), nullptr, nullptr}, opts(Backend::CUDA));
+        return c;
+    };
+    flashkmeans::empty_cache();
+    const auto first = run();
+    const size_t cached = flashkmeans::cached_memory_bytes();
+    // at least the points, their norms, labels and distances stayed cached
+    EXPECT_GE(cached, size_t(B * n) * (d + 3) * 4);
+    size_t free_before = 0, free_after = 0, total = 0;
+    ASSERT_EQ(cudaSuccess, cudaMemGetInfo(&free_before, &total));
+    const auto second = run();
+    ASSERT_EQ(cudaSuccess, cudaMemGetInfo(&free_after, &total));
+    EXPECT_EQ(0, memcmp(first.data(), second.data(), first.size() * 4));
+    EXPECT_EQ(flashkmeans::cached_memory_bytes(), cached) << "the second call grew the cache";
+    // (a few MiB of kernel scratch and graph state come and go with each call)
+    EXPECT_GE(free_after + (size_t(8) << 20), free_before) << "the second call took memory from the driver";
+    flashkmeans::empty_cache();
+    EXPECT_EQ(flashkmeans::cached_memory_bytes(), 0u);
+    ASSERT_EQ(cudaSuccess, cudaMemGetInfo(&free_after, &total));
+    EXPECT_GE(free_after, free_before + cached - (size_t(16) << 20));
 }
 
 TEST(CudaBackend, OutOfMemoryIsAClearError) {

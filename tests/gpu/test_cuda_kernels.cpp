@@ -625,6 +625,52 @@ TEST(CudaFlashAssign, HopperHalfAndBf16MatchFloat64Reference) {
     }
 }
 
+/// Rows of d zero-padded to dp columns.
+std::vector<float> pad_rows(const std::vector<float>& x, int64_t d, int64_t dp) {
+    std::vector<float> out(x.size() / d * dp, 0.f);
+    for (size_t r = 0; r < x.size() / d; r++) {
+        std::copy(x.begin() + r * d, x.begin() + (r + 1) * d, out.begin() + r * dp);
+    }
+    return out;
+}
+
+// The engine pads rows to 16 bytes so that any d runs on the Hopper kernel.
+// Padding changes no result: on the unpadded sm_80 kernel, zero-padded rows
+// give bitwise the labels and distances of the unpadded ones; the Hopper
+// kernel on padded rows agrees with it and with float64 (up to near-ties).
+TEST(CudaFlashAssign, HopperZeroPaddedRowsGiveTheUnpaddedResults) {
+    REQUIRE_HOPPER();
+    for (DType dtype : {DType::Float16, DType::BFloat16, DType::Float32}) {
+        const int64_t per16 = int64_t(16 / elem_size(dtype));
+        for (int64_t d : {1, 3, 5, 7, 13, 100, 127, 300}) {
+            if (dtype == DType::Float32 && d > 128) {
+                continue;  // 3xTF32 on the Hopper kernel takes d <= 128
+            }
+            const int64_t dp = (d + per16 - 1) / per16 * per16, n = 3001, k = 300;
+            SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d));
+            const auto x = rounded(fk_test::random_matrix(n, d, 171 + d), dtype);
+            const auto c = rounded(fk_test::random_matrix(k, d, 172 + d), dtype);
+            const auto xp = pad_rows(x, d, dp), cp = pad_rows(c, d, dp);
+            const auto t = gpu_assign(x, n, c, k, d, dtype, Metric::L2, Precision::Exact,
+                                      AssignKernel::Tiled);
+            const auto tp = gpu_assign(xp, n, cp, k, dp, dtype, Metric::L2, Precision::Exact,
+                                       AssignKernel::Tiled);
+            EXPECT_EQ(t.labels, tp.labels);
+            for (int64_t i = 0; i < n; i++) {
+                ASSERT_EQ(fk_test::float_bits(t.dist[i]), fk_test::float_bits(tp.dist[i])) << i;
+            }
+            const auto h = gpu_assign(xp, n, cp, k, dp, dtype, Metric::L2, Precision::Exact,
+                                      AssignKernel::Hopper);
+            const auto ref = reference(x, n, c, k, d, false);
+            const double tie = dtype == DType::Float32 ? 1e-6 : 1e-3;
+            const Agreement a = check_assign(x, n, c, k, d, false, ref, h.labels.data(),
+                                             h.dist.data(), tie, dtype == DType::Float32 ? 1e-4 : 1e-3);
+            EXPECT_EQ(a.bad, 0);
+            EXPECT_EQ(a.dist_bad, 0);
+        }
+    }
+}
+
 // fp32 Precision::Exact on wgmma (3xTF32, d <= 128): labels equal the float64
 // argmin except true near-ties (loss < 1e-6 relative), distances within 1e-4,
 // as the sm_80 kernel's; d of 1 to 4 chunks of 32 values incl. non-multiples

@@ -162,9 +162,10 @@ def test_extension_rejects_bad_arrays_without_crashing(x):
     # errors from the C++ engine come back as RuntimeError with its message
     with pytest.raises(RuntimeError, match="at least as large"):
         _flashkmeans.train_clustering(x[:3], "float32", 4, "l2", {}, {})
+    # bad input from the engine is the caller's mistake: ValueError
     y = x.copy()
     y[0, 0] = np.nan
-    with pytest.raises(RuntimeError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):
         _flashkmeans.train_clustering(y, "float32", 4, "l2", {}, {})
     with pytest.raises(ValueError, match="weights"):
         _flashkmeans.train_clustering(x, "float32", 4, "l2", {}, {}, np.ones(3, np.float32))
