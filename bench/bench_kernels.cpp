@@ -1,5 +1,5 @@
 // bench_kernels: times the two CUDA kernels of one Lloyd iteration on random
-// data, for the configurations of docs/REFERENCE.md.
+// data, for the reference configurations (docs/benchmarks.md).
 //
 //   bench_kernels                 the built-in table (about a minute on an H100)
 //   bench_kernels --quick         fewer repetitions, the three largest rows skipped

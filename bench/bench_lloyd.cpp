@@ -1,6 +1,6 @@
 // bench_lloyd: end-to-end milliseconds per Lloyd iteration of flashkmeans on
 // the GPU (assign + objective + update + finalize + the one host sync), for
-// the rows of docs/REFERENCE.md, with the points already on the device as the
+// the reference rows (docs/benchmarks.md), with the points already on the device as the
 // reference's numbers are. It drives the engine (faiss_plugin/lloyd.h) that
 // batch_kmeans runs, so setup, init and teardown are outside the clock: each
 // iteration ends with the engine's one host sync, and the time between two

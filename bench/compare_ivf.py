@@ -39,7 +39,7 @@ PQ_TRAIN_S = {"cpu": 15.0, "full": 40.0, "tiny": 3.0}
 # FAISS's `add` assigns the points to their lists on the CPU, far below the
 # k-means rate: measured 158.7 s for 4M x 128 into 4096 lists (and 39 s for
 # 1M) on the 16-core GPU machine, ~27 GFLOP/s
-# (bench/results/2026-11-21-h200-session4/compare_ivf4m_partial.log).
+# (bench/results/2026-11-21-h200-session4/compare_ivf4m_partial.log at 91e0225).
 IVF_ADD_FLOPS = 27e9
 
 

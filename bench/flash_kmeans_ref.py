@@ -1,5 +1,5 @@
-"""Times Flash-KMeans (the `flash-kmeans` wheel, Triton) on the rows of
-docs/REFERENCE.md, the way bench_lloyd times flashkmeans: points already on the
+"""Times Flash-KMeans (the `flash-kmeans` wheel, Triton) on the reference rows
+(docs/benchmarks.md), the way bench_lloyd times flashkmeans: points already on the
 GPU, fixed iterations (tol < 0 never stops early), per-iteration time =
 (t(22) - t(2)) / 20, median of 5 after a warm-up (its API has no hook per
 iteration; bench_lloyd times the ends of flashkmeans' iterations directly). Also times its assignment and

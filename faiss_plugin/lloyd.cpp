@@ -54,9 +54,10 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         // the centroid rows' padding stays zero: copies in write d columns
         place_zero(place_, centroids_.get(), centroids_.size() * sizeof(float));
     }
-    // The points, uploaded once (or used in place) in the compute dtype.
+    // The points, uploaded once (or used in place: the caller's host array on
+    // the CPU, its device array on CUDA) in the compute dtype.
     const size_t count = size_t(n) * d * B;
-    if (data.x_on_device && data.dtype == cfg_.compute_dtype && dp == d) {
+    if ((data.x_on_device || !cuda) && data.dtype == cfg_.compute_dtype && dp == d) {
         x_ = data.x;
     } else if (data.dtype == cfg_.compute_dtype) {
         x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);

@@ -212,7 +212,7 @@ __device__ __forceinline__ void fold_with_bias(fa::RowArgMax<1, 16>& best, float
 /// own: on 1M fp16 points at k = 1024 to 65536 the labels equal the plain
 /// reference kernel's (fp32 FMA, then + bias) to the 4th decimal of a percent
 /// and differ from the sm_80 kernel's on 0-5 points (bench_kernels' agree
-/// columns, bench/results/2026-11-22-h200-session16); the float64 tests'
+/// columns, bench/results/2026-11-22-h200-session16 at 91e0225); the float64 tests'
 /// near-tie rule holds (CudaFlashAssign.Hopper*). H200,
 /// same binary, alternating: 1M x 8192 x 128 fp16 4.09-4.11 vs 4.19-4.21 ms
 /// per Lloyd iteration (40 iterations, at the 700 W cap), 4M x 4096 8.47-8.48
@@ -1114,7 +1114,7 @@ void launch_regs(const kernels::AssignArgs& a, bool pair, bool maxf, cudaStream_
 /// streamed one can). "auto": the resident one for at most 2 chunks (fp16/bf16
 /// d <= 128, the points in registers; fp32 TF32 d <= 64), the streamed one
 /// above. H200, 2026-11-22, 1M points, alternating in one call
-/// (bench/results/2026-11-22-h200-session14/call10_streamed_ab), streamed vs
+/// (bench/results/2026-11-22-h200-session14/call10_streamed_ab at 91e0225), streamed vs
 /// resident ms: TF32 d = 128 0.866 vs 0.948-0.956 at k = 1024, 3.285 vs
 /// 3.653-3.664 at 4096, 6.85-7.18 vs 7.36-7.54 at 8192; TF32 d = 96
 /// 0.697-0.701 vs 0.765-0.769; fp16 d = 256 0.907-0.910 vs 0.954-0.966 (k =
@@ -1142,7 +1142,7 @@ constexpr AVariant kAVariants[] = {{"regs", true}, {"smem", false}};
 /// "auto": the resident kernel with the points in registers (fp16/bf16,
 /// d <= 128) always, the streamed one from 8 chunks of d (fp16/bf16 d >= 512,
 /// TF32 d >= 256). "1" never, "2" always: for A/B runs and the bitwise test.
-/// H200, 2026-11-22 (bench/results/2026-11-22-h200-session15): the session-7
+/// H200, 2026-11-22 (bench/results/2026-11-22-h200-session15 at 91e0225): the session-7
 /// version of the resident change ran as fast as its base in short bursts
 /// (1M x 8192 x 128: 4.05 vs 4.05 ms) and 2.8% faster after 300 back-to-back
 /// launches, at the 700 W cap (4.45 vs 4.58 ms; 8M x 1024: 4.86-4.89 vs
@@ -1164,7 +1164,7 @@ constexpr ClusterVariant kClusterVariants[] = {
 /// fold_acc_max_first (a tree of maxima, the column searched only when a row
 /// improves). "auto": max-first from k = 32768. H200, 2026-11-22, 1M x k x
 /// 128 fp16, two passes in alternating order, scan vs max-first ms
-/// (bench/results/2026-11-22-h200-session18): k = 1024 0.542-0.548 vs
+/// (bench/results/2026-11-22-h200-session18 at 91e0225): k = 1024 0.542-0.548 vs
 /// 0.601-0.603, 8192 3.68-3.72 vs 3.81-3.84, 16384 7.58-7.84 vs 7.55-7.84,
 /// 32768 15.55-15.76 vs 15.27-15.29, 65536 31.27-31.30 vs 30.04. "scan" /
 /// "max" force one, for tests and A/B runs.

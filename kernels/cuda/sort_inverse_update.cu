@@ -96,7 +96,7 @@ bool pack_keys();                         // likewise
 /// problem) that is two passes of 8 + 1..4 bits; 6 + 3..6 bits in 256 x 16
 /// tiles makes the same two passes with smaller digit tables, and was
 /// faster on the H200 (2026-11-22, 1M keys of 11 bits: 45.2 vs 47.7 us,
-/// 8M: 181 vs 194; bench/results/2026-11-22-h200-session13/call1_sort_gather).
+/// 8M: 181 vs 194; bench/results/2026-11-22-h200-session13/call1_sort_gather at 91e0225).
 /// Where 6-bit digits would add a pass (13-16, 19-24 bits) they lose (21
 /// bits, 2M keys: 114 vs 93 us). So the digit is the smallest that keeps
 /// CUB's number of passes, at least 6 (sort_digit_bits): 6 for 9-12 bits, 7
@@ -108,7 +108,7 @@ bool pack_keys();                         // likewise
 /// atomics; with 7-bit digits (4M x 4096: 2 x 4M keys of 13 bits, not
 /// packed) 512-thread blocks of 4 sub-histograms were 3-4 us faster per
 /// update (0.415-0.416 vs 0.418-0.420 ms, 3 alternating passes, H200,
-/// bench/results/2026-11-22-h200-session15/call9_hist7); for 6-bit digits
+/// bench/results/2026-11-22-h200-session15/call9_hist7 at 91e0225); for 6-bit digits
 /// they were not (1M x 1024: the update slower, call 3).
 template <typename V, int DIGIT, int HIST_THREADS = 128, int HIST_PARTS = 1>
 struct DigitSort {
@@ -971,7 +971,7 @@ void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
 /// of small problems (32 x 65536, where the GPU is full anyway) then cuts
 /// every cluster into many pieces: with CUDA graphs, H200, same binary,
 /// 128 against 32 gives 32 x 65536 x 1024 1.420 vs 1.460 ms per iteration,
-/// 100000 x 100 0.103-0.110 vs 0.095 (bench/results/2026-11-21-h200-session11).
+/// 100000 x 100 0.103-0.110 vs 0.095 (bench/results/2026-11-21-h200-session11 at 91e0225).
 /// A function of n, d and the variant only, never of the batch: a batch
 /// keeps the bits of separate calls.
 int64_t piece_len(int64_t n, int64_t d) {

@@ -3,7 +3,7 @@ producers) become one `Points` record that the extension accepts, with the
 fewest copies possible, and outputs are built with the caller's own library
 on the caller's own device.
 
-Rules (documented in README_python.md):
+Rules (documented in README.md, section Python):
 
 - float32, float16 and bfloat16 (ml_dtypes on numpy, torch.bfloat16) are used
   as they are; other floating types (float64, ...) are converted to float32,

@@ -111,13 +111,14 @@ def test_int_centroids_on_data_in_unit_interval(x):
 
 OUT_OF_MEMORY_SCRIPT = r"""
 import resource, numpy as np, flashkmeans
-x = np.random.RandomState(0).rand(400000, 64).astype(np.float32)  # 100 MB
+x = np.random.RandomState(0).rand(4 << 20, 4).astype(np.float32)  # 64 MB, used in place
 # BLAS and the engine's first allocations happen before the limit
-flashkmeans.Kmeans(64, 8, niter=1, backend="cpu").train(x[:2000])
+flashkmeans.Kmeans(4, 8, niter=1, backend="cpu").train(x[:2000])
 vm = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
-resource.setrlimit(resource.RLIMIT_AS, (vm + (40 << 20), resource.RLIM_INFINITY))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (8 << 20), resource.RLIM_INFINITY))
 try:
-    flashkmeans.Kmeans(64, 64, niter=2, backend="cpu", max_points_per_centroid=1 << 20).train(x)
+    # the per-point buffers (norms, labels, distances: 16 MB each) cannot fit
+    flashkmeans.Kmeans(4, 64, niter=2, backend="cpu", max_points_per_centroid=1 << 20).train(x)
 except (MemoryError, RuntimeError) as e:
     print(type(e).__name__, e)
 else:
@@ -126,8 +127,7 @@ else:
 
 
 def test_out_of_host_memory_is_a_clear_error():
-    # a child process whose address space is capped 40 MB above what it
-    # holds: the 100 MB training run cannot get its buffers
+    # a child process whose address space is capped 8 MB above what it holds
     import subprocess
     import sys
 
