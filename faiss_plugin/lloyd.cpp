@@ -1,9 +1,13 @@
 #include "lloyd.h"
 
+#include <flashkmeans/errors.h>
+
 #include <faiss/impl/FaissAssert.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <cinttypes>
 #include <limits>
 #include <cstring>
@@ -100,39 +104,56 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     }
 }
 
+namespace {
+
+// Distances are ||x||^2 + ||c||^2 - 2 x.c in float32. A centroid is a mean
+// of points, so ||c||^2 <= max ||x||^2, and every term stays finite while the
+// squared norms sum to at most FLT_MAX / 4. Past that the distances become
+// inf or NaN and every label is arbitrary.
+const double kMaxSquaredNorms = double(std::numeric_limits<float>::max()) / 4;
+
+std::string format(const char* fmt, ...) {
+    char buf[256];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, args);
+    va_end(args);
+    return buf;
+}
+
+} // namespace
+
 void check_given_centroids(const float* c, int64_t m, int64_t d, const char* what) {
-    const double limit = double(std::numeric_limits<float>::max()) / 4;
     for (int64_t j = 0; j < m; j++) {
         double norm = 0;
         for (int64_t t = 0; t < d; t++) {
             const double v = c[j * d + t];
-            FAISS_THROW_IF_NOT_FMT(std::isfinite(v), "%s contain NaN's or Inf's (centroid %" PRId64 ")",
-                                   what, j);
+            if (!std::isfinite(v)) {
+                throw InputError(format("%s contain NaN's or Inf's (centroid %" PRId64 ")", what, j));
+            }
             norm += v * v;
         }
-        FAISS_THROW_IF_NOT_FMT(norm <= limit,
-                               "%s too large for float32 distances: centroid %" PRId64
-                               " has squared norm %g, above %g",
-                               what, j, norm, limit);
+        if (!(norm <= kMaxSquaredNorms)) {
+            throw InputError(format("%s too large for float32 distances: centroid %" PRId64
+                                    " has squared norm %g, above %g",
+                                    what, j, norm, kMaxSquaredNorms));
+        }
     }
 }
 
 void Lloyd::check_norms_fit_float32() {
-    // Distances are ||x||^2 + ||c||^2 - 2 x.c in float32. A centroid is a
-    // mean of points, so ||c||^2 <= max ||x||^2, and every term stays finite
-    // while each problem's squared norms sum to at most FLT_MAX / 4. Past
-    // that the distances become inf or NaN and every label is arbitrary.
+    // per problem, with the reduction the iteration statistics already use
     const int64_t n = data_.n, B = data_.batch;
     iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get());
     copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
     place_sync(place_);
-    const double limit = double(std::numeric_limits<float>::max()) / 4;
     for (int64_t b = 0; b < B; b++) {
         const double sum = stats_host_.get()[3 * b];
-        FAISS_THROW_IF_NOT_FMT(sum <= limit,
-                               "points too large for float32 distances: their squared norms sum "
-                               "to %g (problem %" PRId64 "), above %g; scale the data down",
-                               sum, b, limit);
+        if (!(sum <= kMaxSquaredNorms)) {
+            throw InputError(format("points too large for float32 distances: their squared norms "
+                                    "sum to %g (problem %" PRId64 "), above %g; scale the data down",
+                                    sum, b, kMaxSquaredNorms));
+        }
     }
 }
 
