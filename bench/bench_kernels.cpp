@@ -23,8 +23,10 @@
 // counts (balanced and skewed labels), are bitwise those of the default:
 // "fa_same_as_default" / "update_same_as_default" (1 = identical).
 #include <flashkmeans/kernels.h>
+#include <flashkmeans/variants.h>
 
 #include "bench_data.h"
+#include "tuning_env.h"
 
 #include <cuda_runtime_api.h>
 
@@ -104,18 +106,20 @@ std::string env_config(const char* var) {
     return (e == nullptr || *e == '\0') ? std::string("default") : std::string(e);
 }
 
-/// Runs f() with `var` = "default", then restores the variant.
+/// Runs f() with the default variant in `field`, then restores the variant.
 template <typename F>
-void with_default_config(const char* var, F&& f) {
-    const std::string saved = env_config(var);
-    setenv(var, "default", 1);
+void with_default_config(const char* kn::Variants::*field, F&& f) {
+    const kn::Variants saved = kn::default_variants();
+    kn::Variants def = saved;
+    def.*field = "";
+    kn::set_default_variants(def);
     try {
         f();
     } catch (...) {
-        setenv(var, saved.c_str(), 1);
+        kn::set_default_variants(saved);
         throw;
     }
-    setenv(var, saved.c_str(), 1);
+    kn::set_default_variants(saved);
 }
 
 template <typename T>
@@ -188,7 +192,7 @@ Result run_row(const Row& row, bool quick) {
     if (env_config("FLASHKMEANS_FA_CONFIG") != "default") {
         const auto var_labels = download(labels.p, size_t(n));
         const auto var_dist = download(dist.p, size_t(n));
-        with_default_config("FLASHKMEANS_FA_CONFIG", [&] {
+        with_default_config(&kn::Variants::fa_config, [&] {
             kn::flash_assign(gpu, a);
             check_launch("flash_assign default");
         });
@@ -255,7 +259,7 @@ Result run_row(const Row& row, bool quick) {
             const auto vs = download(sums.p, size_t(k * d));
             const auto vw = download(wsums.p, size_t(k));
             const auto vc = download(counts.p, size_t(k));
-            with_default_config("FLASHKMEANS_UPDATE_CONFIG", [&] {
+            with_default_config(&kn::Variants::update, [&] {
                 kn::UpdateArgs ud = u;  // the default's own workspace size
                 ud.workspace = nullptr;
                 ud.workspace_bytes = 0;
@@ -335,6 +339,7 @@ int usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+    fk_bench::apply_variants_from_env();
     bool quick = false;
     std::string only;
     std::vector<std::string> pos;

@@ -20,6 +20,7 @@
 #include <flashkmeans/batch.h>
 
 #include "bench_data.h"
+#include "tuning_env.h"
 #include "lloyd.h"
 
 #include <algorithm>
@@ -110,6 +111,7 @@ double kmeanspp_ms(const Config& c, const void* x) {
 } // namespace
 
 int main(int argc, char** argv) {
+    fk_bench::apply_variants_from_env();
     const char* only = nullptr;
     bool kmeanspp = false, trace = false;
     int iters = 20;

@@ -32,6 +32,8 @@ JS=$OUT/sweep.jsonl
 if [ ! -f build-gpu/build.ninja ]; then
   bash bench/gpu_run.sh build || exit 1
 fi
+# the sweep's configurations are compiled only into a tuning build
+cmake build-gpu -DFLASHKMEANS_TUNING=ON >> "$LOG" 2>&1 || exit 1
 P=$PWD/.prefix
 LIB=$P/usr/lib/x86_64-linux-gnu
 export LD_LIBRARY_PATH=$LIB/openblas-pthread:$LIB:${LD_LIBRARY_PATH:-}

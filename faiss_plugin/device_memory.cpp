@@ -2,6 +2,7 @@
 #include "device_memory.h"
 
 #include <flashkmeans/memory.h>
+#include <flashkmeans/variants.h>
 
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/utils.h>
@@ -250,10 +251,10 @@ PlaceStream::~PlaceStream() {
 }
 
 PlaceGraph::PlaceGraph(const Place& place) : place_(place) {
-    const char* env = std::getenv("FLASHKMEANS_CUDA_GRAPH");
-    const std::string mode = env != nullptr ? env : "";
+    const std::string mode = kernels::default_variants().cuda_graph;
     FAISS_THROW_IF_NOT_FMT(mode.empty() || mode == "0" || mode == "1" || mode == "require",
-                           "FLASHKMEANS_CUDA_GRAPH=%s is not one of 0, 1, require", mode.c_str());
+                           "flashkmeans: variant cuda_graph = \"%s\" is not one of 0, 1, require",
+                           mode.c_str());
     require_ = FK_ON_CUDA(place) && mode == "require";
     plain_ = !FK_ON_CUDA(place) || mode == "0";
 }

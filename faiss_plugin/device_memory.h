@@ -84,8 +84,9 @@ class PlaceStream {
 /// launch: one launch instead of one per kernel, and no host-side gaps
 /// between the kernels. If recording fails (the legacy default stream, no
 /// stream-ordered allocator, ...) every run stays plain: slower, same
-/// results. FLASHKMEANS_CUDA_GRAPH=0 keeps runs plain (A/B timing, debugging);
-/// =require makes a failed recording an error (tests). On the CPU, each run
+/// results. The variant cuda_graph = "0" (flashkmeans/variants.h) keeps runs
+/// plain (A/B timing, debugging); "require" makes a failed recording an
+/// error (tests). On the CPU, each run
 /// calls the work.
 class PlaceGraph {
    public:
@@ -105,7 +106,7 @@ class PlaceGraph {
     Place place_;
     void* exec_ = nullptr; // cudaGraphExec_t
     bool plain_ = false;   // recording failed or is switched off
-    bool require_ = false; // FLASHKMEANS_CUDA_GRAPH=require
+    bool require_ = false; // the variant cuda_graph = "require"
     int64_t runs_ = 0;
 };
 

@@ -157,9 +157,9 @@ TEST(BadInput, UnknownOptionNamesAreRejected) {
 // must not silently leave graphs on or off.
 TEST(BadInput, UnknownCudaGraphModeIsRejected) {
     auto x = fk_test::random_matrix(100, 4, 3);
-    fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", "off");
+    fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, "off");
     expect_error([&] { train(100, 4, 5, x.data()); },
-                 "FLASHKMEANS_CUDA_GRAPH=off is not one of 0, 1, require");
+                 "variant cuda_graph = \"off\" is not one of 0, 1, require");
 }
 
 TEST(BadInput, TrainIvfOnNonIvfIndexIsRejected) {

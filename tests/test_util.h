@@ -2,6 +2,8 @@
 // references that the fast kernels are checked against.
 #pragma once
 
+#include <flashkmeans/variants.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -153,26 +155,24 @@ inline uint32_t float_bits(float v) {
     return u;
 }
 
-class ScopedEnv {
+/// Sets one field of the process's default kernel variants
+/// (flashkmeans/variants.h) for a scope: the code path every call in it
+/// takes unless its arguments name variants of their own.
+class ScopedVariant {
    public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        const char* old = std::getenv(name);
-        had_ = old != nullptr;
-        old_ = had_ ? old : "";
-        setenv(name, value, 1);
+    using Field = const char* flashkmeans::kernels::Variants::*;
+    ScopedVariant(Field field, const char* value)
+        : old_(flashkmeans::kernels::default_variants()) {
+        flashkmeans::kernels::Variants v = old_;
+        v.*field = value;
+        flashkmeans::kernels::set_default_variants(v);
     }
-    ~ScopedEnv() {
-        if (had_) {
-            setenv(name_, old_.c_str(), 1);
-        } else {
-            unsetenv(name_);
-        }
-    }
+    ~ScopedVariant() { flashkmeans::kernels::set_default_variants(old_); }
+    ScopedVariant(const ScopedVariant&) = delete;
+    ScopedVariant& operator=(const ScopedVariant&) = delete;
 
    private:
-    const char* name_;
-    bool had_;
-    std::string old_;
+    flashkmeans::kernels::Variants old_;
 };
 
 } // namespace fk_test

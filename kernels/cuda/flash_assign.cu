@@ -303,11 +303,18 @@ using CfgExact = TileConfig<128, 128, 2, 2, 3, 2, 64, true>;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-/// x resident in smem: FLASHKMEANS_FA_RESIDENT=0 turns it off, =1 forces it
-/// whenever it fits; unset = when MIN_BLOCKS blocks still fit on one SM.
-int resident_override() {
-    const char* e = std::getenv("FLASHKMEANS_FA_RESIDENT");
-    return e == nullptr ? -1 : std::atoi(e);
+/// x resident in smem: the variant fa_resident = "0" turns it off, "1" forces
+/// it whenever it fits; "" = when MIN_BLOCKS blocks still fit on one SM.
+int resident_override(const kernels::AssignArgs& a) {
+    const char* v = kernels::variants_or_default(a.variants).fa_resident;
+    if (*v == '\0') {
+        return -1;
+    }
+    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0) {
+        throw KernelError(std::string("flashkmeans: variant fa_resident = \"") + v +
+                          "\" is not one of: 0 1");
+    }
+    return *v - '0';
 }
 
 template <class Op, class Cfg>
@@ -327,7 +334,7 @@ void launch_tiled(const kernels::AssignArgs& a, cudaStream_t stream) {
 
     const size_t smem_ring = Cfg::smem_bytes(int(chunks), false);
     const size_t smem_res = Cfg::smem_bytes(int(chunks), true);
-    const int ovr = resident_override();
+    const int ovr = resident_override(a);
     // (the runtime reserves 1 KiB of shared memory per block)
     const bool fits_occupancy = (smem_res + 1024) * Cfg::MIN_BLOCKS <= size_t(smem_sm);
     const bool resident = smem_res <= size_t(smem_optin) &&
@@ -366,14 +373,24 @@ void launch_tiled(const kernels::AssignArgs& a, cudaStream_t stream) {
 
 // ------------------------------------------------------------- variants
 //
-// Alternative tile configurations for tuning on the GPU, picked at run time by
-// FLASHKMEANS_FA_CONFIG=<name> (unset or "default": the configurations above).
-// A variant replaces the fp16 kernel and/or the fp32 exact (3xTF32) kernel;
-// bf16 and TF32 always run the default configuration, as does any dtype a
-// variant leaves out. Every variant computes each score with the same
+// Alternative tile configurations for tuning sweeps on the GPU
+// (bench/sweep.sh), picked by the variant fa_config; compiled only with
+// -DFLASHKMEANS_TUNING=ON, so a user's binary carries the defaults above
+// alone. A variant replaces the fp16 kernel and/or the fp32 exact (3xTF32)
+// kernel; bf16 and TF32 always run the default configuration, as does any
+// dtype a variant leaves out. Every variant computes each score with the same
 // sequence of MMAs over d and the same epilogue arithmetic, so its labels and
 // distances are bitwise those of the default. To make a variant the default,
 // change the `using CfgHalf` / `using CfgExact` lines above to its TileConfig.
+using Launch = void (*)(const kernels::AssignArgs&, cudaStream_t);
+
+struct Variant {
+    const char* name;
+    Launch half;   // fp16; null = default
+    Launch exact;  // fp32 Precision::Exact; null = default
+};
+
+#ifdef FLASHKMEANS_TUNING
 //   name     fp16 (BM, BN, warps MxN, stages, min blocks, chunk bytes, bias)
 //            fp32 exact
 using HalfS3 = TileConfig<128, 128, 4, 2, 3, 2>;
@@ -393,14 +410,6 @@ using HalfN256 = TileConfig<128, 256, 2, 4, 3, 1, 64, true>;  // 8 warps of 64 x
 using ExactN256 = TileConfig<128, 256, 2, 4, 3, 1, 64, true>;
 using ExactE2 = TileConfig<128, 128, 4, 2, 3, 2, 64, true>;  // 3xTF32 at 2 blocks/SM
 
-using Launch = void (*)(const kernels::AssignArgs&, cudaStream_t);
-
-struct Variant {
-    const char* name;
-    Launch half;   // fp16; null = default
-    Launch exact;  // fp32 Precision::Exact; null = default
-};
-
 const Variant kVariants[] = {
         {"default", nullptr, nullptr},
         {"s3", launch_tiled<fa::OpHalf<false>, HalfS3>, nullptr},
@@ -416,7 +425,9 @@ const Variant kVariants[] = {
         {"n256", launch_tiled<fa::OpHalf<false>, HalfN256>, launch_tiled<fa::OpF32<true>, ExactN256>},
         {"e2", nullptr, launch_tiled<fa::OpF32<true>, ExactE2>},
 };
-
+#else
+const Variant kVariants[] = {{"default", nullptr, nullptr}};
+#endif
 
 template <typename T>
 void launch_reference(const kernels::AssignArgs& a, cudaStream_t stream) {
@@ -444,8 +455,8 @@ void flash_assign(const Place& place, const kernels::AssignArgs& a) {
         flash_assign_sm90(a, stream);  // throws, saying why, where it cannot run
         return;
     }
-    // read at every call, so a benchmark can switch variants between calls
-    const Variant& v = variant_from_env("FLASHKMEANS_FA_CONFIG", kVariants);
+    const Variant& v =
+            variant_by_name("fa_config", kernels::variants_or_default(a.variants).fa_config, kVariants);
     switch (a.dtype) {
         case DType::Float16:
             if (v.half != nullptr) {

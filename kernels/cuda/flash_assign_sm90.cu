@@ -75,6 +75,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -1120,8 +1121,8 @@ void launch_regs(const kernels::AssignArgs& a, bool pair, bool maxf, cudaStream_
 /// 0.697-0.701 vs 0.765-0.769; fp16 d = 256 0.907-0.910 vs 0.954-0.966 (k =
 /// 1024), 3.462-3.466 vs 3.670-3.805 (4096); fp16 d = 192 0.731 vs
 /// 0.769-0.771. With the points in registers the resident one wins (4M x
-/// 4096 x 128 fp16: 7.25-8.13 vs 8.36-9.52). FLASHKMEANS_FA_SM90_X=resident
-/// or =streamed forces one, for tests and tuning.
+/// 4096 x 128 fp16: 7.25-8.13 vs 8.36-9.52). The variant sm90_x = resident
+/// or streamed forces one, for tests and tuning.
 struct XVariant {
     const char* name;
     int max_resident_chunks;  // more chunks than this: the streamed kernel
@@ -1131,7 +1132,7 @@ constexpr XVariant kXVariants[] = {
 
 /// Where wgmma reads the points from in the resident kernel for fp16/bf16 with
 /// d <= 128 (elsewhere always shared memory): registers by default,
-/// FLASHKMEANS_FA_SM90_A=smem for A/B runs and the bitwise test.
+/// sm90_a = smem for A/B runs and the bitwise test.
 struct AVariant {
     const char* name;
     bool regs;
@@ -1178,9 +1179,8 @@ constexpr MaxFirstVariant kMaxFirstVariants[] = {
 } // namespace
 
 std::string flash_assign_sm90_unsupported(const kernels::AssignArgs& a) {
-    const char* env = std::getenv("FLASHKMEANS_FA_SM90");
-    if (env != nullptr && std::string(env) == "0") {
-        return "switched off by FLASHKMEANS_FA_SM90=0";
+    if (std::strcmp(kernels::variants_or_default(a.variants).sm90, "0") == 0) {
+        return "switched off by the variant sm90 = \"0\"";
     }
     int device = 0;
     FK_CUDA_CHECK(cudaGetDevice(&device));
@@ -1211,10 +1211,11 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
         throw KernelError("flashkmeans: flash_assign: the Hopper kernel cannot run this call: " + why);
     }
     const int chunks = int((a.d * int64_t(dtype_size(a.dtype)) + kChunkBytes - 1) / kChunkBytes);
+    const kernels::Variants& var = kernels::variants_or_default(a.variants);
     const bool streamed =
-            chunks > variant_from_env("FLASHKMEANS_FA_SM90_X", kXVariants).max_resident_chunks;
-    const bool a_regs = variant_from_env("FLASHKMEANS_FA_SM90_A", kAVariants).regs;
-    const ClusterVariant& cv = variant_from_env("FLASHKMEANS_FA_SM90_CLUSTER", kClusterVariants);
+            chunks > variant_by_name("sm90_x", var.sm90_x, kXVariants).max_resident_chunks;
+    const bool a_regs = variant_by_name("sm90_a", var.sm90_a, kAVariants).regs;
+    const ClusterVariant& cv = variant_by_name("sm90_cluster", var.sm90_cluster, kClusterVariants);
     const bool pair = cv.resident_ctas == 2, streamed_pair = chunks >= cv.streamed_pair_chunks;
     constexpr Mainloop kRes = Mainloop::Resident;
     dispatch_dtype(a.dtype, [&](auto tag) {
@@ -1232,7 +1233,7 @@ void flash_assign_sm90(const kernels::AssignArgs& a, cudaStream_t stream) {
         } else {
             if (a_regs && !streamed && chunks <= 2) {
                 const bool maxf =
-                        a.k >= variant_from_env("FLASHKMEANS_FA_SM90_FOLD", kMaxFirstVariants).from_k;
+                        a.k >= variant_by_name("sm90_fold", var.sm90_fold, kMaxFirstVariants).from_k;
                 chunks == 1 ? launch_regs<T, 1>(a, pair, maxf, stream)
                             : launch_regs<T, 2>(a, pair, maxf, stream);
                 return;

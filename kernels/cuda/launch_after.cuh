@@ -6,15 +6,16 @@
 // wait_for_previous_grid() before it touches any memory (the previous
 // kernel's results become visible there); allow_next_grid() lets the kernel
 // after it start early in the same way. Both are no-ops when the launch had
-// no such dependency, on older GPUs, or with FLASHKMEANS_PDL=0 (A/B timing),
+// no such dependency, on older GPUs, or with the variant pdl = "0" (A/B timing),
 // where launch_after() is a plain launch.
 #pragma once
 
 #include "cuda_check.h"
 
+#include <flashkmeans/variants.h>
+
 #include <cuda_runtime.h>
 
-#include <cstdlib>
 #include <cstring>
 
 namespace flashkmeans {
@@ -33,10 +34,9 @@ __device__ __forceinline__ void allow_next_grid() {
 }
 
 /// Whether launch_after() asks for the early start: compute capability 9+
-/// of the current device, unless FLASHKMEANS_PDL=0.
+/// of the current device, unless the default variants say pdl = "0".
 inline bool early_launch_allowed() {
-    const char* e = std::getenv("FLASHKMEANS_PDL");
-    if (e != nullptr && std::strcmp(e, "0") == 0) {
+    if (std::strcmp(kernels::default_variants().pdl, "0") == 0) {
         return false;
     }
     int device = 0, major = 0;

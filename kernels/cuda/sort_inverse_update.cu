@@ -87,9 +87,12 @@ constexpr int kShortPieces = 32;   // clusters cut into <= this many pieces: one
 
 size_t align256(size_t v) { return (v + 255) & ~size_t(255); }
 
-int64_t piece_len(int64_t n, int64_t d);  // below the tuning variants
-int sort_digit_bits(int bits);            // likewise
-bool pack_keys();                         // likewise
+struct UpdateVariant;                                         // below
+const UpdateVariant& update_variant(const kernels::Variants* v);  // likewise
+int64_t piece_len(int64_t n, int64_t d, const UpdateVariant& uv); // likewise
+int sort_digit_bits(int bits, bool sort6);                        // likewise
+bool pack_keys(const UpdateVariant& uv);                          // likewise
+bool small_digits(const UpdateVariant& uv);                       // likewise
 
 /// The radix sort of step 2. CUB's SM90 tuning sorts 8 bits per onesweep pass
 /// (384 threads x 23 items). With 9-12 key bits (k ~ 256..4096, one
@@ -141,7 +144,7 @@ struct DigitSort {
 template <typename V>
 cudaError_t radix_sort(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& keys,
                        cub::DoubleBuffer<V>& values, uint32_t m, int begin_bit, int end_bit,
-                       cudaStream_t stream) {
+                       bool sort6, cudaStream_t stream) {
     auto with = [&](auto policy) {
         using P = decltype(policy);
         return cub::DispatchRadixSort<cub::SortOrder::Ascending, uint32_t, V, uint32_t,
@@ -149,7 +152,7 @@ cudaError_t radix_sort(void* tmp, size_t& bytes, cub::DoubleBuffer<uint32_t>& ke
                                       P>::Dispatch(tmp, bytes, keys, values, m, begin_bit,
                                                    end_bit, true, stream);
     };
-    switch (sort_digit_bits(end_bit - begin_bit)) {
+    switch (sort_digit_bits(end_bit - begin_bit, sort6)) {
     case 6:
         return with(DigitSort<V, 6>{});
     case 7:
@@ -211,16 +214,20 @@ struct Plan {
     size_t off_keys0 = 0, off_ids0 = 0, off_keys1 = 0, off_ids1 = 0;
     size_t off_seg_start = 0, off_seg_end = 0, off_list = 0, off_cub = 0;
     int64_t piece = 0;     // points per piece (piece_len)
+    const UpdateVariant* variant = nullptr;
+    bool sort6 = true;     // the sort's smaller digits (sort_digit_bits)
     size_t off_part = 0;   // partial rows: their own region, or 0 = the sort's free half
     size_t total = 0;
 };
 
-Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
+Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch, const UpdateVariant& uv) {
     if (k >= int64_t(INT32_MAX) - 1) {
         throw KernelError("flashkmeans: sort_inverse_update: k = " + std::to_string(k) +
                           " must be below 2^31 - 2 (labels are int32)");
     }
     Plan p;
+    p.variant = &uv;
+    p.sort6 = small_digits(uv);
     int64_t nb = batch;
     if (n > 0) {
         nb = std::min<int64_t>(nb, int64_t(INT32_MAX) / n);
@@ -240,17 +247,18 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     }
     // key and point in one word when they fit (2^20 points and k < 4096:
     // 20 + 12 bits): the sort moves 4 bytes per point instead of 8
-    p.packed = p.m > 0 && pack_keys() && bits + id_bits <= 32;
+    p.packed = p.m > 0 && pack_keys(uv) && bits + id_bits <= 32;
     p.shift = p.packed ? id_bits : 0;
     if (p.m > 0) {
         cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr);
         if (p.packed) {
             cub::DoubleBuffer<cub::NullType> none;
             FK_CUDA_CHECK(radix_sort(nullptr, p.cub_bytes, keys, none, uint32_t(p.m), p.shift,
-                                     p.shift + p.end_bit, 0));
+                                     p.shift + p.end_bit, p.sort6, 0));
         } else {
             cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
-            FK_CUDA_CHECK(radix_sort(nullptr, p.cub_bytes, keys, ids, uint32_t(p.m), 0, p.end_bit, 0));
+            FK_CUDA_CHECK(radix_sort(nullptr, p.cub_bytes, keys, ids, uint32_t(p.m), 0, p.end_bit,
+                                     p.sort6, 0));
         }
     }
     p.buf_bytes = align256(size_t(p.m) * 4);
@@ -264,7 +272,7 @@ Plan make_plan(int64_t n, int64_t d, int64_t k, int64_t batch) {
     p.off_seg_end = p.off_seg_start + align256(size_t(p.nkeys) * 4);
     // finisher lists of the combine step: 2 counters (short, long), then two
     // lists of at most one piece id per piece
-    p.piece = piece_len(n, d);
+    p.piece = piece_len(n, d, uv);
     const int64_t max_pieces = p.nb * ((n + p.piece - 1) / p.piece);
     p.off_list = p.off_seg_end + align256(size_t(p.nkeys) * 4);
     p.off_cub = p.off_list + align256(sizeof(Finisher) * size_t(2 * max_pieces + 1));
@@ -889,8 +897,10 @@ __global__ void __launch_bounds__(kCombineWarps * 32)
 
 // ------------------------------------------------------------------ variants
 //
-// Shapes of the reduce step for tuning on the GPU, picked at run time by
-// FLASHKMEANS_UPDATE_CONFIG=<name> (unset: "default"). The reduce is bound by
+// Shapes of the reduce step for tuning on the GPU, picked by the variant
+// `update` (flashkmeans/variants.h; "": "default"). The sweep shapes are
+// compiled only with -DFLASHKMEANS_TUNING=ON; "sort8" and "pairs" always
+// (tests run them against the default). The reduce is bound by
 // memory latency, not bandwidth: each group walks its piece one batch of rows
 // after another, so the time is (rows per group / rows in flight) load
 // latencies, and the fix is more groups (shorter pieces) with more rows in
@@ -928,6 +938,9 @@ struct UpdateVariant {
 
 const UpdateVariant kUpdateVariants[] = {
         {"default", 0, 8192, 256, true, 128},
+        {"sort8", 0, 8192, 256, true, 128, false},
+        {"pairs", 0, 8192, 256, true, 128, true, false},
+#ifdef FLASHKMEANS_TUNING
         {"r16", 16, 8192, 256, true, 128},
         {"r8", 8, 8192, 256, true, 128},
         {"t16384", 0, 16384, 256, true, 128},
@@ -935,12 +948,17 @@ const UpdateVariant kUpdateVariants[] = {
         {"w4", 0, 8192, 256, false, 128},  // a warp per piece, 8-byte fp16 loads
         {"s32", 0, 8192, 256, true, 32},
         {"s64", 0, 8192, 256, true, 64},
-        {"sort8", 0, 8192, 256, true, 128, false},
-        {"pairs", 0, 8192, 256, true, 128, true, false},
+#endif
 };
 
-int sort_digit_bits(int bits) {
-    if (!variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).sort6 || bits <= 8) {
+const UpdateVariant& update_variant(const kernels::Variants* v) {
+    return variant_by_name("update", kernels::variants_or_default(v).update, kUpdateVariants);
+}
+
+bool small_digits(const UpdateVariant& uv) { return uv.sort6; }
+
+int sort_digit_bits(int bits, bool sort6) {
+    if (!sort6 || bits <= 8) {
         return 8;
     }
     const int passes = (bits + 7) / 8;  // CUB's, with 8-bit digits
@@ -948,9 +966,7 @@ int sort_digit_bits(int bits) {
     return std::max(6, (bits + passes - 1) / passes);
 }
 
-bool pack_keys() {
-    return variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants).pack;
-}
+bool pack_keys(const UpdateVariant& uv) { return uv.pack; }
 
 template <typename T, int VEC, int G, int ROWS, int MINB, bool ONCE>
 void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
@@ -974,8 +990,7 @@ void launch_reduce(dim3 grid, const ReduceParams& rp, cudaStream_t stream) {
 /// 100000 x 100 0.103-0.110 vs 0.095 (bench/results/2026-11-21-h200-session11 at 91e0225).
 /// A function of n, d and the variant only, never of the batch: a batch
 /// keeps the bits of separate calls.
-int64_t piece_len(int64_t n, int64_t d) {
-    const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
+int64_t piece_len(int64_t n, int64_t d, const UpdateVariant& uv) {
     const int64_t col_blocks = (d + 127) / 128;
     const int64_t fill = ((n * col_blocks + uv.target - 1) / uv.target + 31) / 32 * 32;
     return std::min(uv.max_piece, std::max(uv.min_piece, fill));
@@ -1031,11 +1046,11 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
         if (plan.packed) {
             cub::DoubleBuffer<cub::NullType> none;
             FK_CUDA_CHECK(radix_sort(ws + plan.off_cub, cub_bytes, dkeys, none, uint32_t(m),
-                                     plan.shift, plan.shift + plan.end_bit, stream));
+                                     plan.shift, plan.shift + plan.end_bit, plan.sort6, stream));
         } else {
             cub::DoubleBuffer<int32_t> dids(ids0, ids1);
             FK_CUDA_CHECK(radix_sort(ws + plan.off_cub, cub_bytes, dkeys, dids, uint32_t(m), 0,
-                                     plan.end_bit, stream));
+                                     plan.end_bit, plan.sort6, stream));
             if (dkeys.selector != dids.selector) {
                 throw KernelError("flashkmeans: sort_inverse_update: unexpected CUB buffer state");
             }
@@ -1058,7 +1073,7 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
     const int64_t dround = (d + 3) / 4 * 4;
     Pieces pieces;
     pieces.n = n;
-    const UpdateVariant& uv = variant_from_env("FLASHKMEANS_UPDATE_CONFIG", kUpdateVariants);
+    const UpdateVariant& uv = *plan.variant;
     pieces.len = plan.piece;
     pieces.per_problem = (n + pieces.len - 1) / pieces.len;
     const int64_t n_pieces = nb * pieces.per_problem;
@@ -1161,13 +1176,13 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 } // namespace
 
 size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch) {
-    return make_plan(n, d, k, batch).total;
+    return make_plan(n, d, k, batch, update_variant(nullptr)).total;
 }
 
 void sort_inverse_update(const Place& place, const kernels::UpdateArgs& a) {
     DeviceGuard guard(place.device);
     const cudaStream_t stream = stream_of(place);
-    const Plan plan = make_plan(a.n, a.d, a.k, a.batch);
+    const Plan plan = make_plan(a.n, a.d, a.k, a.batch, update_variant(a.variants));
     char* ws = static_cast<char*>(a.workspace);
     if (ws != nullptr && a.workspace_bytes < plan.total) {
         throw KernelError("flashkmeans: sort_inverse_update: workspace of " +

@@ -321,7 +321,7 @@ TEST(CudaBackend, AssignIndexOnGpuMatchesIndexFlat) {
 }
 
 // From the second iteration on, an iteration's kernels run as one CUDA graph
-// (PlaceGraph). FLASHKMEANS_CUDA_GRAPH=require makes a failed recording an
+// (PlaceGraph). the variant cuda_graph = "require" makes a failed recording an
 // error instead of a fallback to plain launches, so these runs took the graph
 // path; they give the bits of plain launches (=0) with clusters going empty
 // and split on the host between graph launches, weights, fp16 batches, and
@@ -343,7 +343,7 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
         std::vector<faiss::ClusteringIterationStats> stats;
     };
     auto run = [&](const char* mode) {
-        fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", mode);
+        fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, mode);
         faiss::ClusteringParameters cp;
         cp.niter = 10;
         flashkmeans::Clustering c(d, k, cp, opts(Backend::CUDA));
@@ -376,7 +376,7 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
     flashkmeans::PointsView p{xb.data(), flashkmeans::DType::Float32, false, B, bn, bd};
     auto run_batch = [&](const char* mode, std::vector<float>& c, std::vector<int32_t>& l,
                          std::vector<double>& obj) {
-        fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", mode);
+        fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, mode);
         c.assign(B * bk * bd, 0.f);
         l.assign(B * bn, -1);
         obj.assign(B * params.niter, 0.0);

@@ -6,6 +6,9 @@
 //   compute-sanitizer --tool memcheck  build/tests/flashkmeans_gpu_tests --gtest_filter='*Small*'
 //   compute-sanitizer --tool racecheck build/tests/flashkmeans_gpu_tests --gtest_filter='*Small*'
 #include <flashkmeans/kernels.h>
+#include <flashkmeans/variants.h>
+
+#include "tuning_env.h"
 
 #include "../../kernels/cuda/cuda_check.h"
 #include "test_util.h"
@@ -32,6 +35,12 @@
 #include <vector>
 
 namespace {
+
+// bench/sweep.sh runs these tests under a sweep configuration it names in
+// the environment (FLASHKMEANS_FA_CONFIG, ...): the defaults they compare
+// against are then that configuration's.
+[[maybe_unused]] const bool kVariantsFromEnv = (fk_bench::apply_variants_from_env(), true);
+
 
 namespace fk = flashkmeans;
 namespace kn = flashkmeans::kernels;
@@ -227,7 +236,8 @@ struct AssignResult {
 /// and point norms are computed by the GPU row_norms of the same data.
 AssignResult gpu_assign(const std::vector<float>& x, int64_t n, const std::vector<float>& c,
                         int64_t k, int64_t d, DType dtype, Metric metric, Precision prec,
-                        AssignKernel kernel, int64_t batch = 1, size_t misalign_elems = 0) {
+                        AssignKernel kernel, int64_t batch = 1, size_t misalign_elems = 0,
+                        const kn::Variants* variants = nullptr) {
     const std::vector<char> xb = encode(x, dtype), cb = encode(c, dtype);
     const size_t es = elem_size(dtype);
     // misalign_elems shifts both matrices off 16-byte alignment
@@ -250,6 +260,7 @@ AssignResult gpu_assign(const std::vector<float>& x, int64_t n, const std::vecto
     dist.fill(kNaN);
 
     kn::AssignArgs a;
+    a.variants = variants;
     a.x = px;
     a.dtype = dtype;
     a.n = n;
@@ -549,22 +560,20 @@ TEST(CudaFlashAssign, SmallEveryVariantWritesEveryLabel) {
 /// Runs the Hopper kernel on the same data with env_var = a, then = b (two
 /// variants that must not change results) and asserts bitwise the same labels
 /// and distances.
-void expect_variants_bitwise(const char* env_var, const char* a, const char* b,
+void expect_variants_bitwise(const char* kn::Variants::*field, const char* a, const char* b,
                              const std::vector<float>& x, int64_t n, const std::vector<float>& c,
                              int64_t k, int64_t d, DType dtype, Metric metric, Precision prec,
                              int64_t batch = 1) {
-    AssignResult ra, rb;
-    {
-        fk_test::ScopedEnv env(env_var, a);
-        ra = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
-    }
-    {
-        fk_test::ScopedEnv env(env_var, b);
-        rb = gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch);
-    }
-    ASSERT_EQ(ra.labels, rb.labels) << env_var << " = " << a << " vs " << b;
+    kn::Variants va = kn::default_variants(), vb = va;
+    va.*field = a;
+    vb.*field = b;
+    const AssignResult ra =
+            gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch, 0, &va);
+    const AssignResult rb =
+            gpu_assign(x, n, c, k, d, dtype, metric, prec, AssignKernel::Hopper, batch, 0, &vb);
+    ASSERT_EQ(ra.labels, rb.labels) << a << " vs " << b;
     ASSERT_EQ(0, std::memcmp(ra.dist.data(), rb.dist.data(), ra.dist.size() * sizeof(float)))
-            << env_var << " = " << a << " vs " << b;
+            << a << " vs " << b;
 }
 
 // ------------------------------------------------ the Hopper (sm_90a) kernel
@@ -796,7 +805,7 @@ TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
                              " d=" + std::to_string(d));
                 const auto x = rounded(fk_test::random_matrix(sh.n, d, 191 + d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.k, d, 192 + sh.k), dtype);
-                expect_variants_bitwise("FLASHKMEANS_FA_SM90_X", "resident", "streamed", x, sh.n, c,
+                expect_variants_bitwise(&kn::Variants::sm90_x, "resident", "streamed", x, sh.n, c,
                                         sh.k, d, dtype, metric, prec);
             }
         }
@@ -805,7 +814,7 @@ TEST(CudaFlashAssign, HopperStreamedEqualsResidentBitwise) {
 
 // The points as wgmma's register operand (the default for fp16/bf16, d <= 128)
 // give bitwise the labels and distances of the shared-memory operand
-// (FLASHKMEANS_FA_SM90_A=smem).
+// (the variant sm90_a = "smem").
 TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
     REQUIRE_HOPPER();
     struct Shape {
@@ -823,7 +832,7 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
                              " d=" + std::to_string(sh.d));
                 const auto x = rounded(fk_test::random_matrix(sh.n, sh.d, 221 + sh.d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.k, sh.d, 222 + sh.k), dtype);
-                expect_variants_bitwise("FLASHKMEANS_FA_SM90_A", "smem", "regs", x, sh.n, c, sh.k,
+                expect_variants_bitwise(&kn::Variants::sm90_a, "smem", "regs", x, sh.n, c, sh.k,
                                         sh.d, dtype, metric, Precision::Exact);
             }
         }
@@ -833,7 +842,7 @@ TEST(CudaFlashAssign, HopperPointsInRegistersEqualSharedMemoryBitwise) {
 // CTA pairs sharing centroid loads by TMA multicast (the default for the
 // resident kernel with the points in registers and for the streamed kernel)
 // give bitwise the labels and distances of single CTAs
-// (FLASHKMEANS_FA_SM90_CLUSTER=1): odd and even row-tile counts (an odd count
+// (the variant sm90_cluster = "1"): odd and even row-tile counts (an odd count
 // leaves the last pair a spare tile, computed and not stored), one row tile,
 // several per pair, and batches, where a spare tile reads the next problem;
 // d of the resident kernel (<= 128 fp16/bf16) and of the streamed one (fp16/
@@ -861,14 +870,14 @@ TEST(CudaFlashAssign, HopperClusterPairsEqualSingleCtasBitwise) {
                              " d=" + std::to_string(sh.d) + " batch=" + std::to_string(sh.batch));
                 const auto x = rounded(fk_test::random_matrix(sh.batch * sh.n, sh.d, 231 + sh.d), dtype);
                 const auto c = rounded(fk_test::random_matrix(sh.batch * sh.k, sh.d, 232 + sh.k), dtype);
-                expect_variants_bitwise("FLASHKMEANS_FA_SM90_CLUSTER", "1", "2", x, sh.n, c, sh.k,
+                expect_variants_bitwise(&kn::Variants::sm90_cluster, "1", "2", x, sh.n, c, sh.k,
                                         sh.d, dtype, metric, prec, sh.batch);
             }
         }
     }
 }
 
-// The max-first fold (FLASHKMEANS_FA_SM90_FOLD=max; by default from k =
+// The max-first fold (the variant sm90_fold = "max"; by default from k =
 // 32768) against the scan (=scan) in the resident kernel with the points in
 // registers (fp16/bf16, d <= 128): bitwise the same labels and distances, in
 // CTA pairs and single CTAs, with k below, at and past one tile, not a
@@ -881,7 +890,7 @@ TEST(CudaFlashAssign, HopperMaxFirstFoldEqualsScanBitwise) {
         int64_t n, k, d, batch;
     };
     for (const char* cluster : {"auto", "1"}) {
-        fk_test::ScopedEnv pairs("FLASHKMEANS_FA_SM90_CLUSTER", cluster);
+        fk_test::ScopedVariant pairs(&flashkmeans::kernels::Variants::sm90_cluster, cluster);
         for (DType dtype : {DType::Float16, DType::BFloat16}) {
             for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
                 for (Shape sh : {Shape{100, 100, 128, 1}, Shape{3001, 1000, 8, 1},
@@ -901,13 +910,13 @@ TEST(CudaFlashAssign, HopperMaxFirstFoldEqualsScanBitwise) {
                                 std::copy(first, first + half * sh.d, first + half * sh.d);
                             }
                         }
-                        expect_variants_bitwise("FLASHKMEANS_FA_SM90_FOLD", "scan", "max", x, sh.n,
+                        expect_variants_bitwise(&kn::Variants::sm90_fold, "scan", "max", x, sh.n,
                                                 c, sh.k, sh.d, dtype, metric, Precision::Exact,
                                                 sh.batch);
                     }
                 }
             }
-            fk_test::ScopedEnv maxf("FLASHKMEANS_FA_SM90_FOLD", "max");
+            fk_test::ScopedVariant maxf(&flashkmeans::kernels::Variants::sm90_fold, "max");
             expect_ties_to_lowest(AssignKernel::Hopper, dtype, Metric::L2);
         }
     }
@@ -921,7 +930,7 @@ TEST(CudaFlashAssign, HopperStreamedBatchOfThreeEqualsThreeSeparateCalls) {
         SCOPED_TRACE(fk::dtype_name(dtype));
         expect_batch_equals_calls(AssignKernel::Hopper, dtype, 1234, 77, 520, 3);
     }
-    fk_test::ScopedEnv env("FLASHKMEANS_FA_SM90_X", "streamed");
+    fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::sm90_x, "streamed");
     expect_batch_equals_calls(AssignKernel::Hopper, DType::Float16, 1234, 77, 40, 3);
 }
 
@@ -1233,7 +1242,7 @@ TEST(CudaUpdate, PackedKeysEqualPairsBitwise) {
             }
             for (const std::vector<float>* pw : {static_cast<const std::vector<float>*>(nullptr), &w}) {
                 const auto packed = gpu_update(x, DType::Float32, c.n, c.d, labels, pw, c.k, 0, c.B);
-                fk_test::ScopedEnv env("FLASHKMEANS_UPDATE_CONFIG", "pairs");
+                fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::update, "pairs");
                 const auto pairs = gpu_update(x, DType::Float32, c.n, c.d, labels, pw, c.k, 0, c.B);
                 EXPECT_EQ(0, std::memcmp(packed.sums.data(), pairs.sums.data(), packed.sums.size() * 4));
                 EXPECT_EQ(0, std::memcmp(packed.weight_sums.data(), pairs.weight_sums.data(),
@@ -1265,7 +1274,7 @@ TEST(CudaUpdate, SortDigitsEqualCubTuningBitwise) {
                          " k=" + std::to_string(c.k));
             const auto labels = make_labels(c.n, c.k, kind, 662);
             const auto tuned = gpu_update(x, DType::Float32, c.n, c.d, labels, &w, c.k, 0);
-            fk_test::ScopedEnv env("FLASHKMEANS_UPDATE_CONFIG", "sort8");
+            fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::update, "sort8");
             const auto cub8 = gpu_update(x, DType::Float32, c.n, c.d, labels, &w, c.k, 0);
             EXPECT_EQ(0, std::memcmp(tuned.sums.data(), cub8.sums.data(), tuned.sums.size() * 4));
             EXPECT_EQ(0, std::memcmp(tuned.weight_sums.data(), cub8.weight_sums.data(),

@@ -1,7 +1,7 @@
 // PlaceGraph (faiss_plugin/device_memory.h), the recorder behind the engine's
 // one-graph iterations: a recorded graph keeps doing the work on new data,
 // and where recording is impossible the runs stay plain and right, or, with
-// FLASHKMEANS_CUDA_GRAPH=require, the failure is an error.
+// the variant cuda_graph = "require", the failure is an error.
 #include "device_memory.h"
 
 #include <flashkmeans/kernels.h>
@@ -74,7 +74,7 @@ TEST(CudaPlaceGraph, UnrecordableWorkStaysPlainAndRight) {
 
 TEST(CudaPlaceGraph, RequireMakesAFailedRecordingAnError) {
     SKIP_WITHOUT_GPU();
-    fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", "require");
+    fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, "require");
     const fk::Place legacy{fk::Backend::CUDA, 0, nullptr};
     fk::PlaceGraph graph(legacy);
     run_norms(legacy, graph, 1, [] {});  // the first run is plain
@@ -89,7 +89,7 @@ TEST(CudaPlaceGraph, RequireMakesAFailedRecordingAnError) {
 
 TEST(CudaPlaceGraph, SwitchedOffRunsPlain) {
     SKIP_WITHOUT_GPU();
-    fk_test::ScopedEnv env("FLASHKMEANS_CUDA_GRAPH", "0");
+    fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, "0");
     fk::PlaceStream stream(fk::Place{fk::Backend::CUDA, 0, nullptr});
     fk::PlaceGraph graph(stream.place());
     run_norms(stream.place(), graph, 3, [] {});

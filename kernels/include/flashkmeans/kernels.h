@@ -55,6 +55,8 @@ int cuda_device_count();
 
 namespace kernels {
 
+struct Variants; // flashkmeans/variants.h: pinning a code path (tests, benchmarks)
+
 /// out[b*n + i] = ||x_i||^2, fp32 accumulation.
 void row_norms(
         const Place& place,
@@ -94,6 +96,8 @@ struct AssignArgs {
     /// n out, optional: L2: ||x||^2 + ||c||^2 - 2 x.c clamped at 0 (needs
     /// x_norms); IP: the largest inner product
     float* distances = nullptr;
+    /// internal (tests, benchmarks): a pinned code path; nullptr = heuristics
+    const Variants* variants = nullptr;
 };
 void flash_assign(const Place& place, const AssignArgs& args);
 
@@ -119,6 +123,8 @@ struct UpdateArgs {
     /// scratch (CUDA): at least update_workspace_bytes(); nullptr = allocate
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
+    /// internal (tests, benchmarks): a pinned code path; nullptr = heuristics
+    const Variants* variants = nullptr;
 };
 size_t update_workspace_bytes(
         const Place& place,
