@@ -1,6 +1,10 @@
 // Host side of device_memory.h; CUDA places forward to cuda/cuda_memory.cpp.
 #include "device_memory.h"
 
+#ifdef FLASHKMEANS_WITH_CUDA
+#include "cuda/cuda_memory.h"
+#endif
+
 #include <flashkmeans/memory.h>
 #include <flashkmeans/variants.h>
 
@@ -16,30 +20,6 @@
 namespace flashkmeans {
 
 #ifdef FLASHKMEANS_WITH_CUDA
-namespace cuda_memory {
-void* alloc(const Place& place, size_t bytes);
-void free(const Place& place, void* ptr);
-void copy(const Place& place, void* dst, const void* src, size_t bytes);
-void sync(const Place& place);
-void* host_alloc(const Place& place, size_t bytes);
-void host_free(void* ptr);
-void release_cached();
-size_t cached_bytes();
-void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
-void zero_async(const Place& place, void* ptr, size_t bytes);
-void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
-             size_t rows, size_t row_bytes);
-bool is_device_pointer(const void* ptr);
-void* event_create(const Place& place);
-void event_record(const Place& place, void* event);
-double event_elapsed_ms(void* start, void* stop);
-void event_destroy(void* event);
-void* stream_create(const Place& place);
-void stream_destroy(const Place& place, void* stream);
-void* graph_record(const Place& place, void* work, void (*call)(void*));
-void graph_launch(const Place& place, void* exec);
-void graph_destroy(void* exec);
-} // namespace cuda_memory
 #define FK_ON_CUDA(place) ((place).backend == Backend::CUDA)
 #else
 #define FK_ON_CUDA(place) false

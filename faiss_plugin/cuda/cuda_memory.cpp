@@ -1,15 +1,13 @@
-// CUDA side of device_memory.h: device memory from a caching pool (never
-// managed memory) and stream-ordered copies; out-of-memory becomes a
-// FaissException naming sizes.
-#include <flashkmeans/kernels.h>
+// CUDA side of device_memory.h: engine buffers from the kernels' caching
+// pools (kernels/cuda/memory.h, never managed memory), stream-ordered copies,
+// events, streams and graphs. Every failure is a KernelError naming the call
+// (FK_CUDA_CHECK); out of memory an OutOfMemoryError naming sizes.
+#include "cuda_memory.h"
 
-#include <faiss/impl/FaissAssert.h>
+#include "cuda/cuda_check.h"
+#include "cuda/memory.h"
 
 #include <cuda_runtime.h>
-
-#include <cstdint>
-#include <map>
-#include <mutex>
 
 namespace flashkmeans {
 namespace cuda_memory {
@@ -20,218 +18,53 @@ cudaStream_t stream_of(const Place& place) {
     return static_cast<cudaStream_t>(place.stream);
 }
 
-void check(cudaError_t err, const char* what) {
-    if (err != cudaSuccess) {
-        cudaGetLastError(); // clear the sticky-free error state
-        FAISS_THROW_FMT("CUDA error in %s: %s", what, cudaGetErrorString(err));
-    }
-}
-
-// Device buffers come from one memory pool per device that keeps freed
-// memory for the next call (release threshold: never), so a call of a shape
-// seen before makes no cudaMalloc and no cudaFree (which also waits for the
-// whole device). Allocation and free are stream-ordered; the pool only reuses
-// a block once its free has completed. The pool gives its memory back when an
-// allocation would otherwise fail, and on release_cached() (empty_cache()).
-// Pinned host buffers (the per-iteration statistics) are kept the same way,
-// a few small ones at most.
-struct Pools {
-    std::mutex mutex;
-    std::map<int, cudaMemPool_t> device;     // absent: the device has no pools
-    std::multimap<size_t, void*> pinned;     // free pinned blocks by size
-    std::map<void*, size_t> pinned_size;     // every pinned block handed out
-    size_t pinned_bytes = 0;                 // in `pinned`
-};
-Pools& pools() {
-    static Pools* p = new Pools(); // never destroyed: frees may come at exit
-    return *p;
-}
-constexpr size_t kMaxCachedPinnedBytes = size_t(16) << 20;
-
-/// The device's pool, created on first use; nullptr without pool support.
-cudaMemPool_t pool_of(int device) {
-    Pools& ps = pools();
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    auto it = ps.device.find(device);
-    if (it != ps.device.end()) {
-        return it->second;
-    }
-    // Without pool support (or if the pool cannot be made) the engine falls
-    // back to plain cudaMalloc / cudaFree: slower calls, same results.
-    int supported = 0;
-    cudaMemPool_t pool = nullptr;
-    if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) == cudaSuccess &&
-        supported) {
-        cudaMemPoolProps props{};
-        props.allocType = cudaMemAllocationTypePinned;
-        props.location.type = cudaMemLocationTypeDevice;
-        props.location.id = device;
-        uint64_t keep = UINT64_MAX;
-        if (cudaMemPoolCreate(&pool, &props) != cudaSuccess) {
-            pool = nullptr;
-        } else if (cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess) {
-            cudaMemPoolDestroy(pool);
-            pool = nullptr;
-        }
-    }
-    cudaGetLastError(); // a failed probe leaves no sticky error behind
-    ps.device[device] = pool;
-    return pool;
-}
-
-/// The device's pool if it was created (frees never create or throw).
-cudaMemPool_t existing_pool(int device) noexcept {
-    Pools& ps = pools();
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    auto it = ps.device.find(device);
-    return it == ps.device.end() ? nullptr : it->second;
-}
-
-[[noreturn]] void throw_out_of_memory(const Place& place, size_t bytes) {
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    FAISS_THROW_FMT(
-            "CUDA out of memory: allocating %.3f GiB on device %d (free %.3f GiB of %.3f GiB); "
-            "reduce the number of points, subsample, or use a smaller dtype",
-            bytes / 1073741824.0, place.device, free_b / 1073741824.0, total_b / 1073741824.0);
-}
-
 } // namespace
 
 void* alloc(const Place& place, size_t bytes) {
-    check(cudaSetDevice(place.device), "cudaSetDevice");
-    void* p = nullptr;
-    cudaMemPool_t pool = pool_of(place.device);
-    if (pool == nullptr) {
-        cudaError_t err = cudaMalloc(&p, bytes);
-        if (err == cudaErrorMemoryAllocation) {
-            cudaGetLastError();
-            throw_out_of_memory(place, bytes);
-        }
-        check(err, "cudaMalloc");
-        return p;
-    }
-    cudaError_t err = cudaMallocFromPoolAsync(&p, bytes, pool, stream_of(place));
-    if (err == cudaErrorMemoryAllocation) {
-        // memory the pool keeps for later calls goes back first, then retry
-        cudaGetLastError();
-        check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-        check(cudaMemPoolTrimTo(pool, 0), "cudaMemPoolTrimTo");
-        err = cudaMallocFromPoolAsync(&p, bytes, pool, stream_of(place));
-        if (err == cudaErrorMemoryAllocation) {
-            cudaGetLastError();
-            throw_out_of_memory(place, bytes);
-        }
-    }
-    check(err, "cudaMallocFromPoolAsync");
-    return p;
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
+    return cuda::device_alloc(bytes, stream_of(place));
 }
 
 void free(const Place& place, void* ptr) {
-    cudaSetDevice(place.device);
-    // never throws: called from destructors
-    if (existing_pool(place.device) != nullptr) {
-        cudaFreeAsync(ptr, stream_of(place));
-    } else {
-        cudaFree(ptr);
-    }
+    cudaSetDevice(place.device);  // never throws: called from destructors
+    cuda::device_free(ptr, stream_of(place));
 }
 
 void copy(const Place& place, void* dst, const void* src, size_t bytes) {
-    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)), "cudaMemcpyAsync");
+    FK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)));
     // host buffers passed in may be freed right after: finish before returning
-    check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
+    FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
 }
 
 void zero_async(const Place& place, void* ptr, size_t bytes) {
-    check(cudaMemsetAsync(ptr, 0, bytes, stream_of(place)), "cudaMemsetAsync");
+    FK_CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, stream_of(place)));
 }
 
 void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
              size_t rows, size_t row_bytes) {
-    check(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault,
-                            stream_of(place)),
-          "cudaMemcpy2DAsync");
+    FK_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault,
+                            stream_of(place)));
     // host buffers passed in may be freed right after: finish before returning
-    check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
+    FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
 }
 
 void* host_alloc(const Place& place, size_t bytes) {
-    {
-        Pools& ps = pools();
-        std::lock_guard<std::mutex> lock(ps.mutex);
-        auto it = ps.pinned.find(bytes);
-        if (it != ps.pinned.end()) {
-            void* p = it->second;
-            ps.pinned.erase(it);
-            ps.pinned_bytes -= bytes;
-            return p;
-        }
-    }
-    check(cudaSetDevice(place.device), "cudaSetDevice");
-    void* p = nullptr;
-    check(cudaMallocHost(&p, bytes), "cudaMallocHost");
-    Pools& ps = pools();
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    ps.pinned_size[p] = bytes;
-    return p;
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
+    return cuda::pinned_alloc(bytes);
 }
 
-void host_free(void* ptr) {
-    Pools& ps = pools();
-    {
-        std::lock_guard<std::mutex> lock(ps.mutex);
-        const size_t bytes = ps.pinned_size[ptr];
-        if (ps.pinned_bytes + bytes <= kMaxCachedPinnedBytes) {
-            ps.pinned.emplace(bytes, ptr);
-            ps.pinned_bytes += bytes;
-            return;
-        }
-    }
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    ps.pinned_size.erase(ptr);
-    cudaFreeHost(ptr); // never throws: called from destructors
-}
+void host_free(void* ptr) { cuda::pinned_free(ptr); }
 
-void release_cached() {
-    Pools& ps = pools();
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    for (auto& [device, pool] : ps.device) {
-        if (pool != nullptr) {
-            cudaSetDevice(device);
-            cudaDeviceSynchronize();
-            cudaMemPoolTrimTo(pool, 0);
-        }
-    }
-    for (auto& [bytes, p] : ps.pinned) {
-        ps.pinned_size.erase(p);
-        cudaFreeHost(p);
-    }
-    ps.pinned.clear();
-    ps.pinned_bytes = 0;
-}
+void release_cached() { cuda::release_cached_memory(); }
 
-size_t cached_bytes() {
-    Pools& ps = pools();
-    std::lock_guard<std::mutex> lock(ps.mutex);
-    size_t total = ps.pinned_bytes;
-    for (auto& [device, pool] : ps.device) {
-        if (pool != nullptr) {
-            uint64_t reserved = 0, used = 0;
-            cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
-            cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used);
-            total += size_t(reserved - used);
-        }
-    }
-    return total;
-}
+size_t cached_bytes() { return cuda::cached_memory_bytes(); }
 
 void copy_async(const Place& place, void* dst, const void* src, size_t bytes) {
-    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)), "cudaMemcpyAsync");
+    FK_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_of(place)));
 }
 
 void sync(const Place& place) {
-    check(cudaStreamSynchronize(stream_of(place)), "cudaStreamSynchronize");
+    FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
 }
 
 bool is_device_pointer(const void* ptr) {
@@ -245,9 +78,9 @@ bool is_device_pointer(const void* ptr) {
 }
 
 void* event_create(const Place& place) {
-    check(cudaSetDevice(place.device), "cudaSetDevice");
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
     cudaEvent_t e = nullptr;
-    check(cudaEventCreate(&e), "cudaEventCreate");
+    FK_CUDA_CHECK(cudaEventCreate(&e));
     return e;
 }
 
@@ -257,18 +90,16 @@ void event_record(const Place& place, void* event) {
     // orders the recording); outside a recording External is refused
     const cudaStream_t s = stream_of(place);
     cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    check(cudaStreamIsCapturing(s, &status), "cudaStreamIsCapturing");
-    check(cudaEventRecordWithFlags(static_cast<cudaEvent_t>(event), s,
+    FK_CUDA_CHECK(cudaStreamIsCapturing(s, &status));
+    FK_CUDA_CHECK(cudaEventRecordWithFlags(static_cast<cudaEvent_t>(event), s,
                                    status == cudaStreamCaptureStatusActive ? cudaEventRecordExternal
-                                                                           : cudaEventRecordDefault),
-          "cudaEventRecordWithFlags");
+                                                                           : cudaEventRecordDefault));
 }
 
 double event_elapsed_ms(void* start, void* stop) {
-    check(cudaEventSynchronize(static_cast<cudaEvent_t>(stop)), "cudaEventSynchronize");
+    FK_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(stop)));
     float ms = 0;
-    check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(stop)),
-          "cudaEventElapsedTime");
+    FK_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(stop)));
     return ms;
 }
 
@@ -277,9 +108,9 @@ void event_destroy(void* event) {
 }
 
 void* stream_create(const Place& place) {
-    check(cudaSetDevice(place.device), "cudaSetDevice");
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
     cudaStream_t s = nullptr;
-    check(cudaStreamCreate(&s), "cudaStreamCreate"); // blocking: ordered with the default stream
+    FK_CUDA_CHECK(cudaStreamCreate(&s)); // blocking: ordered with the default stream
     return s;
 }
 
@@ -293,7 +124,7 @@ void* graph_record(const Place& place, void* work, void (*call)(void*)) {
     const cudaStream_t s = stream_of(place);
     // thread-local: a call that cannot be recorded (a synchronous copy, a
     // cudaMalloc) fails here instead of silently running outside the graph
-    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    FK_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     cudaGraph_t graph = nullptr;
     try {
         call(work);
@@ -305,16 +136,16 @@ void* graph_record(const Place& place, void* work, void (*call)(void*)) {
         cudaGetLastError();
         throw;
     }
-    check(cudaStreamEndCapture(s, &graph), "cudaStreamEndCapture");
+    FK_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
     cudaGraphExec_t exec = nullptr;
     const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);
-    check(err, "cudaGraphInstantiate");
+    FK_CUDA_CHECK(err);
     return exec;
 }
 
 void graph_launch(const Place& place, void* exec) {
-    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), stream_of(place)), "cudaGraphLaunch");
+    FK_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), stream_of(place)));
 }
 
 void graph_destroy(void* exec) {

@@ -6,15 +6,17 @@
 //   my_kernel<<<grid, block, smem, stream>>>(...);
 //   FK_CUDA_CHECK(cudaGetLastError());   // after every launch
 //
-// Out-of-memory errors get a message a user can act on (bytes asked, free and
-// total memory of the device); device_alloc() is the one allocation path of
-// the kernels and names the size it asked for.
+// Out-of-memory errors are an OutOfMemoryError with a message a user can act
+// on (bytes asked, free and total memory of the device); memory.h holds the
+// one allocation path, which names the size it asked for.
 //
 // This header is plain C++ (no device code) so host-only sources and the tests
 // can include it too.
 #pragma once
 
 #include <flashkmeans/kernels.h>
+
+#include "memory.h"
 
 #include <cuda_runtime_api.h>
 
@@ -35,13 +37,6 @@ inline void check_cuda(cudaError_t err, const char* expr, const char* file, int 
     }
 }
 
-/// Stream-ordered device allocation (cudaMallocAsync) of `bytes` on the current
-/// device; throws KernelError "CUDA out of memory allocating N bytes on device
-/// D (free F of T)" when it cannot. Returns nullptr for 0 bytes.
-void* device_alloc(size_t bytes, cudaStream_t stream);
-/// Stream-ordered free; never throws (used on unwinding paths).
-void device_free(void* ptr, cudaStream_t stream) noexcept;
-
 /// Makes `device` current for the lifetime of the guard and restores the
 /// previous device afterwards.
 class DeviceGuard {
@@ -53,25 +48,6 @@ public:
 
 private:
     int previous_ = -1;
-};
-
-/// Scratch memory owned for one call: allocated on `stream`, freed on it when
-/// the scope ends (also when an exception unwinds it).
-class ScopedDeviceBuffer {
-public:
-    ScopedDeviceBuffer(size_t bytes, cudaStream_t stream)
-            : ptr_(device_alloc(bytes, stream)), stream_(stream) {}
-    ~ScopedDeviceBuffer() { device_free(ptr_, stream_); }
-    ScopedDeviceBuffer(ScopedDeviceBuffer&& o) noexcept : ptr_(o.ptr_), stream_(o.stream_) {
-        o.ptr_ = nullptr;
-    }
-    ScopedDeviceBuffer(const ScopedDeviceBuffer&) = delete;
-    ScopedDeviceBuffer& operator=(const ScopedDeviceBuffer&) = delete;
-    void* get() const { return ptr_; }
-
-private:
-    void* ptr_;
-    cudaStream_t stream_;
 };
 
 inline cudaStream_t stream_of(const Place& p) { return static_cast<cudaStream_t>(p.stream); }

@@ -1,5 +1,5 @@
-// Device discovery, error reporting and the one allocation path of the CUDA
-// kernels (see cuda_check.h).
+// Device discovery and error reporting of the CUDA kernels (see
+// cuda_check.h); memory.cu holds the allocation path.
 //
 // device_count() must be safe on machines without a GPU or without a driver:
 // the test binaries and the library's Backend::Auto call it to decide whether
@@ -47,57 +47,12 @@ void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int l
             msg += " (free " + gib(free_b) + " of " + gib(total_b) + ")";
         }
         msg += " in " + where +
-               "; use fewer points per call, a smaller dtype, or a device with more memory";
-        throw KernelError(msg);
+               "; use fewer points per call, subsample, a smaller dtype, or a device with more "
+               "memory";
+        throw OutOfMemoryError(msg);
     }
     throw KernelError("flashkmeans: CUDA error in " + where + ": " + cudaGetErrorString(err) +
                       " (" + cudaGetErrorName(err) + ")");
-}
-
-namespace {
-
-/// Stream-ordered allocation needs memory pools, which some virtualised
-/// setups lack; then the kernels fall back to cudaMalloc / cudaFree.
-bool pools_supported() {
-    int device = 0, supported = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device) !=
-                cudaSuccess) {
-        cudaGetLastError();
-        return false;
-    }
-    return supported != 0;
-}
-
-} // namespace
-
-void* device_alloc(size_t bytes, cudaStream_t stream) {
-    if (bytes == 0) {
-        return nullptr;
-    }
-    void* p = nullptr;
-    if (pools_supported()) {
-        const cudaError_t err = cudaMallocAsync(&p, bytes, stream);
-        if (err != cudaSuccess) {
-            throw_cuda_error(err, "cudaMallocAsync", __FILE__, __LINE__, bytes);
-        }
-    } else {
-        const cudaError_t err = cudaMalloc(&p, bytes);
-        if (err != cudaSuccess) {
-            throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__, bytes);
-        }
-    }
-    return p;
-}
-
-void device_free(void* ptr, cudaStream_t stream) noexcept {
-    if (ptr == nullptr) {
-        return;
-    }
-    const cudaError_t err = pools_supported() ? cudaFreeAsync(ptr, stream) : cudaFree(ptr);
-    if (err != cudaSuccess) {
-        cudaGetLastError();  // never throw from here (unwinding paths)
-    }
 }
 
 DeviceGuard::DeviceGuard(int device) {

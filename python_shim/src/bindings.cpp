@@ -459,12 +459,15 @@ NB_MODULE(_flashkmeans, m) {
     m.doc() = "flashkmeans C++ engine (internal; use the flashkmeans package)";
 
     faiss::InterruptCallback::instance.reset(new PythonInterruptCallback());
-    // bad input is the caller's mistake: ValueError, as numpy and scikit-learn raise
+    // bad input is the caller's mistake: ValueError, as numpy and scikit-learn
+    // raise; device memory running out: MemoryError
     nb::register_exception_translator([](const std::exception_ptr& p, void*) {
         try {
             std::rethrow_exception(p);
         } catch (const flashkmeans::InputError& e) {
             PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const flashkmeans::OutOfMemoryError& e) {
+            PyErr_SetString(PyExc_MemoryError, e.what());  // as numpy and CuPy
         }
     });
 

@@ -1885,15 +1885,15 @@ TEST(CudaKMeansPP, SmallIdenticalPointsAndZeroDrawsPickAsTheRuleSays) {
 
 // ================================================================ errors
 
-// An absurd allocation is a KernelError saying "out of memory" with the size,
-// not a crash, and the device keeps working afterwards.
+// An absurd allocation is an OutOfMemoryError saying "out of memory" with the
+// size, not a crash, and the device keeps working afterwards.
 TEST(CudaErrors, SmallAbsurdAllocationThrowsOutOfMemory) {
     REQUIRE_GPU();
     const size_t petabyte = size_t(1) << 50;
     try {
         fk::cuda::device_alloc(petabyte, nullptr);
         FAIL() << "a 1 PB allocation succeeded";
-    } catch (const fk::KernelError& e) {
+    } catch (const fk::OutOfMemoryError& e) {
         const std::string msg = e.what();
         EXPECT_NE(msg.find("out of memory"), std::string::npos) << msg;
         EXPECT_NE(msg.find(std::to_string(petabyte)), std::string::npos) << msg;
@@ -1912,6 +1912,31 @@ TEST(CudaErrors, SmallAbsurdAllocationThrowsOutOfMemory) {
     Dev<double> s(std::vector<double>(3, -1.0));
     kn::iteration_stats(kGpu, dv.get(), 100, nullptr, 0, 1, s.get());
     EXPECT_EQ(s.download()[0], 100.0);
+}
+
+// The kernels' scratch comes from the same caching pool as the engine's
+// buffers: freed memory stays for the next call (no cudaMalloc), reusing it
+// reserves nothing more, and empty_cache() gives it back.
+TEST(CudaMemory, SmallKernelScratchIsCachedAndEmptyCacheReturnsIt) {
+    REQUIRE_GPU();
+    fk::cuda::release_cached_memory();
+    const size_t bytes = size_t(64) << 20;
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaStreamCreate(&stream));
+    void* p = fk::cuda::device_alloc(bytes, stream);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(cudaSuccess, cudaMemsetAsync(p, 1, bytes, stream));
+    fk::cuda::device_free(p, stream);
+    ASSERT_EQ(cudaSuccess, cudaStreamSynchronize(stream));
+    const size_t kept = fk::cuda::cached_memory_bytes();
+    EXPECT_GE(kept, bytes);
+    void* q = fk::cuda::device_alloc(bytes, stream);
+    EXPECT_LE(fk::cuda::cached_memory_bytes(), kept - bytes);  // taken from the cache
+    fk::cuda::device_free(q, stream);
+    ASSERT_EQ(cudaSuccess, cudaStreamSynchronize(stream));
+    fk::cuda::release_cached_memory();
+    EXPECT_LT(fk::cuda::cached_memory_bytes(), bytes);
+    ASSERT_EQ(cudaSuccess, cudaStreamDestroy(stream));
 }
 
 TEST(CudaErrors, SmallDeviceCountIsPositiveWhenTestsRun) {

@@ -45,6 +45,13 @@ struct KernelError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// Device memory ran out (engine buffers or kernel scratch, after the cached
+/// memory went back); the message names the size asked for and the device's
+/// free memory. Python: MemoryError.
+struct OutOfMemoryError : KernelError {
+    using KernelError::KernelError;
+};
+
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 

@@ -1,0 +1,42 @@
+// The CUDA calls behind device_memory.h (cuda_memory.cpp): a place's memory,
+// copies, events, streams and graphs. Only device_memory.cpp calls these;
+// the engine uses device_memory.h's types.
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+#include <cstddef>
+
+namespace flashkmeans {
+namespace cuda_memory {
+
+void* alloc(const Place& place, size_t bytes);
+void free(const Place& place, void* ptr);
+void* host_alloc(const Place& place, size_t bytes);
+void host_free(void* ptr);
+void release_cached();
+size_t cached_bytes();
+
+/// Synchronous: host buffers passed in may be freed right after.
+void copy(const Place& place, void* dst, const void* src, size_t bytes);
+void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+             size_t rows, size_t row_bytes);
+void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
+void zero_async(const Place& place, void* ptr, size_t bytes);
+void sync(const Place& place);
+bool is_device_pointer(const void* ptr);
+
+void* event_create(const Place& place);
+void event_record(const Place& place, void* event);
+double event_elapsed_ms(void* start, void* stop);
+void event_destroy(void* event);
+
+void* stream_create(const Place& place);
+void stream_destroy(const Place& place, void* stream);
+
+void* graph_record(const Place& place, void* work, void (*call)(void*));
+void graph_launch(const Place& place, void* exec);
+void graph_destroy(void* exec);
+
+} // namespace cuda_memory
+} // namespace flashkmeans
