@@ -60,10 +60,6 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     double t0 = faiss::getmillisecs();
     const size_t esz = dtype_size(dtype);
 
-    // Checks on host data (FAISS checks NaN/Inf too).
-    if (!on_device) {
-        check_points_finite(x_in, dtype, 1, nx, int64_t(d));
-    }
     if (weights) {
         double wsum = 0;
         for (int64_t i = 0; i < nx; i++) {
@@ -94,6 +90,12 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                    k * max_points_per_centroid, nx);
         }
         const int64_t nsub = int64_t(k) * max_points_per_centroid;
+        // FAISS rejects NaN and Inf in any point, sampled or not. Points that
+        // are all used are checked by the engine on the place instead (the
+        // sums of their squared norms), with no host pass.
+        if (!on_device) {
+            check_points_finite(x_in, dtype, 1, nx, int64_t(d));
+        }
         const std::vector<int64_t> perm = rand_perm_prefix(nx, nsub, seed);
         const size_t line = esz * d;
         if (on_device) {

@@ -51,7 +51,10 @@ void* place_alloc(const Place& place, size_t bytes) {
     FAISS_THROW_IF_NOT_MSG(place.backend != Backend::CUDA, "this build has no CUDA support");
     // 64-byte alignment keeps rows friendly to SIMD loads
     void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    FAISS_THROW_IF_NOT_FMT(p != nullptr, "out of host memory allocating %zu bytes", bytes);
+    if (p == nullptr) {
+        throw OutOfMemoryError("flashkmeans: out of host memory allocating " +
+                               std::to_string(bytes) + " bytes");
+    }
     return p;
 }
 

@@ -11,8 +11,8 @@
 
 namespace flashkmeans {
 
-/// Allocates `bytes` on the place (throws faiss::FaissException naming the
-/// size when memory runs out). Returns nullptr for 0 bytes.
+/// Allocates `bytes` on the place (throws OutOfMemoryError naming the size
+/// when memory runs out). Returns nullptr for 0 bytes.
 void* place_alloc(const Place& place, size_t bytes);
 void place_free(const Place& place, void* ptr);
 /// Copies host -> place, place -> host, place -> place (stream-ordered on CUDA).

@@ -2,6 +2,8 @@
 
 #include <flashkmeans/errors.h>
 
+#include "check_input.h"
+
 #include <faiss/impl/FaissAssert.h>
 
 #include <algorithm>
@@ -11,6 +13,8 @@
 #include <cinttypes>
 #include <limits>
 #include <cstring>
+#include <string>
+#include <vector>
 
 namespace flashkmeans {
 
@@ -142,19 +146,45 @@ void check_given_centroids(const float* c, int64_t m, int64_t d, const char* wha
 }
 
 void Lloyd::check_norms_fit_float32() {
-    // per problem, with the reduction the iteration statistics already use
+    // per problem, with the reduction the iteration statistics already use.
+    // This is also the check for NaN and Inf: any makes its point's squared
+    // norm, and so the sum, NaN or Inf. A host pass over the points is then
+    // needed only to name the point, on the error path.
     const int64_t n = data_.n, B = data_.batch;
     iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get());
     copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
     place_sync(place_);
     for (int64_t b = 0; b < B; b++) {
         const double sum = stats_host_.get()[3 * b];
+        if (!std::isfinite(sum)) {
+            throw_not_finite(b);
+        }
         if (!(sum <= kMaxSquaredNorms)) {
             throw InputError(format("points too large for float32 distances: their squared norms "
                                     "sum to %g (problem %" PRId64 "), above %g; scale the data down",
                                     sum, b, kMaxSquaredNorms));
         }
     }
+}
+
+void Lloyd::throw_not_finite(int64_t b) const {
+    const int64_t n = data_.n, B = data_.batch;
+    if (!data_.x_on_device) {
+        check_points_finite(data_.x, data_.dtype, B, n, data_.d);  // throws naming the point
+    }
+    // on the device, in the compute dtype (fp32 values beyond fp16's range
+    // become Inf there), or squares beyond float32's: the first such norm
+    std::vector<float> norms(static_cast<size_t>(n));
+    copy_to_host(place_, norms.data(), x_norms_.get() + size_t(b) * n, size_t(n) * sizeof(float));
+    int64_t i = 0;
+    while (i + 1 < n && std::isfinite(norms[size_t(i)])) {
+        i++;
+    }
+    const std::string where = B > 1 ? format("point %" PRId64 " of problem %" PRId64, i, b)
+                                    : format("point %" PRId64, i);
+    throw InputError(format("input contains NaN or Inf values, or values too large for %s "
+                            "distances (%s); scale the data down",
+                            dtype_name(cfg_.compute_dtype), where.c_str()));
 }
 
 const void* Lloyd::problem_points(int64_t b) const {

@@ -94,7 +94,10 @@ class Lloyd {
     /// only when the centroids changed otherwise (start, splits,
     /// post-processing, set_centroids): prepared_ says whether it must.
     void prepare_centroids();
-    void check_norms_fit_float32(); // throws for points too large for float32 distances
+    /// Throws InputError for points with NaN or Inf, or too large for float32
+    /// distances (the squared norms' sums, one host sync)
+    void check_norms_fit_float32();
+    [[noreturn]] void throw_not_finite(int64_t b) const; // names the point
     void run_assign(); // FlashAssign with the prepared centroids
     /// FAISS's split of the empty clusters of `problems` (in order), moving
     /// only the centroid rows the splits touch; nsplit into `step`.

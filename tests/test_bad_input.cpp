@@ -53,6 +53,47 @@ TEST(BadInput, NanOrInfInPointsIsRejected) {
     expect_error([&] { train(100, 4, 5, x.data()); }, "Inf");
 }
 
+// The engine finds NaN and Inf through the sums of the squared norms, then
+// names the first bad point: here in the third problem of a batch.
+TEST(BadInput, NanInABatchNamesTheProblemAndThePoint) {
+    const int64_t B = 3, n = 200, d = 5, k = 4;
+    auto x = fk_test::random_matrix(B * n, d, 11);
+    x[(2 * n + 37) * d + 3] = std::numeric_limits<float>::infinity();
+    x[(2 * n + 90) * d] = std::nanf("");
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 2;
+    std::vector<float> c(B * k * d);
+    flashkmeans::PointsView p{x.data(), flashkmeans::DType::Float32, false, B, n, d};
+    expect_error([&] { flashkmeans::batch_kmeans(p, params, {false, c.data(), nullptr, nullptr},
+                                                 cpu_options()); },
+                 "NaN or Inf values (point 37 of problem 2)");
+}
+
+// As FAISS: a NaN in a point that subsampling leaves out is still an error.
+TEST(BadInput, NanOutsideTheSubsampleIsRejected) {
+    const int64_t n = 5000, d = 4;
+    const int k = 10;
+    auto x = fk_test::random_matrix(n, d, 12);
+    faiss::ClusteringParameters cp;
+    cp.max_points_per_centroid = 50;  // 500 of 5000 points sampled
+    int64_t missed = 0;
+    for (int64_t i = 0; i < 21; i++) {  // most of these are outside the sample
+        x[i * d] = std::nanf("");
+        flashkmeans::Clustering c(d, k, cp, cpu_options());
+        faiss::IndexFlatL2 index(d);
+        try {
+            c.train(n, x.data(), index);
+            missed++;
+        } catch (const faiss::FaissException& e) {
+            EXPECT_NE(std::string(e.what()).find("NaN or Inf values (point " + std::to_string(i) + ")"),
+                      std::string::npos) << e.what();
+        }
+        x[i * d] = 0.5f;
+    }
+    EXPECT_EQ(missed, 0);
+}
+
 TEST(BadInput, PointsTooLargeForFloat32DistancesAreRejected) {
     // |x| ~ 1e20: ||x||^2 overflows float32, and every distance with it
     auto x = fk_test::random_matrix(500, 4, 3);

@@ -4,6 +4,7 @@
 #include <flashkmeans/AssignIndex.h>
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/batch.h>
+#include <flashkmeans/errors.h>
 #include <flashkmeans/memory.h>
 
 #include <faiss/Clustering.h>
@@ -170,6 +171,42 @@ TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
                                   opts(Backend::CPU));
         EXPECT_LT(max_rel(c1, c2), 1e-4);
     }
+    cudaFree(dx);
+}
+
+// NaN and Inf in device points are found on the device (the sums of the
+// squared norms) and named; so are fp32 values beyond fp16's range when the
+// points are used in fp16 (they would become Inf there).
+TEST(CudaBackend, NonFiniteDevicePointsAndFp16OverflowAreNamedErrors) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 2, n = 3000, d = 12, k = 8;
+    auto x = fk_test::random_matrix(B * n, d, 23);
+    x[(n + 1234) * d + 5] = std::nanf("");
+    float* dx = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+    ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 3;
+    std::vector<float> c(B * k * d);
+    auto expect_input_error = [&](const flashkmeans::PointsView& p, const flashkmeans::Options& o,
+                                  const std::string& needle) {
+        try {
+            flashkmeans::batch_kmeans(p, params, {false, c.data(), nullptr, nullptr}, o);
+            ADD_FAILURE() << "no exception; expected " << needle;
+        } catch (const flashkmeans::InputError& e) {
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+        }
+    };
+    expect_input_error({dx, flashkmeans::DType::Float32, true, B, n, d}, opts(Backend::CUDA),
+                       "NaN or Inf values, or values too large for float32 distances (point 1234 "
+                       "of problem 1)");
+    x[(n + 1234) * d + 5] = 0.25f;
+    x[77 * d] = 70000.f;  // finite in fp32, Inf in fp16
+    auto o = opts(Backend::CUDA);
+    o.dtype = flashkmeans::DType::Float16;
+    expect_input_error({x.data(), flashkmeans::DType::Float32, false, B, n, d}, o,
+                       "values too large for float16 distances (point 77 of problem 0)");
     cudaFree(dx);
 }
 
