@@ -1,7 +1,7 @@
 // bench_lloyd: end-to-end milliseconds per Lloyd iteration of flashkmeans on
 // the GPU (assign + objective + update + finalize + the one host sync), for
 // the reference rows (docs/benchmarks.md), with the points already on the device as the
-// reference's numbers are. It drives the engine (faiss_plugin/lloyd.h) that
+// reference's numbers are. It drives the engine (faiss_plugin/engine/lloyd.h) that
 // batch_kmeans runs, so setup, init and teardown are outside the clock: each
 // iteration ends with the engine's one host sync, and the time between two
 // iteration ends is one iteration. Reported: the median of 20 (--iters) iterations after
@@ -21,7 +21,7 @@
 
 #include "bench_data.h"
 #include "tuning_env.h"
-#include "lloyd.h"
+#include "engine/lloyd.h"
 
 #include <algorithm>
 #include <chrono>

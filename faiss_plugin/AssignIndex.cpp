@@ -4,7 +4,7 @@
 // per add() and the queries streamed through it in chunks.
 #include <flashkmeans/AssignIndex.h>
 
-#include "device_memory.h"
+#include "engine/device_memory.h"
 
 #include <faiss/impl/FaissAssert.h>
 

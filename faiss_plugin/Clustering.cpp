@@ -3,9 +3,9 @@
 // holding the centroids), with the iterations run by the Lloyd engine.
 #include <flashkmeans/Clustering.h>
 
-#include "check_input.h"
-#include "init.h"
-#include "lloyd.h"
+#include "engine/check_input.h"
+#include "engine/init.h"
+#include "engine/lloyd.h"
 
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>

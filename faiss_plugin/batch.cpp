@@ -2,8 +2,8 @@
 // Lloyd loop as Clustering, without FAISS's subsampling and bookkeeping.
 #include <flashkmeans/batch.h>
 
-#include "init.h"
-#include "lloyd.h"
+#include "engine/init.h"
+#include "engine/lloyd.h"
 
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>

@@ -1,5 +1,5 @@
 // The engine's seeding helpers against FAISS's own.
-#include "init.h"
+#include "engine/init.h"
 
 #include <faiss/utils/random.h>
 

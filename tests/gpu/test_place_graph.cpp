@@ -1,8 +1,8 @@
-// PlaceGraph (faiss_plugin/device_memory.h), the recorder behind the engine's
+// PlaceGraph (faiss_plugin/engine/device_memory.h), the recorder behind the engine's
 // one-graph iterations: a recorded graph keeps doing the work on new data,
 // and where recording is impossible the runs stay plain and right, or, with
 // the variant cuda_graph = "require", the failure is an error.
-#include "device_memory.h"
+#include "engine/device_memory.h"
 
 #include <flashkmeans/kernels.h>
 
