@@ -267,15 +267,23 @@ void kmeanspp_init(const Place& place, const KMeansPPArgs& a) {
 }
 
 void iteration_stats(const Place& place, const float* values, int64_t n, const int32_t* counts,
-                     int64_t k, int64_t batch, double* out) {
+                     int64_t k, int64_t batch, double* out, double* scratch) {
     require(n >= 0 && k >= 0 && batch >= 0, "iteration_stats: negative size");
     require((out != nullptr || batch == 0) && (values != nullptr || n == 0 || batch == 0),
             "iteration_stats: null pointer");
     if (on_cuda(place)) {
-        FK_CUDA_OR_FAIL(cuda::iteration_stats(place, values, n, counts, k, batch, out));
+        FK_CUDA_OR_FAIL(cuda::iteration_stats(place, values, n, counts, k, batch, out, scratch));
         return;
     }
     cpu::iteration_stats(values, n, counts, k, batch, out);
+}
+
+int64_t iteration_stats_scratch(const Place& place, int64_t n, int64_t k, int64_t batch) {
+    require(n >= 0 && k >= 0 && batch >= 0, "iteration_stats_scratch: negative size");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(return cuda::iteration_stats_scratch(n, k, batch));
+    }
+    return 0;  // the CPU sums need none
 }
 
 } // namespace kernels

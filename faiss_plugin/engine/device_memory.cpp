@@ -14,8 +14,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <list>
+#include <mutex>
 #include <new>
 #include <string>
+#include <utility>
 
 namespace flashkmeans {
 
@@ -25,8 +28,15 @@ namespace flashkmeans {
 #define FK_ON_CUDA(place) false
 #endif
 
+#ifdef FLASHKMEANS_WITH_CUDA
+namespace {
+void drop_cached_graphs();  // below, with PlaceGraph
+}
+#endif
+
 void empty_cache() {
 #ifdef FLASHKMEANS_WITH_CUDA
+    drop_cached_graphs();
     cuda_memory::release_cached();
 #endif
 }
@@ -233,7 +243,63 @@ PlaceStream::~PlaceStream() {
 #endif
 }
 
-PlaceGraph::PlaceGraph(const Place& place) : place_(place) {
+#ifdef FLASHKMEANS_WITH_CUDA
+namespace {
+
+// Instantiated graphs kept between calls, by the key of the work that made
+// them: a later call of the same shape records its work (cheap) and updates
+// a kept graph's parameters (its buffers, events and points) instead of
+// instantiating a new one. A graph is taken out while a call uses it, so
+// two threads never share one. At most kMaxCachedGraphs are kept, oldest
+// dropped first; empty_cache() drops them all.
+constexpr size_t kMaxCachedGraphs = 16;
+
+struct GraphCache {
+    std::mutex mutex;
+    std::list<std::pair<std::string, void*>> kept;  // newest first
+};
+
+GraphCache& graph_cache() {
+    static GraphCache* c = new GraphCache();  // never destroyed: graphs may come back at exit
+    return *c;
+}
+
+void* take_cached_graph(const std::string& key) {
+    GraphCache& c = graph_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    for (auto it = c.kept.begin(); it != c.kept.end(); ++it) {
+        if (it->first == key) {
+            void* exec = it->second;
+            c.kept.erase(it);
+            return exec;
+        }
+    }
+    return nullptr;
+}
+
+void keep_graph(const std::string& key, void* exec) {
+    GraphCache& c = graph_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.kept.emplace_front(key, exec);
+    while (c.kept.size() > kMaxCachedGraphs) {
+        cuda_memory::graph_destroy(c.kept.back().second);
+        c.kept.pop_back();
+    }
+}
+
+void drop_cached_graphs() {
+    GraphCache& c = graph_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    for (auto& [key, exec] : c.kept) {
+        cuda_memory::graph_destroy(exec);
+    }
+    c.kept.clear();
+}
+
+} // namespace
+#endif
+
+PlaceGraph::PlaceGraph(const Place& place, std::string key) : place_(place), key_(std::move(key)) {
     const std::string mode = kernels::default_variants().cuda_graph;
     FAISS_THROW_IF_NOT_FMT(mode.empty() || mode == "0" || mode == "1" || mode == "require",
                            "flashkmeans: variant cuda_graph = \"%s\" is not one of 0, 1, require",
@@ -245,21 +311,46 @@ PlaceGraph::PlaceGraph(const Place& place) : place_(place) {
 PlaceGraph::~PlaceGraph() {
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ != nullptr) {
-        cuda_memory::graph_destroy(exec_);
+        // kept for the next call of this key, which updates it before any launch
+        key_.empty() ? cuda_memory::graph_destroy(exec_) : keep_graph(key_, exec_);
     }
 #endif
 }
 
 void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
-    if (plain_ || runs_++ == 0) {
+    const int64_t run = runs_++;
+    if (plain_) {
         call(work);
         return;
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ == nullptr) {
+        void* kept = run == 0 && !key_.empty() ? take_cached_graph(key_) : nullptr;
+        if (run == 0 && kept == nullptr) {
+            call(work);  // the first run of a new shape: see the class comment
+            return;
+        }
+        void* graph = nullptr;
         try {
-            exec_ = cuda_memory::graph_record(place_, work, call);
+            graph = cuda_memory::graph_capture(place_, work, call);
+            if (kept != nullptr && cuda_memory::graph_update(kept, graph)) {
+                exec_ = kept;
+                updated_ = true;
+            } else {
+                if (kept != nullptr) {
+                    cuda_memory::graph_destroy(kept);
+                    kept = nullptr;
+                }
+                exec_ = cuda_memory::graph_instantiate(graph);
+            }
+            cuda_memory::graph_free(graph);
         } catch (const std::exception&) {
+            if (graph != nullptr) {
+                cuda_memory::graph_free(graph);
+            }
+            if (kept != nullptr && exec_ == nullptr) {
+                cuda_memory::graph_destroy(kept);
+            }
             if (require_) {
                 throw;
             }

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 namespace flashkmeans {
@@ -82,15 +83,22 @@ class PlaceStream {
 /// device probes that copy to the host, cannot be recorded); the second
 /// records the work into a CUDA graph, which that run and all later ones
 /// launch: one launch instead of one per kernel, and no host-side gaps
-/// between the kernels. If recording fails (the legacy default stream, no
-/// stream-ordered allocator, ...) every run stays plain: slower, same
-/// results. The variant cuda_graph = "0" (flashkmeans/variants.h) keeps runs
-/// plain (A/B timing, debugging); "require" makes a failed recording an
-/// error (tests). On the CPU, each run
-/// calls the work.
+/// between the kernels. With a key, the instantiated graph is kept when the
+/// PlaceGraph goes (at most 16, in the process, until empty_cache()), and
+/// the next PlaceGraph of the same key records its first run and updates
+/// the kept graph with it (new buffers, events, points; cudaGraphExecUpdate
+/// checks that the topology is the same, else a new graph is made): every
+/// run of a repeated call is a graph launch, with no instantiation. If
+/// recording fails (the legacy default stream, no stream-ordered allocator,
+/// ...) every run stays plain: slower, same results. The variant cuda_graph
+/// = "0" (flashkmeans/variants.h) keeps runs plain (A/B timing, debugging);
+/// "require" makes a failed recording an error (tests). On the CPU, each
+/// run calls the work.
 class PlaceGraph {
    public:
-    explicit PlaceGraph(const Place& place);
+    /// `key` names the work's shape: non-empty, the graph is kept between
+    /// calls (see above)
+    explicit PlaceGraph(const Place& place, std::string key = {});
     ~PlaceGraph();
     PlaceGraph(const PlaceGraph&) = delete;
     PlaceGraph& operator=(const PlaceGraph&) = delete;
@@ -100,6 +108,8 @@ class PlaceGraph {
     }
     /// Whether runs now launch a recorded graph.
     bool recorded() const { return exec_ != nullptr; }
+    /// Whether that graph was one kept from an earlier call, updated.
+    bool updated() const { return updated_; }
 
    private:
     void run_erased(void* work, void (*call)(void*));
@@ -107,6 +117,8 @@ class PlaceGraph {
     void* exec_ = nullptr; // cudaGraphExec_t
     bool plain_ = false;   // recording failed or is switched off
     bool require_ = false; // the variant cuda_graph = "require"
+    bool updated_ = false;
+    std::string key_;
     int64_t runs_ = 0;
 };
 

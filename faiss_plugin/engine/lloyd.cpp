@@ -20,13 +20,28 @@ namespace flashkmeans {
 
 using namespace kernels;
 
+namespace {
+
+/// What decides the shape of an iteration's graph (kernels, grids, the
+/// update's passes): calls that agree on it reuse one kept graph.
+std::string graph_key(const Place& place, const LloydData& data, const LloydConfig& cfg) {
+    char key[200];
+    std::snprintf(key, sizeof(key), "lloyd %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+                  " %d %d %d %" PRId64 " %d",
+                  place.device, data.n, data.d, data.batch, cfg.k, int(cfg.compute_dtype),
+                  int(cfg.metric), int(cfg.precision), cfg.k_frozen, data.weights != nullptr);
+    return key;
+}
+
+} // namespace
+
 Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& config)
         : stream_(place),
           place_(stream_.place()),
           data_(data),
           cfg_(config),
           assign_timer_(place_),
-          step_graph_(place_) {
+          step_graph_(place_, graph_key(place_, data, config)) {
     const int64_t n = data.n, d = data.d, k = config.k, B = data.batch;
     const bool cuda = place_.backend == Backend::CUDA;
     FAISS_THROW_IF_NOT_MSG(cuda || cfg_.compute_dtype == DType::Float32,
@@ -56,6 +71,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
     stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
     stats_host_ = PinnedArray<double>(place_, stats_.size());
+    stats_scratch_ = PlaceArray<double>(place_, size_t(iteration_stats_scratch(place_, n, k, B)));
     labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
     distances_ = PlaceArray<float>(place_, size_t(n) * B);
     if (dp != d) {
@@ -151,7 +167,7 @@ void Lloyd::check_norms_fit_float32() {
     // norm, and so the sum, NaN or Inf. A host pass over the points is then
     // needed only to name the point, on the error path.
     const int64_t n = data_.n, B = data_.batch;
-    iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get());
+    iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get(), stats_scratch_.get());
     copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
     place_sync(place_);
     for (int64_t b = 0; b < B; b++) {
@@ -340,7 +356,8 @@ LloydStep Lloyd::iterate() {
         f.norms = c_norms_.get();
         finalize_centroids(place_, f);
 
-        iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get());
+        iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
+                        stats_scratch_.get());
         // the statistics and the empty-cluster counts behind them, to
         // pinned memory in stream order (part of the graph)
         copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));

@@ -119,6 +119,7 @@ class Lloyd {
     /// problem (the empty-cluster counts): the iteration's one copy to the host
     PlaceArray<double> stats_;
     PinnedArray<double> stats_host_; // stats_ as the host reads it
+    PlaceArray<double> stats_scratch_; // iteration_stats's partial sums
     int32_t* n_empty() const { return reinterpret_cast<int32_t*>(stats_.get() + 3 * data_.batch); }
     PlaceTimer assign_timer_;
     /// iterate()'s device work (assign to statistics), recorded once

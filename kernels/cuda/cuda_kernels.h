@@ -23,7 +23,8 @@ void scatter_rows(const Place& p, const float* rows, int64_t m, int64_t d, const
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
 void kmeanspp_init(const Place& p, const kernels::KMeansPPArgs& a);
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,
-                     int64_t k, int64_t batch, double* out);
+                     int64_t k, int64_t batch, double* out, double* scratch);
+int64_t iteration_stats_scratch(int64_t n, int64_t k, int64_t batch);
 
 } // namespace cuda
 } // namespace flashkmeans

@@ -117,18 +117,33 @@ __global__ void final_sums_kernel(const double* __restrict__ partial, int parts,
 
 } // namespace
 
+namespace {
+
+/// Blocks per problem: enough that each sums about kPerBlock values.
+int parts_for(int64_t n, int64_t k) {
+    const int64_t longest = std::max(n, k);
+    return int(std::min<int64_t>(kMaxParts, std::max<int64_t>(1, (longest + kPerBlock - 1) / kPerBlock)));
+}
+
+} // namespace
+
+int64_t iteration_stats_scratch(int64_t n, int64_t k, int64_t batch) {
+    return batch * parts_for(n, k) * 3;
+}
+
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,
-                     int64_t k, int64_t batch, double* out) {
+                     int64_t k, int64_t batch, double* out, double* scratch) {
     if (batch == 0) {
         return;
     }
     DeviceGuard guard(p.device);
     const cudaStream_t stream = stream_of(p);
-    const int64_t longest = std::max(n, counts != nullptr ? k : int64_t(0));
-    const int parts =
-            int(std::min<int64_t>(kMaxParts, std::max<int64_t>(1, (longest + kPerBlock - 1) / kPerBlock)));
-    ScopedDeviceBuffer partial(size_t(batch) * parts * 3 * sizeof(double), stream);
-    auto* part = static_cast<double*>(partial.get());
+    // the scratch's size does not depend on counts being given: a caller
+    // sizes it once for every call
+    const int parts = parts_for(n, counts != nullptr ? k : 0);
+    ScopedDeviceBuffer partial(scratch == nullptr ? size_t(batch) * parts * 3 * sizeof(double) : 0,
+                               stream);
+    auto* part = scratch != nullptr ? scratch : static_cast<double*>(partial.get());
     launch_after(partial_sums_kernel, unsigned(batch * parts), kThreads, 0, stream, values, n,
                  counts, k, parts, part);
     launch_after(final_sums_kernel, unsigned(batch), kThreads, 0, stream,

@@ -358,7 +358,7 @@ TEST(CudaBackend, AssignIndexOnGpuMatchesIndexFlat) {
 }
 
 // From the second iteration on, an iteration's kernels run as one CUDA graph
-// (PlaceGraph). the variant cuda_graph = "require" makes a failed recording an
+// (PlaceGraph). The variant cuda_graph = "require" makes a failed recording an
 // error instead of a fallback to plain launches, so these runs took the graph
 // path; they give the bits of plain launches (=0) with clusters going empty
 // and split on the host between graph launches, weights, fp16 batches, and
@@ -388,16 +388,22 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
         c.train(n, x.data(), index, w.data());
         return Run{c.centroids, c.last_labels, c.iteration_stats};
     };
-    const Run plain = run("0"), graph = run("require");
+    // the second graph run updates the graph the first one kept (same key)
+    const Run plain = run("0"), graph = run("require"), kept = run("require");
     ASSERT_EQ(plain.centroids.size(), graph.centroids.size());
     EXPECT_EQ(0, memcmp(plain.centroids.data(), graph.centroids.data(), plain.centroids.size() * 4));
     EXPECT_EQ(plain.labels, graph.labels);
+    ASSERT_EQ(plain.centroids.size(), kept.centroids.size());
+    EXPECT_EQ(0, memcmp(plain.centroids.data(), kept.centroids.data(), plain.centroids.size() * 4));
+    EXPECT_EQ(plain.labels, kept.labels);
     ASSERT_EQ(plain.stats.size(), graph.stats.size());
     int splits = 0;
     for (size_t i = 0; i < plain.stats.size(); i++) {
         EXPECT_EQ(plain.stats[i].obj, graph.stats[i].obj) << "iteration " << i;
         EXPECT_EQ(plain.stats[i].nsplit, graph.stats[i].nsplit) << "iteration " << i;
         EXPECT_GT(graph.stats[i].time_search, 0.0) << "iteration " << i;
+        EXPECT_GT(kept.stats[i].time_search, 0.0) << "iteration " << i;
+        EXPECT_EQ(plain.stats[i].obj, kept.stats[i].obj) << "iteration " << i;
         splits += graph.stats[i].nsplit;
     }
     EXPECT_GT(splits, 0) << "the data was meant to empty clusters";

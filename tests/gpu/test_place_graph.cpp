@@ -5,6 +5,7 @@
 #include "engine/device_memory.h"
 
 #include <flashkmeans/kernels.h>
+#include <flashkmeans/memory.h>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +56,41 @@ TEST(CudaPlaceGraph, RecordedGraphRedoesTheWorkOnNewData) {
     EXPECT_FALSE(graph.recorded()) << "the first run is plain";
     run_norms(stream.place(), graph, 3, [] {});
     EXPECT_TRUE(graph.recorded());
+}
+
+// With a key, a graph outlives its PlaceGraph: the next PlaceGraph of that
+// key (other buffers, another stream) updates it with its first run and
+// launches it right away, giving its own data's norms; another key, or the
+// same key after empty_cache(), starts plain again.
+TEST(CudaPlaceGraph, KeptGraphIsUpdatedByTheNextCallOfItsKey) {
+    SKIP_WITHOUT_GPU();
+    fk::empty_cache();
+    {
+        fk::PlaceStream stream(fk::Place{fk::Backend::CUDA, 0, nullptr});
+        fk::PlaceGraph graph(stream.place(), "test norms");
+        run_norms(stream.place(), graph, 3, [] {});
+        EXPECT_TRUE(graph.recorded());
+        EXPECT_FALSE(graph.updated());
+    }
+    {
+        fk::PlaceStream stream(fk::Place{fk::Backend::CUDA, 0, nullptr});
+        fk::PlaceGraph graph(stream.place(), "test norms");
+        run_norms(stream.place(), graph, 1, [] {});
+        EXPECT_TRUE(graph.recorded()) << "the kept graph runs from the first run";
+        EXPECT_TRUE(graph.updated());
+        run_norms(stream.place(), graph, 2, [] {});
+    }
+    {
+        fk::PlaceStream stream(fk::Place{fk::Backend::CUDA, 0, nullptr});
+        fk::PlaceGraph other(stream.place(), "another shape");
+        run_norms(stream.place(), other, 1, [] {});
+        EXPECT_FALSE(other.recorded());
+    }
+    fk::empty_cache();
+    fk::PlaceStream stream(fk::Place{fk::Backend::CUDA, 0, nullptr});
+    fk::PlaceGraph graph(stream.place(), "test norms");
+    run_norms(stream.place(), graph, 1, [] {});
+    EXPECT_FALSE(graph.recorded()) << "empty_cache() dropped the kept graph";
 }
 
 // The legacy default stream cannot be recorded, nor can work that waits for

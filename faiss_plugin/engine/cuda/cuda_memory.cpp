@@ -120,7 +120,7 @@ void stream_destroy(const Place& place, void* stream) {
     cudaStreamDestroy(static_cast<cudaStream_t>(stream)); // never throws: called from destructors
 }
 
-void* graph_record(const Place& place, void* work, void (*call)(void*)) {
+void* graph_capture(const Place& place, void* work, void (*call)(void*)) {
     const cudaStream_t s = stream_of(place);
     // thread-local: a call that cannot be recorded (a synchronous copy, a
     // cudaMalloc) fails here instead of silently running outside the graph
@@ -137,11 +137,25 @@ void* graph_record(const Place& place, void* work, void (*call)(void*)) {
         throw;
     }
     FK_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    return graph;
+}
+
+void* graph_instantiate(void* graph) {
     cudaGraphExec_t exec = nullptr;
-    const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    FK_CUDA_CHECK(err);
+    FK_CUDA_CHECK(cudaGraphInstantiate(&exec, static_cast<cudaGraph_t>(graph), 0));
     return exec;
+}
+
+bool graph_update(void* exec, void* graph) {
+    cudaGraphExecUpdateResultInfo info{};
+    const cudaError_t err = cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(exec),
+                                                static_cast<cudaGraph_t>(graph), &info);
+    cudaGetLastError();  // a refused update is an answer, not an error
+    return err == cudaSuccess;
+}
+
+void graph_free(void* graph) {
+    cudaGraphDestroy(static_cast<cudaGraph_t>(graph)); // never throws: called on unwinding paths
 }
 
 void graph_launch(const Place& place, void* exec) {

@@ -34,7 +34,13 @@ void event_destroy(void* event);
 void* stream_create(const Place& place);
 void stream_destroy(const Place& place, void* stream);
 
-void* graph_record(const Place& place, void* work, void (*call)(void*));
+/// Records what call(work) enqueues on the place's stream (a cudaGraph_t);
+/// throws if the work cannot be recorded.
+void* graph_capture(const Place& place, void* work, void (*call)(void*));
+void* graph_instantiate(void* graph);
+/// Gives `exec` the parameters of `graph` (same topology); false if refused.
+bool graph_update(void* exec, void* graph);
+void graph_free(void* graph);
 void graph_launch(const Place& place, void* exec);
 void graph_destroy(void* exec);
 

@@ -296,7 +296,10 @@ void kmeanspp_init(const Place& place, const KMeansPPArgs& args);
  * (FAISS's imbalance factor is k * out[3b + 2] / out[3b + 1]^2). counts may
  * be null (both count sums are then 0). `out` (3 * batch doubles) is a place
  * pointer: on CUDA this only enqueues work, so an iteration reads its
- * statistics with one copy at its end. */
+ * statistics with one copy at its end. `scratch`: place memory of at least
+ * iteration_stats_scratch() doubles, or nullptr to allocate it per call (a
+ * caller recording the call into a CUDA graph that it updates passes it:
+ * the graph then holds no allocation). */
 void iteration_stats(
         const Place& place,
         const float* values,
@@ -304,7 +307,9 @@ void iteration_stats(
         const int32_t* counts,
         int64_t k,
         int64_t batch,
-        double* out);
+        double* out,
+        double* scratch = nullptr);
+int64_t iteration_stats_scratch(const Place& place, int64_t n, int64_t k, int64_t batch);
 
 } // namespace kernels
 } // namespace flashkmeans
