@@ -54,6 +54,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     Place place;
     place.backend = backend;
     place.device = options.device;
+    place.stream = backend == Backend::CUDA ? options.stream : nullptr;
     FAISS_THROW_IF_NOT_MSG(!on_device || backend == Backend::CUDA,
                            "points in device memory need the CUDA backend");
 

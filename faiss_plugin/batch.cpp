@@ -21,6 +21,7 @@ Place make_place(const Options& options, bool data_on_device) {
     Place place;
     place.backend = resolve_backend(options.backend);
     place.device = options.device;
+    place.stream = place.backend == Backend::CUDA ? options.stream : nullptr;
     FAISS_THROW_IF_NOT_MSG(!data_on_device || place.backend == Backend::CUDA,
                            "points in device memory need the CUDA backend");
     return place;

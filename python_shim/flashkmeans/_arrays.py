@@ -12,9 +12,11 @@ Rules (documented in README.md, section Python):
 - C-contiguous arrays are used in place; F-ordered or strided arrays are
   copied once (np.ascontiguousarray / Tensor.contiguous()).
 - CUDA arrays (torch, cupy, or any __dlpack__ producer on a CUDA device) are
-  used in place with the CUDA backend; results come back on the same device,
-  as arrays of the same library.
-- NaN and Inf raise ValueError before anything runs.
+  used in place with the CUDA backend, on the library's current stream;
+  results come back on the same device, as arrays of the same library,
+  ready in that stream's order (no host synchronisation beyond the run's).
+- NaN and Inf raise ValueError naming the point; the engine finds them where
+  the points are (device or host) as it computes their norms.
 """
 
 import sys
@@ -36,17 +38,20 @@ class Points:
     kind:   'numpy', 'torch' or 'cupy': the library results are returned in
     device: None for host memory, else the CUDA device ordinal
     shape:  tuple of ints
+    stream: the library's current CUDA stream handle (0: the legacy default
+            stream, or host memory)
     """
 
-    __slots__ = ("array", "dtype", "kind", "device", "shape", "source")
+    __slots__ = ("array", "dtype", "kind", "device", "shape", "source", "stream")
 
-    def __init__(self, array, dtype, kind, device, shape, source):
+    def __init__(self, array, dtype, kind, device, shape, source, stream=0):
         self.array = array
         self.dtype = dtype
         self.kind = kind
         self.device = device
         self.shape = tuple(int(s) for s in shape)
         self.source = source  # the normalised array in its own library
+        self.stream = int(stream)
 
     @property
     def on_device(self):
@@ -117,18 +122,13 @@ def _torch_points(t, ndim, name):
         raise TypeError(f"{name}: unsupported dtype {t.dtype}; expected {SUPPORTED}")
     t = t.contiguous()
     if t.device.type == "cpu":
-        if t.numel() and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or Inf values")
         host = t.view(torch.int16).numpy().view(np.uint16) if dt != "float32" else t.numpy()
         return Points(host, dt, "torch", None, t.shape, t)
     if t.device.type != "cuda":
         raise ValueError(f"{name}: tensors on device '{t.device}' are not supported (CPU or CUDA only)")
-    if t.numel() and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or Inf values")
     device = t.device.index if t.device.index is not None else torch.cuda.current_device()
-    # The engine runs on the legacy default stream: finish the caller's work.
-    torch.cuda.current_stream(device).synchronize()
-    return Points(t, dt, "torch", device, t.shape, t)
+    stream = torch.cuda.current_stream(device).cuda_stream
+    return Points(t, dt, "torch", device, t.shape, t, stream)
 
 
 def _cupy_points(a, ndim, name):
@@ -144,10 +144,8 @@ def _cupy_points(a, ndim, name):
         raise TypeError(f"{name}: unsupported dtype {a.dtype}; expected {SUPPORTED}")
     with cp.cuda.Device(a.device.id):
         a = cp.ascontiguousarray(a)
-        if a.size and not bool(cp.isfinite(a).all()):
-            raise ValueError(f"{name} contains NaN or Inf values")
-        cp.cuda.get_current_stream().synchronize()
-    return Points(a, dt, "cupy", int(a.device.id), a.shape, a)
+        stream = cp.cuda.get_current_stream().ptr
+    return Points(a, dt, "cupy", int(a.device.id), a.shape, a, stream)
 
 
 def as_points(x, ndim=2, name="x"):
@@ -254,17 +252,15 @@ def empty(points, shape, dtype):
     return np.empty(shape, dtype=dtype)
 
 
-def device_sync(points):
-    """Waits for the engine's device work before the caller's library reads
-    the outputs (it may use another stream)."""
-    if not points.on_device:
-        return
-    if points.kind == "torch":
-        _torch().cuda.synchronize(points.device)
-    else:
-        cp = _cupy()
-        with cp.cuda.Device(points.device):
-            cp.cuda.runtime.deviceSynchronize()
+def with_stream(points, options):
+    """The engine's options for `points`: CUDA points run on their library's
+    current stream, so the work follows the caller's and the results are
+    ready in its order. On the legacy default stream (0) the engine takes
+    its own stream, which waits for the legacy stream's work and is done
+    when the call returns."""
+    if points.on_device and points.stream:
+        return dict(options, stream=points.stream)
+    return options
 
 
 def wrap(points, a):

@@ -85,8 +85,7 @@ def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
        subsampling happens), or k-means++ with init='kmeans++'.
     metric: 'l2' (default) or 'ip' (largest inner product; use with
        spherical=True for spherical k-means).
-    options: backend, device, dtype, precision, deterministic, init,
-       memory_budget (see flashkmeans.Kmeans).
+    options: backend, device, dtype, precision, init (see flashkmeans.Kmeans).
     No subsampling: every point of every problem is used.
 
     Returns a BatchKMeansResult, which unpacks as (labels, centroids,
@@ -119,6 +118,7 @@ def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
             raise ValueError(f"init_centroids: expected shape ({B}, {k}, {d}) or ({k}, {d}), got {ic.shape}")
 
     pts, options = _arrays.match_compute_dtype(pts, options)
+    options = _arrays.with_stream(pts, options)
     centroids = _arrays.empty(pts, (B, k, d), "float32")
     labels32 = _arrays.empty(pts, (B, n), "int32")
     history = np.zeros((B, niter), dtype=np.float64)
@@ -127,7 +127,6 @@ def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
     _flush()
     _ext.batch_kmeans(pts.array, pts.dtype, k, niter, metric, bool(spherical), seed, bool(verbose),
                       ic, centroids, labels32, history if niter > 0 else None, options)
-    _arrays.device_sync(pts)
     labels = _arrays.astype(labels32, "int64")
     objective = history[:, -1].copy() if niter > 0 else np.zeros(B, dtype=np.float64)
     return BatchKMeansResult(

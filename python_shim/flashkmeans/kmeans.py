@@ -7,8 +7,8 @@
 
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
-flashkmeans options (backend, device, dtype, precision, deterministic, init,
-memory_budget) are accepted as keywords too.
+flashkmeans options (backend, device, dtype, precision, init) are accepted
+as keywords too.
 """
 
 import operator
@@ -22,7 +22,7 @@ from . import _flashkmeans as _ext
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
 #: flashkmeans options accepted as keywords next to the ClusteringParameters.
-OPTION_NAMES = ("backend", "device", "dtype", "precision", "deterministic", "init", "memory_budget")
+OPTION_NAMES = ("backend", "device", "dtype", "precision", "init")
 
 # faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
 METRIC_INNER_PRODUCT = 0
@@ -260,9 +260,7 @@ class Kmeans:
     dtype: 'float32' (default), 'float16', 'bfloat16': the type the points
         are converted to for the assignment (centroids stay float32)
     precision: 'exact' (default) or 'tf32'
-    deterministic: True (bitwise reproducible centroids; the only mode today)
     init: 'random' (FAISS's seeding, default) or 'kmeans++'
-    memory_budget: device bytes the CUDA backend may use (0: all free memory)
 
     After train(): centroids (k, d) float32, obj (per-iteration objectives),
     iteration_stats (list of dicts: obj, time, time_search,
@@ -348,6 +346,7 @@ class Kmeans:
             raise ValueError(f"init_centroids: expected shape (m <= {self.k}, {d}), got {ic.shape}")
 
         pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
+        opts = _arrays.with_stream(pts, opts)
         fields = self.cp.engine_fields()
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
@@ -376,8 +375,8 @@ class Kmeans:
         I = _arrays.empty(pts, (n,), "int64")
         if n > 0:
             pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
-            _ext.assign(pts.array, pts.dtype, self.centroids, self._metric(), D, I, opts)
-            _arrays.device_sync(pts)
+            _ext.assign(pts.array, pts.dtype, self.centroids, self._metric(), D, I,
+                        _arrays.with_stream(pts, opts))
         return _arrays.wrap(pts, D), _arrays.wrap(pts, I)
 
     # -- helpers ------------------------------------------------------------------------

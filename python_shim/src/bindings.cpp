@@ -235,8 +235,8 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 
 // --- Options --------------------------------------------------------------------------
 
-/// flashkmeans::Options from a dict {backend, device, dtype, precision,
-/// deterministic, init, memory_budget}; bad names raise ValueError.
+/// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
+/// stream}; bad names raise ValueError.
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -253,12 +253,11 @@ Options make_options(const nb::dict& d) {
                 o.dtype = flashkmeans::parse_dtype(nb::cast<std::string>(value));
             } else if (key == "precision") {
                 o.precision = flashkmeans::parse_precision(nb::cast<std::string>(value));
-            } else if (key == "deterministic") {
-                o.deterministic = nb::cast<bool>(value);
             } else if (key == "init") {
                 o.init = flashkmeans::parse_init(nb::cast<std::string>(value));
-            } else if (key == "memory_budget") {
-                o.memory_budget = nb::cast<size_t>(value);
+            } else if (key == "stream") {
+                // the caller's current CUDA stream, as an integer handle
+                o.stream = reinterpret_cast<void*>(nb::cast<uintptr_t>(value));
             } else {
                 throw nb::value_error(("unknown flashkmeans option '" + key + "'").c_str());
             }

@@ -9,6 +9,10 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
+#include <vector>
+
 namespace flashkmeans {
 namespace cuda_memory {
 
@@ -107,17 +111,52 @@ void event_destroy(void* event) {
     cudaEventDestroy(static_cast<cudaEvent_t>(event)); // never throws: called from destructors
 }
 
+// Streams are kept for the next call (a few per device), so a call's fixed
+// cost has no stream creation and destruction in it.
+namespace {
+constexpr size_t kMaxKeptStreams = 8;
+struct KeptStreams {
+    std::mutex mutex;
+    std::map<int, std::vector<cudaStream_t>> by_device;
+};
+KeptStreams& kept_streams() {
+    static KeptStreams* k = new KeptStreams();  // never destroyed: streams may come back at exit
+    return *k;
+}
+} // namespace
+
 void* stream_create(const Place& place) {
+    {
+        KeptStreams& k = kept_streams();
+        std::lock_guard<std::mutex> lock(k.mutex);
+        std::vector<cudaStream_t>& v = k.by_device[place.device];
+        if (!v.empty()) {
+            cudaStream_t s = v.back();
+            v.pop_back();
+            return s;
+        }
+    }
     FK_CUDA_CHECK(cudaSetDevice(place.device));
     cudaStream_t s = nullptr;
-    FK_CUDA_CHECK(cudaStreamCreate(&s)); // blocking: ordered with the default stream
+    FK_CUDA_CHECK(cudaStreamCreate(&s)); // blocking: ordered with the legacy default stream
     return s;
 }
 
 void stream_destroy(const Place& place, void* stream) {
+    // never throws: called from destructors. The call's work is finished
+    // before the stream goes back (the call returns with its results done)
     cudaSetDevice(place.device);
-    cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
-    cudaStreamDestroy(static_cast<cudaStream_t>(stream)); // never throws: called from destructors
+    const cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const bool ok = cudaStreamSynchronize(s) == cudaSuccess;
+    cudaGetLastError();
+    KeptStreams& k = kept_streams();
+    std::lock_guard<std::mutex> lock(k.mutex);
+    std::vector<cudaStream_t>& v = k.by_device[place.device];
+    if (ok && v.size() < kMaxKeptStreams) {
+        v.push_back(s);
+        return;
+    }
+    cudaStreamDestroy(s);
 }
 
 void* graph_capture(const Place& place, void* work, void (*call)(void*)) {

@@ -28,12 +28,14 @@ struct Options {
     DType dtype = DType::Float32;
     /// fp32 products: Exact (default, matches a float64 reference) or TF32
     Precision precision = Precision::Exact;
-    /// bitwise-reproducible centroids (no float atomics); always true today
-    bool deterministic = true;
     /// initialisation of the centroids the caller did not provide
     Init init = Init::Random;
-    /// device memory the CUDA backend may use, in bytes (0 = all free memory)
-    size_t memory_budget = 0;
+    /// CUDA: the cudaStream_t the work runs on, after the work already
+    /// enqueued there; results are ready in that stream's order (as a
+    /// PyTorch or CuPy kernel on the caller's current stream). nullptr: a
+    /// stream of the engine's own, which starts after the legacy default
+    /// stream's work and is finished when the call returns.
+    void* stream = nullptr;
 };
 
 const char* backend_name(Backend backend);
