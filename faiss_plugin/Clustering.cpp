@@ -106,7 +106,9 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             x = x_sub_dev.get();
             dtype = DType::Float32;
         } else {
+            // random rows: in parallel, so the gather runs at memory speed
             x_sub_host.reset(new uint8_t[nsub * line]);
+#pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < nsub; i++) {
                 memcpy(x_sub_host.get() + i * line,
                        static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);

@@ -62,6 +62,32 @@ def test_batch_on_torch_cuda_returns_cuda_tensors(torch_cuda, make_blobs):
     np.testing.assert_allclose(objective.cpu().numpy(), ref.objective, rtol=1e-5)
 
 
+def test_calls_follow_the_callers_stream(torch_cuda, make_blobs):
+    # points produced on a busy side stream and used at once, results read on
+    # that stream: no synchronisation by the caller, yet every value is right
+    torch = torch_cuda
+    xb = np.stack([make_blobs(20000, 16, 20, seed=s) for s in range(2)])
+    init = xb[:, :12].copy()
+    ref = flashkmeans.batch_kmeans(xb, 12, niter=5, init_centroids=init, backend="cpu")
+    host = torch.from_numpy(xb).pin_memory()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(100_000_000)  # the copy below waits behind this
+        t = host.cuda(non_blocking=True)
+        res = flashkmeans.batch_kmeans(t, 12, niter=5, init_centroids=init)
+        centroids = res.centroids.clone()
+        km = flashkmeans.Kmeans(16, 12, niter=5)
+        km.train(t[0], init_centroids=init[0])
+        D, I = km.assign(t[1])
+        I = I.clone()
+    torch.cuda.synchronize()
+    close_centroids(centroids.cpu().numpy(), ref.centroids)
+    one = flashkmeans.Kmeans(16, 12, niter=5, backend="cpu")
+    one.train(xb[0], init_centroids=init[0])
+    close_centroids(km.centroids, one.centroids)
+    assert (I.cpu().numpy() == one.assign(xb[1])[1]).mean() > 0.999
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_half_precision_cuda_tensors(torch_cuda, x, dtype):
     torch = torch_cuda
