@@ -80,37 +80,20 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     }
     // The points, uploaded once (or used in place: the caller's host array on
     // the CPU, its device array on CUDA) in the compute dtype.
-    const size_t count = size_t(n) * d * B;
     if ((data.x_on_device || !cuda) && data.dtype == cfg_.compute_dtype && dp == d) {
         x_ = data.x;
-    } else if (data.dtype == cfg_.compute_dtype) {
+    } else {
+        FAISS_THROW_IF_NOT_MSG(data.dtype == cfg_.compute_dtype || data.dtype == DType::Float32,
+                               "points must be float32 to be converted to another dtype");
         x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);
         if (dp != d) {
             place_zero(place_, x_owned_.get(), x_owned_.size());
         }
-        copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
-        x_ = x_owned_.get();
-    } else {
-        FAISS_THROW_IF_NOT_MSG(data.dtype == DType::Float32,
-                               "points must be float32 to be converted to another dtype");
-        PlaceArray<float> staged;
-        const float* src = static_cast<const float*>(data.x);
-        if (!data.x_on_device) {
-            staged = PlaceArray<float>(place_, count);
-            copy_to_place(place_, staged.get(), data.x, count * sizeof(float));
-            src = staged.get();
-        }
-        PlaceArray<uint8_t> converted(place_, count * esz);
-        convert_from_float(place_, src, cfg_.compute_dtype, int64_t(count), converted.get());
-        if (dp == d) {
-            x_owned_ = std::move(converted);
+        if (data.dtype == cfg_.compute_dtype) {
+            copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
         } else {
-            x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);
-            place_zero(place_, x_owned_.get(), x_owned_.size());
-            copy_rows(place_, x_owned_.get(), dp * esz, converted.get(), d * esz, size_t(n) * B,
-                      d * esz);
+            convert_rows(data.x, data.x_on_device, size_t(n) * B);
         }
-        place_sync(place_);
         x_ = x_owned_.get();
     }
 
@@ -121,6 +104,30 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     check_norms_fit_float32();
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
+    }
+}
+
+void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
+    // fp32 rows into x_owned_ in the compute dtype, converted on the place a
+    // chunk at a time: host points cross the bus as fp32 into one staging
+    // chunk, never a whole fp32 copy on the device beside the converted one
+    const int64_t d = data_.d, dp = dp_;
+    const size_t esz = dtype_size(cfg_.compute_dtype), in_row = size_t(d) * sizeof(float);
+    const size_t chunk = std::min(rows, std::max<size_t>(1, (size_t(64) << 20) / in_row));
+    PlaceArray<float> staged(place_, src_on_device ? 0 : chunk * d);
+    PlaceArray<uint8_t> packed(place_, dp != d ? chunk * d * esz : 0);
+    for (size_t r0 = 0; r0 < rows; r0 += chunk) {
+        const size_t m = std::min(chunk, rows - r0);
+        const float* in = static_cast<const float*>(src) + r0 * d;
+        if (!src_on_device) {
+            copy_to_place(place_, staged.get(), in, m * in_row);
+            in = staged.get();
+        }
+        uint8_t* out = x_owned_.get() + r0 * dp * esz;
+        convert_from_float(place_, in, cfg_.compute_dtype, int64_t(m * d), dp != d ? packed.get() : out);
+        if (dp != d) {
+            copy_rows(place_, out, dp * esz, packed.get(), d * esz, m, d * esz);
+        }
     }
 }
 

@@ -99,6 +99,8 @@ class Lloyd {
     void check_norms_fit_float32();
     [[noreturn]] void throw_not_finite(int64_t b) const; // names the point
     void run_assign(); // FlashAssign with the prepared centroids
+    /// fp32 points (host or device) into x_owned_ in the compute dtype
+    void convert_rows(const void* src, bool src_on_device, size_t rows);
     /// FAISS's split of the empty clusters of `problems` (in order), moving
     /// only the centroid rows the splits touch; nsplit into `step`.
     void split_empty(const std::vector<int64_t>& problems, LloydStep& step);

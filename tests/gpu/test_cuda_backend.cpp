@@ -435,6 +435,56 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
     EXPECT_EQ(o0, o1);
 }
 
+/// fp16 bits of a small integer (exact in fp16).
+uint16_t half_of_int(int v) {
+    if (v == 0) {
+        return 0;
+    }
+    const uint16_t sign = v < 0 ? 0x8000 : 0;
+    int a = v < 0 ? -v : v, e = 0;
+    while ((a >> (e + 1)) != 0) {
+        e++;
+    }
+    const int mantissa = ((a - (1 << e)) << 10) >> e;
+    return uint16_t(sign | ((e + 15) << 10) | mantissa);
+}
+
+// fp32 points used in fp16 are converted on the device a chunk at a time
+// (64 MB of fp32 rows per chunk; here 2 chunks, and rows padded from 70 to 72
+// halves): from the host and from the device they give the bits of the same
+// points handed over in fp16 by the caller.
+TEST(CudaBackend, ChunkedFp16ConversionEqualsPointsGivenInFp16) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 250000, d = 70, k = 64;
+    const auto x = fk_test::small_ints(n, d, 41);
+    std::vector<uint16_t> h(x.size());
+    for (size_t i = 0; i < x.size(); i++) {
+        h[i] = half_of_int(int(x[i]));
+    }
+    float* dx = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+    ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+    flashkmeans::BatchKMeansParams params;
+    params.k = k;
+    params.niter = 4;
+    auto o = opts(Backend::CUDA);
+    o.dtype = flashkmeans::DType::Float16;
+    auto run = [&](const flashkmeans::PointsView& p) {
+        std::vector<float> c(k * d);
+        std::vector<int32_t> l(n);
+        flashkmeans::batch_kmeans(p, params, {false, c.data(), l.data(), nullptr}, o);
+        return std::make_pair(c, l);
+    };
+    const auto given = run({h.data(), flashkmeans::DType::Float16, false, 1, n, d});
+    const auto host = run({x.data(), flashkmeans::DType::Float32, false, 1, n, d});
+    const auto dev = run({dx, flashkmeans::DType::Float32, true, 1, n, d});
+    EXPECT_EQ(0, memcmp(given.first.data(), host.first.data(), given.first.size() * 4));
+    EXPECT_EQ(given.second, host.second);
+    EXPECT_EQ(0, memcmp(given.first.data(), dev.first.data(), given.first.size() * 4));
+    EXPECT_EQ(given.second, dev.second);
+    cudaFree(dx);
+}
+
 // Rows whose bytes are not a multiple of 16 are zero-padded inside the
 // engine (so the Hopper kernel runs): a run on such rows equals, bit for bit,
 // a run on the same rows padded by the caller, for every dtype and input place.
