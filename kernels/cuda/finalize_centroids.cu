@@ -76,9 +76,9 @@ __device__ __forceinline__ float finalize_element(const float* s, float* c, T* t
 
 /// T: the element type of `typed` (float when there is none). The norm of a
 /// row is summed in row_norms' order (row_norm.cuh) on the values the lanes
-/// hold, so it has row_norms' bits without reading the row back: rows under
-/// kWarpNormMinD by lane 0 alone, in order; longer ones lane l takes
-/// 4 l + 128 j .. + 3 (vec4) or l + 32 j, then warp_sum_xor.
+/// hold, so it has row_norms' bits without reading the row back: short rows
+/// (warp_norm_rows) by lane 0 alone, in order; longer ones lane l takes
+/// 4 l + 128 j .. + 3, then warp_sum_xor.
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizeParams p) {
     allow_next_grid();  // the iteration's statistics (launch_after) may start
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizePar
     const int64_t rows = live * p.batch;
     const int64_t warps = int64_t(gridDim.x) * kWarps;
     const int64_t d = p.d;
-    const bool serial = d < kWarpNormMinD;
+    const bool serial = !warp_norm_rows(d);
     for (int64_t r = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5); r < rows; r += warps) {
         const int64_t b = r / live;
         const int64_t row = b * p.k + p.k_begin + r % live;
@@ -122,10 +122,10 @@ __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizePar
                     nr = fmaf(v, v, nr);
                 }
             }
-        } else if (p.vec4) {
+        } else {
             for (int64_t t = 4 * lane; t < d; t += 128) {
-                float v[4];
-                if (p.wide) {  // 16-byte loads and stores of the 4 elements
+                float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // past d: zeros, which add nothing
+                if (p.vec4 && p.wide) {  // 16-byte loads and stores of the 4 elements
                     const float4 s4 = *reinterpret_cast<const float4*>(s + t);
                     const float4 c4 = *reinterpret_cast<const float4*>(c + t);
                     float4 v4;  // in element order (each adds to the shift)
@@ -142,17 +142,17 @@ __global__ void __launch_bounds__(kWarps * 32) finalize_kernel(const FinalizePar
                 } else {
 #pragma unroll
                     for (int e = 0; e < 4; ++e) {
-                        v[e] = finalize_element(s, c, typed, t + e, inv_w, shift);
+                        if (t + e < d) {
+                            v[e] = finalize_element(s, c, typed, t + e, inv_w, shift);
+                        }
                     }
                 }
 #pragma unroll
-                for (int e = 0; e < 4; ++e) nr = fmaf(v[e], v[e], nr);
-            }
-            nr = warp_sum_xor(nr);
-        } else {
-            for (int64_t t = lane; t < d; t += 32) {
-                const float v = finalize_element(s, c, typed, t, inv_w, shift);
-                nr = fmaf(v, v, nr);
+                for (int e = 0; e < 4; ++e) {
+                    if (t + e < d) {
+                        nr = fmaf(v[e], v[e], nr);
+                    }
+                }
             }
             nr = warp_sum_xor(nr);
         }

@@ -55,7 +55,7 @@ void launch(const T* x, int64_t n, int64_t d, float* out, cudaStream_t stream) {
         return;
     }
     constexpr int kThreads = 256;
-    if (d < kWarpNormMinD) {
+    if (!warp_norm_rows(d)) {
         row_norms_thread_kernel<T><<<unsigned((n + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
                 x, n, d, out);
         FK_CUDA_CHECK(cudaGetLastError());
