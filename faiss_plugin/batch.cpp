@@ -61,8 +61,10 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     Lloyd lloyd(place, data, cfg);
 
     if (params.init_centroids) {
-        check_given_centroids(params.init_centroids, B * k, d, "init_centroids");
-        lloyd.set_centroids(params.init_centroids);
+        FAISS_THROW_IF_NOT_MSG(!params.init_on_device || place.backend == Backend::CUDA,
+                               "init_centroids in device memory need the CUDA backend");
+        lloyd.set_centroids(params.init_centroids);  // from the host or the device
+        lloyd.check_centroids("init_centroids");
     } else if (options.init == Init::Random) {
         // every problem seeds from the same rows of FAISS's permutation
         lloyd.set_centroids_from_points(rand_perm_prefix(n, k, params.seed + 1));

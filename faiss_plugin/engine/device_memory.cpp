@@ -333,7 +333,8 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
         void* graph = nullptr;
         try {
             graph = cuda_memory::graph_capture(place_, work, call);
-            if (kept != nullptr && cuda_memory::graph_update(kept, graph)) {
+            update_refusal_ = kept != nullptr ? cuda_memory::graph_update(kept, graph) : 0;
+            if (kept != nullptr && update_refusal_ == 0) {
                 exec_ = kept;
                 updated_ = true;
             } else {

@@ -110,6 +110,9 @@ class PlaceGraph {
     bool recorded() const { return exec_ != nullptr; }
     /// Whether that graph was one kept from an earlier call, updated.
     bool updated() const { return updated_; }
+    /// Why a kept graph could not be updated (0: it could, or there was none;
+    /// else a cudaGraphExecUpdateResult, or minus a cudaError_t).
+    int update_refusal() const { return update_refusal_; }
 
    private:
     void run_erased(void* work, void (*call)(void*));
@@ -118,6 +121,7 @@ class PlaceGraph {
     bool plain_ = false;   // recording failed or is switched off
     bool require_ = false; // the variant cuda_graph = "require"
     bool updated_ = false;
+    int update_refusal_ = 0;
     std::string key_;
     int64_t runs_ = 0;
 };

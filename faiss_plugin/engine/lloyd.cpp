@@ -190,6 +190,34 @@ void Lloyd::check_norms_fit_float32() {
     }
 }
 
+void Lloyd::check_centroids(const char* what) {
+    // the points' check on the centroids' norms: NaN or Inf makes a problem's
+    // sum NaN or Inf; a centroid too large makes it exceed the bound
+    const int64_t k = cfg_.k, B = data_.batch;
+    row_norms(place_, centroids_.get(), DType::Float32, k, dp_, c_norms_.get(), B);
+    iteration_stats(place_, c_norms_.get(), k, nullptr, 1, B, stats_.get(), stats_scratch_.get());
+    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
+    place_sync(place_);
+    prepared_ = false;  // c_norms_ now holds fp32 norms, not the assignment's
+    for (int64_t b = 0; b < B; b++) {
+        const double sum = stats_host_.get()[3 * b];
+        if (std::isfinite(sum) && sum <= kMaxSquaredNorms) {
+            continue;
+        }
+        std::vector<float> norms(static_cast<size_t>(k));
+        copy_to_host(place_, norms.data(), c_norms_.get() + size_t(b) * k, size_t(k) * sizeof(float));
+        int64_t j = 0;
+        while (j + 1 < k && std::isfinite(norms[size_t(j)]) && norms[size_t(j)] <= kMaxSquaredNorms) {
+            j++;
+        }
+        const std::string where = B > 1 ? format("centroid %" PRId64 " of problem %" PRId64, j, b)
+                                        : format("centroid %" PRId64, j);
+        throw InputError(format("%s contain NaN's or Inf's, or values too large for float32 "
+                                "distances (%s)",
+                                what, where.c_str()));
+    }
+}
+
 void Lloyd::throw_not_finite(int64_t b) const {
     const int64_t n = data_.n, B = data_.batch;
     if (!data_.x_on_device) {
@@ -251,9 +279,9 @@ void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* d
               size_t(k - n_given), row);
 }
 
-void Lloyd::set_centroids(const float* host) {
+void Lloyd::set_centroids(const float* c) {
     const size_t row = data_.d * sizeof(float);
-    copy_rows(place_, centroids_.get(), dp_ * sizeof(float), host, row, size_t(cfg_.k) * data_.batch,
+    copy_rows(place_, centroids_.get(), dp_ * sizeof(float), c, row, size_t(cfg_.k) * data_.batch,
               row);
     prepared_ = false;
 }

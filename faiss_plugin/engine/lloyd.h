@@ -63,7 +63,11 @@ class Lloyd {
     void kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
                        float* centroids) const;
 
-    void set_centroids(const float* host); ///< batch x k x d
+    void set_centroids(const float* c); ///< batch x k x d, host or place memory
+    /// Throws InputError naming the first centroid (`what`: the caller's
+    /// name for them) with NaN or Inf, or too large for float32 distances;
+    /// on the place, one host sync
+    void check_centroids(const char* what);
     /// Centroid row j of problem b = point rows[j] of problem b (host ids,
     /// each < n), for every problem: one gather on the backend, no copy
     /// through the host.
@@ -81,6 +85,11 @@ class Lloyd {
     const float* distances_data() const { return distances_.get(); }
     /// The current centroids (batch x k x d) into `out`, host or place memory.
     void get_centroids(float* out) const;
+
+    /// The iteration graph: kept from an earlier call and updated, or why not
+    /// (PlaceGraph).
+    bool graph_updated() const { return step_graph_.updated(); }
+    int graph_update_refusal() const { return step_graph_.update_refusal(); }
 
     int64_t n() const { return data_.n; }
     int64_t d() const { return data_.d; }

@@ -215,6 +215,34 @@ def _ext_dtype(name):
             "half": "float16", "bf16": "bfloat16"}.get(n, n)
 
 
+def device_float32(x, points):
+    """`x` as a C-contiguous float32 array on the points' CUDA device, in its
+    own library, when both are there (no copy through the host); else None."""
+    if not points.on_device:
+        return None
+    mod = _module_of(x)
+    if mod == "torch" and _torch() is not None and isinstance(x, _torch().Tensor):
+        if x.device.type == "cuda" and x.device.index == points.device:
+            return x.detach().float().contiguous()
+    elif mod == "cupy" and _cupy() is not None and isinstance(x, _cupy().ndarray):
+        if int(x.device.id) == points.device:
+            with _cupy().cuda.Device(points.device):
+                return _cupy().ascontiguousarray(x, dtype=np.float32)
+    return None
+
+
+def broadcast(a, shape):
+    """`a` repeated along a new leading axis to `shape`, C-contiguous, in its
+    own library."""
+    if isinstance(a, np.ndarray):
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
+    if _module_of(a) == "torch":
+        return a.expand(*shape).contiguous()
+    cp = _cupy()
+    with cp.cuda.Device(a.device.id):
+        return cp.ascontiguousarray(cp.broadcast_to(a, shape))
+
+
 def host_float32(x, name, ndim=None):
     """Small auxiliary arrays (weights, initial centroids): a C-contiguous
     float32 numpy array on the host, whatever came in."""

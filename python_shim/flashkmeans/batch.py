@@ -111,11 +111,14 @@ def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
         )
     ic = None
     if init_centroids is not None:
-        ic = _arrays.host_float32(init_centroids, "init_centroids")
-        if ic.shape == (k, d):
-            ic = np.ascontiguousarray(np.broadcast_to(ic, (B, k, d)))
-        if ic.shape != (B, k, d):
-            raise ValueError(f"init_centroids: expected shape ({B}, {k}, {d}) or ({k}, {d}), got {ic.shape}")
+        # beside CUDA points, CUDA initial centroids stay on the device
+        ic = _arrays.device_float32(init_centroids, pts)
+        if ic is None:
+            ic = _arrays.host_float32(init_centroids, "init_centroids")
+        if tuple(ic.shape) == (k, d):
+            ic = _arrays.broadcast(ic, (B, k, d))
+        if tuple(ic.shape) != (B, k, d):
+            raise ValueError(f"init_centroids: expected shape ({B}, {k}, {d}) or ({k}, {d}), got {tuple(ic.shape)}")
 
     pts, options = _arrays.match_compute_dtype(pts, options)
     options = _arrays.with_stream(pts, options)

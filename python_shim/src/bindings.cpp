@@ -386,7 +386,11 @@ void batch_kmeans(const AnyArray& x, const std::string& x_dtype, int64_t k, int 
     params.seed = seed;
     params.verbose = verbose;
     if (init_centroids) {
-        check_host_array(*init_centroids, "init_centroids", {B, k, d});
+        // on the host, or on the points' device (used there, no round trip)
+        params.init_on_device = check_output(*init_centroids, "init_centroids", {B, k, d}, p);
+        if (params.init_on_device && !p.on_device) {
+            throw nb::value_error("init_centroids: on a CUDA device, but the points are not");
+        }
         params.init_centroids = init_centroids->data();
     }
     flashkmeans::BatchKMeansOutput out;

@@ -3,12 +3,14 @@
 // and where recording is impossible the runs stay plain and right, or, with
 // the variant cuda_graph = "require", the failure is an error.
 #include "engine/device_memory.h"
+#include "engine/lloyd.h"
 
 #include <flashkmeans/kernels.h>
 #include <flashkmeans/memory.h>
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,7 +79,7 @@ TEST(CudaPlaceGraph, KeptGraphIsUpdatedByTheNextCallOfItsKey) {
         fk::PlaceGraph graph(stream.place(), "test norms");
         run_norms(stream.place(), graph, 1, [] {});
         EXPECT_TRUE(graph.recorded()) << "the kept graph runs from the first run";
-        EXPECT_TRUE(graph.updated());
+        EXPECT_TRUE(graph.updated()) << "refused: " << graph.update_refusal();
         run_norms(stream.place(), graph, 2, [] {});
     }
     {
@@ -91,6 +93,49 @@ TEST(CudaPlaceGraph, KeptGraphIsUpdatedByTheNextCallOfItsKey) {
     fk::PlaceGraph graph(stream.place(), "test norms");
     run_norms(stream.place(), graph, 1, [] {});
     EXPECT_FALSE(graph.recorded()) << "empty_cache() dropped the kept graph";
+}
+
+// The engine's iteration graph: a second run of the same shape (other
+// buffers, other points) updates the graph the first kept, from its first
+// iteration on, and gives the bits of a run with plain launches.
+TEST(CudaPlaceGraph, EngineRunOfARepeatedShapeUpdatesTheKeptGraph) {
+    SKIP_WITHOUT_GPU();
+    const int64_t B = 3, n = 20000, d = 64, k = 100;
+    for (fk::DType dtype : {fk::DType::Float16, fk::DType::Float32}) {
+        SCOPED_TRACE(fk::dtype_name(dtype));
+        fk::empty_cache();
+        const fk::Place gpu{fk::Backend::CUDA, 0, nullptr};
+        fk::LloydConfig cfg;
+        cfg.k = k;
+        cfg.compute_dtype = dtype;
+        auto run = [&](uint64_t seed, const char* graphs, bool expect_updated) {
+            fk_test::ScopedVariant v(&fk::kernels::Variants::cuda_graph, graphs);
+            const auto x = fk_test::random_matrix(B * n, d, seed);
+            fk::Lloyd lloyd(gpu, fk::LloydData{x.data(), fk::DType::Float32, false, n, d, B, nullptr},
+                            cfg);
+            std::vector<int64_t> rows(static_cast<size_t>(k));
+            for (int64_t j = 0; j < k; j++) {
+                rows[size_t(j)] = j * 7;
+            }
+            lloyd.set_centroids_from_points(rows);
+            std::vector<double> obj;
+            for (int it = 0; it < 4; it++) {
+                const fk::LloydStep step = lloyd.iterate();
+                obj.insert(obj.end(), step.obj.begin(), step.obj.end());
+                if (it == 0 && expect_updated) {
+                    EXPECT_TRUE(lloyd.graph_updated()) << "refused: " << lloyd.graph_update_refusal();
+                }
+            }
+            std::vector<float> c(size_t(B * k * d));
+            lloyd.get_centroids(c.data());
+            return std::make_pair(c, obj);
+        };
+        run(1, "require", false);                       // records and keeps the graph
+        const auto updated = run(2, "require", true);   // updates it
+        const auto plain = run(2, "0", false);
+        EXPECT_EQ(0, std::memcmp(updated.first.data(), plain.first.data(), plain.first.size() * 4));
+        EXPECT_EQ(updated.second, plain.second);
+    }
 }
 
 // The legacy default stream cannot be recorded, nor can work that waits for

@@ -185,12 +185,15 @@ void* graph_instantiate(void* graph) {
     return exec;
 }
 
-bool graph_update(void* exec, void* graph) {
+int graph_update(void* exec, void* graph) {
     cudaGraphExecUpdateResultInfo info{};
     const cudaError_t err = cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(exec),
                                                 static_cast<cudaGraph_t>(graph), &info);
     cudaGetLastError();  // a refused update is an answer, not an error
-    return err == cudaSuccess;
+    if (err == cudaSuccess) {
+        return 0;
+    }
+    return info.result != cudaGraphExecUpdateSuccess ? int(info.result) : -int(err);
 }
 
 void graph_free(void* graph) {

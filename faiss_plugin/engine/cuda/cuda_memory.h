@@ -38,8 +38,9 @@ void stream_destroy(const Place& place, void* stream);
 /// throws if the work cannot be recorded.
 void* graph_capture(const Place& place, void* work, void (*call)(void*));
 void* graph_instantiate(void* graph);
-/// Gives `exec` the parameters of `graph` (same topology); false if refused.
-bool graph_update(void* exec, void* graph);
+/// Gives `exec` the parameters of `graph` (same topology): 0, or why not
+/// (a cudaGraphExecUpdateResult, or minus the cudaError_t).
+int graph_update(void* exec, void* graph);
 void graph_free(void* graph);
 void graph_launch(const Place& place, void* exec);
 void graph_destroy(void* exec);

@@ -28,7 +28,8 @@ struct BatchKMeansParams {
     Metric metric = Metric::L2;
     bool spherical = false;
     int64_t seed = 1234;       ///< init: rows of FAISS's rand_perm(n, seed + 1) per problem
-    const float* init_centroids = nullptr; ///< host, batch x k x d; overrides seeding
+    const float* init_centroids = nullptr; ///< batch x k x d; overrides seeding
+    bool init_on_device = false; ///< init_centroids is CUDA memory (the points' device)
     bool verbose = false;
 };
 
