@@ -160,6 +160,20 @@ void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src,
     }
 }
 
+void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
+                 size_t src_pitch, size_t rows, size_t row_bytes) {
+    if (rows == 0 || row_bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::upload_2d(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
+        return;
+    }
+#endif
+    copy_rows(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
+}
+
 void place_zero(const Place& place, void* ptr, size_t bytes) {
     if (bytes == 0) {
         return;

@@ -25,6 +25,12 @@ void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
 /// dst row past row_bytes are left as they are.
 void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t rows, size_t row_bytes);
+/// copy_rows from pageable host memory to the place, at the bus's speed for
+/// large copies: on CUDA the rows go through two pinned staging buffers,
+/// the host filling one (several threads) while the other crosses the bus.
+/// Returns when the rows are on the place.
+void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
+                 size_t src_pitch, size_t rows, size_t row_bytes);
 /// Sets `bytes` bytes at ptr (place memory) to zero, in stream order.
 void place_zero(const Place& place, void* ptr, size_t bytes);
 /// Waits for the place's stream (no-op on the CPU).

@@ -89,8 +89,10 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         if (dp != d) {
             place_zero(place_, x_owned_.get(), x_owned_.size());
         }
-        if (data.dtype == cfg_.compute_dtype) {
+        if (data.dtype == cfg_.compute_dtype && data.x_on_device) {
             copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
+        } else if (data.dtype == cfg_.compute_dtype) {
+            upload_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
         } else {
             convert_rows(data.x, data.x_on_device, size_t(n) * B);
         }
@@ -120,7 +122,7 @@ void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
         const size_t m = std::min(chunk, rows - r0);
         const float* in = static_cast<const float*>(src) + r0 * d;
         if (!src_on_device) {
-            copy_to_place(place_, staged.get(), in, m * in_row);
+            upload_rows(place_, staged.get(), in_row, in, in_row, m, in_row);
             in = staged.get();
         }
         uint8_t* out = x_owned_.get() + r0 * dp * esz;

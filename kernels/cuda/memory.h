@@ -34,7 +34,7 @@ void device_free(void* ptr, cudaStream_t stream) noexcept;
 void* pinned_alloc(size_t bytes);
 /// Back to the cache (or to the driver beyond the cache's bound); never throws.
 void pinned_free(void* ptr) noexcept;
-constexpr size_t kMaxCachedPinnedBytes = size_t(16) << 20;
+constexpr size_t kMaxCachedPinnedBytes = size_t(32) << 20;  // upload_rows' two 8 MB stages and more
 
 /// Gives every pool's kept memory and the cached pinned blocks back to the
 /// driver (waits for each device first).

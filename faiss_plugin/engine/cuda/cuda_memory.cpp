@@ -9,6 +9,9 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -50,6 +53,60 @@ void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, s
                             stream_of(place)));
     // host buffers passed in may be freed right after: finish before returning
     FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
+}
+
+void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+               size_t rows, size_t row_bytes) {
+    // Small copies: the driver's own staging is as fast. Large ones: two
+    // pinned buffers of kStageBytes (kept by the pinned cache between calls),
+    // filled by all host threads while the other one is on the bus.
+    constexpr size_t kStageBytes = size_t(8) << 20;
+    const size_t chunk_rows = std::max<size_t>(1, kStageBytes / row_bytes);
+    if (rows <= chunk_rows) {
+        copy_2d(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
+        return;
+    }
+    const cudaStream_t s = stream_of(place);
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
+    struct Stage {
+        void* buf = nullptr;
+        cudaEvent_t done = nullptr;
+    } stage[2];
+    auto release = [&] {
+        for (Stage& st : stage) {
+            if (st.done != nullptr) {
+                cudaEventSynchronize(st.done);
+                cudaEventDestroy(st.done);
+            }
+            cuda::pinned_free(st.buf);
+        }
+    };
+    try {
+        for (Stage& st : stage) {
+            st.buf = cuda::pinned_alloc(chunk_rows * row_bytes);
+            FK_CUDA_CHECK(cudaEventCreateWithFlags(&st.done, cudaEventDisableTiming));
+        }
+        for (size_t r0 = 0, c = 0; r0 < rows; r0 += chunk_rows, c++) {
+            Stage& st = stage[c % 2];
+            const size_t m = std::min(chunk_rows, rows - r0);
+            FK_CUDA_CHECK(cudaEventSynchronize(st.done));  // its last chunk has left
+            const char* in = static_cast<const char*>(src) + r0 * src_pitch;
+            char* out = static_cast<char*>(st.buf);
+#pragma omp parallel for schedule(static)
+            for (int64_t r = 0; r < int64_t(m); r++) {
+                std::memcpy(out + size_t(r) * row_bytes, in + size_t(r) * src_pitch, row_bytes);
+            }
+            FK_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst) + r0 * dst_pitch, dst_pitch,
+                                            st.buf, row_bytes, row_bytes, m,
+                                            cudaMemcpyHostToDevice, s));
+            FK_CUDA_CHECK(cudaEventRecord(st.done, s));
+        }
+        FK_CUDA_CHECK(cudaStreamSynchronize(s));
+    } catch (...) {
+        release();
+        throw;
+    }
+    release();
 }
 
 void* host_alloc(const Place& place, size_t bytes) {
