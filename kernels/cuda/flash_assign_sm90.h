@@ -1,6 +1,6 @@
-// The Hopper (sm_90a) FlashAssign of flash_assign_sm90.cu, called by
-// flash_assign.cu: AssignKernel::Hopper asks for it, Auto takes it wherever
-// it can run.
+// The Hopper (sm_90a) FlashAssign of flash_assign_sm90.cu (its parts in
+// sm90/), called by flash_assign.cu: AssignKernel::Hopper asks for it, Auto
+// takes it wherever it can run.
 #pragma once
 
 #include <flashkmeans/kernels.h>

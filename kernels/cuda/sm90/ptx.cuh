@@ -1,11 +1,14 @@
 // Hopper (sm_90a) building blocks as thin PTX wrappers: mbarriers, the bulk
-// tensor copy engine (TMA) and warpgroup MMAs (wgmma). Used by
-// flash_assign_sm90.cu only; each wrapper is one instruction, named after it,
-// so the kernel reads as the protocol it implements.
+// tensor copy engine (TMA) and warpgroup MMAs (wgmma). Used by the Hopper
+// FlashAssign (this folder) only; each wrapper is one instruction, named after
+// it, so the kernel reads as the protocol it implements.
 //
 // Everything here must only be compiled for sm_90a (the kernel guards its body
 // with FK_SM90A); on other targets the wrappers are never instantiated.
 #pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 
@@ -124,7 +127,7 @@ __device__ __forceinline__ void cluster_sync() {
 /// mbar_arrive on the barrier at `bar`'s offset in CTA `cta` of the cluster.
 /// Default .release.cta semantics: what it orders is the warp's completed
 /// wgmma reads of a ring slot (a .release.cluster arrive costs a fence per
-/// call and made the kernel 2x slower, H200, session 7).
+/// call and made the kernel 2x slower on the H200).
 __device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t cta) {
     asm volatile(
             "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
