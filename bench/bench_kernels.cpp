@@ -16,7 +16,7 @@
 // object per row.
 //
 // Tuning: FLASHKMEANS_FA_CONFIG / FLASHKMEANS_UPDATE_CONFIG pick a kernel
-// variant (kernels/cuda/flash_assign.cu, sort_inverse_update.cu; bench/sweep.sh
+// variant (kernels/cuda/flash_assign.cu, update/heuristics.cu; bench/sweep.sh
 // runs them all). When one is set to a variant, every row also runs the
 // default configuration on the same data and reports in its JSON whether the
 // variant's labels and distances (all N points), resp. sums, weight sums and

@@ -1,0 +1,13 @@
+// The update's reduce step (segment_reduce.cuh) for __half points.
+#include "segment_reduce.cuh"
+
+namespace flashkmeans {
+namespace cuda {
+namespace update {
+
+template void segment_reduce<__half>(dim3 grid, const ReduceParams& rp, bool v8, bool vec4,
+                                     int rows, cudaStream_t stream);
+
+} // namespace update
+} // namespace cuda
+} // namespace flashkmeans
