@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what flashkmeans builds and tests with, pinned: Debian packages
 # (FAISS 1.7.3, OpenBLAS, GoogleTest, CMake, Ninja; clang for the fuzzers) and
-# Python packages for the Python package and its tests. Idempotent: skips what is already there.
+# Python packages for the Python package and its tests (scikit-learn, scipy and
+# pandas for flashkmeans.KMeans's tests: scikit-learn's estimator checks run
+# their DataFrame checks only with pandas). Idempotent: skips what is already there.
 set -euo pipefail
 
 APT_PACKAGES=(
@@ -14,6 +16,7 @@ APT_PACKAGES=(
 PIP_PACKAGES=(
   numpy==2.4.6 faiss-cpu==1.15.1 pytest==8.4.2 ml_dtypes==0.5.3
   scikit-build-core==0.10.7 nanobind==2.15.0
+  scikit-learn==1.9.1 scipy==1.17.1 pandas==3.1.1
 )
 
 missing=()
@@ -29,6 +32,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import numpy, faiss, pytest, ml_dtypes, scikit_build_core, nanobind" 2>/dev/null; then
+if ! "$PY" -c "import numpy, faiss, pytest, ml_dtypes, scikit_build_core, nanobind, sklearn, scipy, pandas" 2>/dev/null; then
   "$PY" -m pip install -q "${PIP_PACKAGES[@]}"
 fi

@@ -3,9 +3,11 @@
     from flashkmeans import Kmeans             # instead of: from faiss import Kmeans
     from flashkmeans import batch_kmeans       # B problems (B, n, d) at once
     from flashkmeans import train_ivf          # faiss IVF coarse quantizer training
+    from flashkmeans import KMeans             # scikit-learn's KMeans estimator
 
 numpy is the only requirement; faiss (faiss-cpu) is used when importable
-(Kmeans.index is then a real faiss index, and train_ivf works).
+(Kmeans.index is then a real faiss index, and train_ivf works), and
+scikit-learn by flashkmeans.KMeans only, which imports it on first access.
 """
 
 from . import _flashkmeans
@@ -29,6 +31,22 @@ __all__ = [
     "cached_memory_bytes",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # flashkmeans.KMeans imports scikit-learn, so it is loaded on first access
+    # and `import flashkmeans` works without scikit-learn. It stays out of
+    # __all__ for the same reason (`from flashkmeans import *` needs no sklearn).
+    if name == "KMeans":
+        from .sklearn_kmeans import KMeans
+
+        globals()["KMeans"] = KMeans
+        return KMeans
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"KMeans"})
 
 
 def cuda_compiled():
