@@ -3,8 +3,8 @@
  * The input is split on '\0' into the arguments after the program name. Only
  * cli::UsageError is an expected outcome. A parsed command line's values are
  * then read through every accessor, the integer one with the widest range:
- * each command checks its own ranges when it starts (run_train in main.cpp,
- * which needs FAISS), so those are not reached here.
+ * each command checks its own ranges when it starts (run_train in
+ * tools/train.cpp, which needs FAISS), so those are not reached here.
  */
 #include "cli_args.h"
 
