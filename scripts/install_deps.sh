@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flashkmeans builds and tests with, pinned: Debian packages
-# (FAISS 1.7.3, OpenBLAS, GoogleTest, CMake, Ninja; clang for the fuzzers) and
+# (FAISS 1.7.3, OpenBLAS, GoogleTest, CMake, Ninja; clang for the fuzzers,
+# clang-format for scripts/check_format.sh) and
 # Python packages for the Python package and its tests (scikit-learn, scipy and
 # pandas for flashkmeans.KMeans's tests: scikit-learn's estimator checks run
 # their DataFrame checks only with pandas). Idempotent: skips what is already there.
@@ -12,6 +13,7 @@ APT_PACKAGES=(
   libopenblas-dev=0.3.21+ds-4
   libgtest-dev=1.12.1-0.2
   clang-14=1:14.0.6-12 libclang-rt-14-dev=1:14.0.6-12
+  clang-format-14=1:14.0.6-12
 )
 PIP_PACKAGES=(
   numpy==2.4.6 faiss-cpu==1.15.1 pytest==8.4.2 ml_dtypes==0.5.3
