@@ -291,10 +291,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS)
     }
 }
 
-// The compiled configurations (one per operand type), chosen by the H200 sweep
-// of 2026-11-21 (bench/sweep.sh, bench/results/2026-11-21-h200-sweep at 91e0225): 4 warps
-// of 64 x 64 with -||c||^2/2 staged in shared memory beat 8 warps of 32 x 64 by
-// 27% in fp16 (128-byte d-chunks: half the barriers) and by 31% in 3xTF32,
+// The compiled configurations (one per operand type), chosen by a sweep of
+// every variant below on an H200 (bench/sweep.sh): 4 warps of 64 x 64 with
+// -||c||^2/2 staged in shared memory beat 8 warps of 32 x 64 by 27% in fp16
+// (128-byte d-chunks: half the barriers) and by 31% in 3xTF32, with
 // bitwise-identical results. Registers: 218 (fp16/bf16), 238 (3xTF32), no
 // spills; 2 blocks per SM. TF32 keeps the 8-warp shape (not swept).
 using CfgHalf = TileConfig<128, 128, 2, 2, 4, 2, 128, true>;
