@@ -5,6 +5,7 @@
 # and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
 #
 #   bash bench/gpu_run.sh [build|test|bench|python|calls|all]   (default: all)
+#   bash bench/gpu_run.sh base-start; ...; bash bench/gpu_run.sh base-wait   (before/after)
 #   bash bench/gpu_run.sh prepare; ...; bash bench/gpu_run.sh wait   (builds in the background)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,24 @@ if [ "$what" = wait ]; then
   while [ ! -f /tmp/build_gpu.done ] || [ ! -f /tmp/build_py.done ]; do sleep 2; done
   cat /tmp/build_gpu.log; tail -3 /tmp/build_py.log
   exit 0
+fi
+if [ "$what" = base-start ]; then
+  # the "before" tree of a before/after run (carried as .base, e.g.
+  # `git archive <commit> | tar -x -C .base`), built in the background with
+  # the same flags while this call goes on; base-wait waits for it
+  setsid bash -c "cmake -S .base -B .base/build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_PREFIX_PATH=$P/usr -DCMAKE_LIBRARY_PATH=$LIB/openblas-pthread -DFLASHKMEANS_CUDA=ON \
+      -DFLASHKMEANS_BUILD_TOOLS=OFF -DFLASHKMEANS_BUILD_TESTS=OFF -DCMAKE_CUDA_FLAGS=-lineinfo \
+      '-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a' > $OUT/base_build.log 2>&1 \
+    && cmake --build .base/build-gpu -j 8 --target bench_lloyd >> $OUT/base_build.log 2>&1; \
+    echo \$? > /tmp/base_build.done" < /dev/null > /dev/null 2>&1 &
+  echo "base build started"
+  exit 0
+fi
+if [ "$what" = base-wait ]; then
+  while [ ! -f /tmp/base_build.done ]; do sleep 2; done
+  echo "base build exit $(cat /tmp/base_build.done)"
+  exit "$(cat /tmp/base_build.done)"
 fi
 if [ "$what" = all ] || [ "$what" = build ]; then
   # -lineinfo: source lines for bench/profile_sm90.sh (the generated code is the same)
