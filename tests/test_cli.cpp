@@ -13,9 +13,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +78,79 @@ CliRun run_cli(const TempDir& dir, const std::string& args) {
     fs::remove(dir / "cli_stdout.txt");
     fs::remove(dir / "cli_stderr.txt");
     return r;
+}
+
+struct LimitedRun : CliRun {
+    long peak_rss_kb = 0; ///< the program's peak resident set (ru_maxrss)
+};
+
+/** Runs `flashkmeans <args>` in `dir` as run_cli does, with its private
+ * writable memory (RLIMIT_DATA: heap and anonymous mappings, not read-only
+ * file mappings) limited to `data_limit` bytes, one OpenMP and one OpenBLAS
+ * thread, and SIGALRM after `seconds` (OpenBLAS spins, retrying, when it
+ * cannot allocate its buffer). */
+LimitedRun run_cli_limited(const TempDir& dir, const std::vector<std::string>& args,
+                           rlim_t data_limit, unsigned seconds) {
+    // everything the child needs is built before fork: between fork and exec
+    // only async-signal-safe calls
+    std::vector<std::string> argv_s = {FLASHKMEANS_CLI_PATH};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> env_s = {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1"};
+    for (char** e = environ; *e; e++) {
+        std::string v = *e;
+        if (v.rfind("OMP_NUM_THREADS=", 0) != 0 && v.rfind("OPENBLAS_NUM_THREADS=", 0) != 0) {
+            env_s.push_back(v);
+        }
+    }
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_s) {
+        argv.push_back(a.data());
+    }
+    for (auto& e : env_s) {
+        envp.push_back(e.data());
+    }
+    argv.push_back(nullptr);
+    envp.push_back(nullptr);
+    const std::string wd = dir.path.string(), out = dir / "cli_stdout.txt",
+                      err = dir / "cli_stderr.txt";
+    const rlimit lim = {data_limit, data_limit};
+
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int in = ::open("/dev/null", O_RDONLY);
+        if (o < 0 || e < 0 || in < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0 || ::dup2(in, 0) < 0 ||
+            ::chdir(wd.c_str()) != 0 || ::setrlimit(RLIMIT_DATA, &lim) != 0) {
+            ::_exit(126);
+        }
+        ::alarm(seconds); // kept across exec
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    LimitedRun r;
+    if (pid < 0) {
+        return r;
+    }
+    int st = 0;
+    rusage ru{};
+    ::wait4(pid, &st, 0, &ru);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    r.peak_rss_kb = ru.ru_maxrss;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    fs::remove(out);
+    fs::remove(err);
+    return r;
+}
+
+/// A version 1.0 .npy header for header dict `dict`, padded as NumPy pads it:
+/// the data that follows starts at a multiple of 64 bytes.
+std::string npy_header(std::string dict) {
+    dict.append((64 - (10 + dict.size() + 1) % 64) % 64, ' ');
+    dict += '\n';
+    return std::string("\x93NUMPY\x01\x00", 8) + char(dict.size() & 0xff) + char(dict.size() >> 8) +
+           dict;
 }
 
 /// A failed run: status `code`, and stderr exactly one line
@@ -202,6 +279,84 @@ TEST(Cli, TrainOnNpyWritesFvecsCentroidsThatReload) {
     EXPECT_EQ(l.n, n);
     EXPECT_EQ(l.d, 1);
     expect_nearest(x, n, d, c.data, k, l.data);
+}
+
+TEST(Cli, TrainOnMappedNpyGivesTheCentroidsOfTheSamePointsReadFromFvecs) {
+    TempDir dir;
+    const int64_t n = 3000, d = 12, k = 9;
+    auto x = fk_test::blobs(n, d, k, 26);
+    write_vectors(dir / "x.npy", x.data(), n, d);
+    write_vectors(dir / "x.fvecs", x.data(), n, d);
+    CliRun r =
+            run_cli(dir, "train x.npy -k 9 --max-points-per-centroid 100 -o a.npy --labels la.npy");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("read x.npy: 3000 vectors of dimension 12 in"), std::string::npos)
+            << r.out;
+    EXPECT_NE(r.out.find("(memory-mapped)"), std::string::npos) << r.out;
+    r = run_cli(dir, "train x.fvecs -k 9 --max-points-per-centroid 100 -o b.npy --labels lb.npy");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.find("(memory-mapped)"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(dir / "a.npy"), slurp(dir / "b.npy")) << "centroids differ";
+    EXPECT_EQ(slurp(dir / "la.npy"), slurp(dir / "lb.npy")) << "labels differ";
+}
+
+// A float32 .npy is mapped, and no step of a run copies the points into
+// private memory. Peak RSS cannot show this: the program checks every value
+// for NaN and Inf before training (FAISS checks all points, sampled or not),
+// so every page of the mapping is touched and counts in RSS, as a read copy
+// would (both ~271 MB here for this 256 MiB file). What differs is the kind
+// of memory: mapped pages are clean page cache, which the system drops and
+// reads again under pressure, while a read copy is private memory that
+// stays. RLIMIT_DATA limits private writable memory only (heap and anonymous
+// mappings; since Linux 4.7 also mmap, but not read-only file mappings), so
+// the run is limited to the data's size: reading the file into memory cannot
+// even allocate its buffer (exit 1, "out of memory"), while the mapped run
+// needs about 135 MB (OpenBLAS's 128 MiB buffer for its one thread, the
+// sample of 16 x 256 points, the program).
+TEST(Cli, TrainOnFloat32NpyMapsThePointsAndCopiesNone) {
+#if defined(__SANITIZE_ADDRESS__)
+    GTEST_SKIP() << "AddressSanitizer reserves its shadow memory as private mappings, which "
+                    "RLIMIT_DATA counts";
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || \
+        __has_feature(thread_sanitizer)
+    GTEST_SKIP() << "sanitizers reserve their shadow memory as private mappings, which "
+                    "RLIMIT_DATA counts";
+#endif
+#endif
+    TempDir dir;
+    const int64_t n = int64_t(1) << 21, d = 32; // 256 MiB of float32
+    const size_t data_bytes = size_t(n * d) * sizeof(float);
+    {
+        // written a block at a time, so the test itself holds no copy either
+        std::ofstream f(dir / "x.npy", std::ios::binary);
+        f << npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) +
+                        ", " + std::to_string(d) + "), }");
+        const int64_t block = 1 << 16;
+        std::vector<float> rows(size_t(block * d));
+        for (int64_t i0 = 0; i0 < n; i0 += block) {
+            for (int64_t i = 0; i < block; i++) {
+                for (int64_t j = 0; j < d; j++) {
+                    uint32_t h = uint32_t(i0 + i) * 2654435761u + uint32_t(j) * 40503u;
+                    rows[size_t(i * d + j)] = float(h >> 16) / 65536.f;
+                }
+            }
+            f.write(reinterpret_cast<const char*>(rows.data()), std::streamsize(rows.size() * 4));
+        }
+        ASSERT_TRUE(f.good());
+    }
+    LimitedRun r = run_cli_limited(dir,
+                                   {"train", "x.npy", "-k", "16", "--max-points-per-centroid",
+                                    "256", "--backend", "cpu", "-o", "c.npy"},
+                                   rlim_t(data_bytes), 120);
+    RecordProperty("peak_rss_kb", int(r.peak_rss_kb));
+    ASSERT_EQ(r.status, 0) << "with private memory limited to the data's size (" << data_bytes
+                           << " bytes); status " << r.status << " (" << 128 + SIGALRM
+                           << ": timed out), stderr: " << r.err << "\nstdout: " << r.out;
+    EXPECT_NE(r.out.find("(memory-mapped)"), std::string::npos) << r.out;
+    FloatMatrix c = read_vectors(dir / "c.npy");
+    EXPECT_EQ(c.n, 16);
+    EXPECT_EQ(c.d, d);
 }
 
 TEST(Cli, TrainOnBvecsWritesCentroidsOfTheRightShape) {
@@ -341,11 +496,9 @@ TEST(Cli, EmptyFileAndUnsupportedDtypeFailWithStatus1) {
 TEST(Cli, HostileFilesFailWithOneErrorLineAndStatus1) {
     TempDir dir;
     // an .npy header claiming 2^40 rows of a 24-byte file
-    std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4), }";
-    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
-    h += '\n';
-    std::string npy = std::string("\x93NUMPY\x01\x00", 8) + char(h.size() & 0xff) +
-                      char(h.size() >> 8) + h + std::string(24, '\1');
+    std::string npy =
+            npy_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4), }") +
+            std::string(24, '\1');
     std::ofstream(dir / "huge.npy", std::ios::binary) << npy;
     expect_error(run_cli(dir, "train huge.npy -k 3"), 1, {"huge.npy", "truncated file", "needs"});
     // an .fvecs whose first record has d = -3

@@ -98,6 +98,7 @@ std::vector<unsigned char> npy_bytes(const std::string& dict, size_t data_bytes)
     h.push_back('\n');
     std::vector<unsigned char> b = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                                     (unsigned char)(h.size() & 0xff), (unsigned char)(h.size() >> 8)};
+    b.reserve(b.size() + h.size() + data_bytes);
     b.insert(b.end(), h.begin(), h.end());
     b.resize(b.size() + data_bytes, 1);
     return b;
@@ -124,6 +125,10 @@ TEST(VectorIo, FvecsRoundTripPreservesEveryFloat) {
     EXPECT_EQ(m.n, n);
     EXPECT_EQ(m.d, d);
     EXPECT_EQ(m.data, x);
+    // rows follow their dimension field, so map_vectors reads them too
+    FloatMatrix mapped = map_vectors(dir / "a.fvecs");
+    EXPECT_EQ(mapped.mapped, nullptr);
+    EXPECT_EQ(mapped.data, x);
 }
 
 TEST(VectorIo, BvecsRoundTripPreservesEveryByteAsFloat) {
@@ -137,6 +142,9 @@ TEST(VectorIo, BvecsRoundTripPreservesEveryByteAsFloat) {
     EXPECT_EQ(m.n, n);
     EXPECT_EQ(m.d, d);
     EXPECT_EQ(m.data, x);
+    FloatMatrix mapped = map_vectors(dir / "a.bvecs"); // converted: read
+    EXPECT_EQ(mapped.mapped, nullptr);
+    EXPECT_EQ(mapped.data, x);
 }
 
 TEST(VectorIo, IvecsRoundTripPreservesInt32Values) {
@@ -189,6 +197,9 @@ TEST(VectorIo, NpyFloat16IsReadAsTheSameValuesInFloat32) {
     EXPECT_EQ(m.n, n);
     EXPECT_EQ(m.d, d);
     EXPECT_EQ(m.data, expect);
+    FloatMatrix mapped = map_vectors(dir / "h.npy"); // converted: read
+    EXPECT_EQ(mapped.mapped, nullptr);
+    EXPECT_EQ(mapped.data, expect);
 }
 
 TEST(VectorIo, HalfConversionRoundTripsEveryFiniteHalf) {
@@ -232,6 +243,9 @@ TEST(VectorIo, NpyUInt8Int32Int64AreReadAsFloatAndAsInts) {
         ASSERT_EQ(f.d, d);
         IntMatrix m = read_ints(dir / names[t]);
         EXPECT_EQ(m.data, *src[t]) << names[t];
+        FloatMatrix mapped = map_vectors(dir / names[t]); // converted: read
+        EXPECT_EQ(mapped.mapped, nullptr) << names[t];
+        EXPECT_EQ(mapped.data, f.data) << names[t];
         for (int64_t i = 0; i < n * d; i++) {
             EXPECT_EQ(f.data[size_t(i)], float((*src[t])[size_t(i)])) << names[t];
         }
@@ -262,6 +276,10 @@ TEST(VectorIo, NpyFortranOrderIsTransposedToRowMajor) {
     EXPECT_EQ(m.n, n);
     EXPECT_EQ(m.d, d);
     EXPECT_EQ(m.data, x);
+    // map_vectors cannot use it in place: it reads and transposes it too
+    FloatMatrix mf = map_vectors(dir / "f.npy");
+    EXPECT_EQ(mf.mapped, nullptr);
+    EXPECT_EQ(mf.data, x);
 
     auto v = random_ints(n * d, -100, 100, 10);
     write_npy(dir / "fi.npy", NpyDType::Int64, {n, d}, v.data(), true);
@@ -290,6 +308,170 @@ TEST(VectorIo, NpyVersion2HeaderAndDoubleQuotesAreRead) {
     EXPECT_EQ(m.n, n);
     EXPECT_EQ(m.d, d);
     EXPECT_EQ(m.data, x);
+}
+
+// ---- mapped .npy (map_vectors) ----------------------------------------------------
+
+namespace {
+
+/// The IoError message of fn(), or "" when it throws none.
+std::string io_error_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const IoError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+/// Whether this process has a mapping of `path` (/proc/self/maps).
+bool is_mapped(const std::string& path) {
+    std::ifstream f("/proc/self/maps");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.find(path) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Expects m to hold exactly the bytes of `want` (n x d float32), in memory.
+void expect_bits(const FloatMatrix& m, int64_t n, int64_t d, const std::vector<float>& want) {
+    ASSERT_EQ(m.n, n);
+    ASSERT_EQ(m.d, d);
+    ASSERT_EQ(want.size(), size_t(n * d));
+    EXPECT_EQ(std::memcmp(m.values(), want.data(), want.size() * sizeof(float)), 0);
+}
+
+} // namespace
+
+TEST(VectorIo, MappedNpyFloat32EqualsTheReadDataBitwise) {
+    TempDir dir;
+    const int64_t n = 301, d = 17;
+    auto x = random_floats(n, d, 40);
+    // values a conversion would change: NaN payloads, -0, subnormals, inf
+    const uint32_t special[] = {0x7fc12345u, 0xffa00001u, 0x80000000u, 0x00000001u,
+                                0x807fffffu, 0x7f800000u, 0xff800000u};
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        std::memcpy(&x[i * 37], &special[i], 4);
+    }
+    write_vectors(dir / "a.npy", x.data(), n, d);
+    FloatMatrix r = read_vectors(dir / "a.npy");
+    FloatMatrix m = map_vectors(dir / "a.npy");
+    EXPECT_EQ(r.mapped, nullptr);
+    ASSERT_NE(m.mapped, nullptr);
+    EXPECT_TRUE(m.data.empty()) << "mapped and read";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m.values()) % 64, 0u)
+            << "NumPy's data offset is 64-aligned";
+    expect_bits(m, n, d, x);
+    expect_bits(r, n, d, x);
+    // 1-D as n x 1, and a version 2.0 header
+    write_vectors(dir / "b.npy", x.data(), n * d, 1, /*as_1d=*/true);
+    FloatMatrix b = map_vectors(dir / "b.npy", /*allow_1d=*/true);
+    ASSERT_NE(b.mapped, nullptr);
+    expect_bits(b, n * d, 1, x);
+    auto bytes = read_bytes(dir / "a.npy");
+    std::vector<unsigned char> v2 = {0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 0, 0, 0, 0};
+    const size_t hlen = size_t(bytes[8]) | size_t(bytes[9]) << 8;
+    std::string dict(bytes.begin() + 10, bytes.begin() + 10 + long(hlen));
+    ASSERT_EQ(dict.substr(dict.size() - 3), "  \n");
+    dict.erase(dict.size() - 3, 2); // the data still starts at a multiple of 64
+    v2[8] = (unsigned char)(dict.size() & 0xff);
+    v2[9] = (unsigned char)(dict.size() >> 8);
+    v2.insert(v2.end(), dict.begin(), dict.end());
+    v2.insert(v2.end(), bytes.begin() + 10 + long(hlen), bytes.end());
+    write_bytes(dir / "v2.npy", v2);
+    FloatMatrix m2 = map_vectors(dir / "v2.npy");
+    ASSERT_NE(m2.mapped, nullptr);
+    expect_bits(m2, n, d, x);
+}
+
+TEST(VectorIo, MappingLastsUntilTheLastCopyOfTheMatrixGoes) {
+    TempDir dir;
+    const int64_t n = 64, d = 8;
+    auto x = random_floats(n, d, 41);
+    const std::string p = dir / "a.npy";
+    write_vectors(p, x.data(), n, d);
+    ASSERT_FALSE(is_mapped(p));
+    {
+        FloatMatrix copy;
+        {
+            FloatMatrix m = map_vectors(p);
+            ASSERT_NE(m.mapped, nullptr);
+            EXPECT_TRUE(is_mapped(p));
+            copy = m;
+        }
+        fs::remove(p); // the mapping holds the file's data, not its name
+        EXPECT_TRUE(is_mapped(p));
+        expect_bits(copy, n, d, x);
+    }
+    EXPECT_FALSE(is_mapped(p)) << "unmapped when the last copy went";
+}
+
+TEST(VectorIo, MappedNpyThatIsTruncatedOrLongThrowsTheReadersError) {
+    TempDir dir;
+    auto x = random_floats(100, 4, 42);
+    write_vectors(dir / "a.npy", x.data(), 100, 4);
+    auto bytes = read_bytes(dir / "a.npy");
+    const std::string p = dir / "t.npy";
+    auto expect_same_error = [&](const std::vector<unsigned char>& file,
+                                 const std::string& problem) {
+        write_bytes(p, file);
+        const std::string read = io_error_of([&] { read_vectors(p); });
+        EXPECT_NE(read.find(problem), std::string::npos) << read;
+        EXPECT_EQ(io_error_of([&] { map_vectors(p); }), read);
+    };
+    // cut in the data (a byte, a row, all but a byte of it) or in the header:
+    // the mapping is never touched past the file's end
+    for (size_t keep : {bytes.size() - 1, bytes.size() - 16, bytes.size() - 1599, size_t(30)}) {
+        expect_same_error(std::vector<unsigned char>(bytes.begin(), bytes.begin() + long(keep)),
+                          "truncated file");
+    }
+    const std::string huge =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4), }";
+    expect_same_error(npy_bytes(huge, 24), "truncated file");
+    bytes.push_back(1);
+    expect_same_error(bytes, "unexpected bytes after the data");
+    expect_same_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", 0),
+                      "no vectors");
+}
+
+TEST(VectorIo, NpyThatCannotBeUsedInPlaceIsReadByMapVectors) {
+    TempDir dir;
+    const int64_t n = 13, d = 5;
+    auto x = random_floats(n, d, 43);
+    // float64: converted on read, as read_vectors converts it (and float16,
+    // integers, Fortran order and .fvecs/.bvecs in their own tests)
+    std::vector<double> f8(x.begin(), x.end());
+    write_npy(dir / "f8.npy", NpyDType::Float64, {n, d}, f8.data());
+    FloatMatrix m8 = map_vectors(dir / "f8.npy");
+    EXPECT_EQ(m8.mapped, nullptr);
+    expect_bits(m8, n, d, x);
+    // data that does not start at a multiple of 4 bytes: read, not misaligned
+    std::vector<unsigned char> odd = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (13, 5), }";
+    dict.append((4 - (10 + dict.size() + 1) % 4) % 4 + 2, ' ');
+    dict.push_back('\n');
+    odd.push_back((unsigned char)(dict.size() & 0xff));
+    odd.push_back((unsigned char)(dict.size() >> 8));
+    odd.insert(odd.end(), dict.begin(), dict.end());
+    ASSERT_EQ(odd.size() % 4, 2u);
+    const auto* xb = reinterpret_cast<const unsigned char*>(x.data());
+    odd.insert(odd.end(), xb, xb + x.size() * 4);
+    write_bytes(dir / "odd.npy", odd);
+    FloatMatrix o = map_vectors(dir / "odd.npy");
+    EXPECT_EQ(o.mapped, nullptr);
+    expect_bits(o, n, d, x);
+    // big-endian: refused as read_vectors refuses it
+    auto be = read_bytes(dir / "f8.npy");
+    std::string t(be.begin(), be.end());
+    t.replace(t.find("<f8"), 3, ">f4");
+    t.resize(t.size() - x.size() * 4); // the data of 13 x 5 '>f4'
+    write_bytes(dir / "be.npy", std::vector<unsigned char>(t.begin(), t.end()));
+    const std::string err = io_error_of([&] { read_vectors(dir / "be.npy"); });
+    EXPECT_NE(err.find("unsupported dtype '>f4'"), std::string::npos) << err;
+    EXPECT_EQ(io_error_of([&] { map_vectors(dir / "be.npy"); }), err);
 }
 
 TEST(VectorIo, WritingReplacesAnExistingFileAndLeavesNoTemporary) {

@@ -53,7 +53,7 @@ int run_assign(const Args& args) {
     auto t1 = std::chrono::steady_clock::now();
     std::vector<int64_t> labels;
     std::vector<float> dist;
-    assign_all(x.data.data(), x.n, x.d, c.data.data(), c.n, metric, options, quiet, labels, dist);
+    assign_all(x.values(), x.n, x.d, c.values(), c.n, metric, options, quiet, labels, dist);
     const double t_assign = seconds_since(t1);
     io::write_ints(out_path, labels.data(), x.n, 1, /*as_1d=*/true);
     if (!dist_path.empty()) {

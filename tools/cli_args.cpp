@@ -159,23 +159,27 @@ void print_command_help(const Command& cmd, std::FILE* out) {
 }
 
 void print_main_help(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: flashkmeans <command> [options]\n"
-                 "\n"
-                 "Exact Lloyd k-means, IO-aware (FlashAssign + sort-inverse update), as a FAISS plugin.\n"
-                 "\n"
-                 "commands:\n"
-                 "  train    k-means on a .fvecs/.bvecs/.npy file, or on a built-in dataset when\n"
-                 "           no file is given (try: flashkmeans train)\n"
-                 "  assign   nearest centroid of every point\n"
-                 "  ivf      train (and fill) a FAISS IVF index, e.g. --factory \"IVF1024,PQ16\"\n"
-                 "\n"
-                 "  flashkmeans <command> --help   the options of a command\n"
-                 "  flashkmeans --version          version, FAISS version, CUDA support\n"
-                 "\n"
-                 "Files: .fvecs/.bvecs/.ivecs (int32 d, then d float32/uint8/int32 per vector) and\n"
-                 ".npy (float32, float16, float64, uint8, int32, int64; converted to float32).\n"
-                 "Exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted.\n");
+    std::fprintf(
+            out,
+            "usage: flashkmeans <command> [options]\n"
+            "\n"
+            "Exact Lloyd k-means, IO-aware (FlashAssign + sort-inverse update), as a FAISS plugin.\n"
+            "\n"
+            "commands:\n"
+            "  train    k-means on a .fvecs/.bvecs/.npy file, or on a built-in dataset when\n"
+            "           no file is given (try: flashkmeans train)\n"
+            "  assign   nearest centroid of every point\n"
+            "  ivf      train (and fill) a FAISS IVF index, e.g. --factory \"IVF1024,PQ16\"\n"
+            "\n"
+            "  flashkmeans <command> --help   the options of a command\n"
+            "  flashkmeans --version          version, FAISS version, CUDA support\n"
+            "\n"
+            "Files: .fvecs/.bvecs/.ivecs (int32 d, then d float32/uint8/int32 per vector) and\n"
+            ".npy (float32, float16, float64, uint8, int32, int64; converted to float32).\n"
+            "A C-order little-endian float32 .npy is memory-mapped, not read: the points are\n"
+            "used in place. Other .npy files (another dtype, Fortran order) and .fvecs/.bvecs\n"
+            "(each row follows its own length) are read and converted in memory.\n"
+            "Exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted.\n");
 }
 
 Args::Args(const Command& cmd, int argc, char** argv, int first) : cmd_(cmd) {

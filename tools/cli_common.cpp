@@ -125,9 +125,9 @@ io::FloatMatrix load_points(const std::string& path, bool quiet) {
         std::printf("reading %s\n", path.c_str());
         std::fflush(stdout);
     }
-    io::FloatMatrix m = io::read_vectors(path);
+    io::FloatMatrix m = io::map_vectors(path);
     for (int64_t i = 0; i < m.n; i++) {
-        const float* row = m.data.data() + i * m.d;
+        const float* row = m.values() + i * m.d;
         for (int64_t j = 0; j < m.d; j++) {
             if (!std::isfinite(row[j])) {
                 throw RunError(path + ": vector " + std::to_string(i) +
@@ -137,8 +137,9 @@ io::FloatMatrix load_points(const std::string& path, bool quiet) {
         }
     }
     if (!quiet) {
-        std::printf("read %s: %lld vectors of dimension %lld in %.2f s\n", path.c_str(),
-                    (long long)m.n, (long long)m.d, seconds_since(t0));
+        std::printf("read %s: %lld vectors of dimension %lld in %.2f s%s\n", path.c_str(),
+                    (long long)m.n, (long long)m.d, seconds_since(t0),
+                    m.mapped ? " (memory-mapped)" : "");
         std::fflush(stdout);
     }
     return m;

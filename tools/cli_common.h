@@ -49,7 +49,10 @@ Backend resolve(const Options& o);
 void check_output(const Args& args, const std::string& path, const char* flag,
                   std::initializer_list<io::Format> allowed, const char* allowed_text);
 
-/// Points from a file, with a non-finite check that names the file and the vector.
+/** Points from a file, with a non-finite check that names the file and the
+ * vector. A C-order float32 .npy is mapped, not read (io::map_vectors): the
+ * library uses its rows in place on the CPU and uploads them from the
+ * mapping on CUDA. */
 io::FloatMatrix load_points(const std::string& path, bool quiet);
 
 /** Nearest centroid (or largest inner product) of each of the n points, with

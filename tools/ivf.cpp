@@ -124,7 +124,7 @@ int run_ivf(const Args& args) {
         ivf->cp.max_points_per_centroid = int(maxpts);
     }
     auto t1 = std::chrono::steady_clock::now();
-    train_ivf(*index, x.n, x.data.data(), options);
+    train_ivf(*index, x.n, x.values(), options);
     const double t_train = seconds_since(t1);
     double t_add = 0;
     if (args.flag("--add")) {
@@ -133,7 +133,7 @@ int run_ivf(const Args& args) {
             std::printf("adding %lld vectors\n", (long long)x.n);
             std::fflush(stdout);
         }
-        index->add(x.n, x.data.data());
+        index->add(x.n, x.values());
         t_add = seconds_since(t2);
     }
     write_index_file(*index, out_path);

@@ -148,7 +148,7 @@ int run_train(const Args& args) {
         index.reset(new faiss::IndexFlatL2(d));
     }
     auto t_train0 = std::chrono::steady_clock::now();
-    clus.train(n, data.data.data(), *index, weights.empty() ? nullptr : weights.data());
+    clus.train(n, data.values(), *index, weights.empty() ? nullptr : weights.data());
     const double t_train = seconds_since(t_train0);
     if (clus.centroids.size() != size_t(k * d)) {
         throw RunError("training produced " + std::to_string(clus.centroids.size()) +
@@ -165,7 +165,7 @@ int run_train(const Args& args) {
         auto t0 = std::chrono::steady_clock::now();
         std::vector<int64_t> labels;
         std::vector<float> dist;
-        assign_all(data.data.data(), n, d, clus.centroids.data(), k, metric, options, quiet, labels,
+        assign_all(data.values(), n, d, clus.centroids.data(), k, metric, options, quiet, labels,
                    dist);
         io::write_ints(labels_path, labels.data(), n, 1, /*as_1d=*/true);
         t_labels = seconds_since(t0);

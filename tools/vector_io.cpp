@@ -48,7 +48,10 @@ Format format_of(const std::string& path) {
     fail(path, "unknown file type '" + ext + "' (expected .fvecs, .bvecs, .ivecs or .npy)");
 }
 
-FloatMatrix read_vectors(const std::string& path, bool allow_1d) {
+namespace {
+
+/// read_vectors, or map_vectors with `map`.
+FloatMatrix load_vectors(const std::string& path, bool allow_1d, bool map) {
     FloatMatrix m;
     switch (format_of(path)) {
         case Format::Fvecs:
@@ -61,10 +64,20 @@ FloatMatrix read_vectors(const std::string& path, bool allow_1d) {
             detail::read_ivecs(path, m);
             break;
         case Format::Npy:
-            detail::read_npy_floats(path, allow_1d, m);
+            detail::read_npy_floats(path, allow_1d, map, m);
             break;
     }
     return m;
+}
+
+} // namespace
+
+FloatMatrix read_vectors(const std::string& path, bool allow_1d) {
+    return load_vectors(path, allow_1d, false);
+}
+
+FloatMatrix map_vectors(const std::string& path, bool allow_1d) {
+    return load_vectors(path, allow_1d, true);
 }
 
 IntMatrix read_ints(const std::string& path) {

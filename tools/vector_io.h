@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,11 +66,19 @@ void write_npy(
         const void* data,
         bool fortran_order = false);
 
-/// n x d float32 points, row-major.
+/** n x d float32 points, row-major: read into `data`, or (map_vectors) in
+ * place in a read-only mapping of the file, `mapped`, with `data` empty.
+ * values() is where they are either way. Copies share the mapping, which is
+ * unmapped when the last of them goes. */
 struct FloatMatrix {
     int64_t n = 0;
     int64_t d = 0;
-    std::vector<float> data;
+    std::vector<float> data; ///< the values, when read into memory
+    /// The values in the file's mapping, which this pointer keeps; null when read.
+    std::shared_ptr<const float> mapped;
+    const float* values() const {
+        return mapped ? mapped.get() : data.data();
+    }
 };
 
 /// n x d integers, row-major.
@@ -85,6 +94,21 @@ struct IntMatrix {
  * a bad magic or header, a truncated file, records of differing d, an
  * unsupported dtype, or a shape with no points or no dimensions. */
 FloatMatrix read_vectors(const std::string& path, bool allow_1d = false);
+
+/** The points of read_vectors, with the same checks and messages, without
+ * reading a file that can be used in place: a 2-D (or, with allow_1d, 1-D)
+ * little-endian float32 .npy in C order is mapped read-only and the matrix
+ * points at its data (`mapped`), so nothing is copied and only the pages a
+ * run touches are brought in, as clean page-cache pages the system can drop
+ * and read again, never a private copy. The header's shape is checked
+ * against the file's size before the data is touched. Every other file is
+ * read into memory as read_vectors reads it: .fvecs/.bvecs/.ivecs (each row
+ * follows its own 4-byte dimension, and .bvecs/.ivecs hold no float32), a
+ * .npy of float16, float64 or integers (converted) or in Fortran order
+ * (transposed), one whose data does not start at a multiple of 4 bytes, or a
+ * file the system cannot map. Big-endian .npy files are refused, as by
+ * read_vectors. */
+FloatMatrix map_vectors(const std::string& path, bool allow_1d = false);
 
 /// Reads integers (labels) from .ivecs or an integer .npy (i4, i8, u1); a
 /// 1-D .npy gives d = 1.

@@ -1,4 +1,5 @@
-// Checked reads and temporary-file writes for the vector file formats.
+// Checked reads, read-only mappings and temporary-file writes for the vector
+// file formats.
 #include "vector_io_file.h"
 
 #include <cerrno>
@@ -7,6 +8,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace flashkmeans {
@@ -60,6 +63,37 @@ void Reader::read(void* dst, size_t nbytes, const char* what) {
         fail(path_, msg.str());
     }
     offset_ += int64_t(nbytes);
+}
+
+std::shared_ptr<const MappedFile> Reader::map() const {
+    if (size_ == 0) {
+        return nullptr; // mmap refuses a length of 0
+    }
+    // The file is checked through the descriptor that is mapped: a file cut
+    // short since its size was taken would end the program with SIGBUS at
+    // the first touch past its end, instead of a message. (A file cut short
+    // by another program while a run uses it cannot be checked for.)
+    const int fd = ::fileno(f_);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        fail(path_, std::string("cannot get the file size: ") + std::strerror(errno));
+    }
+    if (int64_t(st.st_size) < size_) {
+        std::ostringstream msg;
+        msg << "truncated file: " << st.st_size << " bytes, " << size_
+            << " when it was opened (changed while being read)";
+        fail(path_, msg.str());
+    }
+    void* p = ::mmap(nullptr, size_t(size_), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        return nullptr; // e.g. a file system without mmap: the caller reads
+    }
+    return std::shared_ptr<const MappedFile>(
+            new MappedFile(static_cast<const unsigned char*>(p), size_t(size_)));
+}
+
+MappedFile::~MappedFile() {
+    ::munmap(const_cast<unsigned char*>(bytes_), size_);
 }
 
 Writer::Writer(const std::string& path) : path_(path) {

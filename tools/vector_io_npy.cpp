@@ -1,4 +1,5 @@
-// .npy data: conversion from the file's dtype, Fortran order, and writing.
+// .npy data: conversion from the file's dtype, Fortran order, mapping in
+// place, and writing.
 #include "vector_io_npy.h"
 
 #include "vector_io_file.h"
@@ -6,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -14,6 +16,7 @@ namespace io {
 
 using detail::fail;
 using detail::kBlockBytes;
+using detail::MappedFile;
 using detail::NpyHeader;
 using detail::read_npy_header;
 using detail::Reader;
@@ -161,8 +164,10 @@ void write_npy_file(const std::string& path, NpyDType dtype, const std::vector<i
 
 namespace detail {
 
-void read_npy_floats(const std::string& path, bool allow_1d, FloatMatrix& m) {
+void read_npy_floats(const std::string& path, bool allow_1d, bool map, FloatMatrix& m) {
     Reader r(path);
+    // checks that the file holds exactly the data the header describes, so a
+    // mapping of it is never touched past its end
     NpyHeader hdr = read_npy_header(r, path);
     matrix_shape(path, hdr, allow_1d, m.n, m.d);
     if (m.n == 0) {
@@ -170,6 +175,20 @@ void read_npy_floats(const std::string& path, bool allow_1d, FloatMatrix& m) {
     }
     if (m.d == 0) {
         fail(path, "vectors have no components: shape " + shape_str(hdr.shape));
+    }
+    // The file's bytes are the matrix only for C-order float32 (the header
+    // parse refuses big-endian dtypes); other dtypes are converted and
+    // Fortran order transposed by read_npy_data. NumPy starts the data at a
+    // multiple of 64 bytes (16 in the format's first description) and the
+    // mapping starts at a page, so the floats are aligned; a file whose data
+    // starts elsewhere is read.
+    const bool c_order = !hdr.fortran_order || hdr.shape.size() < 2;
+    if (map && hdr.dtype == NpyDType::Float32 && c_order && r.offset() % sizeof(float) == 0) {
+        if (std::shared_ptr<const MappedFile> file = r.map()) {
+            const auto* x = reinterpret_cast<const float*>(file->bytes() + r.offset());
+            m.mapped = std::shared_ptr<const float>(file, x); // aliasing: owns the mapping
+            return;
+        }
     }
     read_npy_data(r, hdr, m.data);
 }
