@@ -170,17 +170,39 @@ void check_given_centroids(const float* c, int64_t m, int64_t d, const char* wha
     }
 }
 
+std::vector<double> Lloyd::norm_sums(const float* norms, int64_t rows) {
+    // with the reduction the iteration statistics use: one launch, one sync
+    const int64_t B = data_.batch;
+    iteration_stats(place_, norms, rows, nullptr, 1, B, stats_.get(), stats_scratch_.get());
+    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
+    place_sync(place_);
+    std::vector<double> sums(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; b++) {
+        sums[size_t(b)] = stats_host_.get()[3 * b];
+    }
+    return sums;
+}
+
+std::string Lloyd::first_bad_row(const float* norms, int64_t rows, int64_t b,
+                                 const char* row) const {
+    // the error path only: problem b's norms come to the host
+    std::vector<float> h(static_cast<size_t>(rows));
+    copy_to_host(place_, h.data(), norms + size_t(b) * rows, size_t(rows) * sizeof(float));
+    int64_t i = 0;
+    while (i + 1 < rows && std::isfinite(h[size_t(i)]) && h[size_t(i)] <= kMaxSquaredNorms) {
+        i++;
+    }
+    return data_.batch > 1 ? format("%s %" PRId64 " of problem %" PRId64, row, i, b)
+                           : format("%s %" PRId64, row, i);
+}
+
 void Lloyd::check_norms_fit_float32() {
-    // per problem, with the reduction the iteration statistics already use.
     // This is also the check for NaN and Inf: any makes its point's squared
     // norm, and so the sum, NaN or Inf. A host pass over the points is then
     // needed only to name the point, on the error path.
-    const int64_t n = data_.n, B = data_.batch;
-    iteration_stats(place_, x_norms_.get(), n, nullptr, 1, B, stats_.get(), stats_scratch_.get());
-    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
-    place_sync(place_);
-    for (int64_t b = 0; b < B; b++) {
-        const double sum = stats_host_.get()[3 * b];
+    const std::vector<double> sums = norm_sums(x_norms_.get(), data_.n);
+    for (int64_t b = 0; b < data_.batch; b++) {
+        const double sum = sums[size_t(b)];
         if (!std::isfinite(sum)) {
             throw_not_finite(b);
         }
@@ -195,49 +217,30 @@ void Lloyd::check_norms_fit_float32() {
 void Lloyd::check_centroids(const char* what) {
     // the points' check on the centroids' norms: NaN or Inf makes a problem's
     // sum NaN or Inf; a centroid too large makes it exceed the bound
-    const int64_t k = cfg_.k, B = data_.batch;
-    row_norms(place_, centroids_.get(), DType::Float32, k, dp_, c_norms_.get(), B);
-    iteration_stats(place_, c_norms_.get(), k, nullptr, 1, B, stats_.get(), stats_scratch_.get());
-    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
-    place_sync(place_);
+    const int64_t k = cfg_.k;
+    row_norms(place_, centroids_.get(), DType::Float32, k, dp_, c_norms_.get(), data_.batch);
     prepared_ = false;  // c_norms_ now holds fp32 norms, not the assignment's
-    for (int64_t b = 0; b < B; b++) {
-        const double sum = stats_host_.get()[3 * b];
-        if (std::isfinite(sum) && sum <= kMaxSquaredNorms) {
-            continue;
+    const std::vector<double> sums = norm_sums(c_norms_.get(), k);
+    for (int64_t b = 0; b < data_.batch; b++) {
+        if (!(std::isfinite(sums[size_t(b)]) && sums[size_t(b)] <= kMaxSquaredNorms)) {
+            throw InputError(format("%s contain NaN's or Inf's, or values too large for float32 "
+                                    "distances (%s)",
+                                    what, first_bad_row(c_norms_.get(), k, b, "centroid").c_str()));
         }
-        std::vector<float> norms(static_cast<size_t>(k));
-        copy_to_host(place_, norms.data(), c_norms_.get() + size_t(b) * k, size_t(k) * sizeof(float));
-        int64_t j = 0;
-        while (j + 1 < k && std::isfinite(norms[size_t(j)]) && norms[size_t(j)] <= kMaxSquaredNorms) {
-            j++;
-        }
-        const std::string where = B > 1 ? format("centroid %" PRId64 " of problem %" PRId64, j, b)
-                                        : format("centroid %" PRId64, j);
-        throw InputError(format("%s contain NaN's or Inf's, or values too large for float32 "
-                                "distances (%s)",
-                                what, where.c_str()));
     }
 }
 
 void Lloyd::throw_not_finite(int64_t b) const {
-    const int64_t n = data_.n, B = data_.batch;
     if (!data_.x_on_device) {
-        check_points_finite(data_.x, data_.dtype, B, n, data_.d);  // throws naming the point
+        // throws naming the point
+        check_points_finite(data_.x, data_.dtype, data_.batch, data_.n, data_.d);
     }
     // on the device, in the compute dtype (fp32 values beyond fp16's range
     // become Inf there), or squares beyond float32's: the first such norm
-    std::vector<float> norms(static_cast<size_t>(n));
-    copy_to_host(place_, norms.data(), x_norms_.get() + size_t(b) * n, size_t(n) * sizeof(float));
-    int64_t i = 0;
-    while (i + 1 < n && std::isfinite(norms[size_t(i)])) {
-        i++;
-    }
-    const std::string where = B > 1 ? format("point %" PRId64 " of problem %" PRId64, i, b)
-                                    : format("point %" PRId64, i);
     throw InputError(format("input contains NaN or Inf values, or values too large for %s "
                             "distances (%s); scale the data down",
-                            dtype_name(cfg_.compute_dtype), where.c_str()));
+                            dtype_name(cfg_.compute_dtype),
+                            first_bad_row(x_norms_.get(), data_.n, b, "point").c_str()));
 }
 
 const void* Lloyd::problem_points(int64_t b) const {

@@ -13,6 +13,7 @@
 #include <flashkmeans/kernels.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace flashkmeans {
@@ -107,6 +108,12 @@ class Lloyd {
     /// distances (the squared norms' sums, one host sync)
     void check_norms_fit_float32();
     [[noreturn]] void throw_not_finite(int64_t b) const; // names the point
+    /// Per problem, the sum of its `rows` squared norms at `norms` (place
+    /// memory, batch x rows), in double: one launch, one host sync
+    std::vector<double> norm_sums(const float* norms, int64_t rows);
+    /// "point 12 [of problem b]": the first of problem b's norms that is not
+    /// finite or exceeds the float32 bound (`row` names the rows)
+    std::string first_bad_row(const float* norms, int64_t rows, int64_t b, const char* row) const;
     void run_assign(); // FlashAssign with the prepared centroids
     /// fp32 points (host or device) into x_owned_ in the compute dtype
     void convert_rows(const void* src, bool src_on_device, size_t rows);
