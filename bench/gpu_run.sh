@@ -5,7 +5,7 @@
 # and Flash-KMeans on the same rows; logs go to $OUT, a short table last.
 #
 #   bash bench/gpu_run.sh [build|test|bench|python|calls|all]   (default: all)
-#   bash bench/gpu_run.sh base-start; ...; bash bench/gpu_run.sh base-wait   (before/after)
+#   bash bench/gpu_run.sh base-start; ...; bash bench/gpu_run.sh base-wait   (before/after, bench/ab_kernels.sh)
 #   bash bench/gpu_run.sh prepare; ...; bash bench/gpu_run.sh wait   (builds in the background)
 set -uo pipefail
 cd "$(dirname "$0")/.."
