@@ -11,6 +11,7 @@
 #include <faiss/impl/FaissAssert.h>
 #include <faiss/utils/utils.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -19,6 +20,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace flashkmeans {
 
@@ -268,9 +270,15 @@ namespace {
 // dropped first; empty_cache() drops them all.
 constexpr size_t kMaxCachedGraphs = 16;
 
+struct KeptGraph {
+    std::string key;
+    void* exec;            // cudaGraphExec_t
+    std::string signature; // of the recording it was made from
+};
+
 struct GraphCache {
     std::mutex mutex;
-    std::list<std::pair<std::string, void*>> kept;  // newest first
+    std::list<KeptGraph> kept; // newest first
 };
 
 GraphCache& graph_cache() {
@@ -278,34 +286,56 @@ GraphCache& graph_cache() {
     return *c;
 }
 
-void* take_cached_graph(const std::string& key) {
+/// The kept graph of `key` (exec null: none), taken out of the cache.
+KeptGraph take_cached_graph(const std::string& key) {
     GraphCache& c = graph_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
     for (auto it = c.kept.begin(); it != c.kept.end(); ++it) {
-        if (it->first == key) {
-            void* exec = it->second;
+        if (it->key == key) {
+            KeptGraph kept = std::move(*it);
             c.kept.erase(it);
-            return exec;
+            return kept;
         }
     }
-    return nullptr;
+    return KeptGraph{key, nullptr, {}};
 }
 
-void keep_graph(const std::string& key, void* exec) {
+void keep_graph(KeptGraph kept) {
     GraphCache& c = graph_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    c.kept.emplace_front(key, exec);
+    c.kept.push_front(std::move(kept));
     while (c.kept.size() > kMaxCachedGraphs) {
-        cuda_memory::graph_destroy(c.kept.back().second);
+        cuda_memory::graph_destroy(c.kept.back().exec);
         c.kept.pop_back();
     }
+}
+
+/// Where two recordings' signatures (graph_signature) part: the first node
+/// that differs, or the node counts.
+std::string first_difference(const std::string& kept, const std::string& now) {
+    auto nodes = [](const std::string& sig) {
+        std::vector<std::string> out;
+        for (size_t from = 0; from <= sig.size();) {
+            const size_t end = std::min(sig.find(';', from), sig.size());
+            out.push_back(sig.substr(from, end - from));
+            from = end + 1;
+        }
+        return out;
+    };
+    const std::vector<std::string> a = nodes(kept), b = nodes(now);
+    for (size_t i = 0; i < std::min(a.size(), b.size()); i++) {
+        if (a[i] != b[i]) {
+            return "node " + std::to_string(i) + " was " + a[i] + ", is " + b[i];
+        }
+    }
+    return std::to_string(a.size()) + " nodes kept, " + std::to_string(b.size()) + " recorded";
 }
 
 void drop_cached_graphs() {
     GraphCache& c = graph_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    for (auto& [key, exec] : c.kept) {
-        cuda_memory::graph_destroy(exec);
+    for (KeptGraph& kept : c.kept) {
+        cuda_memory::graph_destroy(kept.exec);
     }
     c.kept.clear();
 }
@@ -326,7 +356,8 @@ PlaceGraph::~PlaceGraph() {
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ != nullptr) {
         // kept for the next call of this key, which updates it before any launch
-        key_.empty() ? cuda_memory::graph_destroy(exec_) : keep_graph(key_, exec_);
+        key_.empty() ? cuda_memory::graph_destroy(exec_)
+                     : keep_graph(KeptGraph{key_, exec_, std::move(signature_)});
     }
 #endif
 }
@@ -339,7 +370,9 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ == nullptr) {
-        void* kept = run == 0 && !key_.empty() ? take_cached_graph(key_) : nullptr;
+        KeptGraph kept_graph =
+                run == 0 && !key_.empty() ? take_cached_graph(key_) : KeptGraph{key_, nullptr, {}};
+        void* kept = kept_graph.exec;
         if (run == 0 && kept == nullptr) {
             call(work);  // the first run of a new shape: see the class comment
             return;
@@ -347,8 +380,13 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
         void* graph = nullptr;
         try {
             graph = cuda_memory::graph_capture(place_, work, call);
-            update_refusal_ = kept != nullptr ? cuda_memory::graph_update(kept, graph) : 0;
-            if (kept != nullptr && update_refusal_ == 0) {
+            signature_ = key_.empty() ? std::string() : cuda_memory::graph_signature(graph);
+            update_refusal_ =
+                    kept != nullptr ? cuda_memory::graph_update(kept, graph) : std::string();
+            if (kept != nullptr && !update_refusal_.empty() && signature_ != kept_graph.signature) {
+                update_refusal_ += "; " + first_difference(kept_graph.signature, signature_);
+            }
+            if (kept != nullptr && update_refusal_.empty()) {
                 exec_ = kept;
                 updated_ = true;
             } else {

@@ -116,9 +116,12 @@ class PlaceGraph {
     bool recorded() const { return exec_ != nullptr; }
     /// Whether that graph was one kept from an earlier call, updated.
     bool updated() const { return updated_; }
-    /// Why a kept graph could not be updated (0: it could, or there was none;
-    /// else a cudaGraphExecUpdateResult, or minus a cudaError_t).
-    int update_refusal() const { return update_refusal_; }
+    /// Why a kept graph could not be updated (empty: it could, or there was
+    /// none): cudaGraphExecUpdate's answer, the node it stopped at and,
+    /// when the two recordings differ, the first node where they do.
+    const std::string& update_refusal() const {
+        return update_refusal_;
+    }
 
    private:
     void run_erased(void* work, void (*call)(void*));
@@ -127,8 +130,9 @@ class PlaceGraph {
     bool plain_ = false;   // recording failed or is switched off
     bool require_ = false; // the variant cuda_graph = "require"
     bool updated_ = false;
-    int update_refusal_ = 0;
+    std::string update_refusal_;
     std::string key_;
+    std::string signature_; // of the recording exec_ was made or updated from
     int64_t runs_ = 0;
 };
 

@@ -90,7 +90,9 @@ class Lloyd {
     /// The iteration graph: kept from an earlier call and updated, or why not
     /// (PlaceGraph).
     bool graph_updated() const { return step_graph_.updated(); }
-    int graph_update_refusal() const { return step_graph_.update_refusal(); }
+    const std::string& graph_update_refusal() const {
+        return step_graph_.update_refusal();
+    }
 
     int64_t n() const { return data_.n; }
     int64_t d() const { return data_.d; }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace flashkmeans {
@@ -242,15 +243,105 @@ void* graph_instantiate(void* graph) {
     return exec;
 }
 
-int graph_update(void* exec, void* graph) {
+namespace {
+
+const char* update_result_name(cudaGraphExecUpdateResult r) {
+    switch (r) {
+        case cudaGraphExecUpdateErrorTopologyChanged:
+            return "topology changed";
+        case cudaGraphExecUpdateErrorNodeTypeChanged:
+            return "node type changed";
+        case cudaGraphExecUpdateErrorFunctionChanged:
+            return "kernel changed";
+        case cudaGraphExecUpdateErrorParametersChanged:
+            return "parameters changed";
+        case cudaGraphExecUpdateErrorNotSupported:
+            return "not supported";
+        case cudaGraphExecUpdateErrorUnsupportedFunctionChange:
+            return "unsupported kernel change";
+        case cudaGraphExecUpdateErrorAttributesChanged:
+            return "attributes changed";
+        default:
+            return "refused";
+    }
+}
+
+/// "kernel:name", "memcpy", ... for one node; never throws
+std::string describe_node(cudaGraphNode_t node) {
+    cudaGraphNodeType type;
+    if (cudaGraphNodeGetType(node, &type) != cudaSuccess) {
+        cudaGetLastError();
+        return "?";
+    }
+    switch (type) {
+        case cudaGraphNodeTypeKernel: {
+            cudaKernelNodeParams p{};
+            const char* name = nullptr;
+            if (cudaGraphKernelNodeGetParams(node, &p) == cudaSuccess &&
+                cudaFuncGetName(&name, p.func) == cudaSuccess && name != nullptr) {
+                return std::string("kernel:") + name;
+            }
+            cudaGetLastError();
+            return "kernel";
+        }
+        case cudaGraphNodeTypeMemcpy:
+            return "memcpy";
+        case cudaGraphNodeTypeMemset:
+            return "memset";
+        case cudaGraphNodeTypeHost:
+            return "host";
+        case cudaGraphNodeTypeGraph:
+            return "graph";
+        case cudaGraphNodeTypeEmpty:
+            return "empty";
+        case cudaGraphNodeTypeWaitEvent:
+            return "wait-event";
+        case cudaGraphNodeTypeEventRecord:
+            return "event-record";
+        case cudaGraphNodeTypeMemAlloc:
+            return "mem-alloc";
+        case cudaGraphNodeTypeMemFree:
+            return "mem-free";
+        default:
+            return "type" + std::to_string(int(type));
+    }
+}
+
+} // namespace
+
+std::string graph_update(void* exec, void* graph) {
     cudaGraphExecUpdateResultInfo info{};
     const cudaError_t err = cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(exec),
                                                 static_cast<cudaGraph_t>(graph), &info);
     cudaGetLastError();  // a refused update is an answer, not an error
     if (err == cudaSuccess) {
-        return 0;
+        return {};
     }
-    return info.result != cudaGraphExecUpdateSuccess ? int(info.result) : -int(err);
+    std::string why = info.result != cudaGraphExecUpdateSuccess ? update_result_name(info.result)
+                                                                : cudaGetErrorString(err);
+    if (info.errorNode != nullptr) {
+        why += " at " + describe_node(info.errorNode);
+    }
+    return why;
+}
+
+std::string graph_signature(void* graph) {
+    size_t count = 0;
+    const cudaGraph_t g = static_cast<cudaGraph_t>(graph);
+    if (cudaGraphGetNodes(g, nullptr, &count) != cudaSuccess) {
+        cudaGetLastError();
+        return "?";
+    }
+    std::vector<cudaGraphNode_t> nodes(count);
+    if (count > 0 && cudaGraphGetNodes(g, nodes.data(), &count) != cudaSuccess) {
+        cudaGetLastError();
+        return "?";
+    }
+    std::string sig;
+    for (cudaGraphNode_t node : nodes) {
+        sig += (sig.empty() ? "" : ";") + describe_node(node);
+    }
+    return sig;
 }
 
 void graph_free(void* graph) {

@@ -6,6 +6,7 @@
 #include <flashkmeans/kernels.h>
 
 #include <cstddef>
+#include <string>
 
 namespace flashkmeans {
 namespace cuda_memory {
@@ -41,9 +42,12 @@ void stream_destroy(const Place& place, void* stream);
 /// throws if the work cannot be recorded.
 void* graph_capture(const Place& place, void* work, void (*call)(void*));
 void* graph_instantiate(void* graph);
-/// Gives `exec` the parameters of `graph` (same topology): 0, or why not
-/// (a cudaGraphExecUpdateResult, or minus the cudaError_t).
-int graph_update(void* exec, void* graph);
+/// Gives `exec` the parameters of `graph` (same topology): empty, or why
+/// not (the update's result and the node it stopped at, with its kernel).
+std::string graph_update(void* exec, void* graph);
+/// The graph's nodes in order, one "type[:kernel]" each, ';'-separated: set
+/// beside a refusal, it shows where two recordings of one work differ.
+std::string graph_signature(void* graph);
 void graph_free(void* graph);
 void graph_launch(const Place& place, void* exec);
 void graph_destroy(void* exec);
