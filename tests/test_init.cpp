@@ -13,8 +13,10 @@ TEST(RandPermPrefix, EqualsTheFirstEntriesOfFaissRandPerm) {
     struct Case {
         int64_t n, m, seed;
     };
+    // both stores of the displaced entries (init.h): hash map and dense array
     for (Case c : {Case{1, 1, 5}, Case{2, 2, 1}, Case{10, 10, 3}, Case{1000, 1, 1235},
-                   Case{65536, 1024, 1235}, Case{100003, 100003, 7}, Case{1000000, 262144, 1234}}) {
+                   Case{65536, 1024, 1235}, Case{100003, 100003, 7}, Case{1000000, 262144, 1234},
+                   Case{1000000, 1000, 9}}) {
         std::vector<int> full(size_t(c.n));
         faiss::rand_perm(full.data(), size_t(c.n), c.seed);
         const std::vector<int64_t> prefix = flashkmeans::rand_perm_prefix(c.n, c.m, c.seed);

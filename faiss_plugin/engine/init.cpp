@@ -4,6 +4,7 @@
 #include <faiss/utils/random.h>
 
 #include <cinttypes>
+#include <numeric>
 #include <random>
 #include <unordered_map>
 #include <vector>
@@ -15,22 +16,34 @@ std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed) {
                            m, n);
     std::vector<int64_t> out(static_cast<size_t>(m));
     faiss::RandomGenerator rng(seed);
-    std::unordered_map<int64_t, int64_t> moved; // perm[j] for the j that steps changed
-    moved.reserve(size_t(m));
-    auto at = [&](int64_t j) {
-        auto it = moved.find(j);
-        return it == moved.end() ? j : it->second;
-    };
-    for (int64_t i = 0; i < m; i++) {
-        if (i + 1 < n) {
-            // the same draws and swaps as faiss::rand_perm
-            const int64_t i2 = i + rng.rand_int(int(n - i));
-            const int64_t vi = at(i);
-            out[size_t(i)] = at(i2);
-            moved[i2] = vi;
-        } else {
-            out[size_t(i)] = at(i);
+    // the same draws and swaps as faiss::rand_perm, over whichever store of
+    // perm[] is cheaper (see init.h)
+    auto shuffle = [&](auto&& at, auto&& set) {
+        for (int64_t i = 0; i < m; i++) {
+            if (i + 1 < n) {
+                const int64_t i2 = i + rng.rand_int(int(n - i));
+                const int64_t vi = at(i);
+                out[size_t(i)] = at(i2);
+                set(i2, vi);
+            } else {
+                out[size_t(i)] = at(i);
+            }
         }
+    };
+    if (m >= n / 64) {
+        std::vector<int64_t> perm(static_cast<size_t>(n));
+        std::iota(perm.begin(), perm.end(), int64_t(0));
+        shuffle([&](int64_t j) { return perm[size_t(j)]; },
+                [&](int64_t j, int64_t v) { perm[size_t(j)] = v; });
+    } else {
+        std::unordered_map<int64_t, int64_t> moved; // perm[j] for the j that steps changed
+        moved.reserve(size_t(m));
+        shuffle(
+                [&](int64_t j) {
+                    auto it = moved.find(j);
+                    return it == moved.end() ? j : it->second;
+                },
+                [&](int64_t j, int64_t v) { moved[j] = v; });
     }
     return out;
 }

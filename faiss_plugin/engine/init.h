@@ -9,11 +9,11 @@
 
 namespace flashkmeans {
 
-/** perm[0..m) of faiss::rand_perm(perm, n, seed), bit for bit, in O(m) time
- * and memory: the Fisher-Yates shuffle fixes perm[i] at its step i, so only
- * the first m steps run, with the displaced entries kept in a hash map. FAISS
- * subsamples and seeds from this prefix; the whole permutation (O(n)) made
- * those steps cost more than the clustering of a small batch. */
+/** perm[0..m) of faiss::rand_perm(perm, n, seed), bit for bit: the
+ * Fisher-Yates shuffle fixes perm[i] at its step i, so only the first m
+ * steps run. The displaced entries live in a hash map when m is small beside
+ * n (O(m) time and memory: seeding k rows of a large batch), else in a dense
+ * array of n (a hash map costs ~20x more per step: subsampling k x 256 rows). */
 std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed);
 
 /** Fills rows [n_given, k) of `centroids` (host, k x d) for problem `b`.
