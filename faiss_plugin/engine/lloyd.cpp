@@ -65,7 +65,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     const bool in_place =
             (data.x_on_device || !cuda) && data.dtype == cfg_.compute_dtype && dp == d;
     size_t budget = cfg_.memory_budget;
-    if (cuda && !data.x_on_device && budget == 0) {
+    if (cuda && !data.x_on_device && budget == 0 && cfg_.chunk_rows == 0) {
         // host points, no budget: what the device has free (5% left for the
         // driver and the kernels' launches), so data larger than it streams
         budget = size_t(double(place_free_bytes(place_) + cached_memory_bytes()) * 0.95);

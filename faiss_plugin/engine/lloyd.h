@@ -52,7 +52,8 @@ struct LloydConfig {
     /// are streamed when they do not fit the device's free memory
     size_t memory_budget = 0;
     /// tests, benchmarks: stream host points in chunks of this many points
-    /// whatever the budget (0: the budget decides)
+    /// whatever the budget, with the resident rows a budget leaves (none
+    /// without one, unless used in place); 0: the budget decides
     int64_t chunk_rows = 0;
 };
 

@@ -22,9 +22,15 @@ std::string StreamPlan::describe() const {
         return "resident";
     }
     char buf[160];
-    std::snprintf(buf, sizeof(buf),
-                  "streamed in %" PRId64 " chunks of %" PRId64 " points, %.1f%% resident", chunks(),
-                  chunk_rows, 100.0 * resident_share());
+    if (in_place) {
+        std::snprintf(buf, sizeof(buf),
+                      "streamed in %" PRId64 " chunks of %" PRId64 " points, read in place",
+                      chunks(), chunk_rows);
+    } else {
+        std::snprintf(buf, sizeof(buf),
+                      "streamed in %" PRId64 " chunks of %" PRId64 " points, %.1f%% resident",
+                      chunks(), chunk_rows, 100.0 * resident_share());
+    }
     return buf;
 }
 
@@ -77,6 +83,7 @@ StreamPlan plan_stream(const StreamSizes& s, size_t budget, int64_t chunk_rows) 
     p.chunk_rows = lo;
     p.bytes = streamed_bytes(s, lo);
     if (s.resident_row_bytes == 0) {
+        p.in_place = true;
         p.resident_rows = p.rows; // used in place: nothing to copy
     } else {
         // what is left keeps whole chunks resident, the leading ones

@@ -37,6 +37,7 @@ struct StreamPlan {
     int64_t resident_rows = 0; ///< leading rows on the place: a multiple of chunk_rows, or all
     size_t bytes = 0;          ///< what the plan needs on the place
     size_t min_bytes = 0;      ///< the smallest budget that streams (1-point chunks)
+    bool in_place = false;     ///< the points are read where they are (the CPU)
 
     int64_t chunks() const {
         return streamed ? (rows + chunk_rows - 1) / chunk_rows : 1;
@@ -47,7 +48,8 @@ struct StreamPlan {
     double resident_share() const {
         return rows > 0 ? double(resident_rows) / double(rows) : 1.0;
     }
-    /// "resident" or "streamed in 12 chunks of 4096 points, 25.0% resident"
+    /// "resident", "streamed in 12 chunks of 4096 points, 25.0% resident",
+    /// or, in place, "streamed in 12 chunks of 4096 points, read in place"
     std::string describe() const;
 };
 
