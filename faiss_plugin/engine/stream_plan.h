@@ -53,14 +53,14 @@ struct StreamPlan {
     std::string describe() const;
 };
 
-/// Largest chunk the plan takes when the budget allows more: copies of this
-/// size already run at the bus's speed, and what the budget has left keeps
-/// points resident instead.
+/// Most bytes a chunk's rows take (StreamSizes::chunk_row_bytes, every slot)
+/// when the budget allows more: copies of this size already run at the bus's
+/// speed, and what the budget has left keeps points resident instead.
 constexpr size_t kMaxChunkBytes = size_t(256) << 20;
 
 /// The plan for `budget` bytes. budget 0: resident. Resident when everything
-/// fits; else streamed, with the largest chunk (up to kMaxChunkBytes per
-/// slot row set) that fits beside the fixed buffers and the workspace, then
+/// fits; else streamed, with the largest chunk (up to kMaxChunkBytes) that
+/// fits beside the fixed buffers and the workspace, then
 /// as many resident rows as the rest holds. Throws InputError naming the
 /// minimum when even one-point chunks do not fit. `chunk_rows` > 0 pins
 /// the chunk (tests, benchmarks): streamed whatever the budget, with the
@@ -68,7 +68,7 @@ constexpr size_t kMaxChunkBytes = size_t(256) << 20;
 StreamPlan plan_stream(const StreamSizes& sizes, size_t budget, int64_t chunk_rows = 0);
 
 /// The budget that makes plan_stream choose chunks of exactly `chunk_rows`
-/// points with none resident beyond what the chunks' sizes force (tests).
+/// points (below kMaxChunkBytes), none resident unless in place (tests).
 size_t stream_budget_for_chunk(const StreamSizes& sizes, int64_t chunk_rows);
 
 } // namespace flashkmeans
