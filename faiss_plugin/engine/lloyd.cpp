@@ -146,7 +146,11 @@ void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
     // chunk, never a whole fp32 copy on the device beside the converted one
     const int64_t d = data_.d, dp = dp_;
     const size_t esz = dtype_size(cfg_.compute_dtype), in_row = size_t(d) * sizeof(float);
-    const size_t chunk = std::min(rows, std::max<size_t>(1, (size_t(64) << 20) / in_row));
+    size_t chunk = std::min(rows, std::max<size_t>(1, (size_t(64) << 20) / in_row));
+    if (plan_.streamed) {
+        // within the budget: no larger than the chunk the staging slots hold
+        chunk = std::min(chunk, size_t(plan_.chunk_rows));
+    }
     PlaceArray<float> staged(place_, src_on_device ? 0 : chunk * d);
     PlaceArray<uint8_t> packed(place_, dp != d ? chunk * d * esz : 0);
     for (size_t r0 = 0; r0 < rows; r0 += chunk) {
