@@ -142,6 +142,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         cfg.k = k;
         cfg.compute_dtype = dtype;
         Lloyd copy(place, data, cfg);
+        memory_plan = copy.plan().describe();
         std::vector<int64_t> ids(k);
         for (size_t i = 0; i < k; i++) ids[i] = i;
         copy.gather_points(0, ids.data(), k, centroids.data());
@@ -170,7 +171,27 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     cfg.spherical = spherical;
     cfg.int_centroids = int_centroids;
     cfg.k_frozen = frozen_centroids ? n_input_centroids : 0;
+    cfg.memory_budget = options.memory_budget;
     Lloyd lloyd(place, data, cfg);
+    memory_plan = lloyd.plan().describe();
+    if (verbose) {
+        printf("  points %s\n", memory_plan.c_str());
+    }
+    // a streamed iteration can take long: its progress once it passes a few
+    // seconds, on the line the iteration's own line then overwrites
+    int progress_iter = 0;
+    double t_iter = 0, t_shown = 0;
+    if (verbose && lloyd.plan().streamed) {
+        lloyd.set_progress([&](int64_t done, int64_t rows) {
+            const double now = faiss::getmillisecs() / 1000.;
+            if (now - t_iter > 3 && now - t_shown > 1) {
+                printf("  Iteration %d: %.1f%% of the points (%.1f s)       \r", progress_iter,
+                       100.0 * double(done) / double(rows), now - t_iter);
+                fflush(stdout);
+                t_shown = now;
+            }
+        });
+    }
 
     if (verbose && n_input_centroids > 0) {
         printf("  Using %zd centroids provided as input (%sfrozen)\n", n_input_centroids,
@@ -209,6 +230,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
 
         float obj = 0;
         for (int i = 0; i < niter; i++) {
+            progress_iter = i;
+            t_iter = faiss::getmillisecs() / 1000.;
             LloydStep step = lloyd.iterate();
             faiss::InterruptCallback::check();
             t_search_tot += step.seconds_assign * 1000;

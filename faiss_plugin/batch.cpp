@@ -58,6 +58,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     cfg.compute_dtype = p.dtype == DType::Float32 ? options.dtype : p.dtype;
     cfg.precision = options.precision;
     cfg.spherical = params.spherical;
+    cfg.memory_budget = options.memory_budget;
     Lloyd lloyd(place, data, cfg);
 
     if (params.init_centroids) {
@@ -124,6 +125,7 @@ void assign_points(const PointsView& p, const float* centroids_host, int64_t k, 
     cfg.metric = metric;
     cfg.compute_dtype = p.dtype == DType::Float32 ? options.dtype : p.dtype;
     cfg.precision = options.precision;
+    cfg.memory_budget = options.memory_budget;
     Lloyd lloyd(place, data, cfg);
     lloyd.set_centroids(centroids_host);
     lloyd.assign();

@@ -123,6 +123,7 @@ void flash_assign(const Place& place, const AssignArgs& a) {
             "flash_assign: need n >= 0, d > 0, k > 0, batch >= 1");
     require(a.k <= INT32_MAX, "flash_assign: k must fit in int32");
     require(a.x != nullptr || a.n == 0, "flash_assign: x is null");
+    require(a.call_rows == 0 || a.call_rows >= a.n, "flash_assign: call_rows must be 0 or >= n");
     require(a.centroids != nullptr, "flash_assign: centroids is null");
     require(a.labels != nullptr || a.n == 0, "flash_assign: labels is null");
     require(a.metric != Metric::L2 || a.centroid_norms != nullptr,
@@ -142,13 +143,18 @@ void flash_assign(const Place& place, const AssignArgs& a) {
     cpu::flash_assign(a);
 }
 
-size_t update_workspace_bytes(const Place& place, int64_t n, int64_t d, int64_t k, int64_t batch) {
+int64_t assign_block_rows(const Place& place) {
+    return on_cuda(place) ? 1 : cpu::assign_block_rows();
+}
+
+size_t update_workspace_bytes(const Place& place, int64_t n, int64_t d, int64_t k, int64_t batch,
+                              bool accumulate) {
     if (on_cuda(place)) {
 #ifdef FLASHKMEANS_WITH_CUDA
-        return cuda::update_workspace_bytes(n, d, k, batch);
+        return cuda::update_workspace_bytes(n, d, k, batch, accumulate);
 #endif
     }
-    (void)n, (void)d, (void)k, (void)batch; // the CPU update allocates its own scratch
+    (void)n, (void)d, (void)k, (void)batch, (void)accumulate; // the CPU update allocates its own
     return 0;
 }
 

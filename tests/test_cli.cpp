@@ -201,10 +201,28 @@ TEST(Cli, HelpNamesEveryCommandAndEveryTrainFlag) {
     }
     r = run_cli(dir, "train --help");
     EXPECT_EQ(r.status, 0);
-    for (const char* w : {"-k", "--niter", "--nredo", "--seed", "--max-points-per-centroid",
-                          "--min-points-per-centroid", "--spherical", "--int-centroids", "--metric",
-                          "--weights", "--init", "--backend", "--device", "--dtype", "--precision",
-                          "--output", "--labels", "--quiet", "--n ", "--d ", "--centers"}) {
+    for (const char* w : {"-k",
+                          "--niter",
+                          "--nredo",
+                          "--seed",
+                          "--max-points-per-centroid",
+                          "--min-points-per-centroid",
+                          "--spherical",
+                          "--int-centroids",
+                          "--metric",
+                          "--weights",
+                          "--init",
+                          "--backend",
+                          "--device",
+                          "--dtype",
+                          "--precision",
+                          "--memory-budget",
+                          "--output",
+                          "--labels",
+                          "--quiet",
+                          "--n ",
+                          "--d ",
+                          "--centers"}) {
         EXPECT_NE(r.out.find(w), std::string::npos) << w;
     }
     r = run_cli(dir, "assign --help");
@@ -357,6 +375,29 @@ TEST(Cli, TrainOnFloat32NpyMapsThePointsAndCopiesNone) {
     FloatMatrix c = read_vectors(dir / "c.npy");
     EXPECT_EQ(c.n, 16);
     EXPECT_EQ(c.d, d);
+}
+
+// --memory-budget streams the points in chunks: the same centroids and
+// labels as a resident run, and the summary says how it ran.
+TEST(Cli, TrainWithAMemoryBudgetStreamsAndGivesTheResidentCentroids) {
+    TempDir dir;
+    const int64_t n = 5000, d = 16, k = 10;
+    auto x = fk_test::blobs(n, d, k, 27);
+    write_vectors(dir / "x.npy", x.data(), n, d);
+    CliRun r = run_cli(dir, "train x.npy -k 10 --backend cpu -o a.npy --labels la.npy");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("  points: resident"), std::string::npos) << r.out;
+    r = run_cli(dir,
+                "train x.npy -k 10 --backend cpu --memory-budget 100K -o b.npy --labels lb.npy");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("  points: streamed in "), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(dir / "a.npy"), slurp(dir / "b.npy")) << "centroids differ";
+    EXPECT_EQ(slurp(dir / "la.npy"), slurp(dir / "lb.npy")) << "labels differ";
+    // too small: one error line naming the minimum
+    r = run_cli(dir, "train x.npy -k 10 --backend cpu --memory-budget 1000");
+    expect_error(r, 1, {"memory_budget of 1000 bytes is too small", "at least"});
+    r = run_cli(dir, "train x.npy -k 10 --memory-budget 12X");
+    expect_error(r, 2, {"--memory-budget"});
 }
 
 TEST(Cli, TrainOnBvecsWritesCentroidsOfTheRightShape) {

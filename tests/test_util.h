@@ -175,4 +175,14 @@ class ScopedVariant {
     flashkmeans::kernels::Variants old_;
 };
 
+/// Largest |a - b| over the largest |b|: relative difference of two arrays.
+inline double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        num = std::max(num, double(std::fabs(a[i] - b[i])));
+        den = std::max(den, double(std::fabs(b[i])));
+    }
+    return num / std::max(den, 1e-30);
+}
+
 } // namespace fk_test

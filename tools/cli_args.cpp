@@ -24,6 +24,10 @@ const std::vector<FlagSpec> kBackendFlags = {
          "float16/bfloat16 halve the memory traffic, CUDA backend only)"},
         {"--precision", nullptr, "exact|tf32",
          "float32 products: exact (default, matches a float64 reference) or tf32"},
+        {"--memory-budget", nullptr, "BYTES",
+         "memory k-means may hold where it runs (suffix K, M, G, T: powers of 1024);\n"
+         "points beyond it are streamed in chunks every iteration (default: none on\n"
+         "the CPU, the GPU's free memory on CUDA)"},
 };
 
 const std::vector<FlagSpec> kDatasetFlags = {

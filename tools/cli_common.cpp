@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <regex>
@@ -64,7 +65,39 @@ Options options_from(const Args& args) {
     if (args.has("--init")) {
         o.init = parse_choice(args, parse_init, args.str("--init"));
     }
+    if (args.has("--memory-budget")) {
+        o.memory_budget = parse_bytes(args, "--memory-budget");
+    }
     return o;
+}
+
+size_t parse_bytes(const Args& args, const char* flag) {
+    const std::string v = args.str(flag);
+    size_t pos = 0;
+    while (pos < v.size() && std::isdigit((unsigned char)v[pos])) {
+        pos++;
+    }
+    int shift = -1;
+    const std::string suffix = v.substr(pos);
+    if (suffix.empty() || suffix == "B") {
+        shift = 0;
+    } else if (suffix.size() <= 3 &&
+               (suffix.size() == 1 || suffix.substr(1) == "iB" || suffix.substr(1) == "B")) {
+        const char* units = "KMGT";
+        const char* u = std::strchr(units, std::toupper((unsigned char)suffix[0]));
+        shift = u != nullptr && *u != 0 ? 10 * int(u - units + 1) : -1;
+    }
+    if (pos == 0 || pos > 15 || shift < 0) {
+        throw args.usage(std::string(flag) +
+                         " expects a number of bytes with an optional K, M, G "
+                         "or T suffix (powers of 1024), got '" +
+                         v + "'");
+    }
+    const unsigned long long n = std::stoull(v.substr(0, pos));
+    if (shift > 0 && n > (~0ULL >> shift)) {
+        throw args.usage(std::string(flag) + " is too large: '" + v + "'");
+    }
+    return size_t(n << shift);
 }
 
 faiss::MetricType metric_from(const Args& args) {

@@ -36,6 +36,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0);
 
 /// --backend, --device, --dtype, --precision and --init; a bad name is a usage error.
 Options options_from(const Args& args);
+/// A byte count: digits with an optional K, M, G or T suffix (powers of 1024).
+size_t parse_bytes(const Args& args, const char* flag);
 
 /// --metric: l2 (default) or ip.
 faiss::MetricType metric_from(const Args& args);

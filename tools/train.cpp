@@ -191,6 +191,7 @@ int run_train(const Args& args) {
     std::printf("  iterations: %lld%s, final objective: %.6g, imbalance: %.3f\n", (long long)iters,
                 cp.nredo > 1 ? (" (" + std::to_string(cp.nredo) + " redos)").c_str() : "", obj,
                 st.empty() ? 1.0 : st.back().imbalance_factor);
+    std::printf("  points: %s\n", clus.memory_plan.c_str());
     char labels_time[64] = "";
     if (!labels_path.empty()) {
         std::snprintf(labels_time, sizeof(labels_time), ", labels %.2f s", t_labels);

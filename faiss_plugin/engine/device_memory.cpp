@@ -176,6 +176,85 @@ void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* ho
     copy_rows(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
 }
 
+void copy_rows_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
+                     size_t src_pitch, size_t rows, size_t row_bytes) {
+    if (rows == 0 || row_bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::copy_2d_async(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
+        return;
+    }
+#endif
+    copy_rows(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
+}
+
+size_t place_free_bytes(const Place& place) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        return cuda_memory::free_bytes(place);
+    }
+#endif
+    (void)place;
+    return 0;
+}
+
+bool is_pinned_host_pointer(const void* ptr) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    return cuda_memory::is_pinned_host_pointer(ptr);
+#else
+    (void)ptr;
+    return false;
+#endif
+}
+
+PlaceEvent::PlaceEvent(const Place& place) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        event_ = cuda_memory::sync_event_create(place);
+    }
+#else
+    (void)place;
+#endif
+}
+
+PlaceEvent::~PlaceEvent() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (event_ != nullptr) {
+        cuda_memory::event_destroy(event_);
+    }
+#endif
+}
+
+void PlaceEvent::record(const Place& on) {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (event_ != nullptr) {
+        cuda_memory::event_record(on, event_);
+    }
+#else
+    (void)on;
+#endif
+}
+
+void PlaceEvent::wait(const Place& on) const {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (event_ != nullptr) {
+        cuda_memory::event_wait(on, event_);
+    }
+#else
+    (void)on;
+#endif
+}
+
+void PlaceEvent::sync() const {
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (event_ != nullptr) {
+        cuda_memory::event_sync(event_);
+    }
+#endif
+}
+
 void place_zero(const Place& place, void* ptr, size_t bytes) {
     if (bytes == 0) {
         return;
@@ -242,9 +321,12 @@ double PlaceTimer::seconds() const {
     return (host_ms_[1] - host_ms_[0]) / 1000.0;
 }
 
-PlaceStream::PlaceStream(const Place& place) : place_(place) {
+PlaceStream::PlaceStream(const Place& place) : PlaceStream(place, false) {}
+
+PlaceStream::PlaceStream(const Place& place, bool own) : place_(place) {
+    (void)own;
 #ifdef FLASHKMEANS_WITH_CUDA
-    if (FK_ON_CUDA(place) && place.stream == nullptr) {
+    if (FK_ON_CUDA(place) && (place.stream == nullptr || own)) {
         place_.stream = cuda_memory::stream_create(place);
         owned_ = true;
     }

@@ -31,6 +31,16 @@ void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src,
 /// Returns when the rows are on the place.
 void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
                  size_t src_pitch, size_t rows, size_t row_bytes);
+/// copy_rows without waiting: stream-ordered on CUDA (host memory in it must
+/// be pinned, or stay as it is until the stream has done the copy); a plain
+/// copy on the CPU.
+void copy_rows_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
+                     size_t src_pitch, size_t rows, size_t row_bytes);
+/// Free memory of the place's device (cudaMemGetInfo); 0 on the CPU.
+size_t place_free_bytes(const Place& place);
+/// True when `ptr` is page-locked host memory, which a CUDA copy reads
+/// directly (CUDA builds; false otherwise).
+bool is_pinned_host_pointer(const void* ptr);
 /// Sets `bytes` bytes at ptr (place memory) to zero, in stream order.
 void place_zero(const Place& place, void* ptr, size_t bytes);
 /// Waits for the place's stream (no-op on the CPU).
@@ -66,6 +76,27 @@ class PlaceTimer {
     double host_ms_[2] = {0, 0};
 };
 
+/// A point in a place's stream work that the host or another stream waits
+/// for (a CUDA event without timing); on the CPU, where work is done when its
+/// call returns, every call is a no-op.
+class PlaceEvent {
+   public:
+    explicit PlaceEvent(const Place& place);
+    ~PlaceEvent();
+    PlaceEvent(const PlaceEvent&) = delete;
+    PlaceEvent& operator=(const PlaceEvent&) = delete;
+    /// at the current end of `on`'s stream (same device)
+    void record(const Place& on);
+    /// `on`'s stream waits for the last record before its later work; the
+    /// host does not wait
+    void wait(const Place& on) const;
+    /// the host waits for the last record
+    void sync() const;
+
+   private:
+    void* event_ = nullptr; // cudaEvent_t on CUDA
+};
+
 /// A place whose CUDA stream can be recorded into a graph: on CUDA with the
 /// legacy default stream (nullptr), which CUDA graphs cannot record from, a
 /// stream of its own, created blocking so that work others queue on the
@@ -74,6 +105,9 @@ class PlaceTimer {
 class PlaceStream {
    public:
     explicit PlaceStream(const Place& place);
+    /// `own`: on CUDA, a stream of its own even when the place names one
+    /// (the copy streams of streaming)
+    PlaceStream(const Place& place, bool own);
     ~PlaceStream();
     PlaceStream(const PlaceStream&) = delete;
     PlaceStream& operator=(const PlaceStream&) = delete;

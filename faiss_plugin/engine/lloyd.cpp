@@ -1,8 +1,10 @@
 #include "lloyd.h"
 
 #include <flashkmeans/errors.h>
+#include <flashkmeans/memory.h>
 
 #include "check_input.h"
+#include "chunk_stream.h"
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -56,6 +58,23 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     dp_ = cuda ? (d * int64_t(esz) + 15) / 16 * 16 / int64_t(esz) : d;
     const int64_t dp = dp_;
 
+    // Resident, or streamed in chunks (stream_plan.h): the points are used
+    // in place (the caller's host array on the CPU, its device array on
+    // CUDA) when they are in the compute dtype with the place's rows; else
+    // they are copied to the place, as many as the budget holds.
+    const bool in_place =
+            (data.x_on_device || !cuda) && data.dtype == cfg_.compute_dtype && dp == d;
+    size_t budget = cfg_.memory_budget;
+    if (cuda && !data.x_on_device && budget == 0 && cfg_.chunk_rows == 0) {
+        // host points, no budget: what the device has free (5% left for the
+        // driver and the kernels' launches), so data larger than it streams
+        budget = size_t(double(place_free_bytes(place_) + cached_memory_bytes()) * 0.95);
+    }
+    // points already on the device gain nothing from streaming
+    plan_ = data.x_on_device ? plan_stream(stream_sizes(in_place), 0)
+                             : plan_stream(stream_sizes(in_place), budget, cfg_.chunk_rows);
+    const int64_t rows = n * B, resident = plan_.resident_rows;
+
     // Every buffer first: running out of memory fails before any work.
     x_norms_ = PlaceArray<float>(place_, size_t(n) * B);
     if (data.weights) {
@@ -78,36 +97,48 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         // the centroid rows' padding stays zero: copies in write d columns
         place_zero(place_, centroids_.get(), centroids_.size() * sizeof(float));
     }
-    // The points, uploaded once (or used in place: the caller's host array on
-    // the CPU, its device array on CUDA) in the compute dtype.
-    if ((data.x_on_device || !cuda) && data.dtype == cfg_.compute_dtype && dp == d) {
+    // The points, uploaded once (or used in place) in the compute dtype:
+    // all of them, or the leading `resident` rows when streamed.
+    if (in_place) {
         x_ = data.x;
     } else {
         FAISS_THROW_IF_NOT_MSG(data.dtype == cfg_.compute_dtype || data.dtype == DType::Float32,
                                "points must be float32 to be converted to another dtype");
-        x_owned_ = PlaceArray<uint8_t>(place_, size_t(n) * B * dp * esz);
+        x_owned_ = PlaceArray<uint8_t>(place_, size_t(resident) * dp * esz);
         if (dp != d) {
             place_zero(place_, x_owned_.get(), x_owned_.size());
         }
         if (data.dtype == cfg_.compute_dtype && data.x_on_device) {
-            copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
+            copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(resident), d * esz);
         } else if (data.dtype == cfg_.compute_dtype) {
-            upload_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(n) * B, d * esz);
+            upload_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(resident),
+                        d * esz);
         } else {
-            convert_rows(data.x, data.x_on_device, size_t(n) * B);
+            convert_rows(data.x, data.x_on_device, size_t(resident));
         }
         x_ = x_owned_.get();
+        if (resident < rows) {
+            chunks_.reset(new ChunkStream(place_, data.x, data.dtype, cfg_.compute_dtype, d, dp,
+                                          rows, resident, plan_.chunk_rows));
+        }
     }
 
-    size_t ws = update_workspace_bytes(place_, n, dp, k, B);
+    const size_t ws = plan_.streamed
+                              ? update_workspace_bytes(place_, plan_.chunk_rows, dp, k, 1, true)
+                              : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
+    assigned_end_.assign(size_t(B), 0);
 
-    row_norms(place_, x_, cfg_.compute_dtype, n, dp, x_norms_.get(), B);
+    for_each_chunk([&](int64_t g0, int64_t m, const void* x) {
+        row_norms(place_, x, cfg_.compute_dtype, m, dp, x_norms_.get() + g0, 1);
+    });
     check_norms_fit_float32();
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
     }
 }
+
+Lloyd::~Lloyd() = default;
 
 void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
     // fp32 rows into x_owned_ in the compute dtype, converted on the place a
@@ -115,7 +146,11 @@ void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
     // chunk, never a whole fp32 copy on the device beside the converted one
     const int64_t d = data_.d, dp = dp_;
     const size_t esz = dtype_size(cfg_.compute_dtype), in_row = size_t(d) * sizeof(float);
-    const size_t chunk = std::min(rows, std::max<size_t>(1, (size_t(64) << 20) / in_row));
+    size_t chunk = std::min(rows, std::max<size_t>(1, (size_t(64) << 20) / in_row));
+    if (plan_.streamed) {
+        // within the budget: no larger than the chunk the staging slots hold
+        chunk = std::min(chunk, size_t(plan_.chunk_rows));
+    }
     PlaceArray<float> staged(place_, src_on_device ? 0 : chunk * d);
     PlaceArray<uint8_t> packed(place_, dp != d ? chunk * d * esz : 0);
     for (size_t r0 = 0; r0 < rows; r0 += chunk) {
@@ -250,6 +285,16 @@ const void* Lloyd::problem_points(int64_t b) const {
 
 void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {
     const int64_t n = data_.n, d = data_.d, dp = dp_;
+    if (!points_complete()) {
+        std::vector<int64_t> flat(ids, ids + m);
+        for (int64_t& id : flat) {
+            id += b * n;
+        }
+        PlaceArray<float> tmp = rows_as_assigned(flat.data(), m);
+        copy_rows(place_, out, d * sizeof(float), tmp.get(), dp * sizeof(float), size_t(m),
+                  d * sizeof(float));
+        return;
+    }
     const void* xb = problem_points(b);
     if (place_.backend == Backend::CPU) {
         gather_rows(place_, xb, cfg_.compute_dtype, n, d, ids, m, out);
@@ -264,6 +309,10 @@ void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) 
 void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
                           float* centroids) const {
     const int64_t n = data_.n, d = data_.d, dp = dp_;
+    FAISS_THROW_IF_NOT_MSG(
+            points_complete(),
+            "k-means++ seeding needs every point on the device, and this run streams "
+            "them (memory_budget): raise the budget or use random seeding");
     const size_t row = d * sizeof(float), prow = dp * sizeof(float);
     PlaceArray<float> rows(place_, size_t(k) * dp);
     if (dp != d) {
@@ -301,7 +350,13 @@ void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
             ids[size_t(b * k + j)] = b * n + rows[size_t(j)];
         }
     }
-    gather_rows(place_, x_, cfg_.compute_dtype, B * n, dp_, ids.data(), B * k, centroids_.get());
+    if (points_complete()) {
+        gather_rows(place_, x_, cfg_.compute_dtype, B * n, dp_, ids.data(), B * k,
+                    centroids_.get());
+    } else {
+        PlaceArray<float> tmp = rows_as_assigned(ids.data(), B * k);
+        copy_within(place_, centroids_.get(), tmp.get(), tmp.size() * sizeof(float));
+    }
     prepared_ = false;
 }
 
@@ -327,81 +382,110 @@ void Lloyd::assign() {
     if (!prepared_) {
         prepare_centroids();
     }
-    run_assign();
+    if (plan_.streamed) {
+        streamed_pass(false);
+    } else {
+        run_assign();
+    }
 }
 
-void Lloyd::run_assign() {
-    const int64_t n = data_.n, B = data_.batch;
+AssignArgs Lloyd::assign_args() const {
     AssignArgs a;
     a.x = x_;
     a.dtype = cfg_.compute_dtype;
-    a.n = n;
+    a.n = data_.n;
     a.d = dp_;
     a.centroids = cfg_.compute_dtype == DType::Float32 ? static_cast<const void*>(centroids_.get())
                                                        : c_typed_.get();
     a.centroid_norms = c_norms_.get();
     a.k = cfg_.k;
-    a.batch = B;
+    a.batch = data_.batch;
     a.metric = cfg_.metric;
     a.precision = cfg_.precision;
     a.x_norms = x_norms_.get();
     a.labels = labels_.get();
     a.distances = distances_.get();
-    flash_assign(place_, a);
+    return a;
+}
+
+UpdateArgs Lloyd::update_args() const {
+    UpdateArgs u;
+    u.x = x_;
+    u.dtype = cfg_.compute_dtype;
+    u.n = data_.n;
+    u.d = dp_;
+    u.labels = labels_.get();
+    u.weights = weights_.get();
+    u.k = cfg_.k;
+    u.k_begin = cfg_.k_frozen;
+    u.batch = data_.batch;
+    u.sums = sums_.get();
+    u.weight_sums = weight_sums_.get();
+    u.counts = counts_.get();
+    u.workspace = workspace_.get();
+    u.workspace_bytes = workspace_.size();
+    return u;
+}
+
+void Lloyd::run_assign() {
+    flash_assign(place_, assign_args());
+}
+
+void Lloyd::assign_and_update() {
+    assign_timer_.start();
+    if (plan_.streamed) {
+        streamed_pass(true);
+        assign_timer_.stop();
+        return;
+    }
+    run_assign();
+    assign_timer_.stop();
+    sort_inverse_update(place_, update_args());
+}
+
+void Lloyd::finalize_and_count() {
+    const int64_t n = data_.n, k = cfg_.k, B = data_.batch;
+    FinalizeArgs f;
+    f.sums = sums_.get();
+    f.weight_sums = weight_sums_.get();
+    f.k = k;
+    f.d = dp_;
+    f.k_begin = cfg_.k_frozen;
+    f.batch = B;
+    f.centroids = centroids_.get();
+    f.n_empty = n_empty();
+    // the next assignment's inputs, in the same pass
+    f.typed_dtype = cfg_.compute_dtype;
+    f.typed = cfg_.compute_dtype == DType::Float32 ? nullptr : c_typed_.get();
+    f.norms = c_norms_.get();
+    finalize_centroids(place_, f);
+
+    iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
+                    stats_scratch_.get());
+    // the statistics and the empty-cluster counts behind them, to pinned
+    // memory in stream order (part of the graph)
+    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
 }
 
 LloydStep Lloyd::iterate() {
-    const int64_t n = data_.n, d = dp_, k = cfg_.k, B = data_.batch;
+    const int64_t d = dp_, k = cfg_.k, B = data_.batch;
     LloydStep step;
     if (!prepared_) {
         prepare_centroids();  // first iteration, or the centroids moved outside finalize
     }
     // Same kernels on the same buffers every iteration: recorded once as a
     // graph on CUDA (the splits and post-processing below depend on what the
-    // host reads, so they stay outside)
-    step_graph_.run([&] {
-        assign_timer_.start();
-        run_assign();
-        assign_timer_.stop();
-
-        UpdateArgs u;
-        u.x = x_;
-        u.dtype = cfg_.compute_dtype;
-        u.n = n;
-        u.d = d;
-        u.labels = labels_.get();
-        u.weights = weights_.get();
-        u.k = k;
-        u.k_begin = cfg_.k_frozen;
-        u.batch = B;
-        u.sums = sums_.get();
-        u.weight_sums = weight_sums_.get();
-        u.counts = counts_.get();
-        u.workspace = workspace_.get();
-        u.workspace_bytes = workspace_.size();
-        sort_inverse_update(place_, u);
-
-        FinalizeArgs f;
-        f.sums = sums_.get();
-        f.weight_sums = weight_sums_.get();
-        f.k = k;
-        f.d = d;
-        f.k_begin = cfg_.k_frozen;
-        f.batch = B;
-        f.centroids = centroids_.get();
-        f.n_empty = n_empty();
-        // the next assignment's inputs, in the same pass
-        f.typed_dtype = cfg_.compute_dtype;
-        f.typed = cfg_.compute_dtype == DType::Float32 ? nullptr : c_typed_.get();
-        f.norms = c_norms_.get();
-        finalize_centroids(place_, f);
-
-        iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
-                        stats_scratch_.get());
-        // the statistics and the empty-cluster counts behind them, to
-        // pinned memory in stream order (part of the graph)
-        copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
-    });
+    // host reads, so they stay outside). A streamed pass has host work
+    // between its kernels (the staging), so it runs as it comes.
+    const auto work = [&] {
+        assign_and_update();
+        finalize_and_count();
+    };
+    if (plan_.streamed) {
+        work();
+    } else {
+        step_graph_.run([&] { work(); });
+    }
 
     // The one host round trip of the iteration: wait for all of the above.
     place_sync(place_);

@@ -6,13 +6,19 @@
 // every problem in one read), unless clusters went empty and must be split.
 // On CUDA an iteration's kernels, from the assignment to the statistics, run
 // as one CUDA graph (PlaceGraph): the small rows are bound by kernel launches.
+// Points that do not fit the memory budget are streamed (stream_plan.h): each
+// pass walks them in chunks (lloyd_stream.cpp), the update accumulating
+// chunk after chunk in index order.
 #pragma once
 
 #include "device_memory.h"
+#include "stream_plan.h"
 
 #include <flashkmeans/kernels.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,19 +47,42 @@ struct LloydConfig {
     bool spherical = false;
     bool int_centroids = false;
     int64_t k_frozen = 0; ///< the first k_frozen centroids never move
+    /// bytes the run may hold on the place (Options::memory_budget); points
+    /// beyond it are streamed. 0: no bound on the CPU; on CUDA, host points
+    /// are streamed when they do not fit the device's free memory
+    size_t memory_budget = 0;
+    /// tests, benchmarks: stream host points in chunks of this many points
+    /// whatever the budget, with the resident rows a budget leaves (none
+    /// without one, unless used in place); 0: the budget decides
+    int64_t chunk_rows = 0;
 };
+
+class ChunkStream;
 
 /// What one iteration reports, per problem of the batch.
 struct LloydStep {
     std::vector<double> obj;       ///< sum of distances at assignment time
     std::vector<int> nsplit;       ///< empty clusters split
     std::vector<double> imbalance; ///< FAISS's imbalance factor
-    double seconds_assign = 0;     ///< time in the assignment (device time on CUDA)
+    /// time in the assignment (device time on CUDA); streamed, the whole
+    /// pass over the chunks (assignment, update and the copies it waits for)
+    double seconds_assign = 0;
 };
 
 class Lloyd {
    public:
     Lloyd(const Place& place, const LloydData& data, const LloydConfig& config);
+    ~Lloyd();
+
+    /// Resident or streamed, and how (StreamPlan::describe).
+    const StreamPlan& plan() const {
+        return plan_;
+    }
+    /// Called after each chunk of a streamed pass with the points done so far
+    /// (of all problems) and their total: progress within a long iteration.
+    void set_progress(std::function<void(int64_t done, int64_t rows)> progress) {
+        progress_ = std::move(progress);
+    }
 
     /// Rows `ids` (host, ids[i] < n) of problem b, as fp32, into host memory.
     void gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const;
@@ -117,6 +146,33 @@ class Lloyd {
     /// finite or exceeds the float32 bound (`row` names the rows)
     std::string first_bad_row(const float* norms, int64_t rows, int64_t b, const char* row) const;
     void run_assign(); // FlashAssign with the prepared centroids
+    /// The arguments every assignment / update call shares (all problems).
+    kernels::AssignArgs assign_args() const;
+    kernels::UpdateArgs update_args() const;
+    /// An iteration's work up to the new sums: assignment then update, over
+    /// the resident points or chunk after chunk
+    void assign_and_update();
+    /// New centroids from the sums, statistics and their copy to the host.
+    void finalize_and_count();
+
+    // Streaming (lloyd_stream.cpp)
+    StreamSizes stream_sizes(bool in_place) const;
+    /// Every point of every problem, [g0, g0 + m) of the B n rows at a time,
+    /// in order, where the kernels read it (resident or brought by chunks_).
+    void for_each_chunk(const std::function<void(int64_t g0, int64_t m, const void* rows)>& work);
+    /// One pass over the chunks: the assignment, and the update accumulating.
+    void streamed_pass(bool update);
+    /// Rows [i0, i1) of problem b at x: their assignment (on the CPU in the
+    /// blocks of one call over all points, ahead of the chunk when needed)
+    void assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x);
+    void update_piece(int64_t b, int64_t i0, int64_t i1, const void* x);
+    /// Every point on the place (not streamed, or streamed in place)
+    bool points_complete() const {
+        return plan_.resident_rows == plan_.rows;
+    }
+    /// Rows `ids` of the B n rows, as the assignment sees them (compute
+    /// dtype), in fp32 rows of dp on the place: from the host when streamed
+    PlaceArray<float> rows_as_assigned(const int64_t* ids, int64_t m) const;
     /// fp32 points (host or device) into x_owned_ in the compute dtype
     void convert_rows(const void* src, bool src_on_device, size_t rows);
     /// FAISS's split of the empty clusters of `problems` (in order), moving
@@ -128,7 +184,11 @@ class Lloyd {
     LloydData data_;
     LloydConfig cfg_;
     int64_t dp_ = 0; // row length of points and centroids on the place (d, padded on CUDA)
-    PlaceArray<uint8_t> x_owned_; // the points on the place, when copied
+    StreamPlan plan_;
+    std::unique_ptr<ChunkStream> chunks_; // the streamed rows (CUDA, host points)
+    std::vector<int64_t> assigned_end_;   // streamed pass: rows assigned, per problem
+    std::function<void(int64_t, int64_t)> progress_;
+    PlaceArray<uint8_t> x_owned_; // the points on the place, when copied (resident rows)
     const void* x_ = nullptr;     // the points used by the kernels
     PlaceArray<float> x_norms_, weights_, centroids_, c_norms_, sums_, weight_sums_,
             distances_;

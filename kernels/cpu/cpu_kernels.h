@@ -9,6 +9,8 @@ namespace cpu {
 
 void row_norms(const float* x, int64_t n, int64_t d, float* out);
 void flash_assign(const kernels::AssignArgs& a);
+/// FAISS's BLAS block of points (kernels::assign_block_rows)
+int64_t assign_block_rows();
 void sort_inverse_update(const kernels::UpdateArgs& a);
 void finalize_centroids(const kernels::FinalizeArgs& a);
 void postprocess_centroids(float* c, int64_t k, int64_t d, bool spherical, bool round_to_int);

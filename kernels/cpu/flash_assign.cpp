@@ -265,13 +265,20 @@ void assign_reference(const Problem& p, const std::vector<int32_t>& canon) {
 
 } // namespace
 
+int64_t assign_block_rows() {
+    return int64_t(faiss::distance_compute_blas_query_bs);
+}
+
 void flash_assign(const kernels::AssignArgs& a) {
+    // a window of a larger call (streaming) takes that call's path; its
+    // blocks are the call's since it starts at a multiple of the block
+    const int64_t call_rows = a.call_rows != 0 ? a.call_rows : a.n;
     for (int64_t b = 0; b < a.batch; b++) {
         const Problem p = problem(a, b);
         const std::vector<int32_t> canon = canonical_copies(p);
         if (a.kernel == kernels::AssignKernel::Reference) {
             assign_reference(p, canon);
-        } else if (p.n < faiss::distance_compute_blas_threshold) {
+        } else if (call_rows < faiss::distance_compute_blas_threshold) {
             assign_direct(p, canon);
         } else {
             assign_blocks(p, canon);

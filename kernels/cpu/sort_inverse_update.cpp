@@ -11,6 +11,9 @@
 // FAISS's exact expressions (`c += x` or `c += x * w`; `hassign += 1` or `+= w`)
 // makes the sums bitwise equal to faiss compute_centroids, which walks the
 // points in that same order. Memory traffic: n labels twice, n*d floats once.
+// Accumulating (points streamed in chunks), each cluster's sum goes on from
+// where the previous chunk left it, so chunks in index order add the same
+// terms in the same order as one call: bitwise the same sums.
 #include "cpu_kernels.h"
 
 #include <algorithm>
@@ -32,12 +35,16 @@ namespace {
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-/// Reduces one cluster's points (ids ascending) into sum (d floats, zeroed
-/// here) and returns the weight sum, in FAISS's order and rounding.
+/// Reduces one cluster's points (ids ascending) into sum (d floats) and
+/// returns the weight sum, in FAISS's order and rounding, starting from zero
+/// or, accumulating, from `sum` and `hassign` as an earlier chunk left them:
+/// the same additions in the same order as one call over both chunks.
 float reduce_segment(const float* x, int64_t d, const int32_t* ids, int64_t count,
-                     const float* weights, float* sum) {
-    std::fill(sum, sum + d, 0.0f);
-    float hassign = 0.0f;
+                     const float* weights, float* sum, bool accumulate, float hassign) {
+    if (!accumulate) {
+        std::fill(sum, sum + d, 0.0f);
+        hassign = 0.0f;
+    }
     if (weights) {
         for (int64_t p = 0; p < count; p++) {
             const int64_t i = ids[p];
@@ -89,7 +96,7 @@ void update_one(const kernels::UpdateArgs& a, int64_t b, std::vector<int64_t>& o
     if (a.counts) {
         int32_t* counts = a.counts + b * k;
         for (int64_t j = 0; j < k; j++) {
-            counts[j] = int32_t(offsets[j + 1]);
+            counts[j] = int32_t(offsets[j + 1]) + (a.accumulate ? counts[j] : 0);
         }
     }
     for (int64_t j = 0; j < k; j++) {
@@ -105,8 +112,9 @@ void update_one(const kernels::UpdateArgs& a, int64_t b, std::vector<int64_t>& o
     // one cluster per task; dynamic because cluster sizes are skewed
 #pragma omp parallel for schedule(dynamic, 16) if (n * d > (int64_t(1) << 15))
     for (int64_t j = a.k_begin; j < k; j++) {
-        weight_sums[j] = reduce_segment(x, d, order.data() + offsets[j], offsets[j + 1] - offsets[j],
-                                        weights, sums + j * d);
+        weight_sums[j] = reduce_segment(x, d, order.data() + offsets[j],
+                                        offsets[j + 1] - offsets[j], weights, sums + j * d,
+                                        a.accumulate, a.accumulate ? weight_sums[j] : 0.0f);
     }
 }
 

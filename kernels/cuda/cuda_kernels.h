@@ -11,7 +11,7 @@ namespace cuda {
 int device_count();
 void row_norms(const Place& p, const void* x, DType dtype, int64_t n, int64_t d, float* out);
 void flash_assign(const Place& p, const kernels::AssignArgs& a);
-size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch);
+size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch, bool accumulate);
 void sort_inverse_update(const Place& p, const kernels::UpdateArgs& a);
 void finalize_centroids(const Place& p, const kernels::FinalizeArgs& a);
 void postprocess_centroids(const Place& p, float* c, int64_t k, int64_t d, bool spherical,

@@ -218,8 +218,23 @@ void run_pass(const kernels::UpdateArgs& a, const Plan& plan, int64_t b0, int64_
 
 } // namespace update
 
-size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch) {
-    return update::make_plan(n, d, k, batch, update::update_variant(nullptr)).total;
+namespace {
+
+/// Accumulating, the chunk's own sums, weight sums and counts follow the
+/// plan's scratch in the workspace (256-byte aligned).
+size_t chunk_sums_offset(size_t plan_total) {
+    return (plan_total + 255) / 256 * 256;
+}
+size_t chunk_sums_bytes(int64_t d, int64_t k, int64_t batch) {
+    const size_t rows = size_t(k) * size_t(batch);
+    return (rows * size_t(d) + rows) * sizeof(float) + rows * sizeof(int32_t);
+}
+
+} // namespace
+
+size_t update_workspace_bytes(int64_t n, int64_t d, int64_t k, int64_t batch, bool accumulate) {
+    const size_t total = update::make_plan(n, d, k, batch, update::update_variant(nullptr)).total;
+    return accumulate ? chunk_sums_offset(total) + chunk_sums_bytes(d, k, batch) : total;
 }
 
 void sort_inverse_update(const Place& place, const kernels::UpdateArgs& a) {
@@ -227,26 +242,44 @@ void sort_inverse_update(const Place& place, const kernels::UpdateArgs& a) {
     const cudaStream_t stream = stream_of(place);
     const update::Plan plan =
             update::make_plan(a.n, a.d, a.k, a.batch, update::update_variant(a.variants));
+    const size_t need =
+            a.accumulate ? chunk_sums_offset(plan.total) + chunk_sums_bytes(a.d, a.k, a.batch)
+                         : plan.total;
     char* ws = static_cast<char*>(a.workspace);
-    if (ws != nullptr && a.workspace_bytes < plan.total) {
+    if (ws != nullptr && a.workspace_bytes < need) {
         throw KernelError("flashkmeans: sort_inverse_update: workspace of " +
                           std::to_string(a.workspace_bytes) + " bytes is too small; need " +
-                          std::to_string(plan.total) + " (update_workspace_bytes)");
+                          std::to_string(need) + " (update_workspace_bytes)");
     }
     if (ws != nullptr && reinterpret_cast<uintptr_t>(ws) % 256 != 0) {
         throw KernelError("flashkmeans: sort_inverse_update: the workspace must be 256-byte aligned");
     }
-    ScopedDeviceBuffer owned(ws == nullptr ? plan.total : 0, stream);
+    ScopedDeviceBuffer owned(ws == nullptr ? need : 0, stream);
     if (ws == nullptr) {
         ws = static_cast<char*>(owned.get());
+    }
+    // accumulating: the ordinary update into the chunk's own sums, then one
+    // addition into the running ones
+    kernels::UpdateArgs u = a;
+    if (a.accumulate) {
+        const size_t rows = size_t(a.k) * size_t(a.batch);
+        auto* chunk = reinterpret_cast<float*>(ws + chunk_sums_offset(plan.total));
+        u.sums = chunk;
+        u.weight_sums = chunk + rows * size_t(a.d);
+        u.counts = reinterpret_cast<int32_t*>(u.weight_sums + rows);
     }
     dispatch_dtype(a.dtype, [&](auto tag) {
         using T = decltype(tag);
         for (int64_t b0 = 0; b0 < a.batch; b0 += plan.nb) {
             const int64_t nb = std::min<int64_t>(plan.nb, a.batch - b0);
-            update::run_pass<T>(a, plan, b0, nb, ws, stream);
+            update::run_pass<T>(u, plan, b0, nb, ws, stream);
         }
     });
+    if (a.accumulate) {
+        update::AccumulateParams p{a.batch,       a.k,      a.d,    a.k_begin,     a.sums,
+                                   a.weight_sums, a.counts, u.sums, u.weight_sums, u.counts};
+        update::accumulate_chunk(p, stream);
+    }
 }
 
 } // namespace cuda

@@ -7,7 +7,7 @@
 
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
-flashkmeans options (backend, device, dtype, precision, init) are accepted
+flashkmeans options (backend, device, dtype, precision, init, memory_budget) are accepted
 as keywords too.
 """
 
@@ -22,7 +22,7 @@ from . import _flashkmeans as _ext
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
 #: flashkmeans options accepted as keywords next to the ClusteringParameters.
-OPTION_NAMES = ("backend", "device", "dtype", "precision", "init")
+OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget")
 
 # faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
 METRIC_INNER_PRODUCT = 0
@@ -261,6 +261,10 @@ class Kmeans:
         are converted to for the assignment (centroids stay float32)
     precision: 'exact' (default) or 'tf32'
     init: 'random' (FAISS's seeding, default) or 'kmeans++'
+    memory_budget: bytes the run may hold where it computes (default 0: no
+        bound on the CPU, the GPU's free memory on CUDA); host points beyond
+        it are streamed in chunks every iteration (numpy memmaps are read in
+        place). After train(), memory_plan says "resident" or how it streamed.
 
     After train(): centroids (k, d) float32, obj (per-iteration objectives),
     iteration_stats (list of dicts: obj, time, time_search,
@@ -317,6 +321,7 @@ class Kmeans:
         self.centroids = None
         self.obj = None
         self.iteration_stats = None
+        self.memory_plan = None
 
     def train(self, x, weights=None, init_centroids=None):
         """Runs k-means on x (n, d); returns the final objective.
@@ -351,7 +356,7 @@ class Kmeans:
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         _flush()
-        centroids, stats, _ = _ext.train_clustering(
+        centroids, stats, _, self.memory_plan = _ext.train_clustering(
             pts.array, pts.dtype, self.k, self._metric(), fields, opts, w, ic,
         )
         stats = _faiss_early_stop(stats, self.cp.niter, self.cp.early_stop_threshold)

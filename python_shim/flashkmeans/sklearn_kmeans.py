@@ -410,7 +410,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         n_iter = 0
         for i in range(max_iter):
             _flush()
-            new, stats, labels = _ext.train_clustering(
+            new, stats, labels, _ = _ext.train_clustering(
                 x32, "float32", k, "l2", _ONE_ITERATION, opts, w32, centres)
             n_iter = i + 1
             shift = float(np.square(new.astype(np.float64) - centres).sum())
@@ -456,7 +456,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
             if w is None or np.all(w == w[0]):
                 # the engine's D^2 sampling (draws from std::mt19937_64(seed + 1))
                 seed = int(random_state.randint(0, 2**31 - 2))
-                centres, _, _ = _ext.train_clustering(
+                centres, _, _, _ = _ext.train_clustering(
                     x32, "float32", k, "l2", dict(_SEEDING_ONLY, seed=seed),
                     dict(opts, init="kmeans++"), w32, None)
                 return centres

@@ -236,7 +236,7 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 // --- Options --------------------------------------------------------------------------
 
 /// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
-/// stream}; bad names raise ValueError.
+/// memory_budget, stream}; bad names raise ValueError.
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -255,6 +255,14 @@ Options make_options(const nb::dict& d) {
                 o.precision = flashkmeans::parse_precision(nb::cast<std::string>(value));
             } else if (key == "init") {
                 o.init = flashkmeans::parse_init(nb::cast<std::string>(value));
+            } else if (key == "memory_budget") {
+                const int64_t bytes = nb::cast<int64_t>(value);
+                if (bytes < 0) {
+                    throw nb::value_error(
+                            ("memory_budget must be >= 0 bytes, got " + std::to_string(bytes))
+                                    .c_str());
+                }
+                o.memory_budget = size_t(bytes);
             } else if (key == "stream") {
                 // the caller's current CUDA stream, as an integer handle
                 o.stream = reinterpret_cast<void*>(nb::cast<uintptr_t>(value));
@@ -362,7 +370,7 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     std::vector<float> centroids(clus.centroids);
     const size_t n_labels = clus.last_labels.size();
     return nb::make_tuple(to_numpy(std::move(centroids), {size_t(k), size_t(d)}), stats,
-                          to_numpy(std::move(clus.last_labels), {n_labels}));
+                          to_numpy(std::move(clus.last_labels), {n_labels}), clus.memory_plan);
 }
 
 /// B independent problems of n x d points, `niter` Lloyd iterations each.

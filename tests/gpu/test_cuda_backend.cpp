@@ -54,14 +54,7 @@ TrainResult train(Backend b, int64_t n, int64_t d, int64_t k, const std::vector<
     return r;
 }
 
-double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        num = std::max(num, double(std::fabs(a[i] - b[i])));
-        den = std::max(den, double(std::fabs(b[i])));
-    }
-    return num / std::max(den, 1e-30);
-}
+using fk_test::max_rel;
 
 // From the same init, one iteration assigns every point as the CPU backend
 // does, except true near-ties (the CPU compares FAISS's rounded

@@ -44,6 +44,28 @@ void copy(const Place& place, void* dst, const void* src, size_t bytes) {
     FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
 }
 
+void copy_2d_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
+                   size_t src_pitch, size_t rows, size_t row_bytes) {
+    FK_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
+                                    cudaMemcpyDefault, stream_of(place)));
+}
+
+size_t free_bytes(const Place& place) {
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
+    size_t free = 0, total = 0;
+    FK_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    return free;
+}
+
+bool is_pinned_host_pointer(const void* ptr) {
+    cudaPointerAttributes attr{};
+    if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return attr.type == cudaMemoryTypeHost;
+}
+
 void zero_async(const Place& place, void* ptr, size_t bytes) {
     FK_CUDA_CHECK(cudaMemsetAsync(ptr, 0, bytes, stream_of(place)));
 }
@@ -167,6 +189,21 @@ double event_elapsed_ms(void* start, void* stop) {
 
 void event_destroy(void* event) {
     cudaEventDestroy(static_cast<cudaEvent_t>(event)); // never throws: called from destructors
+}
+
+void* sync_event_create(const Place& place) {
+    FK_CUDA_CHECK(cudaSetDevice(place.device));
+    cudaEvent_t e = nullptr;
+    FK_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+}
+
+void event_wait(const Place& place, void* event) {
+    FK_CUDA_CHECK(cudaStreamWaitEvent(stream_of(place), static_cast<cudaEvent_t>(event), 0));
+}
+
+void event_sync(void* event) {
+    FK_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
 }
 
 // Streams are kept for the next call (a few per device), so a call's fixed

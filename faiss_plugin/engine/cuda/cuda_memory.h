@@ -26,7 +26,11 @@ void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
 /// Pageable host rows to the device through pinned staging (upload_rows).
 void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t rows, size_t row_bytes);
+void copy_2d_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
+                   size_t src_pitch, size_t rows, size_t row_bytes);
 void zero_async(const Place& place, void* ptr, size_t bytes);
+size_t free_bytes(const Place& place);
+bool is_pinned_host_pointer(const void* ptr);
 void sync(const Place& place);
 bool is_device_pointer(const void* ptr);
 
@@ -34,6 +38,10 @@ void* event_create(const Place& place);
 void event_record(const Place& place, void* event);
 double event_elapsed_ms(void* start, void* stop);
 void event_destroy(void* event);
+/// An event for ordering only (no timing), which the host and other streams wait for.
+void* sync_event_create(const Place& place);
+void event_wait(const Place& place, void* event);
+void event_sync(void* event);
 
 void* stream_create(const Place& place);
 void stream_destroy(const Place& place, void* stream);

@@ -14,6 +14,7 @@
 #include <faiss/Index.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace flashkmeans {
@@ -52,6 +53,11 @@ struct Clustering : faiss::Clustering {
     /// Labels of the last iteration's assignment, for the points trained on
     /// (after subsampling); empty before train().
     std::vector<int64_t> last_labels;
+
+    /// How the last train() held the points (Options::memory_budget):
+    /// "resident", or "streamed in 12 chunks of 4096 points, 25.0% resident";
+    /// empty before train().
+    std::string memory_plan;
 };
 
 } // namespace flashkmeans

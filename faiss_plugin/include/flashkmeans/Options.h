@@ -30,6 +30,17 @@ struct Options {
     Precision precision = Precision::Exact;
     /// initialisation of the centroids the caller did not provide
     Init init = Init::Random;
+    /// bytes of memory a run may hold where it computes (device memory on
+    /// CUDA, host memory on the CPU): centroids, sums, per-point arrays, the
+    /// update's workspace and the points. Host points that do not fit are
+    /// streamed in chunks every iteration (on CUDA the leading ones that fit
+    /// stay resident; on the CPU they are read in place, a chunk at a time).
+    /// Too small for the centroids, one chunk of one point and the workspace:
+    /// an InputError naming the minimum. 0 (default): no bound on the CPU;
+    /// on CUDA the device's free memory, so host data larger than the GPU
+    /// streams instead of failing. Points already in device memory are used
+    /// in place and never streamed.
+    size_t memory_budget = 0;
     /// CUDA: the cudaStream_t the work runs on, after the work already
     /// enqueued there; results are ready in that stream's order (as a
     /// PyTorch or CuPy kernel on the caller's current stream). nullptr: a

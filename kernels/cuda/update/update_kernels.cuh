@@ -124,6 +124,18 @@ struct CombineParams {
     int64_t list_cap;
 };
 
+/// accumulate_chunk: a chunk's sums (rows j >= k_begin), weight sums (the
+/// same rows) and counts (every row) added to the running ones.
+struct AccumulateParams {
+    int64_t batch, k, d, k_begin;
+    float* sums;
+    float* weight_sums;
+    int32_t* counts; // null: not kept
+    const float* chunk_sums;
+    const float* chunk_weight_sums;
+    const int32_t* chunk_counts;
+};
+
 // ------------------------------------------------------------------ launchers
 
 /// Step 1 (make_keys_kernel): keys (and ids unless packed, ids == nullptr)
@@ -156,6 +168,9 @@ void segment_reduce(dim3 grid, const ReduceParams& rp, bool v8, bool vec4, int r
 /// times col_blocks column blocks of 128 (vec4) or 32 columns.
 void combine_cut_clusters(const CombineParams& cp, int64_t n_pieces, int64_t per_problem,
                           int64_t col_blocks, bool vec4, cudaStream_t stream);
+
+/// The accumulate mode's last step (accumulate.cu). Checked.
+void accumulate_chunk(const AccumulateParams& p, cudaStream_t stream);
 
 } // namespace update
 } // namespace cuda

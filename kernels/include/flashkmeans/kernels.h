@@ -103,10 +103,20 @@ struct AssignArgs {
     /// n out, optional: L2: ||x||^2 + ||c||^2 - 2 x.c clamped at 0 (needs
     /// x_norms); IP: the largest inner product
     float* distances = nullptr;
+    /// Streaming: x is rows [r, r + n) of a call over `call_rows` points,
+    /// r a multiple of assign_block_rows(); the kernel then computes them as
+    /// that call would, bit for bit (on the CPU the choice between BLAS and
+    /// direct distances is the call's). 0: the call is these n points.
+    int64_t call_rows = 0;
     /// internal (tests, benchmarks): a pinned code path; nullptr = heuristics
     const Variants* variants = nullptr;
 };
 void flash_assign(const Place& place, const AssignArgs& args);
+/** The rows a chunk of an assignment must start at a multiple of for its
+ * labels and distances to equal those of one call over all the points: the
+ * CPU kernel's BLAS block (FAISS's, whose rounding depends on a row's place in
+ * it), 1 on CUDA (every row is computed alone). */
+int64_t assign_block_rows(const Place& place);
 
 /** Sort-inverse update: per cluster j >= k_begin, sums[j] = sum of w_i x_i
  * and weight_sums[j] = sum of w_i over points with labels[i] == j, each
@@ -127,18 +137,23 @@ struct UpdateArgs {
     float* sums = nullptr;        ///< k x d out
     float* weight_sums = nullptr; ///< k out (FAISS's `hassign`)
     int32_t* counts = nullptr;    ///< k out, optional
+    /// Add to sums, weight_sums and counts instead of overwriting them: the
+    /// update of points streamed in chunks, one call per chunk in index
+    /// order. CPU: each cluster's running float sum goes on in index order,
+    /// so the chunks give bitwise the sums of one call over all the points.
+    /// CUDA: each chunk's sums are reduced apart (in the workspace) and then
+    /// added, so the result depends on the chunks but not on the run.
+    bool accumulate = false;
     /// scratch (CUDA): at least update_workspace_bytes(); nullptr = allocate
     void* workspace = nullptr;
     size_t workspace_bytes = 0;
     /// internal (tests, benchmarks): a pinned code path; nullptr = heuristics
     const Variants* variants = nullptr;
 };
-size_t update_workspace_bytes(
-        const Place& place,
-        int64_t n,
-        int64_t d,
-        int64_t k,
-        int64_t batch = 1);
+/// `accumulate`: the workspace of calls with UpdateArgs::accumulate set
+/// (CUDA: room for one chunk's sums beside the sort's scratch)
+size_t update_workspace_bytes(const Place& place, int64_t n, int64_t d, int64_t k,
+                              int64_t batch = 1, bool accumulate = false);
 void sort_inverse_update(const Place& place, const UpdateArgs& args);
 
 /** Finalize: for j >= k_begin, centroids[j] = sums[j] * (1 / weight_sums[j])
