@@ -9,10 +9,12 @@
 #pragma once
 
 #include "device_memory.h"
+#include "rank_reduce.h"
 
 #include <flashkmeans/kernels.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,10 @@ struct LloydConfig {
     bool spherical = false;
     bool int_centroids = false;
     int64_t k_frozen = 0; ///< the first k_frozen centroids never move
+    /// The ranks of a data-parallel run, each with its own shard of the
+    /// points (null or one rank: this process alone). Every rank must build
+    /// the engine and call iterate() the same number of times.
+    std::shared_ptr<Communicator> comm;
 };
 
 /// What one iteration reports, per problem of the batch.
@@ -93,6 +99,10 @@ class Lloyd {
     int graph_update_refusal() const { return step_graph_.update_refusal(); }
 
     int64_t n() const { return data_.n; }
+    /// Points over all ranks (n() with one rank).
+    int64_t n_total() const {
+        return n_total_;
+    }
     int64_t d() const { return data_.d; }
     const Place& place() const { return place_; }
 
@@ -142,6 +152,9 @@ class Lloyd {
     PlaceTimer assign_timer_;
     /// iterate()'s device work (assign to statistics), recorded once
     PlaceGraph step_graph_;
+    /// The exchange across ranks; null with one rank
+    std::unique_ptr<RankReduce> ranks_;
+    int64_t n_total_ = 0; // points over all ranks
 };
 
 } // namespace flashkmeans
