@@ -9,16 +9,19 @@ One iteration on R ranks, N points split evenly, K clusters, d dimensions:
 - compute: the rank's assignment, 2 (N/R) K d flops at the measured
   FlashAssign rate, plus its update, (N/R)(d e + 4) bytes at the measured
   update bandwidth (e = bytes per point element).
-- copy: the exchange's packet of P = 4 (K d + 2 K) + 24 bytes (cluster sums,
+- exchange: the packet is P = 4 (K d + 2 K) + 24 bytes (cluster sums,
   weight sums, counts, and the objective as 3 doubles: kernels::
-  iteration_stats' layout) is packed (read + write P), and the R gathered
-  packets are added in rank order (kernels::sum_slices: read R P, write P),
-  at HBM bandwidth.
-- exchange: what the code does is one all-gather of P per rank (every rank
-  receives (R - 1) P), then the rank-order sum; the bits depend only on R.
-  Beside it, the all-reduce of the issue's 4 (K d + 2 K + 1) bytes (a ring:
-  2 (R - 1) / R P), which is what an order-free ncclAllReduce, or a
-  reduce-scatter in rank order followed by an all-gather, would move.
+  iteration_stats' layout), and the ranks' values are added in rank order,
+  so the bits depend only on R (engine/rank_reduce.h). Two exchanges, chosen
+  by rank_exchange_rule: an all-gather (one collective, each rank receives
+  (R - 1) P) while that is at most 4 MiB more than the other's; otherwise a
+  reduce-scatter in rank order (an all-to-all of slices, each rank adding
+  its slice) and an all-gather of the sums: two collectives, each rank
+  receives 2 (R - 1) / R P, what a ring all-reduce of the issue's
+  4 (K d + 2 K + 1) bytes moves.
+- copy: packing and unpacking the packet (read + write P each) and the
+  rank-order sum (read R P, write P for the all-gather; read P, write P / R
+  for the reduce-scatter), at HBM bandwidth.
 - fixed: per-iteration launches and the one host sync; a run on several
   ranks replays no CUDA graph (an MPI exchange cannot be recorded), so it
   pays its launches.
@@ -71,25 +74,32 @@ def model(N, K, d, e, R, link, hw=H100):
     n = N / R
     compute = 2 * n * K * d / hw["assign_flops"] + n * (d * e + 4) / hw["update_bw"]
     if R == 1:
-        return dict(compute=compute, copy=0.0, exchange=0.0, allreduce=0.0,
+        return dict(compute=compute, copy=0.0, exchange=0.0, kind="-", allgather=0.0,
                     fixed=hw["fixed_one"])
     P = packet_bytes(K, d)
     bw, lat = LINKS[link]
-    copy = (2 * P + (R + 1) * P) / hw["hbm_bw"]
-    exchange = lat + (R - 1) * P / bw
-    allreduce = lat + 2 * (R - 1) / R * 4 * (K * d + 2 * K + 1) / bw
-    return dict(compute=compute, copy=copy, exchange=exchange, allreduce=allreduce,
-                fixed=hw["fixed_many"])
+    if (R - 1) * (1 - 2 / R) * P <= 4 << 20:  # rank_exchange_rule: all-gather
+        kind = "all-gather"
+        copy = (2 * P + (R + 1) * P) / hw["hbm_bw"]
+        exchange = lat + (R - 1) * P / bw
+    else:
+        kind = "reduce-scatter"
+        copy = (4 * P + P + P / R) / hw["hbm_bw"]
+        exchange = 2 * lat + 2 * (R - 1) / R * P / bw
+    allgather_only = lat + (R - 1) * P / bw
+    return dict(compute=compute, copy=copy, exchange=exchange, kind=kind,
+                allgather=allgather_only, fixed=hw["fixed_many"])
 
 
-def total(m, allreduce=False):
-    return m["compute"] + m["copy"] + (m["allreduce"] if allreduce else m["exchange"]) + m["fixed"]
+def total(m, allgather_only=False):
+    ex = m["allgather"] if allgather_only else m["exchange"]
+    return m["compute"] + m["copy"] + ex + m["fixed"]
 
 
 def table():
     print("Predicted ms per Lloyd iteration, H100 SXM (model; see the docstring)\n")
-    print("| row | GPUs | compute | copy | all-gather (as built) | total | speed-up | "
-          "efficiency | total with a ring all-reduce instead |")
+    print("| row | GPUs | compute | copy | exchange | total | speed-up | efficiency | "
+          "total if always all-gather |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, N, K, d, e in ROWS:
         base = total(model(N, K, d, e, 1, "NVLink"))
@@ -98,7 +108,7 @@ def table():
             t = total(m)
             gpus = f"{R} ({link})" if R > 1 else "1"
             print(f"| {name} | {gpus} | {1e3 * m['compute']:.3f} | {1e3 * m['copy']:.3f} | "
-                  f"{1e3 * m['exchange']:.3f} | {1e3 * t:.3f} | {base / t:.2f} | "
+                  f"{1e3 * m['exchange']:.3f} ({m['kind']}) | {1e3 * t:.3f} | {base / t:.2f} | "
                   f"{base / t / R:.0%} | {1e3 * total(m, True):.3f} |")
 
 

@@ -69,6 +69,7 @@ TEST(Communicator, TrainIvfRefusesSeveralRanks) {
         }
         void allgather(const void*, void*, size_t) override {}
         void broadcast(void*, size_t, int) override {}
+        void alltoall(const void*, void*, size_t) override {}
     };
     flashkmeans::Options o;
     o.backend = flashkmeans::Backend::CPU;

@@ -21,6 +21,17 @@ void Communicator::allgather_on(const Place& place, const void* send, void* recv
     copy_to_place(place, recv, all.data(), all.size());
 }
 
+void Communicator::alltoall_on(const Place& place, const void* send, void* recv, size_t bytes) {
+    if (place.backend != Backend::CUDA) {
+        alltoall(send, recv, bytes);
+        return;
+    }
+    std::vector<char> mine(bytes * size_t(size())), all(bytes * size_t(size()));
+    copy_to_host(place, mine.data(), send, mine.size());
+    alltoall(mine.data(), all.data(), bytes);
+    copy_to_place(place, recv, all.data(), all.size());
+}
+
 namespace {
 
 class LocalCommunicator final : public Communicator {
@@ -40,10 +51,16 @@ class LocalCommunicator final : public Communicator {
         }
     }
     void broadcast(void*, size_t, int) override {}
+    void alltoall(const void* send, void* recv, size_t bytes) override {
+        allgather(send, recv, bytes);
+    }
     void allgather_on(const Place& place, const void* send, void* recv, size_t bytes) override {
         if (bytes != 0 && send != recv) {
             copy_within(place, recv, send, bytes);
         }
+    }
+    void alltoall_on(const Place& place, const void* send, void* recv, size_t bytes) override {
+        allgather_on(place, send, recv, bytes);
     }
 };
 

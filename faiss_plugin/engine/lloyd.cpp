@@ -103,7 +103,8 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     workspace_ = PlaceArray<uint8_t>(place_, ws);
     n_total_ = n;
     if (cfg_.comm && cfg_.comm->size() > 1) {
-        ranks_.reset(new RankReduce(place_, cfg_.comm, k, dp, B));
+        ranks_.reset(new RankReduce(place_, cfg_.comm, k, dp, B, sums_.get(), weight_sums_.get(),
+                                    counts_.get()));
         n_total_ = ranks_->sum(n);
     }
 
@@ -394,8 +395,7 @@ LloydStep Lloyd::iterate() {
         u.workspace_bytes = workspace_.size();
         sort_inverse_update(place_, u);
         if (ranks_) {
-            ranks_->combine(distances_.get(), n, sums_.get(), weight_sums_.get(), counts_.get(),
-                            stats_scratch_.get());
+            ranks_->combine(distances_.get(), n, stats_scratch_.get());
         }
 
         FinalizeArgs f;

@@ -1,6 +1,6 @@
 // A flashkmeans::Communicator over an mpi4py communicator (Kmeans(...,
 // comm=MPI.COMM_WORLD)): its collectives call the communicator's own
-// Allgather and Bcast on memoryviews of the engine's host buffers, with the
+// Allgather, Alltoall and Bcast on memoryviews of the engine's host buffers, with the
 // GIL taken for the call. So the extension links no MPI library: it uses
 // whichever MPI mpi4py was built with. Host buffers only, as the MPI
 // communicator of the C++ API (the CUDA backend copies through the host).
@@ -19,7 +19,7 @@ namespace nb = nanobind;
 class Mpi4pyCommunicator final : public flashkmeans::Communicator {
    public:
     /// `comm`: an mpi4py.MPI.Comm (anything with Get_rank, Get_size,
-    /// Allgather and Bcast taking buffers). Called with the GIL held.
+    /// Allgather, Alltoall and Bcast taking buffers). Called with the GIL held.
     explicit Mpi4pyCommunicator(nb::object comm)
             : comm_(std::move(comm)),
               rank_(nb::cast<int>(comm_.attr("Get_rank")())),
@@ -41,6 +41,12 @@ class Mpi4pyCommunicator final : public flashkmeans::Communicator {
         nb::gil_scoped_acquire gil;
         comm_.attr("Allgather")(view(const_cast<void*>(send), bytes, PyBUF_READ),
                                 view(recv, bytes * size_t(size_), PyBUF_WRITE));
+    }
+    void alltoall(const void* send, void* recv, size_t bytes) override {
+        nb::gil_scoped_acquire gil;
+        const size_t all = bytes * size_t(size_);
+        comm_.attr("Alltoall")(view(const_cast<void*>(send), all, PyBUF_READ),
+                               view(recv, all, PyBUF_WRITE));
     }
     void broadcast(void* buf, size_t bytes, int root) override {
         nb::gil_scoped_acquire gil;

@@ -8,7 +8,10 @@
 #include <flashkmeans/errors.h>
 #include <flashkmeans/mpi_communicator.h>
 
+#include <flashkmeans/variants.h>
+
 #include "engine/init.h"
+#include "engine/rank_reduce.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/FaissException.h>
@@ -283,14 +286,18 @@ TEST(Distributed, KMeansPlusPlusEqualsOneProcess) {
     expect_distributed_equals_one_process(c);
 }
 
-TEST(Distributed, EmptyClusterSplitsEqualOneProcess) {
-    // many clusters on few distinct values: clusters go empty and are split
+/// Many clusters on few distinct values: clusters go empty and are split.
+Case with_splits(int64_t k) {
     Case c;
-    c.k = 60;
+    c.k = k;
     c.n = 600;
     c.d = 2;
     c.expect_splits = true;
-    expect_distributed_equals_one_process(c);
+    return c;
+}
+
+TEST(Distributed, EmptyClusterSplitsEqualOneProcess) {
+    expect_distributed_equals_one_process(with_splits(60));
 }
 
 TEST(Distributed, RealValuedDataGivesSameLabelsAndCentroidsToRounding) {
@@ -298,6 +305,37 @@ TEST(Distributed, RealValuedDataGivesSameLabelsAndCentroidsToRounding) {
     c.integer_data = false;
     c.d = 16;
     expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, ReduceScatterExchangeEqualsOneProcess) {
+    // the exchange the rule takes for large packets on 3 or more ranks,
+    // pinned on the cases that stress its slicing (counts not a multiple
+    // of the rank count, empty clusters, weights, frozen rows)
+    flashkmeans::kernels::Variants v;
+    v.rank_exchange = "reduce_scatter";
+    flashkmeans::kernels::set_default_variants(v);
+    Case c;
+    c.k = 13; // 13 x 8 sums: slices of 5, 5 and 3 values on 3 ranks
+    expect_distributed_equals_one_process(c);
+    c.split = Split::EmptyFirst;
+    c.weighted = true;
+    c.frozen = 2;
+    expect_distributed_equals_one_process(c);
+    expect_distributed_equals_one_process(with_splits(61));
+    flashkmeans::kernels::set_default_variants(flashkmeans::kernels::Variants());
+}
+
+TEST(Distributed, ExchangeRuleGathersSmallPacketsAndReduceScattersLargeOnes) {
+    using flashkmeans::RankExchange;
+    // 2 ranks receive one packet either way; 8 ranks of 1Mx1024x128's 0.5 MB
+    // packets gather 2.8 MB more than a reduce-scatter, under 4 MiB; 16 such
+    // ranks, or 8 ranks of 4 MB packets, are over
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(2, 64 << 20), RankExchange::AllGather);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(8, 4 * (1024 * 128 + 2048) + 24),
+              RankExchange::AllGather);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(16, 4 * (1024 * 128 + 2048) + 24),
+              RankExchange::ReduceScatter);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(8, 4 << 20), RankExchange::ReduceScatter);
 }
 
 TEST(Distributed, NaNOnOneRankFailsEveryRank) {

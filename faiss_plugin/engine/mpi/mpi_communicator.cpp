@@ -1,4 +1,5 @@
-// The MPI communicator: host buffers, MPI_Allgather and MPI_Bcast of bytes.
+// The MPI communicator: host buffers, MPI_Allgather, MPI_Alltoall and
+// MPI_Bcast of bytes.
 // The library reduces nothing through MPI itself: MPI_Allreduce on floats
 // may combine ranks in any order (the standard lets it use associativity),
 // so the engine all-gathers the partial sums and adds them in rank order.
@@ -54,6 +55,10 @@ class MpiCommunicator final : public Communicator {
     void allgather(const void* send, void* recv, size_t bytes) override {
         const int n = count_of(bytes);
         check(MPI_Allgather(send, n, MPI_BYTE, recv, n, MPI_BYTE, comm_), "MPI_Allgather");
+    }
+    void alltoall(const void* send, void* recv, size_t bytes) override {
+        const int n = count_of(bytes);
+        check(MPI_Alltoall(send, n, MPI_BYTE, recv, n, MPI_BYTE, comm_), "MPI_Alltoall");
     }
     void broadcast(void* buf, size_t bytes, int root) override {
         check(MPI_Bcast(buf, count_of(bytes), MPI_BYTE, root, comm_), "MPI_Bcast");

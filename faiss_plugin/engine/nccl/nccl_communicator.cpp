@@ -1,5 +1,6 @@
-// The NCCL communicator: device buffers. The iteration's exchange is one
-// ncclAllGather on the place's stream (no host sync; the engine then adds the
+// The NCCL communicator: device buffers. The iteration's exchange is
+// ncclAllGather, or ncclSend/ncclRecv pairs (an all-to-all) then
+// ncclAllGather, on the place's stream (no host sync; the engine adds the
 // ranks' partials in rank order on the device, kernels::sum_slices). NCCL's
 // own ncclAllReduce is not used: its order of summation depends on the
 // algorithm and protocol NCCL picks (ring, tree, NVLS), so its bits could
@@ -63,6 +64,15 @@ class NcclCommunicator final : public Communicator {
                                       cudaMemcpyDeviceToHost, stream_));
         FK_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
+    void alltoall(const void* send, void* recv, size_t bytes) override {
+        cuda::DeviceGuard guard(device_);
+        const size_t all = bytes * size_t(size_);
+        char* d = staging(2 * all);
+        FK_CUDA_CHECK(cudaMemcpyAsync(d, send, all, cudaMemcpyHostToDevice, stream_));
+        exchange_blocks(d, d + all, bytes, stream_);
+        FK_CUDA_CHECK(cudaMemcpyAsync(recv, d + all, all, cudaMemcpyDeviceToHost, stream_));
+        FK_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
     void broadcast(void* buf, size_t bytes, int root) override {
         cuda::DeviceGuard guard(device_);
         char* d = staging(bytes);
@@ -72,16 +82,40 @@ class NcclCommunicator final : public Communicator {
         FK_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
     void allgather_on(const Place& place, const void* send, void* recv, size_t bytes) override {
-        FAISS_THROW_IF_NOT_FMT(place.backend == Backend::CUDA && place.device == device_,
-                               "flashkmeans: the NCCL communicator exchanges device memory of "
-                               "device %d; train with the CUDA backend on that device",
-                               device_);
+        require_device(place);
         cuda::DeviceGuard guard(device_);
         check(ncclAllGather(send, recv, bytes, ncclUint8, comm_, cuda::stream_of(place)),
               "ncclAllGather");
     }
 
+    void alltoall_on(const Place& place, const void* send, void* recv, size_t bytes) override {
+        require_device(place);
+        cuda::DeviceGuard guard(device_);
+        exchange_blocks(send, recv, bytes, cuda::stream_of(place));
+    }
+
    private:
+    void require_device(const Place& place) const {
+        FAISS_THROW_IF_NOT_FMT(place.backend == Backend::CUDA && place.device == device_,
+                               "flashkmeans: the NCCL communicator exchanges device memory of "
+                               "device %d; train with the CUDA backend on that device",
+                               device_);
+    }
+
+    /// NCCL has no all-to-all: a group of one send and one receive per peer
+    void exchange_blocks(const void* send, void* recv, size_t bytes, cudaStream_t stream) {
+        const char* s = static_cast<const char*>(send);
+        char* r = static_cast<char*>(recv);
+        check(ncclGroupStart(), "ncclGroupStart");
+        for (int peer = 0; peer < size_; peer++) {
+            check(ncclSend(s + size_t(peer) * bytes, bytes, ncclUint8, peer, comm_, stream),
+                  "ncclSend");
+            check(ncclRecv(r + size_t(peer) * bytes, bytes, ncclUint8, peer, comm_, stream),
+                  "ncclRecv");
+        }
+        check(ncclGroupEnd(), "ncclGroupEnd");
+    }
+
     char* staging(size_t bytes) {
         if (bytes > cap_) {
             if (buf_) {

@@ -32,10 +32,15 @@ class Communicator {
     virtual void allgather(const void* send, void* recv, size_t bytes) = 0;
     /// root's `bytes` at buf, to buf on every rank. Host memory.
     virtual void broadcast(void* buf, size_t bytes, int root) = 0;
-    /// allgather of memory on `place` (device memory on CUDA): the
-    /// iteration's exchange. Returns when recv holds the result in the
+    /// recv[q * bytes, (q + 1) * bytes) = rank q's send[rank() * bytes, ...),
+    /// on every rank (each rank sends block r of its `size() * bytes` to
+    /// rank r). Host memory.
+    virtual void alltoall(const void* send, void* recv, size_t bytes) = 0;
+    /// allgather and alltoall of memory on `place` (device memory on CUDA):
+    /// the iteration's exchange. Return when recv holds the result in the
     /// place's stream order. Default: through host memory (MPI, local).
     virtual void allgather_on(const Place& place, const void* send, void* recv, size_t bytes);
+    virtual void alltoall_on(const Place& place, const void* send, void* recv, size_t bytes);
 };
 
 /// One rank: every collective is a copy. What a run without a communicator uses.
