@@ -48,7 +48,9 @@ const Command kTrain = {
         "flashkmeans train [INPUT] -k K [options]",
         "Exact Lloyd k-means (FAISS semantics) on INPUT (.fvecs, .bvecs or .npy).\n"
         "With no INPUT it runs on a built-in Gaussian mixture with known centres\n"
-        "(100000 points, d=64, 100 centres) and reports how well they were found.",
+        "(100000 points, d=64, 100 centres) and reports how well they were found.\n"
+        "Under mpirun (mpirun -np R flashkmeans train INPUT ...) each rank trains on\n"
+        "its own rows of INPUT, one R-th each, and rank 0 prints and writes.",
         concat({{
                         {"--k", "-k", "K",
                          "number of centroids (required with INPUT; default for the\n"

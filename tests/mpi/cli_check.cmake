@@ -1,7 +1,8 @@
 # ctest Mpi.Cli.np*: `mpirun -np NP flashkmeans train` on a float32 .npy
 # (mapped; each rank trains on its row range, rank 0 writes) must write the
 # same centroid and label files, byte for byte, as one process. The points
-# are small integers, so every cluster sum is exact in any order.
+# are small integers, so every cluster sum is exact in any order. assign
+# under mpirun fails on every rank with a message.
 # -DCLI= -DMPIEXEC= -DNP= -DFLAGS= (a ;-list) -DPYTHON= -DWORK=
 file(MAKE_DIRECTORY ${WORK})
 function(run)
@@ -26,4 +27,11 @@ foreach(f c l)
     message(FATAL_ERROR "${f}${NP}.npy (${NP} ranks) differs from ${f}1.npy (one process)")
   endif()
 endforeach()
+# the other commands run in one process: every rank refuses, none hangs
+execute_process(COMMAND ${MPIEXEC} -np ${NP} ${FLAGS} ${CLI} assign ${WORK}/x.npy
+                --centroids ${WORK}/c1.npy -o ${WORK}/a.npy
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(rc EQUAL 0 OR NOT out MATCHES "only train runs on several MPI ranks")
+  message(FATAL_ERROR "assign under mpirun: status ${rc}\n${out}")
+endif()
 message(STATUS "cli ranks ok")
