@@ -286,6 +286,35 @@ TEST(Distributed, KMeansPlusPlusEqualsOneProcess) {
     expect_distributed_equals_one_process(c);
 }
 
+TEST(Distributed, KMeansPlusPlusOnTheSubsampleEqualsOneProcess) {
+    // the seeding gathers the sample, interleaved across ranks, in its order
+    Case c;
+    c.init = Init::KMeansPP;
+    c.max_points_per_centroid = 40;
+    c.weighted = true;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, AsManyPointsAsClustersCopiesThemInGlobalOrder) {
+    // FAISS's shortcut: the centroids are the points, rank 0's first
+    const int R = ranks_of_world(), me = rank_of_world();
+    const int64_t d = 3, k = 7;
+    const std::vector<float> x = fk_test::small_ints(k, d, 11);
+    const std::vector<int64_t> sizes = shard_sizes(k, R, Split::Uneven);
+    int64_t offset = 0;
+    for (int r = 0; r < me; r++) {
+        offset += sizes[size_t(r)];
+    }
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
+    faiss::IndexFlatL2 index(d);
+    clus.train(sizes[size_t(me)], x.data() + offset * d, index);
+    EXPECT_EQ(clus.centroids, x);
+    EXPECT_EQ(index.ntotal, k);
+}
+
 /// Many clusters on few distinct values: clusters go empty and are split.
 Case with_splits(int64_t k) {
     Case c;
