@@ -27,6 +27,7 @@ One iteration on R ranks, N points split evenly, K clusters, d dimensions:
   pays its launches.
 
   python3 bench/scaling_model.py                 # predicted table, H100 SXM
+  python3 bench/scaling_model.py --one-gpu       # R = 1 beside bench_lloyd's recorded H200 rows
   python3 bench/scaling_model.py --measured LOG  # beside bench_ranks lines (bench/multi_gpu.sh)
   python3 bench/scaling_model.py --cpu-check     # MPI CPU runs, 1 to 3 ranks, here
 
@@ -112,6 +113,27 @@ def table():
                   f"{base / t / R:.0%} | {1e3 * total(m, True):.3f} |")
 
 
+# bench_lloyd, one H200, session 18 (docs/benchmarks.md): ms per iteration
+H200_MEASURED = {
+    "1Mx1024x128-fp16": 0.687,
+    "8Mx1024x128-fp16": 5.276,
+    "4Mx4096x128-fp16": 8.552,
+    "1Mx65536x128-fp16": 30.628,
+}
+
+
+def one_gpu():
+    """The model's one-rank term with H200 rates against what one H200 measured."""
+    h200 = dict(H100, update_bw=1.9e12, hbm_bw=4.8e12 * 0.8)
+    print("| row | measured ms (H200, bench_lloyd) | model ms (H200 rates) | model / measured |")
+    print("|---|---|---|---|")
+    for name, N, K, d, e in ROWS:
+        if name in H200_MEASURED:
+            t = 1e3 * total(model(N, K, d, e, 1, "NVLink", h200))
+            ms = H200_MEASURED[name]
+            print(f"| {name} | {ms:.3f} | {t:.3f} | {t / ms:.2f} |")
+
+
 LINE = re.compile(r"bench_ranks ranks=(\d+) comm=(\S+) backend=(\S+) dtype=(\S+) n=(\d+) "
                   r"d=(\d+) k=(\d+) ms_per_iter=([\d.]+)")
 
@@ -172,8 +194,11 @@ def main():
     ap.add_argument("--measured", help="bench_ranks output to set beside the model")
     ap.add_argument("--cpu-check", action="store_true", help="run bench_ranks on the CPU, 1-3 ranks")
     ap.add_argument("--build", default="build", help="build folder (for --cpu-check)")
+    ap.add_argument("--one-gpu", action="store_true", help="R = 1 against recorded H200 runs")
     a = ap.parse_args()
-    if a.measured:
+    if a.one_gpu:
+        one_gpu()
+    elif a.measured:
         measured(a.measured)
     elif a.cpu_check:
         cpu_check(a.build)

@@ -91,7 +91,8 @@ void RankReduce::all_gather() {
     const int64_t R = comm_->size();
     uint8_t* packet = send_.get();
     for (const Segment& s : segments_) {
-        copy_within(place_, packet + s.at, s.data, size_t(s.count) * s.elem);
+        const size_t bytes = size_t(s.count) * s.elem;
+        copy_rows_on_place(place_, packet + s.at, bytes, s.data, bytes, 1, bytes);
     }
     comm_->allgather_on(place_, packet, received_.get(), unit_bytes_);
     for (const Segment& s : segments_) {
@@ -109,11 +110,9 @@ void RankReduce::reduce_scatter() {
         const size_t row = size_t(s.chunk) * s.elem;
         const int64_t full = s.count / s.chunk, rest = s.count - full * s.chunk;
         uint8_t* src = static_cast<uint8_t*>(s.data);
-        copy_rows(place_, send_.get() + s.at, Bk, src, row, size_t(full), row);
-        if (rest > 0) {
-            copy_within(place_, send_.get() + size_t(full) * Bk + s.at, src + size_t(full) * row,
-                        size_t(rest) * s.elem);
-        }
+        copy_rows_on_place(place_, send_.get() + s.at, Bk, src, row, size_t(full), row);
+        copy_rows_on_place(place_, send_.get() + size_t(full) * Bk + s.at, Bk,
+                           src + size_t(full) * row, row, rest > 0 ? 1 : 0, size_t(rest) * s.elem);
     }
     comm_->alltoall_on(place_, send_.get(), received_.get(), Bk);
     for (const Segment& s : segments_) {
@@ -125,19 +124,18 @@ void RankReduce::reduce_scatter() {
         const size_t row = size_t(s.chunk) * s.elem;
         const int64_t full = s.count / s.chunk, rest = s.count - full * s.chunk;
         uint8_t* dst = static_cast<uint8_t*>(s.data);
-        copy_rows(place_, dst, row, received_.get() + s.at, Bk, size_t(full), row);
-        if (rest > 0) {
-            copy_within(place_, dst + size_t(full) * row,
-                        received_.get() + size_t(full) * Bk + s.at, size_t(rest) * s.elem);
-        }
+        copy_rows_on_place(place_, dst, row, received_.get() + s.at, Bk, size_t(full), row);
+        copy_rows_on_place(place_, dst + size_t(full) * row, row,
+                           received_.get() + size_t(full) * Bk + s.at, Bk, rest > 0 ? 1 : 0,
+                           size_t(rest) * s.elem);
     }
 }
 
 void RankReduce::stats(const int32_t* counts, double* stats, double* scratch) {
     kernels::iteration_stats(place_, nullptr, 0, counts, k_, batch_, stats, scratch);
     // the objective, every third double
-    copy_rows(place_, stats, 3 * sizeof(double), obj_.get(), 3 * sizeof(double), size_t(batch_),
-              sizeof(double));
+    copy_rows_on_place(place_, stats, 3 * sizeof(double), obj_.get(), 3 * sizeof(double),
+                       size_t(batch_), sizeof(double));
 }
 
 std::vector<double> RankReduce::sum(const std::vector<double>& mine) const {
