@@ -120,6 +120,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         // across ranks: this rank's rows of the global sample, in its order
         const std::vector<int64_t> perm = shard.distributed() ? subsample(shard, nsub, seed)
                                                               : rand_perm_prefix(nx, nsub, seed);
+        shard.n = int64_t(perm.size());
+        shard.n_total = nsub; // the training set is the sample from here on
         const int64_t nkeep = int64_t(perm.size());
         const size_t line = esz * d;
         if (on_device) {
