@@ -40,6 +40,7 @@ nodes). The multi-GPU run (bench/multi_gpu.sh) replaces them with
 measurements.
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -187,6 +188,8 @@ def cpu_check(build):
         comp = t1 / min(R, cores) if R > 1 else t1
         ex = 0 if R == 1 else 1e3 * (shm_lat * (R - 1) + (R - 1) * P / shm_bw + (R + 2) * P / host_bw)
         print(f"| {R} | {ms:.3f} | {comp + ex:.3f} | {t1 / ms:.2f} | {t1 / (comp + ex):.2f} |")
+    for R, ms in rows:
+        print(json.dumps(dict(ranks=R, n=N, k=K, d=d, cores=cores, measured_ms=ms)))
 
 
 def main():
