@@ -6,6 +6,7 @@
 #include "engine/check_input.h"
 #include "engine/init.h"
 #include "engine/lloyd.h"
+#include "engine/shard.h"
 
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>
@@ -38,11 +39,18 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     FAISS_THROW_IF_NOT_FMT(d > 0 && d <= (1 << 20), "invalid dimension d=%zd", d);
     FAISS_THROW_IF_NOT_FMT(int64_t(k) > 0, "number of clusters k must be positive, got %" PRId64,
                            int64_t(k));
-    FAISS_THROW_IF_NOT_FMT(nx >= int64_t(k),
+    FAISS_THROW_IF_NOT_FMT(nx >= 0, "negative number of training points (%" PRId64 ")", nx);
+    // The ranks of a data-parallel run, each with its shard of the points
+    // (one exchange of the row counts); one rank: this process alone. The
+    // checks below that depend on the data hold for all ranks together.
+    Shard shard = make_shard(options.comm, nx);
+    // only rank 0 talks (shadows the member on purpose)
+    const bool verbose = this->verbose && shard.rank() == 0;
+    FAISS_THROW_IF_NOT_FMT(shard.n_total >= int64_t(k),
                            "Number of training points (%" PRId64
                            ") should be at least as large as number of clusters (%zd)",
-                           nx, k);
-    FAISS_THROW_IF_NOT_MSG(x_in != nullptr, "training points pointer x is null");
+                           shard.n_total, k);
+    FAISS_THROW_IF_NOT_MSG(x_in != nullptr || nx == 0, "training points pointer x is null");
     FAISS_THROW_IF_NOT_FMT(index.d == int64_t(d), "Index dimension %d not the same as data dimension %d",
                            int(index.d), int(d));
     FAISS_THROW_IF_NOT_FMT(niter >= 0 && nredo >= 1, "need niter >= 0 and nredo >= 1 (got %d, %d)",
@@ -61,15 +69,25 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     double t0 = faiss::getmillisecs();
     const size_t esz = dtype_size(dtype);
 
-    if (weights) {
+    if (weights || shard.distributed()) {
+        // a rank may hold no points, or only zero weights
         double wsum = 0;
-        for (int64_t i = 0; i < nx; i++) {
-            FAISS_THROW_IF_NOT_FMT(std::isfinite(weights[i]) && weights[i] >= 0,
-                                   "weights must be finite and >= 0 (weight %" PRId64 " is %g)", i,
-                                   double(weights[i]));
-            wsum += weights[i];
-        }
-        FAISS_THROW_IF_NOT_MSG(wsum > 0, "weights are all zero");
+        check_on_all_ranks(*shard.comm, [&] {
+            for (int64_t i = 0; weights && i < nx; i++) {
+                FAISS_THROW_IF_NOT_FMT(std::isfinite(weights[i]) && weights[i] >= 0,
+                                       "weights must be finite and >= 0 (weight %" PRId64 " is %g)",
+                                       i, double(weights[i]));
+                wsum += weights[i];
+            }
+        });
+        // across ranks: weighted when any rank gives weights, and then every
+        // rank with points must (a rank without points may pass null)
+        const double given = sum_over_ranks(*shard.comm, weights ? 1 : 0);
+        const double missing = sum_over_ranks(*shard.comm, !weights && nx > 0 ? 1 : 0);
+        FAISS_THROW_IF_NOT_MSG(given == 0 || missing == 0,
+                               "weights must be given on every rank that has points, or on none");
+        wsum = sum_over_ranks(*shard.comm, wsum);
+        FAISS_THROW_IF_NOT_MSG(given == 0 || wsum > 0, "weights are all zero");
     }
     FAISS_THROW_IF_NOT_MSG(centroids.size() % d == 0,
                            "size of provided input centroids not a multiple of dimension");
@@ -85,56 +103,63 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     std::unique_ptr<uint8_t[]> x_sub_host;
     PlaceArray<float> x_sub_dev;
     std::unique_ptr<float[]> w_sub;
-    if (nx > int64_t(k) * max_points_per_centroid) {
+    if (shard.n_total > int64_t(k) * max_points_per_centroid) {
         if (verbose) {
             printf("Sampling a subset of %zd / %" PRId64 " for training\n",
-                   k * max_points_per_centroid, nx);
+                   k * max_points_per_centroid, shard.n_total);
         }
         const int64_t nsub = int64_t(k) * max_points_per_centroid;
         // FAISS rejects NaN and Inf in any point, sampled or not. Points that
         // are all used are checked by the engine on the place instead (the
         // sums of their squared norms), with no host pass.
-        if (!on_device) {
-            check_points_finite(x_in, dtype, 1, nx, int64_t(d));
-        }
-        const std::vector<int64_t> perm = rand_perm_prefix(nx, nsub, seed);
+        check_on_all_ranks(*shard.comm, [&] {
+            if (!on_device) {
+                check_points_finite(x_in, dtype, 1, nx, int64_t(d));
+            }
+        });
+        // across ranks: this rank's rows of the global sample, in its order
+        const std::vector<int64_t> perm = shard.distributed() ? subsample(shard, nsub, seed)
+                                                              : rand_perm_prefix(nx, nsub, seed);
+        shard.n = int64_t(perm.size());
+        shard.n_total = nsub; // the training set is the sample from here on
+        const int64_t nkeep = int64_t(perm.size());
         const size_t line = esz * d;
         if (on_device) {
             // one gather launch on the device (to fp32), not a copy per row
-            x_sub_dev = PlaceArray<float>(place, size_t(nsub) * d);
-            kernels::gather_rows(place, x_in, dtype, nx, d, perm.data(), nsub, x_sub_dev.get());
+            x_sub_dev = PlaceArray<float>(place, size_t(nkeep) * d);
+            kernels::gather_rows(place, x_in, dtype, nx, d, perm.data(), nkeep, x_sub_dev.get());
             x = x_sub_dev.get();
             dtype = DType::Float32;
         } else {
             // random rows: in parallel, so the gather runs at memory speed
-            x_sub_host.reset(new uint8_t[nsub * line]);
+            x_sub_host.reset(new uint8_t[nkeep * line]);
 #pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < nsub; i++) {
+            for (int64_t i = 0; i < nkeep; i++) {
                 memcpy(x_sub_host.get() + i * line,
                        static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);
             }
             x = x_sub_host.get();
         }
         if (weights) {
-            w_sub.reset(new float[nsub]);
-            for (int64_t i = 0; i < nsub; i++) {
+            w_sub.reset(new float[nkeep]);
+            for (int64_t i = 0; i < nkeep; i++) {
                 w_sub[i] = weights[perm[i]];
             }
             weights = w_sub.get();
         }
-        nx = nsub;
-    } else if (nx < int64_t(k) * min_points_per_centroid) {
+        nx = nkeep;
+    } else if (shard.n_total < int64_t(k) * min_points_per_centroid && shard.rank() == 0) {
         fprintf(stderr,
                 "WARNING clustering %" PRId64 " points to %zd centroids: "
                 "please provide at least %" PRId64 " training points\n",
-                nx, k, int64_t(k) * min_points_per_centroid);
+                shard.n_total, k, int64_t(k) * min_points_per_centroid);
     }
 
-    if (nx == int64_t(k)) {
+    if (shard.n_total == int64_t(k)) {
         if (verbose) {
             printf("Number of training points (%" PRId64
                    ") same as number of clusters, just copying\n",
-                   nx);
+                   shard.n_total);
         }
         centroids.resize(d * k);
         LloydData data{x, dtype, on_device, nx, int64_t(d), 1, nullptr};
@@ -145,7 +170,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         memory_plan = copy.plan().describe();
         std::vector<int64_t> ids(k);
         for (size_t i = 0; i < k; i++) ids[i] = i;
-        copy.gather_points(0, ids.data(), k, centroids.data());
+        gather_global_rows(shard, copy, ids.data(), k, d, centroids.data());
         faiss::ClusteringIterationStats stats = {0.0, 0.0, 0.0, 1.0, 0};
         iteration_stats.push_back(stats);
         index.reset();
@@ -156,9 +181,12 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     if (verbose) {
         printf("Clustering %" PRId64 " points in %zdD to %zd clusters, "
                "redo %d times, %d iterations\n",
-               nx, d, k, nredo, niter);
+               shard.n_total, d, k, nredo, niter);
         printf("  flashkmeans backend %s, dtype %s\n", backend_name(backend),
                dtype_name(options.dtype));
+        if (shard.distributed()) {
+            printf("  %d ranks (%s)\n", shard.comm->size(), shard.comm->name());
+        }
     }
 
     const bool lower_is_better = index.metric_type != faiss::METRIC_INNER_PRODUCT;
@@ -172,6 +200,9 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     cfg.int_centroids = int_centroids;
     cfg.k_frozen = frozen_centroids ? n_input_centroids : 0;
     cfg.memory_budget = options.memory_budget;
+    if (shard.distributed()) {
+        cfg.comm = shard.comm;
+    }
     Lloyd lloyd(place, data, cfg);
     memory_plan = lloyd.plan().describe();
     if (verbose) {
@@ -215,8 +246,9 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         }
         centroids = input_centroids;
         centroids.resize(d * k);
-        initialize_centroids(lloyd, options.init, seed + 1 + redo * 15486557L, n_input_centroids,
-                             k, d, centroids.data());
+        initialize_centroids_on_ranks(shard, lloyd, compute_dtype, options.init,
+                                      seed + 1 + redo * 15486557L, n_input_centroids, k, d,
+                                      centroids.data());
         post_process_centroids();
         lloyd.set_centroids(centroids.data());
 

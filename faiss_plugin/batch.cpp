@@ -19,6 +19,9 @@ namespace {
 
 Place make_place(const Options& options, bool data_on_device) {
     Place place;
+    FAISS_THROW_IF_NOT_MSG(!options.comm || options.comm->size() == 1,
+                           "batch_kmeans and assign_points run in one process: Options::comm "
+                           "with several ranks is for Clustering::train");
     place.backend = resolve_backend(options.backend);
     place.device = options.device;
     place.stream = place.backend == Backend::CUDA ? options.stream : nullptr;

@@ -53,6 +53,10 @@ void train_ivf_level(faiss::IndexIVF& ivf, int64_t n, const float* x, const Opti
 } // namespace
 
 void train_ivf(faiss::Index& index, int64_t n, const float* x, const Options& options) {
+    FAISS_THROW_IF_NOT_MSG(!options.comm || options.comm->size() == 1,
+                           "train_ivf runs in one process (FAISS trains the encoder on the "
+                           "local points): Options::comm with several ranks is for "
+                           "Clustering::train");
     FAISS_THROW_IF_NOT_FMT(n > 0, "train_ivf: need n > 0 training points, got %ld", long(n));
     FAISS_THROW_IF_NOT_MSG(x != nullptr, "train_ivf: x is null");
     for (int64_t i = 0; i < n * index.d; i++) {

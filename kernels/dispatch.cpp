@@ -292,5 +292,19 @@ int64_t iteration_stats_scratch(const Place& place, int64_t n, int64_t k, int64_
     return 0;  // the CPU sums need none
 }
 
+void sum_slices(const Place& place, const void* slices, int64_t nslices, size_t slice_bytes,
+                SumType type, int64_t count, void* out) {
+    const size_t esz = type == SumType::Float64 ? 8 : 4;
+    require(nslices >= 1 && count >= 0, "sum_slices: need nslices >= 1 and count >= 0");
+    require(count == 0 || (slices && out), "sum_slices: null pointer");
+    require(slice_bytes >= size_t(count) * esz && slice_bytes % esz == 0,
+            "sum_slices: slice_bytes must hold count values and keep them aligned");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::sum_slices(place, slices, nslices, slice_bytes, type, count, out));
+        return;
+    }
+    cpu::sum_slices(slices, nslices, slice_bytes, type, count, out);
+}
+
 } // namespace kernels
 } // namespace flashkmeans

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/init.h"
 #include "test_util.h"
 
 namespace {
@@ -225,6 +226,26 @@ TEST(ClusteringBehaviour, AsManyIdenticalPointsAsClustersCopiesThem) {
     c.train(5, x.data(), index);
     EXPECT_EQ(c.centroids, x);
     EXPECT_EQ(index.ntotal, 5);
+}
+
+TEST(ClusteringBehaviour, SubsampleOfExactlyKPointsIsCopied) {
+    // max_points_per_centroid = 1 samples k points: FAISS's n == k shortcut
+    // then copies them (one statistics line, no Lloyd iteration). FAISS
+    // 1.7.3 itself copies the first k input rows there, not the sample.
+    const int64_t n = 400, d = 4, k = 30;
+    const std::vector<float> x = fk_test::blobs(n, d, 5, 3);
+    faiss::ClusteringParameters cp;
+    cp.max_points_per_centroid = 1;
+    flashkmeans::Clustering ours(int(d), int(k), cp, cpu_options());
+    faiss::IndexFlatL2 index(d);
+    ours.train(n, x.data(), index);
+    ASSERT_EQ(ours.iteration_stats.size(), 1u);
+    const std::vector<int64_t> sample = flashkmeans::rand_perm_prefix(n, k, cp.seed);
+    for (int64_t j = 0; j < k; j++) {
+        for (int64_t t = 0; t < d; t++) {
+            ASSERT_EQ(ours.centroids[j * d + t], x[sample[j] * d + t]) << j;
+        }
+    }
 }
 
 TEST(ClusteringBehaviour, WeightsPullCentroidsTowardHeavyPoints) {

@@ -1,6 +1,8 @@
 // The steps the flashkmeans subcommands share (see cli_common.h).
 #include "cli_common.h"
 
+#include "ranks.h"
+
 #include <flashkmeans/AssignIndex.h>
 
 #include <faiss/Index.h>
@@ -159,7 +161,9 @@ io::FloatMatrix load_points(const std::string& path, bool quiet) {
         std::fflush(stdout);
     }
     io::FloatMatrix m = io::map_vectors(path);
-    for (int64_t i = 0; i < m.n; i++) {
+    // under mpirun, the rows this rank trains on: a mapped file's other
+    // rows are never touched here
+    for (int64_t i = ranks().begin(m.n); i < ranks().end(m.n); i++) {
         const float* row = m.values() + i * m.d;
         for (int64_t j = 0; j < m.d; j++) {
             if (!std::isfinite(row[j])) {

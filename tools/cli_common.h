@@ -54,7 +54,8 @@ void check_output(const Args& args, const std::string& path, const char* flag,
 /** Points from a file, with a non-finite check that names the file and the
  * vector. A C-order float32 .npy is mapped, not read (io::map_vectors): the
  * library uses its rows in place on the CPU and uploads them from the
- * mapping on CUDA. */
+ * mapping on CUDA. Under mpirun the check covers this rank's rows only
+ * (ranks.h), so each rank touches only its share of a mapped file. */
 io::FloatMatrix load_points(const std::string& path, bool quiet);
 
 /** Nearest centroid (or largest inner product) of each of the n points, with

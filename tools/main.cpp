@@ -13,6 +13,7 @@
 #include "cli_args.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "ranks.h"
 
 #include <flashkmeans/Options.h>
 
@@ -102,6 +103,10 @@ int dispatch(int argc, char** argv) {
     if (cl.command == &cli::kTrain) {
         return cli::run_train(*cl.args);
     }
+    if (cli::ranks().size > 1) {
+        throw cl.args->usage("only train runs on several MPI ranks; run this command in one "
+                             "process, without mpirun");
+    }
     if (cl.command == &cli::kAssign) {
         return cli::run_assign(*cl.args);
     }
@@ -110,25 +115,35 @@ int dispatch(int argc, char** argv) {
 
 void error_line(const std::string& msg) {
     std::fflush(stdout);
-    std::fprintf(stderr, "flashkmeans: error: %s\n", msg.c_str());
+    if (cli::ranks().size > 1) {
+        std::fprintf(stderr, "flashkmeans: error: rank %d: %s\n", cli::ranks().rank, msg.c_str());
+    } else {
+        std::fprintf(stderr, "flashkmeans: error: %s\n", msg.c_str());
+    }
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     install_interrupt_handler();
+    int code = kExitRuntime;
     try {
-        return dispatch(argc, argv);
+        // under mpirun: MPI, and this rank's share of the work
+        cli::start_ranks(&argc, &argv);
+        code = dispatch(argc, argv);
+        cli::finish_ranks();
+        return code;
     } catch (const UsageError& e) {
         std::string see = e.command.empty() ? "flashkmeans --help" : "flashkmeans " + e.command + " --help";
         error_line(clean_message(e.what()) + " (see '" + see + "')");
-        return kExitUsage;
+        code = kExitUsage;
     } catch (const faiss::FaissException& e) {
         if (g_interrupted.load()) {
             error_line("interrupted");
-            return kExitInterrupted;
+            code = kExitInterrupted;
+        } else {
+            error_line(clean_message(e.what()));
         }
-        error_line(clean_message(e.what()));
     } catch (const std::bad_alloc&) {
         error_line("out of memory (try a smaller input, or a smaller --max-points-per-centroid)");
     } catch (const std::exception& e) {
@@ -136,5 +151,6 @@ int main(int argc, char** argv) {
     } catch (...) {
         error_line("unknown error");
     }
-    return kExitRuntime;
+    // one rank's failure ends every rank (none waits in an exchange)
+    return cli::abort_ranks(code);
 }

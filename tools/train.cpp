@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "dataset.h"
+#include "ranks.h"
 #include "vector_io.h"
 
 #include <flashkmeans/Clustering.h>
@@ -33,6 +34,25 @@ std::string shape_text(int64_t n, int64_t d) {
     return std::to_string(n) + " x " + std::to_string(d);
 }
 
+/// Every rank's labels of its rows, in row order (all n of them, on every
+/// rank): one all-gather of blocks padded to the largest share.
+std::vector<int64_t> gather_rows_labels(const Ranks& world, const std::vector<int64_t>& mine,
+                                        int64_t n) {
+    const int64_t most = (n + world.size - 1) / world.size;
+    std::vector<int64_t> block(size_t(most), -1), all(size_t(most) * size_t(world.size));
+    std::copy(mine.begin(), mine.end(), block.begin());
+    world.comm->allgather(block.data(), all.data(), block.size() * sizeof(int64_t));
+    std::vector<int64_t> out;
+    out.reserve(size_t(n));
+    for (int r = 0; r < world.size; r++) {
+        Ranks other = world;
+        other.rank = r;
+        const int64_t m = other.end(n) - other.begin(n);
+        out.insert(out.end(), all.begin() + r * most, all.begin() + r * most + m);
+    }
+    return out;
+}
+
 } // namespace
 
 int run_train(const Args& args) {
@@ -42,7 +62,9 @@ int run_train(const Args& args) {
                          "'");
     }
     const bool builtin = pos.empty();
-    const bool quiet = args.flag("--quiet");
+    // under mpirun every rank trains on its own rows; rank 0 talks and writes
+    const Ranks& world = ranks();
+    const bool quiet = args.flag("--quiet") || !world.root();
     if (!builtin) {
         for (const char* f : {"--n", "--d", "--centers", "--data-seed"}) {
             if (args.has(f)) {
@@ -77,7 +99,9 @@ int run_train(const Args& args) {
     cp.int_centroids = args.flag("--int-centroids");
     cp.verbose = !quiet;
     const faiss::MetricType metric = metric_from(args);
-    const Options options = options_from(args);
+    Options options = options_from(args);
+    const Options one_process = options; // for the labels' assignment, rank by rank
+    options.comm = world.comm;
     const std::string out_path = args.str("--output");
     const std::string labels_path = args.str("--labels");
     const std::string weights_path = args.str("--weights");
@@ -139,6 +163,10 @@ int run_train(const Args& args) {
     }
     const double t_read = seconds_since(t_start);
 
+    // this rank's rows (all of them in one process)
+    const int64_t row0 = world.begin(n), rows = world.end(n) - row0;
+    const float* x = data.values() + row0 * d;
+
     // k-means
     Clustering clus(int(d), int(k), cp, options);
     std::unique_ptr<faiss::Index> index;
@@ -148,7 +176,7 @@ int run_train(const Args& args) {
         index.reset(new faiss::IndexFlatL2(d));
     }
     auto t_train0 = std::chrono::steady_clock::now();
-    clus.train(n, data.values(), *index, weights.empty() ? nullptr : weights.data());
+    clus.train(rows, x, *index, weights.empty() ? nullptr : weights.data() + row0);
     const double t_train = seconds_since(t_train0);
     if (clus.centroids.size() != size_t(k * d)) {
         throw RunError("training produced " + std::to_string(clus.centroids.size()) +
@@ -156,7 +184,7 @@ int run_train(const Args& args) {
     }
 
     std::vector<std::string> wrote;
-    if (!out_path.empty()) {
+    if (!out_path.empty() && world.root()) {
         io::write_vectors(out_path, clus.centroids.data(), k, d);
         wrote.push_back(out_path + " (" + shape_text(k, d) + " float32 centroids)");
     }
@@ -165,13 +193,20 @@ int run_train(const Args& args) {
         auto t0 = std::chrono::steady_clock::now();
         std::vector<int64_t> labels;
         std::vector<float> dist;
-        assign_all(data.values(), n, d, clus.centroids.data(), k, metric, options, quiet, labels,
-                   dist);
-        io::write_ints(labels_path, labels.data(), n, 1, /*as_1d=*/true);
+        assign_all(x, rows, d, clus.centroids.data(), k, metric, one_process, quiet, labels, dist);
+        if (world.size > 1) {
+            labels = gather_rows_labels(world, labels, n);
+        }
+        if (world.root()) {
+            io::write_ints(labels_path, labels.data(), n, 1, /*as_1d=*/true);
+        }
         t_labels = seconds_since(t0);
         wrote.push_back(labels_path + " (" + std::to_string(n) + " labels)");
     }
 
+    if (!world.root()) {
+        return 0;
+    }
     // summary
     const auto& st = clus.iteration_stats;
     const int64_t iters = int64_t(st.size());
@@ -188,6 +223,10 @@ int run_train(const Args& args) {
     std::printf("flashkmeans train: n=%lld d=%lld k=%lld backend=%s metric=%s (%s)\n", (long long)n,
                 (long long)d, (long long)k, backend_name(backend),
                 metric == faiss::METRIC_INNER_PRODUCT ? "ip" : "l2", source.c_str());
+    if (world.size > 1) {
+        std::printf("  ranks: %d (MPI), %lld to %lld points each\n", world.size,
+                    (long long)(n / world.size), (long long)((n + world.size - 1) / world.size));
+    }
     std::printf("  iterations: %lld%s, final objective: %.6g, imbalance: %.3f\n", (long long)iters,
                 cp.nredo > 1 ? (" (" + std::to_string(cp.nredo) + " redos)").c_str() : "", obj,
                 st.empty() ? 1.0 : st.back().imbalance_factor);

@@ -128,6 +128,12 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                               : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
     assigned_end_.assign(size_t(B), 0);
+    n_total_ = n;
+    if (cfg_.comm && cfg_.comm->size() > 1) {
+        ranks_.reset(new RankReduce(place_, cfg_.comm, k, dp, B, sums_.get(), weight_sums_.get(),
+                                    counts_.get()));
+        n_total_ = ranks_->sum(n);
+    }
 
     for_each_chunk([&](int64_t g0, int64_t m, const void* x) {
         row_norms(place_, x, cfg_.compute_dtype, m, dp, x_norms_.get() + g0, 1);
@@ -235,9 +241,15 @@ void Lloyd::check_norms_fit_float32() {
     // This is also the check for NaN and Inf: any makes its point's squared
     // norm, and so the sum, NaN or Inf. A host pass over the points is then
     // needed only to name the point, on the error path.
-    const std::vector<double> sums = norm_sums(x_norms_.get(), data_.n);
+    const std::vector<double> mine = norm_sums(x_norms_.get(), data_.n);
+    // over all ranks: a bad point anywhere stops every rank at once
+    const std::vector<double> sums = ranks_ ? ranks_->sum(mine) : mine;
     for (int64_t b = 0; b < data_.batch; b++) {
         const double sum = sums[size_t(b)];
+        if (!std::isfinite(sum) && std::isfinite(mine[size_t(b)])) {
+            throw InputError(format("input contains NaN or Inf values on rank(s) other than %d",
+                                    ranks_->comm().rank()));
+        }
         if (!std::isfinite(sum)) {
             throw_not_finite(b);
         }
@@ -445,6 +457,10 @@ void Lloyd::assign_and_update() {
 
 void Lloyd::finalize_and_count() {
     const int64_t n = data_.n, k = cfg_.k, B = data_.batch;
+    if (ranks_) {
+        // every rank's partial sums, combined in rank order
+        ranks_->combine(distances_.get(), n, stats_scratch_.get());
+    }
     FinalizeArgs f;
     f.sums = sums_.get();
     f.weight_sums = weight_sums_.get();
@@ -460,8 +476,12 @@ void Lloyd::finalize_and_count() {
     f.norms = c_norms_.get();
     finalize_centroids(place_, f);
 
-    iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
-                    stats_scratch_.get());
+    if (ranks_) {
+        ranks_->stats(counts_.get(), stats_.get(), stats_scratch_.get());
+    } else {
+        iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
+                        stats_scratch_.get());
+    }
     // the statistics and the empty-cluster counts behind them, to pinned
     // memory in stream order (part of the graph)
     copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
@@ -476,12 +496,14 @@ LloydStep Lloyd::iterate() {
     // Same kernels on the same buffers every iteration: recorded once as a
     // graph on CUDA (the splits and post-processing below depend on what the
     // host reads, so they stay outside). A streamed pass has host work
-    // between its kernels (the staging), so it runs as it comes.
+    // between its kernels (the staging), and across ranks the partial sums
+    // are combined between the update and finalize (RankReduce), which an
+    // MPI exchange cannot be recorded into: both run as they come.
     const auto work = [&] {
         assign_and_update();
         finalize_and_count();
     };
-    if (plan_.streamed) {
+    if (plan_.streamed || ranks_) {
         work();
     } else {
         step_graph_.run([&] { work(); });
@@ -531,7 +553,7 @@ void Lloyd::split_empty(const std::vector<int64_t>& problems, LloydStep& step) {
     std::vector<size_t> first;   // where each problem's rows start in ids
     for (int64_t b : problems) {
         std::vector<ClusterSplit> splits =
-                plan_cluster_splits(k, data_.n, cfg_.k_frozen, w.data() + size_t(b) * k);
+                plan_cluster_splits(k, n_total_, cfg_.k_frozen, w.data() + size_t(b) * k);
         step.nsplit[b] = int(splits.size());
         first.push_back(ids.size());
         for (int64_t id : renumber_touched_rows(splits)) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "device_memory.h"
+#include "rank_reduce.h"
 #include "stream_plan.h"
 
 #include <flashkmeans/kernels.h>
@@ -55,6 +56,10 @@ struct LloydConfig {
     /// whatever the budget, with the resident rows a budget leaves (none
     /// without one, unless used in place); 0: the budget decides
     int64_t chunk_rows = 0;
+    /// The ranks of a data-parallel run, each with its own shard of the
+    /// points (null or one rank: this process alone). Every rank must build
+    /// the engine and call iterate() the same number of times.
+    std::shared_ptr<Communicator> comm;
 };
 
 class ChunkStream;
@@ -124,6 +129,10 @@ class Lloyd {
     }
 
     int64_t n() const { return data_.n; }
+    /// Points over all ranks (n() with one rank).
+    int64_t n_total() const {
+        return n_total_;
+    }
     int64_t d() const { return data_.d; }
     const Place& place() const { return place_; }
 
@@ -204,6 +213,9 @@ class Lloyd {
     PlaceTimer assign_timer_;
     /// iterate()'s device work (assign to statistics), recorded once
     PlaceGraph step_graph_;
+    /// The exchange across ranks; null with one rank
+    std::unique_ptr<RankReduce> ranks_;
+    int64_t n_total_ = 0; // points over all ranks
 };
 
 } // namespace flashkmeans

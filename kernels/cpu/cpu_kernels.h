@@ -19,6 +19,8 @@ void scatter_rows(const float* rows, int64_t m, int64_t d, const int64_t* ids, f
 void kmeanspp_init(const kernels::KMeansPPArgs& a);
 void iteration_stats(const float* values, int64_t n, const int32_t* counts, int64_t k,
                      int64_t batch, double* out);
+void sum_slices(const void* slices, int64_t nslices, size_t slice_bytes, kernels::SumType type,
+                int64_t count, void* out);
 
 } // namespace cpu
 } // namespace flashkmeans

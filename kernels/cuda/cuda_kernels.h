@@ -25,6 +25,8 @@ void kmeanspp_init(const Place& p, const kernels::KMeansPPArgs& a);
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,
                      int64_t k, int64_t batch, double* out, double* scratch);
 int64_t iteration_stats_scratch(int64_t n, int64_t k, int64_t batch);
+void sum_slices(const Place& p, const void* slices, int64_t nslices, size_t slice_bytes,
+                kernels::SumType type, int64_t count, void* out);
 
 } // namespace cuda
 } // namespace flashkmeans

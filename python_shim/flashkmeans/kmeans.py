@@ -265,6 +265,9 @@ class Kmeans:
         bound on the CPU, the GPU's free memory on CUDA); host points beyond
         it are streamed in chunks every iteration (numpy memmaps are read in
         place). After train(), memory_plan says "resident" or how it streamed.
+    comm: an mpi4py communicator (e.g. MPI.COMM_WORLD) for data-parallel
+        training: every rank calls train() with its own rows, in rank
+        order, and gets the centroids of one run on all the rows together
 
     After train(): centroids (k, d) float32, obj (per-iteration objectives),
     iteration_stats (list of dicts: obj, time, time_search,
@@ -282,6 +285,7 @@ class Kmeans:
         self.gpu = False
         self.options = {}
         self._gpu_given = False
+        self.comm = None
         if "progressive_dim_steps" in kwargs:
             raise ValueError("progressive_dim_steps (ProgressiveDimClustering) is not supported by flashkmeans")
         self.cp = ClusteringParameters()
@@ -292,6 +296,8 @@ class Kmeans:
                     v = _ext.cuda_device_count()
                 self.gpu = v
                 self._gpu_given = True
+            elif key == "comm":
+                self.comm = v
             elif key in OPTION_NAMES:
                 self.options[key] = v
             else:
@@ -334,7 +340,8 @@ class Kmeans:
         n, d = pts.shape
         if d != self.d:
             raise ValueError(f"x has dimension {d}, but this Kmeans has d={self.d}")
-        if n < self.k:
+        # across ranks the engine checks the total over all ranks
+        if n < self.k and self.comm is None:
             raise ValueError(
                 f"Number of training points ({n}) should be at least as large as "
                 f"number of clusters ({self.k})"
@@ -344,7 +351,7 @@ class Kmeans:
         if w is not None:
             if w.shape != (n,):
                 raise ValueError(f"weights: expected shape ({n},), got {w.shape}")
-            if (w < 0).any() or not (w > 0).any():
+            if (w < 0).any() or (self.comm is None and not (w > 0).any()):
                 raise ValueError("weights must be >= 0 and not all zero")
         ic = _arrays.host_float32(init_centroids, "init_centroids", ndim=2)
         if ic is not None and (ic.shape[1] != d or ic.shape[0] > self.k):
@@ -352,6 +359,8 @@ class Kmeans:
 
         pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
         opts = _arrays.with_stream(pts, opts)
+        if self.comm is not None:
+            opts["comm"] = self.comm
         fields = self.cp.engine_fields()
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)

@@ -22,6 +22,8 @@
 #include <flashkmeans/kernels.h>
 #include <flashkmeans/memory.h>
 
+#include "mpi4py_communicator.h"
+
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
@@ -236,7 +238,7 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 // --- Options --------------------------------------------------------------------------
 
 /// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
-/// memory_budget, stream}; bad names raise ValueError.
+/// memory_budget, stream, comm}; bad names raise ValueError.
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -263,6 +265,9 @@ Options make_options(const nb::dict& d) {
                                     .c_str());
                 }
                 o.memory_budget = size_t(bytes);
+            } else if (key == "comm") {
+                // an mpi4py communicator: this rank trains on its own shard
+                o.comm = std::make_shared<Mpi4pyCommunicator>(nb::borrow(value));
             } else if (key == "stream") {
                 // the caller's current CUDA stream, as an integer handle
                 o.stream = reinterpret_cast<void*>(nb::cast<uintptr_t>(value));

@@ -3,9 +3,11 @@
  */
 #pragma once
 
+#include <flashkmeans/Communicator.h>
 #include <flashkmeans/kernels.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace flashkmeans {
@@ -47,6 +49,11 @@ struct Options {
     /// stream of the engine's own, which starts after the legacy default
     /// stream's work and is finished when the call returns.
     void* stream = nullptr;
+    /// Data-parallel training (Clustering::train only): the ranks, each
+    /// calling train with its own shard of the points, in rank order. null:
+    /// this process alone. mpi_communicator(MPI_Comm) or
+    /// nccl_communicator(ncclComm_t, device) (<flashkmeans/*_communicator.h>).
+    std::shared_ptr<Communicator> comm;
 };
 
 const char* backend_name(Backend backend);

@@ -326,5 +326,17 @@ void iteration_stats(
         double* scratch = nullptr);
 int64_t iteration_stats_scratch(const Place& place, int64_t n, int64_t k, int64_t batch);
 
+/// Element type of sum_slices.
+enum class SumType { Float32, Int32, Float64 };
+
+/** The rank-order combine of data-parallel partial sums: for i < count,
+ * out[i] = ((s_0[i] + s_1[i]) + s_2[i]) + ... + s_{nslices-1}[i], where
+ * s_r = (const char*)slices + r * slice_bytes holds `count` values of `type`.
+ * Every element is added in that order on every backend, so the result is
+ * the same bits for a given slice count, on any thread or block split.
+ * `slices` and `out` are place memory and must not overlap. */
+void sum_slices(const Place& place, const void* slices, int64_t nslices, size_t slice_bytes,
+                SumType type, int64_t count, void* out);
+
 } // namespace kernels
 } // namespace flashkmeans

@@ -35,6 +35,9 @@ struct Variants {
     // Launches and the engine
     const char* pdl = "";          ///< "0": plain launches (no programmatic dependent launch)
     const char* cuda_graph = "";   ///< "0": no graph; "require": a failed recording is an error
+    /// "allgather" | "reduce_scatter": how data-parallel ranks combine their
+    /// partial sums (engine/rank_reduce.h); both give the same bits
+    const char* rank_exchange = "";
 };
 
 /// The variants a call uses when its arguments name none (AssignArgs and

@@ -1,0 +1,190 @@
+#include "shard.h"
+
+#include "init.h"
+
+#include <flashkmeans/errors.h>
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace flashkmeans {
+
+int64_t Shard::local_row(int64_t g) const {
+    if (ids.empty()) {
+        return g >= offset && g < offset + n ? g - offset : -1;
+    }
+    const auto it = std::lower_bound(ids.begin(), ids.end(), g);
+    return it != ids.end() && *it == g ? int64_t(it - ids.begin()) : -1;
+}
+
+Shard make_shard(std::shared_ptr<Communicator> comm, int64_t n) {
+    Shard s;
+    s.comm = comm ? std::move(comm) : local_communicator();
+    s.n = n;
+    std::vector<int64_t> all(size_t(s.comm->size()));
+    s.comm->allgather(&n, all.data(), sizeof(n));
+    for (int r = 0; r < s.comm->size(); r++) {
+        if (r < s.comm->rank()) {
+            s.offset += all[size_t(r)];
+        }
+        s.n_total += all[size_t(r)];
+    }
+    return s;
+}
+
+void check_on_all_ranks(Communicator& comm, const std::function<void()>& check) {
+    std::exception_ptr error;
+    try {
+        check();
+    } catch (...) {
+        error = std::current_exception();
+    }
+    const int8_t failed = error ? 1 : 0;
+    std::vector<int8_t> all(size_t(comm.size()));
+    comm.allgather(&failed, all.data(), 1);
+    if (error) {
+        std::rethrow_exception(error);
+    }
+    for (int r = 0; r < comm.size(); r++) {
+        if (all[size_t(r)]) {
+            throw InputError("the input of rank " + std::to_string(r) +
+                             " failed its checks (that rank's error says why)");
+        }
+    }
+}
+
+double sum_over_ranks(Communicator& comm, double mine) {
+    std::vector<double> all(size_t(comm.size()));
+    comm.allgather(&mine, all.data(), sizeof(mine));
+    double s = all[0];
+    for (size_t r = 1; r < all.size(); r++) {
+        s += all[r];
+    }
+    return s;
+}
+
+std::vector<int64_t> subsample(Shard& shard, int64_t nsub, int64_t seed) {
+    std::vector<int64_t> perm;
+    if (shard.rank() == 0) {
+        perm = rand_perm_prefix(shard.n_total, nsub, seed);
+    } else {
+        perm.resize(size_t(nsub));
+    }
+    shard.comm->broadcast(perm.data(), perm.size() * sizeof(int64_t), 0);
+    // sample position s holds global row perm[s]: keep the local ones, in
+    // sample order, so the sample's global order is the one process's
+    std::vector<int64_t> rows, positions;
+    for (int64_t s = 0; s < nsub; s++) {
+        const int64_t g = perm[size_t(s)];
+        if (g >= shard.offset && g < shard.offset + shard.n) {
+            rows.push_back(g - shard.offset);
+            positions.push_back(s);
+        }
+    }
+    shard.n = int64_t(rows.size());
+    shard.n_total = nsub;
+    shard.offset = 0;
+    shard.ids = std::move(positions);
+    return rows;
+}
+
+void gather_global_rows(const Shard& shard, const Lloyd& lloyd, const int64_t* gids, int64_t m,
+                        int64_t d, float* out) {
+    // each rank fills the rows it holds and flags them; one all-gather
+    const size_t row = size_t(d) * sizeof(float), R = size_t(shard.comm->size());
+    const size_t bytes = size_t(m) * row + size_t(m);
+    std::vector<char> mine(bytes, 0), all(bytes * R);
+    std::vector<int64_t> local, slot;
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t r = shard.local_row(gids[i]);
+        if (r >= 0) {
+            local.push_back(r);
+            slot.push_back(i);
+        }
+    }
+    std::vector<float> rows(local.size() * size_t(d));
+    lloyd.gather_points(0, local.data(), int64_t(local.size()), rows.data());
+    for (size_t t = 0; t < local.size(); t++) {
+        std::memcpy(mine.data() + size_t(slot[t]) * row, rows.data() + t * size_t(d), row);
+        mine[size_t(m) * row + size_t(slot[t])] = 1;
+    }
+    shard.comm->allgather(mine.data(), all.data(), bytes);
+    for (int64_t i = 0; i < m; i++) {
+        size_t r = 0;
+        while (r < R && !all[r * bytes + size_t(m) * row + size_t(i)]) {
+            r++;
+        }
+        FAISS_THROW_IF_NOT_FMT(r < R, "gather_global_rows: no rank holds row %zd", size_t(gids[i]));
+        std::memcpy(out + size_t(i) * size_t(d), all.data() + r * bytes + size_t(i) * row, row);
+    }
+}
+
+std::vector<float> gather_all_rows(const Shard& shard, const Lloyd& lloyd, int64_t d) {
+    // padded to the largest shard, so one fixed-size all-gather serves
+    const size_t R = size_t(shard.comm->size());
+    std::vector<int64_t> counts(R);
+    shard.comm->allgather(&shard.n, counts.data(), sizeof(int64_t));
+    const int64_t most = *std::max_element(counts.begin(), counts.end());
+    const size_t block = size_t(most) * size_t(d) + size_t(most) * 2; // rows, then global ids
+    std::vector<float> mine(block, 0.f), all(block * R);
+    std::vector<int64_t> local(size_t(shard.n));
+    for (int64_t i = 0; i < shard.n; i++) {
+        local[size_t(i)] = i;
+    }
+    lloyd.gather_points(0, local.data(), shard.n, mine.data());
+    for (int64_t i = 0; i < shard.n; i++) {
+        const int64_t g = shard.ids.empty() ? shard.offset + i : shard.ids[size_t(i)];
+        std::memcpy(mine.data() + size_t(most) * size_t(d) + size_t(i) * 2, &g, sizeof(g));
+    }
+    shard.comm->allgather(mine.data(), all.data(), block * sizeof(float));
+    std::vector<float> out(size_t(shard.n_total) * size_t(d));
+    for (size_t r = 0; r < R; r++) {
+        const float* b = all.data() + r * block;
+        for (int64_t i = 0; i < counts[r]; i++) {
+            int64_t g = 0;
+            std::memcpy(&g, b + size_t(most) * size_t(d) + size_t(i) * 2, sizeof(g));
+            std::memcpy(out.data() + size_t(g) * size_t(d), b + size_t(i) * size_t(d),
+                        size_t(d) * sizeof(float));
+        }
+    }
+    return out;
+}
+
+void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, DType compute_dtype, Init init,
+                                   int64_t seed, size_t n_given, size_t k, size_t d,
+                                   float* centroids) {
+    if (!shard.distributed()) {
+        initialize_centroids(lloyd, init, seed, n_given, k, d, centroids);
+        return;
+    }
+    if (n_given >= k) {
+        return;
+    }
+    if (init == Init::Random) {
+        std::vector<int64_t> perm;
+        if (shard.rank() == 0) {
+            perm = rand_perm_prefix(shard.n_total, int64_t(k), seed);
+        } else {
+            perm.resize(k);
+        }
+        shard.comm->broadcast(perm.data(), k * sizeof(int64_t), 0);
+        gather_global_rows(shard, lloyd, perm.data() + n_given, int64_t(k - n_given), int64_t(d),
+                           centroids + n_given * d);
+        return;
+    }
+    const std::vector<float> all = gather_all_rows(shard, lloyd, int64_t(d));
+    if (shard.rank() == 0) {
+        LloydData data{all.data(), DType::Float32, false, shard.n_total, int64_t(d), 1, nullptr};
+        LloydConfig cfg;
+        cfg.k = int64_t(k);
+        cfg.compute_dtype = compute_dtype;
+        Lloyd whole(lloyd.place(), data, cfg);
+        initialize_centroids(whole, init, seed, n_given, k, d, centroids);
+    }
+    shard.comm->broadcast(centroids + n_given * d, (k - n_given) * d * sizeof(float), 0);
+}
+
+} // namespace flashkmeans

@@ -1,0 +1,399 @@
+// Data-parallel Clustering::train over MPI: each rank trains on its shard,
+// and the run must equal one process trained on the concatenation (rank 0's
+// rows, then rank 1's, ...). On integer-valued points every cluster sum is
+// exact in any order, so the centroids must be the same bits and the labels
+// the same; the objective (a sum of rounded distances) to float rounding.
+// Run under mpirun with 1, 2 and 3 ranks (tests/CMakeLists.txt).
+#include <flashkmeans/Clustering.h>
+#include <flashkmeans/errors.h>
+#include <flashkmeans/mpi_communicator.h>
+
+#include <flashkmeans/variants.h>
+
+#include "engine/init.h"
+#include "engine/rank_reduce.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/FaissException.h>
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../test_util.h"
+
+namespace {
+
+using flashkmeans::Init;
+
+int rank_of_world() {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+int ranks_of_world() {
+    int r = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+/// How the n points are cut into the ranks' shards (one rank: all of them).
+enum class Split {
+    Even,
+    Uneven,     ///< rank r holds a share proportional to r + 1, plus the rest on the last
+    EmptyFirst, ///< rank 0 holds no points
+    TinyFirst,  ///< rank 0 holds 3 points, fewer than k
+};
+
+std::vector<int64_t> shard_sizes(int64_t n, int R, Split split) {
+    std::vector<int64_t> s(size_t(R), 0);
+    if (R == 1) {
+        s[0] = n;
+        return s;
+    }
+    int64_t left = n;
+    for (int r = 0; r < R - 1; r++) {
+        switch (split) {
+            case Split::Even:
+                s[size_t(r)] = n / R;
+                break;
+            case Split::Uneven:
+                s[size_t(r)] = n * (r + 1) / (R * (R + 1) / 2);
+                break;
+            case Split::EmptyFirst:
+                s[size_t(r)] = r == 0 ? 0 : n / R;
+                break;
+            case Split::TinyFirst:
+                s[size_t(r)] = r == 0 ? 3 : n / R;
+                break;
+        }
+        left -= s[size_t(r)];
+    }
+    s[size_t(R - 1)] = left;
+    return s;
+}
+
+struct Case {
+    int64_t n = 1200, d = 8, k = 12;
+    int niter = 12;
+    bool integer_data = true;
+    bool weighted = false;
+    int max_points_per_centroid = 256;
+    int nredo = 1;
+    bool spherical = false;
+    bool inner_product = false;
+    int64_t frozen = 0; ///< input centroids (frozen), taken from the data
+    Init init = Init::Random;
+    Split split = Split::Uneven;
+    bool expect_splits = false; ///< the case must split empty clusters
+};
+
+struct Result {
+    std::vector<float> centroids;
+    std::vector<float> obj;
+    std::vector<int> nsplit;
+    std::vector<int64_t> labels; ///< of this rank's training points
+};
+
+Result train(const Case& c, int64_t n, const float* x, const float* w,
+             std::shared_ptr<flashkmeans::Communicator> comm, const std::vector<float>& given) {
+    faiss::ClusteringParameters cp;
+    cp.niter = c.niter;
+    cp.nredo = c.nredo;
+    cp.spherical = c.spherical;
+    cp.max_points_per_centroid = c.max_points_per_centroid;
+    cp.frozen_centroids = c.frozen > 0;
+    cp.seed = 1234;
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.init = c.init;
+    o.comm = std::move(comm);
+    flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
+    clus.centroids = given;
+    std::unique_ptr<faiss::IndexFlat> index;
+    if (c.inner_product) {
+        index.reset(new faiss::IndexFlatIP(c.d));
+    } else {
+        index.reset(new faiss::IndexFlatL2(c.d));
+    }
+    clus.train(n, x, *index, w);
+    Result r;
+    r.centroids = clus.centroids;
+    for (const auto& s : clus.iteration_stats) {
+        r.obj.push_back(s.obj);
+        r.nsplit.push_back(s.nsplit);
+    }
+    r.labels = clus.last_labels;
+    EXPECT_EQ(index->ntotal, c.k);
+    return r;
+}
+
+/// The global ids of this rank's training points: its rows, or after
+/// subsampling the sample positions whose point it holds.
+std::vector<int64_t> training_ids(const Case& c, int64_t offset, int64_t n_local) {
+    std::vector<int64_t> ids;
+    const int64_t nsub = c.k * c.max_points_per_centroid;
+    if (c.n > nsub) {
+        const std::vector<int64_t> perm = flashkmeans::rand_perm_prefix(c.n, nsub, 1234);
+        for (int64_t s = 0; s < nsub; s++) {
+            if (perm[size_t(s)] >= offset && perm[size_t(s)] < offset + n_local) {
+                ids.push_back(s);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < n_local; i++) {
+            ids.push_back(offset + i);
+        }
+    }
+    return ids;
+}
+
+/// The same vector on every rank?
+template <typename T>
+bool same_on_every_rank(const std::vector<T>& v) {
+    const int R = ranks_of_world();
+    std::vector<T> all(v.size() * size_t(R));
+    MPI_Allgather(v.data(), int(v.size() * sizeof(T)), MPI_BYTE, all.data(),
+                  int(v.size() * sizeof(T)), MPI_BYTE, MPI_COMM_WORLD);
+    for (int r = 1; r < R; r++) {
+        if (std::memcmp(all.data(), all.data() + size_t(r) * v.size(), v.size() * sizeof(T))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void expect_distributed_equals_one_process(const Case& c) {
+    const int R = ranks_of_world(), me = rank_of_world();
+    std::vector<float> x = c.integer_data ? fk_test::small_ints(c.n, c.d, 7)
+                                          : fk_test::blobs(c.n, c.d, c.k, 7, 1.0f);
+    std::vector<float> w;
+    if (c.weighted) {
+        // integer weights keep every weighted sum exact
+        for (int64_t i = 0; i < c.n; i++) {
+            w.push_back(float(1 + i % 3));
+        }
+    }
+    std::vector<float> given(x.begin(), x.begin() + c.frozen * c.d);
+    const Result one = train(c, c.n, x.data(), c.weighted ? w.data() : nullptr, nullptr, given);
+
+    const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
+    int64_t offset = 0;
+    for (int r = 0; r < me; r++) {
+        offset += sizes[size_t(r)];
+    }
+    const int64_t n_local = sizes[size_t(me)];
+    const Result many = train(c, n_local, n_local ? x.data() + offset * c.d : nullptr,
+                              c.weighted && n_local ? w.data() + offset : nullptr,
+                              flashkmeans::mpi_communicator(MPI_COMM_WORLD), given);
+
+    ASSERT_EQ(many.centroids.size(), one.centroids.size());
+    if (c.integer_data) {
+        EXPECT_EQ(0, std::memcmp(many.centroids.data(), one.centroids.data(),
+                                 one.centroids.size() * sizeof(float)))
+                << "centroids differ from one process's bits on rank " << me << " of " << R;
+    } else {
+        for (size_t i = 0; i < one.centroids.size(); i++) {
+            ASSERT_NEAR(many.centroids[i], one.centroids[i],
+                        1e-5 * std::max(1.f, std::fabs(one.centroids[i])))
+                    << "centroid value " << i << " on rank " << me << " of " << R;
+        }
+    }
+    EXPECT_EQ(many.nsplit, one.nsplit);
+    int splits = 0;
+    for (int s : one.nsplit) {
+        splits += s;
+    }
+    EXPECT_EQ(splits > 0, c.expect_splits) << "empty-cluster splits in the one-process run";
+    ASSERT_EQ(many.obj.size(), one.obj.size()) << "iterations run";
+    for (size_t i = 0; i < one.obj.size(); i++) {
+        EXPECT_NEAR(many.obj[i], one.obj[i], 1e-6 * std::fabs(one.obj[i])) << "iteration " << i;
+    }
+    const std::vector<int64_t> ids = training_ids(c, offset, n_local);
+    ASSERT_EQ(many.labels.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); i++) {
+        ASSERT_EQ(many.labels[i], one.labels[size_t(ids[i])]) << "training point " << ids[i];
+    }
+    // every rank finished every iteration with the same numbers
+    EXPECT_TRUE(same_on_every_rank(many.centroids));
+    EXPECT_TRUE(same_on_every_rank(many.obj));
+    EXPECT_TRUE(same_on_every_rank(many.nsplit));
+}
+
+TEST(Distributed, EqualsOneProcessBitwiseOnIntegerData) {
+    expect_distributed_equals_one_process(Case{});
+}
+
+TEST(Distributed, EvenShardsEqualOneProcess) {
+    Case c;
+    c.split = Split::Even;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, RankWithNoPointsEqualsOneProcess) {
+    Case c;
+    c.split = Split::EmptyFirst;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, MoreClustersThanARanksPointsEqualsOneProcess) {
+    Case c;
+    c.split = Split::TinyFirst;
+    c.k = 20;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, WeightsEqualOneProcess) {
+    Case c;
+    c.weighted = true;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, SubsamplingTakesFaissSampleOverAllRanks) {
+    Case c;
+    c.max_points_per_centroid = 40; // 480 of 1200 points
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, NredoKeepsTheSameRunAsOneProcess) {
+    Case c;
+    c.nredo = 3;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, SphericalInnerProductEqualsOneProcess) {
+    Case c;
+    c.spherical = true;
+    c.inner_product = true;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, FrozenCentroidsEqualOneProcess) {
+    Case c;
+    c.frozen = 3;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, KMeansPlusPlusEqualsOneProcess) {
+    Case c;
+    c.init = Init::KMeansPP;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, KMeansPlusPlusOnTheSubsampleEqualsOneProcess) {
+    // the seeding gathers the sample, interleaved across ranks, in its order
+    Case c;
+    c.init = Init::KMeansPP;
+    c.max_points_per_centroid = 40;
+    c.weighted = true;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, AsManyPointsAsClustersCopiesThemInGlobalOrder) {
+    // FAISS's shortcut: the centroids are the points, rank 0's first
+    const int R = ranks_of_world(), me = rank_of_world();
+    const int64_t d = 3, k = 7;
+    const std::vector<float> x = fk_test::small_ints(k, d, 11);
+    const std::vector<int64_t> sizes = shard_sizes(k, R, Split::Uneven);
+    int64_t offset = 0;
+    for (int r = 0; r < me; r++) {
+        offset += sizes[size_t(r)];
+    }
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
+    faiss::IndexFlatL2 index(d);
+    clus.train(sizes[size_t(me)], x.data() + offset * d, index);
+    EXPECT_EQ(clus.centroids, x);
+    EXPECT_EQ(index.ntotal, k);
+}
+
+/// Many clusters on few distinct values: clusters go empty and are split.
+Case with_splits(int64_t k) {
+    Case c;
+    c.k = k;
+    c.n = 600;
+    c.d = 2;
+    c.expect_splits = true;
+    return c;
+}
+
+TEST(Distributed, EmptyClusterSplitsEqualOneProcess) {
+    expect_distributed_equals_one_process(with_splits(60));
+}
+
+TEST(Distributed, RealValuedDataGivesSameLabelsAndCentroidsToRounding) {
+    Case c;
+    c.integer_data = false;
+    c.d = 16;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, ReduceScatterExchangeEqualsOneProcess) {
+    // the exchange the rule takes for large packets on 3 or more ranks,
+    // pinned on the cases that stress its slicing (counts not a multiple
+    // of the rank count, empty clusters, weights, frozen rows)
+    flashkmeans::kernels::Variants v;
+    v.rank_exchange = "reduce_scatter";
+    flashkmeans::kernels::set_default_variants(v);
+    Case c;
+    c.k = 13; // 13 x 8 sums: slices of 5, 5 and 3 values on 3 ranks
+    expect_distributed_equals_one_process(c);
+    c.split = Split::EmptyFirst;
+    c.weighted = true;
+    c.frozen = 2;
+    expect_distributed_equals_one_process(c);
+    expect_distributed_equals_one_process(with_splits(61));
+    flashkmeans::kernels::set_default_variants(flashkmeans::kernels::Variants());
+}
+
+TEST(Distributed, ExchangeRuleGathersSmallPacketsAndReduceScattersLargeOnes) {
+    using flashkmeans::RankExchange;
+    // 2 ranks receive one packet either way; 8 ranks of 1Mx1024x128's 0.5 MB
+    // packets gather 2.8 MB more than a reduce-scatter, under 4 MiB; 16 such
+    // ranks, or 8 ranks of 4 MB packets, are over
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(2, 64 << 20), RankExchange::AllGather);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(8, 4 * (1024 * 128 + 2048) + 24),
+              RankExchange::AllGather);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(16, 4 * (1024 * 128 + 2048) + 24),
+              RankExchange::ReduceScatter);
+    EXPECT_EQ(flashkmeans::rank_exchange_rule(8, 4 << 20), RankExchange::ReduceScatter);
+}
+
+TEST(Distributed, NaNOnOneRankFailsEveryRank) {
+    const int R = ranks_of_world(), me = rank_of_world();
+    const int64_t n = 100, d = 4, k = 4;
+    std::vector<float> x = fk_test::small_ints(n, d, 3);
+    if (me == R - 1) {
+        x[5] = std::numeric_limits<float>::quiet_NaN();
+    }
+    faiss::ClusteringParameters cp;
+    cp.niter = 3;
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(d), int(k), cp, o);
+    faiss::IndexFlatL2 index(d);
+    EXPECT_THROW(clus.train(n, x.data(), index), flashkmeans::InputError) << "rank " << me;
+}
+
+TEST(Distributed, TooFewPointsOverAllRanksFailsEveryRank) {
+    const int R = ranks_of_world();
+    const int64_t d = 4, k = 3 * int64_t(R) + 1;
+    std::vector<float> x = fk_test::small_ints(3, d, 3);
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
+    faiss::IndexFlatL2 index(d);
+    EXPECT_THROW(clus.train(3, x.data(), index), faiss::FaissException);
+}
+
+} // namespace
