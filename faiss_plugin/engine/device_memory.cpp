@@ -162,19 +162,6 @@ void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src,
     }
 }
 
-void copy_rows_on_place(const Place& place, void* dst, size_t dst_pitch, const void* src,
-                        size_t src_pitch, size_t rows, size_t row_bytes) {
-#ifdef FLASHKMEANS_WITH_CUDA
-    if (FK_ON_CUDA(place)) {
-        if (rows != 0 && row_bytes != 0) {
-            cuda_memory::copy_2d_async(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
-        }
-        return;
-    }
-#endif
-    copy_rows(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
-}
-
 void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
                  size_t src_pitch, size_t rows, size_t row_bytes) {
     if (rows == 0 || row_bytes == 0) {

@@ -25,11 +25,6 @@ void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
 /// dst row past row_bytes are left as they are.
 void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t rows, size_t row_bytes);
-/// copy_rows between two buffers of place memory, in stream order: the host
-/// does not wait on CUDA (no host buffer can be freed under the copy), so
-/// device work with copies between its steps needs no sync.
-void copy_rows_on_place(const Place& place, void* dst, size_t dst_pitch, const void* src,
-                        size_t src_pitch, size_t rows, size_t row_bytes);
 /// copy_rows from pageable host memory to the place, at the bus's speed for
 /// large copies: on CUDA the rows go through two pinned staging buffers,
 /// the host filling one (several threads) while the other crosses the bus.

@@ -92,7 +92,7 @@ void RankReduce::all_gather() {
     uint8_t* packet = send_.get();
     for (const Segment& s : segments_) {
         const size_t bytes = size_t(s.count) * s.elem;
-        copy_rows_on_place(place_, packet + s.at, bytes, s.data, bytes, 1, bytes);
+        copy_rows_async(place_, packet + s.at, bytes, s.data, bytes, 1, bytes);
     }
     comm_->allgather_on(place_, packet, received_.get(), unit_bytes_);
     for (const Segment& s : segments_) {
@@ -110,8 +110,8 @@ void RankReduce::reduce_scatter() {
         const size_t row = size_t(s.chunk) * s.elem;
         const int64_t full = s.count / s.chunk, rest = s.count - full * s.chunk;
         uint8_t* src = static_cast<uint8_t*>(s.data);
-        copy_rows_on_place(place_, send_.get() + s.at, Bk, src, row, size_t(full), row);
-        copy_rows_on_place(place_, send_.get() + size_t(full) * Bk + s.at, Bk,
+        copy_rows_async(place_, send_.get() + s.at, Bk, src, row, size_t(full), row);
+        copy_rows_async(place_, send_.get() + size_t(full) * Bk + s.at, Bk,
                            src + size_t(full) * row, row, rest > 0 ? 1 : 0, size_t(rest) * s.elem);
     }
     comm_->alltoall_on(place_, send_.get(), received_.get(), Bk);
@@ -124,8 +124,8 @@ void RankReduce::reduce_scatter() {
         const size_t row = size_t(s.chunk) * s.elem;
         const int64_t full = s.count / s.chunk, rest = s.count - full * s.chunk;
         uint8_t* dst = static_cast<uint8_t*>(s.data);
-        copy_rows_on_place(place_, dst, row, received_.get() + s.at, Bk, size_t(full), row);
-        copy_rows_on_place(place_, dst + size_t(full) * row, row,
+        copy_rows_async(place_, dst, row, received_.get() + s.at, Bk, size_t(full), row);
+        copy_rows_async(place_, dst + size_t(full) * row, row,
                            received_.get() + size_t(full) * Bk + s.at, Bk, rest > 0 ? 1 : 0,
                            size_t(rest) * s.elem);
     }
@@ -134,7 +134,7 @@ void RankReduce::reduce_scatter() {
 void RankReduce::stats(const int32_t* counts, double* stats, double* scratch) {
     kernels::iteration_stats(place_, nullptr, 0, counts, k_, batch_, stats, scratch);
     // the objective, every third double
-    copy_rows_on_place(place_, stats, 3 * sizeof(double), obj_.get(), 3 * sizeof(double),
+    copy_rows_async(place_, stats, 3 * sizeof(double), obj_.get(), 3 * sizeof(double),
                        size_t(batch_), sizeof(double));
 }
 

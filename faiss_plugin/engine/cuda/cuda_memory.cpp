@@ -78,12 +78,6 @@ void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, s
     FK_CUDA_CHECK(cudaStreamSynchronize(stream_of(place)));
 }
 
-void copy_2d_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
-                   size_t src_pitch, size_t rows, size_t row_bytes) {
-    FK_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
-                                    cudaMemcpyDeviceToDevice, stream_of(place)));
-}
-
 void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t rows, size_t row_bytes) {
     // Small copies: the driver's own staging is as fast. Large ones: two
