@@ -351,7 +351,7 @@ class Kmeans:
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
         _flush()
-        centroids, stats, _ = _ext.train_clustering(
+        centroids, stats, *_ = _ext.train_clustering(
             pts.array, pts.dtype, self.k, self._metric(), fields, opts, w, ic,
         )
         stats = _faiss_early_stop(stats, self.cp.niter, self.cp.early_stop_threshold)

@@ -320,12 +320,15 @@ void apply_cp(faiss::ClusteringParameters& cp, const nb::dict& d) {
 
 /// flashkmeans::Clustering on n x d points; returns (centroids k x d,
 /// iteration stats as (obj, time, time_search, imbalance_factor, nsplit)
-/// tuples, labels of the points trained on after subsampling).
+/// tuples, labels of the points trained on after subsampling, each
+/// iteration's centroid shift, and how the kept run stopped: 'niter',
+/// 'unchanged' or 'tol'). tol: Clustering::tol (None: off, FAISS's loop).
 nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_t k,
                            const std::string& metric, const nb::dict& cp_fields,
                            const nb::dict& options,
                            std::optional<nb::ndarray<const float, nb::c_contig>> weights,
-                           std::optional<nb::ndarray<const float, nb::c_contig>> init_centroids) {
+                           std::optional<nb::ndarray<const float, nb::c_contig>> init_centroids,
+                           std::optional<double> tol) {
     Points p = as_points(x, x_dtype, 2);
     const int64_t n = p.shape[0], d = p.shape[1];
     if (d <= 0) throw nb::value_error("points: d must be > 0");
@@ -337,6 +340,12 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     const Metric m = parse_metric(metric);
 
     flashkmeans::Clustering clus(int(d), int(k), cp, opts);
+    if (tol) {
+        if (!(*tol >= 0)) {
+            throw nb::value_error(("tol must be >= 0, got " + std::to_string(*tol)).c_str());
+        }
+        clus.tol = *tol;
+    }
     if (weights) {
         check_host_array(*weights, "weights", {n});
     }
@@ -361,8 +370,12 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     }
     std::vector<float> centroids(clus.centroids);
     const size_t n_labels = clus.last_labels.size();
+    static const char* const stops[] = {"niter", "unchanged", "tol"};
+    const size_t n_shifts = clus.centroid_shifts.size();
     return nb::make_tuple(to_numpy(std::move(centroids), {size_t(k), size_t(d)}), stats,
-                          to_numpy(std::move(clus.last_labels), {n_labels}));
+                          to_numpy(std::move(clus.last_labels), {n_labels}),
+                          to_numpy(std::move(clus.centroid_shifts), {n_shifts}),
+                          stops[clus.stop_reason]);
 }
 
 /// B independent problems of n x d points, `niter` Lloyd iterations each.
@@ -486,9 +499,9 @@ NB_MODULE(_flashkmeans, m) {
           "The backend a name resolves to on this machine ('cpu' or 'cuda').");
     m.def("check_options", [](const nb::dict& d) { (void)make_options(d); }, "options"_a,
           "Raises ValueError/TypeError for a bad flashkmeans option.");
-    m.def("train_clustering", &train_clustering, "x"_a, "x_dtype"_a, "k"_a, "metric"_a,
-          "cp"_a, "options"_a, "weights"_a.none() = nb::none(),
-          "init_centroids"_a.none() = nb::none());
+    m.def("train_clustering", &train_clustering, "x"_a, "x_dtype"_a, "k"_a, "metric"_a, "cp"_a,
+          "options"_a, "weights"_a.none() = nb::none(), "init_centroids"_a.none() = nb::none(),
+          "tol"_a.none() = nb::none());
     m.def("batch_kmeans", &batch_kmeans, "x"_a, "x_dtype"_a, "k"_a, "niter"_a, "metric"_a,
           "spherical"_a, "seed"_a, "verbose"_a, "init_centroids"_a.none(), "centroids_out"_a,
           "labels_out"_a.none(), "objective_out"_a.none(), "options"_a);
