@@ -11,13 +11,18 @@ flashkmeans options (backend, device, dtype, precision, init) are accepted
 as keywords too.
 """
 
+from __future__ import annotations
+
 import operator
 import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays
 from . import _flashkmeans as _ext
+from ._typing import Points
 
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
@@ -90,7 +95,7 @@ class ClusteringParameters:
     )
     __slots__ = tuple(_FIELDS)
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         for name, (_, default) in self._FIELDS.items():
             object.__setattr__(self, name, default)
         faiss = _faiss()
@@ -114,7 +119,7 @@ class ClusteringParameters:
         object.__setattr__(self, name, value)
 
     @classmethod
-    def from_faiss(cls, cp):
+    def from_faiss(cls, cp: Any) -> ClusteringParameters:
         """A copy of a faiss.ClusteringParameters (e.g. an IVF index's cp)."""
         out = cls()
         for name in cls._FIELDS:
@@ -125,10 +130,10 @@ class ClusteringParameters:
                 setattr(out, name, value)
         return out
 
-    def engine_fields(self):
+    def engine_fields(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in self._ENGINE_FIELDS}
 
-    def check_supported(self):
+    def check_supported(self) -> None:
         if self.use_faster_subsampling:
             raise ValueError("use_faster_subsampling=True is not supported by flashkmeans")
         if self.use_super_kmeans:
@@ -179,7 +184,7 @@ class FlatIndex:
     """A small stand-in for faiss.IndexFlatL2 / IndexFlatIP, used as
     Kmeans.index when faiss is not installed: add, reset, search, ntotal."""
 
-    def __init__(self, d, metric="l2", options=None):
+    def __init__(self, d: int, metric: str = "l2", options: Optional[Dict[str, Any]] = None) -> None:
         self.d = int(d)
         self.metric = metric
         self.metric_type = METRIC_INNER_PRODUCT if metric == "ip" else METRIC_L2
@@ -188,26 +193,26 @@ class FlatIndex:
         self.reset()
 
     @property
-    def ntotal(self):
+    def ntotal(self) -> int:
         return int(self._xb.shape[0])
 
-    def reset(self):
+    def reset(self) -> None:
         self._xb = np.empty((0, self.d), dtype=np.float32)
 
-    def train(self, x):
+    def train(self, x: Points) -> None:
         pass
 
-    def add(self, x):
+    def add(self, x: Points) -> None:
         x = _arrays.host_float32(x, "x", ndim=2)
         if x.shape[1] != self.d:
             raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
         self._xb = np.concatenate([self._xb, x])
 
-    def reconstruct_n(self, i0=0, ni=None):
+    def reconstruct_n(self, i0: int = 0, ni: Optional[int] = None) -> npt.NDArray[np.float32]:
         ni = self.ntotal - i0 if ni is None else ni
         return self._xb[i0 : i0 + ni].copy()
 
-    def search(self, x, k):
+    def search(self, x: Points, k: int) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """(D, I) of the k nearest stored vectors, faiss's layout: (n, k)
         float32 distances (squared L2, or inner products), int64 ids, -1 where
         fewer than k vectors exist."""
@@ -269,7 +274,18 @@ class Kmeans:
     FlatIndex with the same add/reset/search.
     """
 
-    def __init__(self, d, k, **kwargs):
+    d: int
+    k: int
+    cp: ClusteringParameters
+    #: (k, d) float32 after train(), else None
+    centroids: Optional[npt.NDArray[np.float32]]
+    #: the objective of each iteration after train(), else None
+    obj: Optional[npt.NDArray[np.float64]]
+    iteration_stats: Optional[List[Dict[str, float]]]
+    #: a faiss.IndexFlatL2 / IndexFlatIP when faiss is importable, else a FlatIndex
+    index: Any
+
+    def __init__(self, d: int, k: int, **kwargs: Any) -> None:
         d = operator.index(d)
         if d <= 0:
             raise ValueError(f"d must be > 0, got {d}")
@@ -299,7 +315,7 @@ class Kmeans:
 
     # -- faiss.Kmeans's methods ------------------------------------------------------
 
-    def set_index(self):
+    def set_index(self) -> None:
         metric = "ip" if self.cp.spherical else "l2"
         faiss = _faiss()
         if faiss is not None:
@@ -307,7 +323,7 @@ class Kmeans:
         else:
             self.index = FlatIndex(self.d, metric, self._host_options())
 
-    def reset(self, k=None):
+    def reset(self, k: Optional[int] = None) -> None:
         """Prepares a new clustering, possibly with another number of centroids."""
         if k is not None:
             k = operator.index(k)
@@ -318,7 +334,8 @@ class Kmeans:
         self.obj = None
         self.iteration_stats = None
 
-    def train(self, x, weights=None, init_centroids=None):
+    def train(self, x: Points, weights: Optional[npt.ArrayLike] = None,
+              init_centroids: Optional[npt.ArrayLike] = None) -> float:
         """Runs k-means on x (n, d); returns the final objective.
 
         x: numpy (float32, float16, bfloat16; float64 is converted to
@@ -362,7 +379,7 @@ class Kmeans:
         self.index.add(self.centroids)
         return self.obj[-1] if self.obj.size > 0 else 0.0
 
-    def assign(self, x):
+    def assign(self, x: Points) -> Tuple[Any, Any]:
         """(D, I): distance to and id of the nearest centroid of each row of x.
         numpy in, numpy out; torch / cupy in, the same library and device out."""
         if self.centroids is None:
@@ -398,9 +415,9 @@ class Kmeans:
         return {k: v for k, v in self._engine_options().items() if k != "device"}
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """The backend training runs on here: 'cpu' or 'cuda'."""
         return _ext.resolve_backend(self._engine_options().get("backend") or "auto")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"flashkmeans.Kmeans(d={self.d}, k={self.k}, backend={self.backend!r})"

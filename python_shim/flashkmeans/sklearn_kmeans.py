@@ -9,10 +9,14 @@ This module imports scikit-learn; flashkmeans/__init__.py loads it on the
 first access to flashkmeans.KMeans, so `import flashkmeans` never needs it.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from sklearn.base import (
@@ -192,21 +196,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        init="k-means++",
-        n_init="auto",
-        max_iter=300,
-        tol=1e-4,
-        verbose=0,
-        random_state=None,
-        copy_x=True,
-        algorithm="lloyd",
-        backend="auto",
-        device=None,
-        dtype="float32",
-        precision="exact",
-    ):
+        init: Union[str, Callable[..., npt.ArrayLike], npt.ArrayLike] = "k-means++",
+        n_init: Union[str, int] = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: Union[int, np.random.RandomState, None] = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+        backend: str = "auto",
+        device: Optional[int] = None,
+        dtype: str = "float32",
+        precision: str = "exact",
+    ) -> None:
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -230,7 +234,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     # -- fitting ------------------------------------------------------------------------
 
     @_fit_parameters
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: Any = None,
+            sample_weight: Union[npt.ArrayLike, float, None] = None) -> KMeans:
         """Compute the k-means clustering of X.
 
         Parameters
@@ -283,7 +288,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self
 
     @_fit_parameters
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X: npt.ArrayLike, y: Any = None,
+                    sample_weight: Union[npt.ArrayLike, float, None] = None
+                    ) -> npt.NDArray[np.int32]:
         """Fit on X and return the label of each of its points (``labels_``).
 
         Parameters
@@ -298,7 +305,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self.fit(X, sample_weight=sample_weight).labels_
 
     @_fit_parameters
-    def fit_transform(self, X, y=None, sample_weight=None):
+    def fit_transform(self, X: npt.ArrayLike, y: Any = None,
+                      sample_weight: Union[npt.ArrayLike, float, None] = None
+                      ) -> npt.NDArray[np.floating]:
         """Fit on X and return its distances to the centres (:meth:`transform`).
 
         Parameters
@@ -314,7 +323,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     # -- using the centres ------------------------------------------------------------
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.int32]:
         """Index of the nearest centre of each point of X.
 
         Parameters
@@ -331,7 +340,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self._nearest(np.ascontiguousarray(X, dtype=np.float32),
                              self._engine_centres(), self._engine_options())
 
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> npt.NDArray[np.floating]:
         """Euclidean distance of each point of X to each centre.
 
         Parameters
@@ -348,7 +357,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         X = self._checked_input(X)
         return euclidean_distances(X, self.cluster_centers_)
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X: npt.ArrayLike, y: Any = None,
+              sample_weight: Union[npt.ArrayLike, float, None] = None) -> float:
         """Opposite of the inertia of X with respect to the centres.
 
         Parameters
