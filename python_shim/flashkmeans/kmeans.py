@@ -64,7 +64,11 @@ class ClusteringParameters:
     Setting a field that does not exist raises AttributeError, as with the
     SWIG object. Fields flashkmeans cannot honour (use_faster_subsampling,
     use_super_kmeans, early_stop_threshold > 0, init_method AFK-MC2)
-    raise ValueError when training starts.
+    raise ValueError when training starts, saying what to use instead.
+    check_input_data_for_NaNs=False is accepted, but points are always
+    checked (the check costs nothing: it reads the norms the engine computes);
+    decode_block_size only concerns faiss's train_encoded and has no effect;
+    afkmc2_chain_length is used only by AFK-MC2, which is rejected.
     """
 
     # name: (kind, default)
@@ -135,18 +139,28 @@ class ClusteringParameters:
 
     def check_supported(self) -> None:
         if self.use_faster_subsampling:
-            raise ValueError("use_faster_subsampling=True is not supported by flashkmeans")
+            raise ValueError(
+                "use_faster_subsampling=True is not supported by flashkmeans: it subsamples "
+                "with faiss's exact permutation only; leave it False (the same points as "
+                "faiss's default), raise max_points_per_centroid to use every point, or "
+                "subsample x yourself")
         if self.use_super_kmeans:
-            raise ValueError("use_super_kmeans=True is not supported by flashkmeans")
+            raise ValueError(
+                "use_super_kmeans=True (faiss.SuperKMeans, approximate pruned assignment) is "
+                "not supported by flashkmeans, whose assignment is exact: leave it False "
+                "(flashkmeans' exact Lloyd is the fast path), or use faiss.Kmeans for "
+                "SuperKMeans")
         if self.early_stop_threshold > 0:
             raise ValueError(
-                "early_stop_threshold > 0 is not supported by flashkmeans "
-                "(0: stop once the objective is unchanged, as faiss; < 0: run all iterations)"
+                "early_stop_threshold > 0 is not supported by flashkmeans: use 0 (stop once "
+                "the objective is unchanged, as faiss) or < 0 (run all iterations), or "
+                "flashkmeans.KMeans(tol=...) for a convergence tolerance"
             )
         if self.init_method not in (0, 1):
             raise ValueError(
-                f"init_method={self.init_method} is not supported by flashkmeans "
-                "(0: random, 1: k-means++)"
+                f"init_method={self.init_method} (AFK-MC2) is not supported by flashkmeans: "
+                "use init_method=1 (k-means++, exact D^2 sampling on the engine) or 0 "
+                "(random points, faiss's default)"
             )
         if self.niter < 0 or self.nredo < 1:
             raise ValueError(f"need niter >= 0 and nredo >= 1 (got {self.niter}, {self.nredo})")
@@ -155,7 +169,32 @@ class ClusteringParameters:
 
     def __repr__(self):
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._FIELDS)
-        return f"ClusteringParameters({fields})"
+        return f"{type(self).__name__}({fields})"
+
+
+class ProgressiveDimClusteringParameters(ClusteringParameters):
+    """The fields of faiss.ProgressiveDimClusteringParameters: those of
+    ClusteringParameters, niter 10 instead of 25, and
+
+    progressive_dim_steps: number of stages (default 10); stage i clusters
+        the leading int(d ** ((i + 1) / steps)) dimensions, warm-started from
+        stage i - 1's centroids padded with zeros
+    apply_pca: first rotate the points onto their principal axes (default
+        True), so the leading dimensions are those of largest variance
+    """
+
+    _FIELDS = dict(ClusteringParameters._FIELDS, niter=("int", 10),
+                   progressive_dim_steps=("int", 10), apply_pca=("bool", True))
+    __slots__ = ("progressive_dim_steps", "apply_pca")
+
+    def check_supported(self) -> None:
+        super().check_supported()
+        if self.progressive_dim_steps < 1:
+            raise ValueError(f"progressive_dim_steps must be >= 1, got {self.progressive_dim_steps}")
+        if self.spherical:
+            raise ValueError(
+                "spherical=True with progressive_dim_steps is not supported (nor by faiss): "
+                "drop progressive_dim_steps for spherical k-means")
 
 
 def _faiss_early_stop(stats, niter, threshold):
@@ -258,7 +297,11 @@ class Kmeans:
     Kmeans(d, k, **kwargs): kwargs are ClusteringParameters fields (niter=25,
     nredo=1, verbose=False, spherical=False, int_centroids=False, seed=1234,
     max_points_per_centroid=256, ...), `gpu` (False: CPU; True or -1: all
-    GPUs; n: n GPUs, as in faiss) and the flashkmeans options:
+    GPUs; n: n GPUs, as in faiss), `progressive_dim_steps` (as in faiss:
+    ProgressiveDimClustering, PCA then k-means on d ** ((i + 1) / steps)
+    leading dimensions, each stage warm-started; niter=10 per stage and
+    apply_pca=True by default; no weights, init_centroids or spherical) and
+    the flashkmeans options:
 
     backend: 'auto' (default: CUDA when a GPU is visible), 'cpu' or 'cuda'
     device: CUDA device ordinal (default 0, or the device of CUDA input)
@@ -294,9 +337,9 @@ class Kmeans:
         self.gpu = False
         self.options = {}
         self._gpu_given = False
-        if "progressive_dim_steps" in kwargs:
-            raise ValueError("progressive_dim_steps (ProgressiveDimClustering) is not supported by flashkmeans")
-        self.cp = ClusteringParameters()
+        # faiss: progressive_dim_steps makes a ProgressiveDimClustering (niter 10)
+        progressive = "progressive_dim_steps" in kwargs
+        self.cp = ProgressiveDimClusteringParameters() if progressive else ClusteringParameters()
         for key, v in kwargs.items():
             if key == "gpu":
                 # faiss: True (== 1) or -1 mean all GPUs; 0 GPUs means the CPU
@@ -352,6 +395,8 @@ class Kmeans:
                 f"number of clusters ({self.k})"
             )
         self.cp.check_supported()
+        if isinstance(self.cp, ProgressiveDimClusteringParameters):
+            return self._train_progressive(pts, weights, init_centroids)
         w = _arrays.host_float32(weights, "weights", ndim=1)
         if w is not None:
             if w.shape != (n,):
@@ -364,13 +409,34 @@ class Kmeans:
 
         pts, opts = _arrays.match_compute_dtype(pts, self._engine_options())
         opts = _arrays.with_stream(pts, opts)
+        _flush()
+        centroids, stats, *_ = _ext.train_clustering(
+            pts.array, pts.dtype, self.k, self._metric(), self._engine_fields(), opts, w, ic,
+        )
+        return self._trained(centroids, stats)
+
+    def _train_progressive(self, pts: Any, weights: Any, init_centroids: Any) -> float:
+        """faiss's ProgressiveDimClustering, each stage on the engine."""
+        if weights is not None or init_centroids is not None:
+            raise ValueError(
+                "progressive_dim_steps takes no weights or init_centroids (nor does faiss's "
+                "ProgressiveDimClustering): drop progressive_dim_steps to use them")
+        # the PCA and each stage's leading columns are computed on the host
+        x = _arrays.host_float32(pts.source, "x", ndim=2)
+        _flush()
+        centroids, stats = _ext.train_progressive_dim(
+            x, self.k, self._engine_fields(), self.cp.progressive_dim_steps,
+            self.cp.apply_pca, self._engine_options())
+        return self._trained(centroids, stats)
+
+    def _engine_fields(self) -> Dict[str, Any]:
         fields = self.cp.engine_fields()
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        _flush()
-        centroids, stats, *_ = _ext.train_clustering(
-            pts.array, pts.dtype, self.k, self._metric(), fields, opts, w, ic,
-        )
+        return fields
+
+    def _trained(self, centroids: Any, stats: List[Tuple[float, ...]]) -> float:
+        """Keeps a run's results as faiss.Kmeans does; the final objective."""
         stats = _faiss_early_stop(stats, self.cp.niter, self.cp.early_stop_threshold)
         self.centroids = centroids
         self.obj = np.array([s[0] for s in stats])
