@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 OUT=${WHEEL_DIR:-build/wheel}
-TOOLS=build/wheel-tools
+TOOLS=$PWD/build/wheel-tools
 if [ ! -x "$TOOLS/bin/auditwheel" ]; then
   "$PY" -m venv "$TOOLS"
   bash scripts/install_deps.sh --venv wheel-tools "$TOOLS"
@@ -29,8 +29,7 @@ rm -rf "$OUT/raw" "$OUT/dist"
 # --no-build-isolation: the pinned scikit-build-core and nanobind of install_deps.sh
 "$PY" -m pip wheel -q --no-build-isolation --no-deps -w "$OUT/raw" -Cbuild-dir="$OUT/build" \
   "${defines[@]}" .
-PATH=$TOOLS/bin:$PATH auditwheel -v repair "${exclude[@]}" -w "$OUT/dist" "$OUT"/raw/flashkmeans-*.whl 2>&1 |
-  grep -E "Fixed-up|Copying|ERROR" || true
+PATH=$TOOLS/bin:$PATH auditwheel repair "${exclude[@]}" -w "$OUT/dist" "$OUT"/raw/flashkmeans-*.whl
 wheel=$(ls "$OUT"/dist/flashkmeans-*manylinux*.whl)
 PATH=$TOOLS/bin:$PATH auditwheel show "$wheel"
 echo "wheel: $wheel"

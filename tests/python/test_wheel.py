@@ -4,6 +4,7 @@ policy from the wheel's own flashkmeans.libs/, asks the system only for what
 the policy allows, trains, and ships its typing marker and stubs. Skipped
 unless flashkmeans was installed from such a wheel."""
 
+import os
 import pathlib
 import subprocess
 
@@ -39,13 +40,14 @@ def needed_libraries():
     for line in out.splitlines():
         parts = line.split()
         if parts and not parts[0].startswith("/"):
-            needed[parts[0]] = parts[2] if len(parts) > 2 and parts[1] == "=>" else ""
+            found = len(parts) > 2 and parts[1] == "=>" and parts[2] != "not"
+            needed[parts[0]] = os.path.realpath(parts[2]) if found else "not found"
     return needed
 
 
 def test_the_extension_needs_from_the_system_only_what_manylinux_allows():
     needed = needed_libraries()
-    assert "not found" not in needed.values()
+    assert "not found" not in [where for name, where in needed.items() if name != "linux-vdso.so.1"]
     outside = {name: where for name, where in needed.items()
                if name not in SYSTEM and not where.startswith(str(VENDORED))}
     assert outside == {}
@@ -58,7 +60,10 @@ def test_openblas_in_the_process_is_the_wheels_own():
     flashkmeans.Kmeans(4, 3, backend="cpu").train(blobs(300, 4, 3))  # BLAS has run
     maps = pathlib.Path("/proc/self/maps").read_text().splitlines()
     openblas = {line.split()[-1] for line in maps if "libopenblas" in line}
-    assert openblas and all(path.startswith(str(VENDORED)) for path in openblas), openblas
+    # the wheel's own is loaded, and none from the system (faiss-cpu's wheel
+    # may bring its own as well)
+    assert any(path.startswith(str(VENDORED)) for path in openblas), openblas
+    assert not [path for path in openblas if path.startswith(("/usr/", "/lib"))]
 
 
 @pytest.mark.skipif(not flashkmeans.cuda_compiled(), reason="a CPU-only wheel")
@@ -70,7 +75,8 @@ def test_the_cuda_wheel_has_the_cuda_runtime_inside_and_leaves_the_driver_out():
 
 def test_trains_and_assigns():
     x = blobs(4000, 8, 5, seed=2, spread=0.05)
-    km = flashkmeans.Kmeans(8, 5, niter=20, nredo=3, backend="cpu", seed=3)
+    km = flashkmeans.Kmeans(8, 5, niter=20, init="kmeans++", max_points_per_centroid=1000,
+                            backend="cpu", seed=3)
     km.train(x)
     _, labels = km.assign(x)
     d2 = ((x[:, None, :] - km.centroids[None]) ** 2).sum(-1)
