@@ -4,6 +4,7 @@
 #include <flashkmeans/Clustering.h>
 
 #include "engine/check_input.h"
+#include "engine/convergence.h"
 #include "engine/init.h"
 #include "engine/lloyd.h"
 #include "engine/shard.h"
@@ -57,6 +58,9 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                            niter, nredo);
     FAISS_THROW_IF_NOT_FMT(max_points_per_centroid > 0, "max_points_per_centroid must be > 0, got %d",
                            max_points_per_centroid);
+    FAISS_THROW_IF_NOT_FMT(!std::isnan(tol), "tol must be a number, got %g", tol);
+    centroid_shifts.clear();
+    stop_reason = 0;
 
     const Backend backend = resolve_backend(options.backend);
     Place place;
@@ -237,6 +241,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     std::vector<faiss::ClusteringIterationStats> best_iteration_stats;
     std::vector<float> best_centroids;
     std::vector<int32_t> best_labels;
+    std::vector<double> best_shifts;
+    int best_stop = 0;
     const std::vector<float> input_centroids(centroids);
     double t_search_tot = 0;
 
@@ -260,11 +266,18 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             index.train(k, centroids.data());
         }
 
+        std::unique_ptr<Convergence> convergence;
+        if (tol >= 0) {
+            convergence.reset(new Convergence(tol, int64_t(k), int64_t(d)));
+            convergence->start(lloyd);
+        }
         float obj = 0;
+        int iterations = 0;
         for (int i = 0; i < niter; i++) {
             progress_iter = i;
             t_iter = faiss::getmillisecs() / 1000.;
             LloydStep step = lloyd.iterate();
+            iterations = i + 1;
             faiss::InterruptCallback::check();
             t_search_tot += step.seconds_assign * 1000;
             obj = float(step.obj[0]);
@@ -279,11 +292,28 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                        stats.nsplit);
                 fflush(stdout);
             }
+            if (convergence) {
+                const bool done = convergence->converged(lloyd);
+                centroid_shifts.push_back(convergence->shift());
+                if (done) {
+                    break;
+                }
+            }
         }
         lloyd.get_centroids(centroids.data());
         if (verbose) {
             printf("\n");
         }
+        if (convergence) {
+            if (verbose && convergence->stop() != Stop::Iterations) {
+                printf("  Converged after %d iterations: %s\n", iterations,
+                       convergence->stop() == Stop::Unchanged ? "labels unchanged"
+                                                              : "centroid change within tol");
+            }
+            // scikit-learn's labels: the assignment to the final centroids
+            lloyd.assign();
+        }
+        const int stop = convergence ? int(convergence->stop()) : 0;
         if (nredo > 1) {
             if ((lower_is_better && obj < best_obj) || (!lower_is_better && obj > best_obj)) {
                 if (verbose) {
@@ -293,15 +323,20 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                 best_iteration_stats = iteration_stats;
                 best_obj = obj;
                 best_labels = lloyd.labels();
+                best_shifts = centroid_shifts;
+                best_stop = stop;
             }
         } else {
             best_labels = lloyd.labels();
+            best_stop = stop;
         }
     }
     if (nredo > 1) {
         centroids = best_centroids;
         iteration_stats = best_iteration_stats;
+        centroid_shifts = best_shifts;
     }
+    stop_reason = best_stop;
     last_labels.assign(best_labels.begin(), best_labels.end());
     if (niter == 0) {
         last_labels.clear();

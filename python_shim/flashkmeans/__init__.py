@@ -49,22 +49,22 @@ def __dir__():
     return sorted(set(globals()) | {"KMeans"})
 
 
-def cuda_compiled():
+def cuda_compiled() -> bool:
     """True when this build of flashkmeans has the CUDA kernels."""
     return bool(_flashkmeans.cuda_compiled())
 
 
-def cuda_device_count():
+def cuda_device_count() -> int:
     """Number of CUDA devices flashkmeans can use (0 without CUDA)."""
     return int(_flashkmeans.cuda_device_count())
 
 
-def cuda_available():
+def cuda_available() -> bool:
     """True when backend='auto' runs on a GPU here."""
     return cuda_compiled() and cuda_device_count() > 0
 
 
-def empty_cache():
+def empty_cache() -> None:
     """Give back the GPU memory flashkmeans keeps between calls.
 
     On CUDA, the device buffers of a finished call stay in a per-device
@@ -74,6 +74,6 @@ def empty_cache():
     _flashkmeans.empty_cache()
 
 
-def cached_memory_bytes():
+def cached_memory_bytes() -> int:
     """Bytes of GPU memory (and pinned host buffers) kept between calls."""
     return int(_flashkmeans.cached_memory_bytes())

@@ -7,12 +7,16 @@ CUDA tensor is used in place and the results come back as tensors on its
 device.
 """
 
+from __future__ import annotations
+
 import operator
+from typing import Any, Optional
 
 import numpy as np
 
 from . import _arrays
 from . import _flashkmeans as _ext
+from ._typing import Points
 
 __all__ = ["batch_kmeans", "BatchKMeansResult", "parse_metric"]
 
@@ -46,14 +50,24 @@ class BatchKMeansResult(tuple):
     and cupy arrays for cupy input, on the input's device.
     """
 
-    def __new__(cls, labels, centroids, objective, history):
+    def __new__(cls, labels: Any, centroids: Any, objective: Any, history: Any) -> BatchKMeansResult:
         self = tuple.__new__(cls, (labels, centroids, objective))
         self.history = history
         return self
 
-    labels = property(lambda self: self[0])
-    centroids = property(lambda self: self[1])
-    objective = property(lambda self: self[2])
+    history: Any
+
+    @property
+    def labels(self) -> Any:
+        return self[0]
+
+    @property
+    def centroids(self) -> Any:
+        return self[1]
+
+    @property
+    def objective(self) -> Any:
+        return self[2]
 
     def __repr__(self):
         return "BatchKMeansResult(labels={!r}, centroids={!r}, objective={!r})".format(*self)
@@ -72,8 +86,9 @@ def _on_place(points, a):
     return a
 
 
-def batch_kmeans(x, k, niter=25, init_centroids=None, seed=1234, metric="l2",
-                 spherical=False, verbose=False, **options):
+def batch_kmeans(x: Points, k: int, niter: int = 25, init_centroids: Optional[Points] = None,
+                 seed: int = 1234, metric: str = "l2", spherical: bool = False,
+                 verbose: bool = False, **options: Any) -> BatchKMeansResult:
     """Runs `niter` Lloyd iterations on each of the B problems of x (B, n, d).
 
     x: numpy (float32, float16, bfloat16; float64 converted to float32),

@@ -13,7 +13,10 @@ centroids fill the quantizer, and ivf.train() then finds a trained quantizer
 and trains only the encoder (PQ, SQ, ...).
 """
 
+from typing import Any
+
 from . import _arrays
+from ._typing import Points
 from .kmeans import OPTION_NAMES, ClusteringParameters, Kmeans
 
 __all__ = ["train_ivf"]
@@ -31,7 +34,7 @@ def _as_int(v):
     return ord(v) if isinstance(v, str) else int(v)  # SWIG maps `char` to str
 
 
-def train_ivf(index, x, **kwargs):
+def train_ivf(index: Any, x: Points, **kwargs: Any) -> Kmeans:
     """Trains `index` (a faiss IndexIVF*, or an IndexPreTransform around one,
     e.g. from index_factory("PCA64,IVF1024,PQ16")) on x (n, d).
 

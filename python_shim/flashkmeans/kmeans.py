@@ -11,13 +11,18 @@ flashkmeans options (backend, device, dtype, precision, init, memory_budget) are
 as keywords too.
 """
 
+from __future__ import annotations
+
 import operator
 import sys
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays
 from . import _flashkmeans as _ext
+from ._typing import Points
 
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
@@ -59,7 +64,11 @@ class ClusteringParameters:
     Setting a field that does not exist raises AttributeError, as with the
     SWIG object. Fields flashkmeans cannot honour (use_faster_subsampling,
     use_super_kmeans, early_stop_threshold > 0, init_method AFK-MC2)
-    raise ValueError when training starts.
+    raise ValueError when training starts, saying what to use instead.
+    check_input_data_for_NaNs=False is accepted, but points are always
+    checked (the check costs nothing: it reads the norms the engine computes);
+    decode_block_size only concerns faiss's train_encoded and has no effect;
+    afkmc2_chain_length is used only by AFK-MC2, which is rejected.
     """
 
     # name: (kind, default)
@@ -90,7 +99,7 @@ class ClusteringParameters:
     )
     __slots__ = tuple(_FIELDS)
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         for name, (_, default) in self._FIELDS.items():
             object.__setattr__(self, name, default)
         faiss = _faiss()
@@ -114,7 +123,7 @@ class ClusteringParameters:
         object.__setattr__(self, name, value)
 
     @classmethod
-    def from_faiss(cls, cp):
+    def from_faiss(cls, cp: Any) -> ClusteringParameters:
         """A copy of a faiss.ClusteringParameters (e.g. an IVF index's cp)."""
         out = cls()
         for name in cls._FIELDS:
@@ -125,23 +134,33 @@ class ClusteringParameters:
                 setattr(out, name, value)
         return out
 
-    def engine_fields(self):
+    def engine_fields(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in self._ENGINE_FIELDS}
 
-    def check_supported(self):
+    def check_supported(self) -> None:
         if self.use_faster_subsampling:
-            raise ValueError("use_faster_subsampling=True is not supported by flashkmeans")
+            raise ValueError(
+                "use_faster_subsampling=True is not supported by flashkmeans: it subsamples "
+                "with faiss's exact permutation only; leave it False (the same points as "
+                "faiss's default), raise max_points_per_centroid to use every point, or "
+                "subsample x yourself")
         if self.use_super_kmeans:
-            raise ValueError("use_super_kmeans=True is not supported by flashkmeans")
+            raise ValueError(
+                "use_super_kmeans=True (faiss.SuperKMeans, approximate pruned assignment) is "
+                "not supported by flashkmeans, whose assignment is exact: leave it False "
+                "(flashkmeans' exact Lloyd is the fast path), or use faiss.Kmeans for "
+                "SuperKMeans")
         if self.early_stop_threshold > 0:
             raise ValueError(
-                "early_stop_threshold > 0 is not supported by flashkmeans "
-                "(0: stop once the objective is unchanged, as faiss; < 0: run all iterations)"
+                "early_stop_threshold > 0 is not supported by flashkmeans: use 0 (stop once "
+                "the objective is unchanged, as faiss) or < 0 (run all iterations), or "
+                "flashkmeans.KMeans(tol=...) for a convergence tolerance"
             )
         if self.init_method not in (0, 1):
             raise ValueError(
-                f"init_method={self.init_method} is not supported by flashkmeans "
-                "(0: random, 1: k-means++)"
+                f"init_method={self.init_method} (AFK-MC2) is not supported by flashkmeans: "
+                "use init_method=1 (k-means++, exact D^2 sampling on the engine) or 0 "
+                "(random points, faiss's default)"
             )
         if self.niter < 0 or self.nredo < 1:
             raise ValueError(f"need niter >= 0 and nredo >= 1 (got {self.niter}, {self.nredo})")
@@ -150,7 +169,32 @@ class ClusteringParameters:
 
     def __repr__(self):
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._FIELDS)
-        return f"ClusteringParameters({fields})"
+        return f"{type(self).__name__}({fields})"
+
+
+class ProgressiveDimClusteringParameters(ClusteringParameters):
+    """The fields of faiss.ProgressiveDimClusteringParameters: those of
+    ClusteringParameters, niter 10 instead of 25, and
+
+    progressive_dim_steps: number of stages (default 10); stage i clusters
+        the leading int(d ** ((i + 1) / steps)) dimensions, warm-started from
+        stage i - 1's centroids padded with zeros
+    apply_pca: first rotate the points onto their principal axes (default
+        True), so the leading dimensions are those of largest variance
+    """
+
+    _FIELDS = dict(ClusteringParameters._FIELDS, niter=("int", 10),
+                   progressive_dim_steps=("int", 10), apply_pca=("bool", True))
+    __slots__ = ("progressive_dim_steps", "apply_pca")
+
+    def check_supported(self) -> None:
+        super().check_supported()
+        if self.progressive_dim_steps < 1:
+            raise ValueError(f"progressive_dim_steps must be >= 1, got {self.progressive_dim_steps}")
+        if self.spherical:
+            raise ValueError(
+                "spherical=True with progressive_dim_steps is not supported (nor by faiss): "
+                "drop progressive_dim_steps for spherical k-means")
 
 
 def _faiss_early_stop(stats, niter, threshold):
@@ -179,7 +223,7 @@ class FlatIndex:
     """A small stand-in for faiss.IndexFlatL2 / IndexFlatIP, used as
     Kmeans.index when faiss is not installed: add, reset, search, ntotal."""
 
-    def __init__(self, d, metric="l2", options=None):
+    def __init__(self, d: int, metric: str = "l2", options: Optional[Dict[str, Any]] = None) -> None:
         self.d = int(d)
         self.metric = metric
         self.metric_type = METRIC_INNER_PRODUCT if metric == "ip" else METRIC_L2
@@ -188,26 +232,26 @@ class FlatIndex:
         self.reset()
 
     @property
-    def ntotal(self):
+    def ntotal(self) -> int:
         return int(self._xb.shape[0])
 
-    def reset(self):
+    def reset(self) -> None:
         self._xb = np.empty((0, self.d), dtype=np.float32)
 
-    def train(self, x):
+    def train(self, x: Points) -> None:
         pass
 
-    def add(self, x):
+    def add(self, x: Points) -> None:
         x = _arrays.host_float32(x, "x", ndim=2)
         if x.shape[1] != self.d:
             raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
         self._xb = np.concatenate([self._xb, x])
 
-    def reconstruct_n(self, i0=0, ni=None):
+    def reconstruct_n(self, i0: int = 0, ni: Optional[int] = None) -> npt.NDArray[np.float32]:
         ni = self.ntotal - i0 if ni is None else ni
         return self._xb[i0 : i0 + ni].copy()
 
-    def search(self, x, k):
+    def search(self, x: Points, k: int) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """(D, I) of the k nearest stored vectors, faiss's layout: (n, k)
         float32 distances (squared L2, or inner products), int64 ids, -1 where
         fewer than k vectors exist."""
@@ -253,7 +297,11 @@ class Kmeans:
     Kmeans(d, k, **kwargs): kwargs are ClusteringParameters fields (niter=25,
     nredo=1, verbose=False, spherical=False, int_centroids=False, seed=1234,
     max_points_per_centroid=256, ...), `gpu` (False: CPU; True or -1: all
-    GPUs; n: n GPUs, as in faiss) and the flashkmeans options:
+    GPUs; n: n GPUs, as in faiss), `progressive_dim_steps` (as in faiss:
+    ProgressiveDimClustering, PCA then k-means on d ** ((i + 1) / steps)
+    leading dimensions, each stage warm-started; niter=10 per stage and
+    apply_pca=True by default; no weights, init_centroids or spherical) and
+    the flashkmeans options:
 
     backend: 'auto' (default: CUDA when a GPU is visible), 'cpu' or 'cuda'
     device: CUDA device ordinal (default 0, or the device of CUDA input)
@@ -276,7 +324,18 @@ class Kmeans:
     FlatIndex with the same add/reset/search.
     """
 
-    def __init__(self, d, k, **kwargs):
+    d: int
+    k: int
+    cp: ClusteringParameters
+    #: (k, d) float32 after train(), else None
+    centroids: Optional[npt.NDArray[np.float32]]
+    #: the objective of each iteration after train(), else None
+    obj: Optional[npt.NDArray[np.float64]]
+    iteration_stats: Optional[List[Dict[str, float]]]
+    #: a faiss.IndexFlatL2 / IndexFlatIP when faiss is importable, else a FlatIndex
+    index: Any
+
+    def __init__(self, d: int, k: int, **kwargs: Any) -> None:
         d = operator.index(d)
         if d <= 0:
             raise ValueError(f"d must be > 0, got {d}")
@@ -286,9 +345,9 @@ class Kmeans:
         self.options = {}
         self._gpu_given = False
         self.comm = None
-        if "progressive_dim_steps" in kwargs:
-            raise ValueError("progressive_dim_steps (ProgressiveDimClustering) is not supported by flashkmeans")
-        self.cp = ClusteringParameters()
+        # faiss: progressive_dim_steps makes a ProgressiveDimClustering (niter 10)
+        progressive = "progressive_dim_steps" in kwargs
+        self.cp = ProgressiveDimClusteringParameters() if progressive else ClusteringParameters()
         for key, v in kwargs.items():
             if key == "gpu":
                 # faiss: True (== 1) or -1 mean all GPUs; 0 GPUs means the CPU
@@ -309,7 +368,7 @@ class Kmeans:
 
     # -- faiss.Kmeans's methods ------------------------------------------------------
 
-    def set_index(self):
+    def set_index(self) -> None:
         metric = "ip" if self.cp.spherical else "l2"
         faiss = _faiss()
         if faiss is not None:
@@ -317,7 +376,7 @@ class Kmeans:
         else:
             self.index = FlatIndex(self.d, metric, self._host_options())
 
-    def reset(self, k=None):
+    def reset(self, k: Optional[int] = None) -> None:
         """Prepares a new clustering, possibly with another number of centroids."""
         if k is not None:
             k = operator.index(k)
@@ -329,7 +388,8 @@ class Kmeans:
         self.iteration_stats = None
         self.memory_plan = None
 
-    def train(self, x, weights=None, init_centroids=None):
+    def train(self, x: Points, weights: Optional[npt.ArrayLike] = None,
+              init_centroids: Optional[npt.ArrayLike] = None) -> float:
         """Runs k-means on x (n, d); returns the final objective.
 
         x: numpy (float32, float16, bfloat16; float64 is converted to
@@ -347,6 +407,8 @@ class Kmeans:
                 f"number of clusters ({self.k})"
             )
         self.cp.check_supported()
+        if isinstance(self.cp, ProgressiveDimClusteringParameters):
+            return self._train_progressive(pts, weights, init_centroids)
         w = _arrays.host_float32(weights, "weights", ndim=1)
         if w is not None:
             if w.shape != (n,):
@@ -361,13 +423,36 @@ class Kmeans:
         opts = _arrays.with_stream(pts, opts)
         if self.comm is not None:
             opts["comm"] = self.comm
+        _flush()
+        centroids, stats, _, _, _, self.memory_plan = _ext.train_clustering(
+            pts.array, pts.dtype, self.k, self._metric(), self._engine_fields(), opts, w, ic,
+        )
+        return self._trained(centroids, stats)
+
+    def _train_progressive(self, pts: Any, weights: Any, init_centroids: Any) -> float:
+        """faiss's ProgressiveDimClustering, each stage on the engine."""
+        if weights is not None or init_centroids is not None:
+            raise ValueError(
+                "progressive_dim_steps takes no weights or init_centroids (nor does faiss's "
+                "ProgressiveDimClustering): drop progressive_dim_steps to use them")
+        if self.comm is not None:
+            raise ValueError("progressive_dim_steps runs in one process: drop comm to use it")
+        # the PCA and each stage's leading columns are computed on the host
+        x = _arrays.host_float32(pts.source, "x", ndim=2)
+        _flush()
+        centroids, stats = _ext.train_progressive_dim(
+            x, self.k, self._engine_fields(), self.cp.progressive_dim_steps,
+            self.cp.apply_pca, self._engine_options())
+        return self._trained(centroids, stats)
+
+    def _engine_fields(self) -> Dict[str, Any]:
         fields = self.cp.engine_fields()
         if fields["seed"] < 0:  # recent faiss: a negative seed means a random one
             fields["seed"] = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-        _flush()
-        centroids, stats, _, self.memory_plan = _ext.train_clustering(
-            pts.array, pts.dtype, self.k, self._metric(), fields, opts, w, ic,
-        )
+        return fields
+
+    def _trained(self, centroids: Any, stats: List[Tuple[float, ...]]) -> float:
+        """Keeps a run's results as faiss.Kmeans does; the final objective."""
         stats = _faiss_early_stop(stats, self.cp.niter, self.cp.early_stop_threshold)
         self.centroids = centroids
         self.obj = np.array([s[0] for s in stats])
@@ -376,7 +461,7 @@ class Kmeans:
         self.index.add(self.centroids)
         return self.obj[-1] if self.obj.size > 0 else 0.0
 
-    def assign(self, x):
+    def assign(self, x: Points) -> Tuple[Any, Any]:
         """(D, I): distance to and id of the nearest centroid of each row of x.
         numpy in, numpy out; torch / cupy in, the same library and device out."""
         if self.centroids is None:
@@ -412,9 +497,9 @@ class Kmeans:
         return {k: v for k, v in self._engine_options().items() if k != "device"}
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """The backend training runs on here: 'cpu' or 'cuda'."""
         return _ext.resolve_backend(self._engine_options().get("backend") or "auto")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"flashkmeans.Kmeans(d={self.d}, k={self.k}, backend={self.backend!r})"

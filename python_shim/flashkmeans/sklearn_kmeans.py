@@ -9,10 +9,14 @@ This module imports scikit-learn; flashkmeans/__init__.py loads it on the
 first access to flashkmeans.KMeans, so `import flashkmeans` never needs it.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from sklearn.base import (
@@ -37,12 +41,10 @@ from .kmeans import _flush
 
 __all__ = ["KMeans"]
 
-# One engine call runs one Lloyd iteration on every point: no FAISS
-# subsampling (max_points_per_centroid past any n) and no "too few points"
-# warning (min_points_per_centroid 0), as scikit-learn uses every point.
-_ONE_ITERATION = {"niter": 1, "max_points_per_centroid": 2**31 - 1, "min_points_per_centroid": 0}
-# The engine's k-means++ seeding alone: no iteration after it.
-_SEEDING_ONLY = dict(_ONE_ITERATION, niter=0)
+# An engine call runs Lloyd's iterations on every point: no FAISS subsampling
+# (max_points_per_centroid past any n) and no "too few points" warning
+# (min_points_per_centroid 0), as scikit-learn uses every point.
+_ITERATIONS = {"max_points_per_centroid": 2**31 - 1, "min_points_per_centroid": 0}
 # rows of X converted to float64 at a time when summing squared distances
 _CHUNK = 65536
 
@@ -115,22 +117,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         stops once an iteration leaves every label unchanged (strict
         convergence), whatever ``tol``.
 
-        The engine runs a fixed number of iterations (FAISS's semantics) and
-        reports no centre shift, so this estimator runs it one iteration at a
-        time, each starting from the centres the previous one returned, and
-        measures the shift between them. An engine iteration depends only on
-        the points, the weights and the centres it starts from (FAISS's
-        empty-cluster split reseeds its generator every iteration), so the
-        centres are bit for bit those of one multi-iteration engine run. Each
-        call repeats the O(n_features) per-point preparation (squared norms,
-        finiteness check), small next to the O(n_clusters n_features)
-        per-point assignment; on a GPU each call also copies X from host
-        memory to the device again.
+        A run is one engine call: the engine applies this rule between its
+        iterations (on a GPU, X is copied to the device once per run), and
+        labels the training points with the final centres.
 
     verbose : int, default=0
         When > 0, prints one line per iteration (objective at the assignment,
         unweighted as FAISS reports it, and the centre shift) and how each run
-        ended.
+        ended, once the run has returned.
 
     random_state : int, RandomState instance or None, default=None
         Determines the initial centres (for 'k-means++', 'random' and a
@@ -202,21 +196,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        init="k-means++",
-        n_init="auto",
-        max_iter=300,
-        tol=1e-4,
-        verbose=0,
-        random_state=None,
-        copy_x=True,
-        algorithm="lloyd",
-        backend="auto",
-        device=None,
-        dtype="float32",
-        precision="exact",
-    ):
+        init: Union[str, Callable[..., npt.ArrayLike], npt.ArrayLike] = "k-means++",
+        n_init: Union[str, int] = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: Union[int, np.random.RandomState, None] = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+        backend: str = "auto",
+        device: Optional[int] = None,
+        dtype: str = "float32",
+        precision: str = "exact",
+    ) -> None:
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -240,7 +234,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     # -- fitting ------------------------------------------------------------------------
 
     @_fit_parameters
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: npt.ArrayLike, y: Any = None,
+            sample_weight: Union[npt.ArrayLike, float, None] = None) -> KMeans:
         """Compute the k-means clustering of X.
 
         Parameters
@@ -267,11 +262,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
         best = None
         for run in range(n_init):
-            centres = self._initial_centres(init, X, x32, w, w32, k, random_state, opts)
             if self.verbose:
-                print(f"Initialization complete (run {run + 1} of {n_init})", flush=True)
-            centres, n_iter = self._lloyd(x32, w32, centres, max_iter, tol_abs, opts)
-            labels = self._nearest(x32, centres, opts)
+                print(f"Run {run + 1} of {n_init}", flush=True)
+            centres, labels, n_iter = self._run(init, X, x32, w, w32, k, random_state, max_iter,
+                                                tol_abs, opts)
             inertia = _inertia(X, w, centres, labels)
             if best is None or inertia < best[2]:
                 best = (centres, labels, inertia, n_iter)
@@ -294,7 +288,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self
 
     @_fit_parameters
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X: npt.ArrayLike, y: Any = None,
+                    sample_weight: Union[npt.ArrayLike, float, None] = None
+                    ) -> npt.NDArray[np.int32]:
         """Fit on X and return the label of each of its points (``labels_``).
 
         Parameters
@@ -309,7 +305,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self.fit(X, sample_weight=sample_weight).labels_
 
     @_fit_parameters
-    def fit_transform(self, X, y=None, sample_weight=None):
+    def fit_transform(self, X: npt.ArrayLike, y: Any = None,
+                      sample_weight: Union[npt.ArrayLike, float, None] = None
+                      ) -> npt.NDArray[np.floating]:
         """Fit on X and return its distances to the centres (:meth:`transform`).
 
         Parameters
@@ -325,7 +323,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     # -- using the centres ------------------------------------------------------------
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.int32]:
         """Index of the nearest centre of each point of X.
 
         Parameters
@@ -342,7 +340,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         return self._nearest(np.ascontiguousarray(X, dtype=np.float32),
                              self._engine_centres(), self._engine_options())
 
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> npt.NDArray[np.floating]:
         """Euclidean distance of each point of X to each centre.
 
         Parameters
@@ -359,7 +357,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         X = self._checked_input(X)
         return euclidean_distances(X, self.cluster_centers_)
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X: npt.ArrayLike, y: Any = None,
+              sample_weight: Union[npt.ArrayLike, float, None] = None) -> float:
         """Opposite of the inertia of X with respect to the centres.
 
         Parameters
@@ -401,37 +400,29 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     def _engine_centres(self):
         return np.ascontiguousarray(self.cluster_centers_, dtype=np.float32)
 
-    def _lloyd(self, x32, w32, centres, max_iter, tol_abs, opts):
-        """Lloyd's iterations from `centres` until the labels stop changing,
-        the centres move by at most tol_abs, or max_iter iterations: (centres,
-        iterations run). One engine call per iteration (see `tol`)."""
-        k = centres.shape[0]
-        previous = None
-        n_iter = 0
-        for i in range(max_iter):
-            _flush()
-            new, stats, labels, _ = _ext.train_clustering(
-                x32, "float32", k, "l2", _ONE_ITERATION, opts, w32, centres)
-            n_iter = i + 1
-            shift = float(np.square(new.astype(np.float64) - centres).sum())
-            # labels: the assignment to `centres`; n == k has none (the points are the centres)
-            unchanged = (previous is not None and labels.size > 0
-                         and np.array_equal(labels, previous))
-            centres, previous = new, labels
-            if self.verbose:
-                objective = stats[0][0] if stats else 0.0
-                print(f"Iteration {i}: objective {objective:.8g}, centre shift {shift:.8g}",
-                      flush=True)
-            if unchanged:
-                if self.verbose:
-                    print(f"Converged at iteration {i}: strict convergence.", flush=True)
-                break
-            if shift <= tol_abs:
-                if self.verbose:
-                    print(f"Converged at iteration {i}: centre shift {shift:.8g} within "
-                          f"tolerance {tol_abs:.8g}.", flush=True)
-                break
-        return centres, n_iter
+    def _run(self, init, X, x32, w, w32, k, random_state, max_iter, tol_abs, opts):
+        """One run, initial centres and Lloyd's iterations in one engine call
+        (X goes to the device once): (centres, labels, iterations run)."""
+        cp, opts, centres = self._seeding(init, X, x32, w, k, random_state, opts)
+        if self.verbose:
+            print("Initialization complete", flush=True)
+        _flush()
+        new, stats, labels, shifts, stop, _ = _ext.train_clustering(
+            x32, "float32", k, "l2", dict(cp, niter=max_iter), opts, w32, centres, tol=tol_abs)
+        if self.verbose:
+            _print_iterations(stats, shifts, stop, tol_abs)
+        # n_samples == n_clusters has no assignment: the points are the centres
+        labels = labels.astype(np.int32) if labels.size else self._nearest(x32, new, opts)
+        return new, labels, len(stats)
+
+    def _seeding(self, init, X, x32, w, k, random_state, opts):
+        """How a run starts: (engine fields, engine options, initial centres
+        or None when the engine seeds them itself)."""
+        if isinstance(init, str) and init == "k-means++" and (w is None or np.all(w == w[0])):
+            # the engine's D^2 sampling (draws from std::mt19937_64(seed + 1))
+            seed = int(random_state.randint(0, 2**31 - 2))
+            return dict(_ITERATIONS, seed=seed), dict(opts, init="kmeans++"), None
+        return _ITERATIONS, opts, self._given_centres(init, X, x32, w, k, random_state)
 
     @staticmethod
     def _nearest(x32, centres, opts):
@@ -447,19 +438,20 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     # -- initial centres -------------------------------------------------------------------
 
     def _initial_centres(self, init, X, x32, w, w32, k, random_state, opts):
-        """(k, d) float32 initial centres for one run."""
+        """(k, d) float32 initial centres for one run, as fit starts from them."""
+        cp, opts, centres = self._seeding(init, X, x32, w, k, random_state, opts)
+        if centres is None:
+            centres, *_ = _ext.train_clustering(x32, "float32", k, "l2", dict(cp, niter=0),
+                                                opts, w32, None)
+        return centres
+
+    def _given_centres(self, init, X, x32, w, k, random_state):
+        """(k, d) float32 initial centres chosen here, not by the engine."""
         if isinstance(init, str):
             if init == "random":
                 p = None if w is None else w / w.sum()
                 rows = random_state.choice(X.shape[0], size=k, replace=False, p=p)
                 return np.ascontiguousarray(x32[rows])
-            if w is None or np.all(w == w[0]):
-                # the engine's D^2 sampling (draws from std::mt19937_64(seed + 1))
-                seed = int(random_state.randint(0, 2**31 - 2))
-                centres, _, _, _ = _ext.train_clustering(
-                    x32, "float32", k, "l2", dict(_SEEDING_ONLY, seed=seed),
-                    dict(opts, init="kmeans++"), w32, None)
-                return centres
             return _weighted_kmeanspp(X, w, k, random_state).astype(np.float32)
         if callable(init):
             init = self._checked_centres(init(X, k, random_state=random_state), X, "init callable")
@@ -539,6 +531,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         if tol == 0:
             return 0.0
         return float(np.mean(np.var(X, axis=0, dtype=np.float64)) * tol)
+
+
+def _print_iterations(stats, shifts, stop, tol_abs):
+    """The verbose lines of a run, once the engine has returned."""
+    for i, (s, shift) in enumerate(zip(stats, shifts)):
+        print(f"Iteration {i}: objective {s[0]:.8g}, centre shift {shift:.8g}", flush=True)
+    last = len(stats) - 1
+    if stop == "unchanged":
+        print(f"Converged at iteration {last}: strict convergence.", flush=True)
+    elif stop == "tol":
+        print(f"Converged at iteration {last}: centre shift {shifts[-1]:.8g} within "
+              f"tolerance {tol_abs:.8g}.", flush=True)
 
 
 def _integer(value, name, minimum):

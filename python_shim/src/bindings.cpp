@@ -17,6 +17,7 @@
  */
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/Options.h>
+#include <flashkmeans/ProgressiveDimClustering.h>
 #include <flashkmeans/batch.h>
 #include <flashkmeans/errors.h>
 #include <flashkmeans/kernels.h>
@@ -331,14 +332,27 @@ void apply_cp(faiss::ClusteringParameters& cp, const nb::dict& d) {
 
 // --- Entry points -------------------------------------------------------------------------
 
+/// faiss's iteration stats as (obj, time, time_search, imbalance_factor, nsplit) tuples.
+nb::list stats_list(const std::vector<faiss::ClusteringIterationStats>& all) {
+    nb::list stats;
+    for (const auto& s : all) {
+        stats.append(
+                nb::make_tuple(double(s.obj), s.time, s.time_search, s.imbalance_factor, s.nsplit));
+    }
+    return stats;
+}
+
 /// flashkmeans::Clustering on n x d points; returns (centroids k x d,
 /// iteration stats as (obj, time, time_search, imbalance_factor, nsplit)
-/// tuples, labels of the points trained on after subsampling).
+/// tuples, labels of the points trained on after subsampling, each
+/// iteration's centroid shift, and how the kept run stopped: 'niter',
+/// 'unchanged' or 'tol'). tol: Clustering::tol (None: off, FAISS's loop).
 nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_t k,
                            const std::string& metric, const nb::dict& cp_fields,
                            const nb::dict& options,
                            std::optional<nb::ndarray<const float, nb::c_contig>> weights,
-                           std::optional<nb::ndarray<const float, nb::c_contig>> init_centroids) {
+                           std::optional<nb::ndarray<const float, nb::c_contig>> init_centroids,
+                           std::optional<double> tol) {
     Points p = as_points(x, x_dtype, 2);
     const int64_t n = p.shape[0], d = p.shape[1];
     if (d <= 0) throw nb::value_error("points: d must be > 0");
@@ -350,6 +364,12 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     const Metric m = parse_metric(metric);
 
     flashkmeans::Clustering clus(int(d), int(k), cp, opts);
+    if (tol) {
+        if (!(*tol >= 0)) {
+            throw nb::value_error(("tol must be >= 0, got " + std::to_string(*tol)).c_str());
+        }
+        clus.tol = *tol;
+    }
     if (weights) {
         check_host_array(*weights, "weights", {n});
     }
@@ -367,15 +387,35 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     const float* w = weights ? weights->data() : nullptr;
     run_engine([&] { clus.train_typed(n, p.data, p.dtype, p.on_device, *index, w); });
 
-    nb::list stats;
-    for (const auto& s : clus.iteration_stats) {
-        stats.append(nb::make_tuple(double(s.obj), s.time, s.time_search, s.imbalance_factor,
-                                    s.nsplit));
-    }
+    nb::list stats = stats_list(clus.iteration_stats);
     std::vector<float> centroids(clus.centroids);
     const size_t n_labels = clus.last_labels.size();
+    static const char* const stops[] = {"niter", "unchanged", "tol"};
+    const size_t n_shifts = clus.centroid_shifts.size();
     return nb::make_tuple(to_numpy(std::move(centroids), {size_t(k), size_t(d)}), stats,
-                          to_numpy(std::move(clus.last_labels), {n_labels}), clus.memory_plan);
+                          to_numpy(std::move(clus.last_labels), {n_labels}),
+                          to_numpy(std::move(clus.centroid_shifts), {n_shifts}),
+                          stops[clus.stop_reason], clus.memory_plan);
+}
+
+/// flashkmeans::ProgressiveDimClustering on n x d host float32 points;
+/// returns (centroids k x d, iteration stats of every stage).
+nb::tuple train_progressive_dim(const nb::ndarray<const float, nb::c_contig>& x, int64_t k,
+                                const nb::dict& cp_fields, int steps, bool apply_pca,
+                                const nb::dict& options) {
+    check_host_array(x, "points", {-1, -1});
+    const int64_t n = int64_t(x.shape(0)), d = int64_t(x.shape(1));
+    if (d <= 0) throw nb::value_error("points: d must be > 0");
+    if (k <= 0) throw nb::value_error(("k must be > 0, got " + std::to_string(k)).c_str());
+    faiss::ProgressiveDimClusteringParameters cp;
+    apply_cp(cp, cp_fields);
+    cp.progressive_dim_steps = steps;
+    cp.apply_pca = apply_pca;
+    flashkmeans::ProgressiveDimClustering clus(int(d), int(k), cp, make_options(options));
+    run_engine([&] { clus.train(n, x.data()); });
+    std::vector<float> centroids(clus.centroids);
+    return nb::make_tuple(to_numpy(std::move(centroids), {size_t(k), size_t(d)}),
+                          stats_list(clus.iteration_stats));
 }
 
 /// B independent problems of n x d points, `niter` Lloyd iterations each.
@@ -499,9 +539,11 @@ NB_MODULE(_flashkmeans, m) {
           "The backend a name resolves to on this machine ('cpu' or 'cuda').");
     m.def("check_options", [](const nb::dict& d) { (void)make_options(d); }, "options"_a,
           "Raises ValueError/TypeError for a bad flashkmeans option.");
-    m.def("train_clustering", &train_clustering, "x"_a, "x_dtype"_a, "k"_a, "metric"_a,
-          "cp"_a, "options"_a, "weights"_a.none() = nb::none(),
-          "init_centroids"_a.none() = nb::none());
+    m.def("train_clustering", &train_clustering, "x"_a, "x_dtype"_a, "k"_a, "metric"_a, "cp"_a,
+          "options"_a, "weights"_a.none() = nb::none(), "init_centroids"_a.none() = nb::none(),
+          "tol"_a.none() = nb::none());
+    m.def("train_progressive_dim", &train_progressive_dim, "x"_a, "k"_a, "cp"_a, "steps"_a,
+          "apply_pca"_a, "options"_a);
     m.def("batch_kmeans", &batch_kmeans, "x"_a, "x_dtype"_a, "k"_a, "niter"_a, "metric"_a,
           "spherical"_a, "seed"_a, "verbose"_a, "init_centroids"_a.none(), "centroids_out"_a,
           "labels_out"_a.none(), "objective_out"_a.none(), "options"_a);

@@ -176,8 +176,6 @@ def test_bad_option_values_raise_value_error():
         flashkmeans.Kmeans(4, 2, precision="fp8")
     with pytest.raises(ValueError, match="init"):
         flashkmeans.Kmeans(4, 2, init="greedy")
-    with pytest.raises(ValueError, match="progressive"):
-        flashkmeans.Kmeans(4, 2, progressive_dim_steps=3)
     with pytest.raises(TypeError):
         flashkmeans.Kmeans(4, 2, niter="ten")
 

@@ -89,31 +89,97 @@ def test_tol_is_relative_to_the_mean_feature_variance(x):
     np.testing.assert_array_equal(runs[0].labels_, runs[1].labels_)
 
 
-def test_one_engine_call_per_iteration_equals_one_multi_iteration_run(x):
-    # what tol's implementation relies on: iterations chained through the
-    # centres give bit for bit the centres of one engine run
+class CountingEngine:
+    """The extension module, counting the calls that take the points."""
+
+    def __init__(self, ext):
+        self._ext = ext
+        self.calls = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._ext, name)
+        if name in ("train_clustering", "assign"):
+            def counted(*args, **kwargs):
+                self.calls.append(name)
+                return attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("init, n_init, calls", [
+    ("k-means++", 1, 1), ("random", 3, 3), ("array", 1, 1), ("weighted k-means++", 1, 1)])
+def test_fit_makes_one_engine_call_per_run(x, monkeypatch, init, n_init, calls):
+    engine = CountingEngine(sklearn_kmeans._ext)
+    monkeypatch.setattr(sklearn_kmeans, "_ext", engine)
+    w = None
+    if init == "array":
+        init = x[:5]
+    elif init == "weighted k-means++":
+        init, w = "k-means++", np.arange(len(x)) % 3
+    km = KMeans(5, init=init, n_init=n_init, random_state=0, tol=0, backend="cpu")
+    km.fit(x, sample_weight=w)
+    assert km.n_iter_ > 2  # several iterations, in one call each run
+    assert engine.calls == ["train_clustering"] * calls
+
+
+def chained_one_iteration_calls(x, c0, max_iter, tol_abs, w=None):
+    """The estimator's former fit: one engine call per Lloyd iteration, each
+    from the centres the previous one returned, stopping on unchanged labels
+    or a centre shift within tol_abs; labels by a final assignment."""
+    ext = sklearn_kmeans._ext
+    one = {"niter": 1, "max_points_per_centroid": 2**31 - 1, "min_points_per_centroid": 0}
+    opts = {"backend": "cpu"}
+    centres, previous, n_iter = c0, None, 0
+    for i in range(max_iter):
+        new, _, labels, *_ = ext.train_clustering(x, "float32", len(c0), "l2", one, opts, w,
+                                                  centres)
+        n_iter = i + 1
+        shift = float(np.square(new.astype(np.float64) - centres).sum())
+        unchanged = previous is not None and np.array_equal(labels, previous)
+        centres, previous = new, labels
+        if unchanged or shift <= tol_abs:
+            break
+    distances, nearest = np.empty(len(x), np.float32), np.empty(len(x), np.int64)
+    ext.assign(x, "float32", centres, "l2", distances, nearest, opts)
+    return centres, nearest, n_iter
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4, 1e-2, 0.3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_call_run_equals_one_call_per_iteration(x, tol, weighted):
     x = x.astype(np.float32)
     c0 = initial_centres(x, 40).astype(np.float32)
-    for niter in (1, 2, 5):
-        ours = KMeans(40, init=c0, n_init=1, max_iter=niter, tol=0, backend="cpu").fit(x)
-        assert ours.n_iter_ == niter
-        engine = flashkmeans.Kmeans(6, 40, niter=niter, max_points_per_centroid=10**6,
-                                    early_stop_threshold=-1, backend="cpu")
-        engine.train(x, init_centroids=c0)
-        np.testing.assert_array_equal(ours.cluster_centers_, engine.centroids)
+    w = np.random.RandomState(1).uniform(0.5, 2.0, len(x)) if weighted else None
+    ours = KMeans(40, init=c0, n_init=1, tol=tol, backend="cpu").fit(x, sample_weight=w)
+    tol_abs = KMeans._absolute_tol(x, tol)
+    w32 = None if w is None else w.astype(np.float32)
+    centres, labels, n_iter = chained_one_iteration_calls(x, c0, 300, tol_abs, w32)
+    assert ours.n_iter_ == n_iter
+    np.testing.assert_array_equal(ours.cluster_centers_, centres)
+    np.testing.assert_array_equal(ours.labels_, labels)
 
 
-def test_empty_cluster_splits_chain_like_one_engine_run(rs):
-    # two identical initial centres: one cluster is empty and FAISS's split
-    # runs; its generator restarts each iteration, so chaining still agrees
-    x = rs.rand(500, 3).astype(np.float32)
-    c0 = np.vstack([x[:4], x[:1]])
-    ours = KMeans(5, init=c0, n_init=1, max_iter=3, tol=0, backend="cpu").fit(x)
-    engine = flashkmeans.Kmeans(3, 5, niter=3, max_points_per_centroid=10**6,
+@pytest.mark.parametrize("max_iter", [1, 2, 5])
+def test_max_iter_runs_exactly_that_many_iterations_like_faiss(x, max_iter):
+    x = x.astype(np.float32)
+    c0 = initial_centres(x, 40).astype(np.float32)
+    ours = KMeans(40, init=c0, n_init=1, max_iter=max_iter, tol=0, backend="cpu").fit(x)
+    assert ours.n_iter_ == max_iter
+    engine = flashkmeans.Kmeans(6, 40, niter=max_iter, max_points_per_centroid=10**6,
                                 early_stop_threshold=-1, backend="cpu")
     engine.train(x, init_centroids=c0)
-    assert engine.iteration_stats[0]["nsplit"] == 1
     np.testing.assert_array_equal(ours.cluster_centers_, engine.centroids)
+
+
+def test_kmeanspp_in_the_run_call_starts_from_the_seeding_alone(x):
+    # the one-call run seeds as the engine's seeding-only call does
+    x32 = x.astype(np.float32)
+    km = KMeans(9, random_state=5, max_iter=1, tol=0, backend="cpu")
+    c0 = km._initial_centres("k-means++", x, x32, None, None, 9, np.random.RandomState(5),
+                             km._engine_options())
+    km.fit(x32)
+    centres, _, _ = chained_one_iteration_calls(x32, c0, 1, 0.0)
+    np.testing.assert_array_equal(km.cluster_centers_, centres)
 
 
 def test_labels_are_predict_of_the_training_points_and_score_is_minus_inertia(x):

@@ -51,13 +51,25 @@ struct Clustering : faiss::Clustering {
             const float* weights = nullptr);
 
     /// Labels of the last iteration's assignment, for the points trained on
-    /// (after subsampling); empty before train().
+    /// (after subsampling); empty before train(). With tol >= 0, the
+    /// assignment to the final centroids instead (scikit-learn's labels_).
     std::vector<int64_t> last_labels;
 
     /// How the last train() held the points (Options::memory_budget):
     /// "resident", or "streamed in 12 chunks of 4096 points, 25.0% resident";
     /// empty before train().
     std::string memory_plan;
+    /// scikit-learn's stopping rule, < 0 (default): off, every redo runs all
+    /// niter iterations as in FAISS. >= 0: a redo stops after an iteration
+    /// that leaves every label unchanged or moves the centroids by at most
+    /// tol (squared Frobenius norm of the change, in squared units of x).
+    double tol = -1;
+    /// With tol >= 0, each iteration's squared Frobenius norm of the
+    /// centroid change, kept as iteration_stats is (across redos).
+    std::vector<double> centroid_shifts;
+    /// With tol >= 0, how the kept redo stopped: 0 after niter iterations,
+    /// 1 labels unchanged, 2 centroid change within tol.
+    int stop_reason = 0;
 };
 
 } // namespace flashkmeans
