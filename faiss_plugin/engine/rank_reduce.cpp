@@ -112,7 +112,7 @@ void RankReduce::reduce_scatter() {
         uint8_t* src = static_cast<uint8_t*>(s.data);
         copy_rows_async(place_, send_.get() + s.at, Bk, src, row, size_t(full), row);
         copy_rows_async(place_, send_.get() + size_t(full) * Bk + s.at, Bk,
-                           src + size_t(full) * row, row, rest > 0 ? 1 : 0, size_t(rest) * s.elem);
+                        src + size_t(full) * row, row, rest > 0 ? 1 : 0, size_t(rest) * s.elem);
     }
     comm_->alltoall_on(place_, send_.get(), received_.get(), Bk);
     for (const Segment& s : segments_) {
@@ -126,8 +126,8 @@ void RankReduce::reduce_scatter() {
         uint8_t* dst = static_cast<uint8_t*>(s.data);
         copy_rows_async(place_, dst, row, received_.get() + s.at, Bk, size_t(full), row);
         copy_rows_async(place_, dst + size_t(full) * row, row,
-                           received_.get() + size_t(full) * Bk + s.at, Bk, rest > 0 ? 1 : 0,
-                           size_t(rest) * s.elem);
+                        received_.get() + size_t(full) * Bk + s.at, Bk, rest > 0 ? 1 : 0,
+                        size_t(rest) * s.elem);
     }
 }
 
@@ -135,7 +135,7 @@ void RankReduce::stats(const int32_t* counts, double* stats, double* scratch) {
     kernels::iteration_stats(place_, nullptr, 0, counts, k_, batch_, stats, scratch);
     // the objective, every third double
     copy_rows_async(place_, stats, 3 * sizeof(double), obj_.get(), 3 * sizeof(double),
-                       size_t(batch_), sizeof(double));
+                    size_t(batch_), sizeof(double));
 }
 
 std::vector<double> RankReduce::sum(const std::vector<double>& mine) const {
