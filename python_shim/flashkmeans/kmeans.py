@@ -296,8 +296,10 @@ class Kmeans:
 
     Kmeans(d, k, **kwargs): kwargs are ClusteringParameters fields (niter=25,
     nredo=1, verbose=False, spherical=False, int_centroids=False, seed=1234,
-    max_points_per_centroid=256, ...), `gpu` (False: CPU; True or -1: all
-    GPUs; n: n GPUs, as in faiss), `progressive_dim_steps` (as in faiss:
+    max_points_per_centroid=256, ...), `gpu` (False or 0: the CPU; True, -1
+    or n > 0: the CUDA backend, on the one GPU `device`: faiss spreads over
+    n GPUs, one process of flashkmeans drives one; for several, run one
+    process per GPU with `comm`), `progressive_dim_steps` (as in faiss:
     ProgressiveDimClustering, PCA then k-means on d ** ((i + 1) / steps)
     leading dimensions, each stage warm-started; niter=10 per stage and
     apply_pca=True by default; no weights, init_centroids or spherical) and
@@ -350,7 +352,8 @@ class Kmeans:
         self.cp = ProgressiveDimClusteringParameters() if progressive else ClusteringParameters()
         for key, v in kwargs.items():
             if key == "gpu":
-                # faiss: True (== 1) or -1 mean all GPUs; 0 GPUs means the CPU
+                # faiss: True (== 1) or -1 mean all GPUs, 0 the CPU; any GPU
+                # count runs on one GPU here (see the class docstring)
                 if v == True or v == -1:  # noqa: E712 (faiss's own test)
                     v = _ext.cuda_device_count()
                 self.gpu = v
