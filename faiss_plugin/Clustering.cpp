@@ -60,6 +60,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                            max_points_per_centroid);
     FAISS_THROW_IF_NOT_FMT(!std::isnan(tol), "tol must be a number, got %g", tol);
     centroid_shifts.clear();
+    skipped_work.clear();
+    near_ties.clear();
     stop_reason = 0;
 
     const Backend backend = resolve_backend(options.backend);
@@ -204,6 +206,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     cfg.int_centroids = int_centroids;
     cfg.k_frozen = frozen_centroids ? n_input_centroids : 0;
     cfg.memory_budget = options.memory_budget;
+    cfg.prune = options.prune;
     if (shard.distributed()) {
         cfg.comm = shard.comm;
     }
@@ -241,7 +244,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     std::vector<faiss::ClusteringIterationStats> best_iteration_stats;
     std::vector<float> best_centroids;
     std::vector<int32_t> best_labels;
-    std::vector<double> best_shifts;
+    std::vector<double> best_shifts, best_skipped;
+    std::vector<int64_t> best_near_ties;
     int best_stop = 0;
     const std::vector<float> input_centroids(centroids);
     double t_search_tot = 0;
@@ -285,11 +289,19 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                                                      t_search_tot / 1000, step.imbalance[0],
                                                      step.nsplit[0]};
             iteration_stats.push_back(stats);
+            if (options.prune) {
+                skipped_work.push_back(step.skipped[0]);
+                near_ties.push_back(step.near_ties[0]);
+            }
             if (verbose) {
+                char pruned[64] = "";
+                if (options.prune) {
+                    snprintf(pruned, sizeof(pruned), " skipped=%.1f%%", 100 * step.skipped[0]);
+                }
                 printf("  Iteration %d (%.2f s, search %.2f s): "
-                       "objective=%g imbalance=%.3f nsplit=%d       \r",
+                       "objective=%g imbalance=%.3f nsplit=%d%s       \r",
                        i, stats.time, stats.time_search, stats.obj, stats.imbalance_factor,
-                       stats.nsplit);
+                       stats.nsplit, pruned);
                 fflush(stdout);
             }
             if (convergence) {
@@ -324,6 +336,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                 best_obj = obj;
                 best_labels = lloyd.labels();
                 best_shifts = centroid_shifts;
+                best_skipped = skipped_work;
+                best_near_ties = near_ties;
                 best_stop = stop;
             }
         } else {
@@ -335,6 +349,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         centroids = best_centroids;
         iteration_stats = best_iteration_stats;
         centroid_shifts = best_shifts;
+        skipped_work = best_skipped;
+        near_ties = best_near_ties;
     }
     stop_reason = best_stop;
     last_labels.assign(best_labels.begin(), best_labels.end());

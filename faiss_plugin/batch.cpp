@@ -62,6 +62,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     cfg.precision = options.precision;
     cfg.spherical = params.spherical;
     cfg.memory_budget = options.memory_budget;
+    cfg.prune = options.prune;
     Lloyd lloyd(place, data, cfg);
 
     if (params.init_centroids) {

@@ -130,6 +130,10 @@ void flash_assign(const Place& place, const AssignArgs& a) {
             "flash_assign: the L2 metric needs centroid_norms");
     require(a.distances == nullptr || a.metric != Metric::L2 || a.x_norms != nullptr,
             "flash_assign: L2 distances need x_norms");
+    require(a.second == nullptr || a.metric != Metric::L2 || a.x_norms != nullptr,
+            "flash_assign: L2 runner-up scores need x_norms");
+    require(a.second == nullptr || !on_cuda(place),
+            "flash_assign: runner-up scores are computed on the CPU backend only");
     if (a.n == 0) {
         return;
     }

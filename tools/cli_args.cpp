@@ -78,6 +78,9 @@ const Command kTrain = {
                          "per-point weights (.npy 1-D or n x 1, or .fvecs with d=1)"},
                         {"--init", nullptr, "random|kmeans++",
                          "initial centroids: random distinct points as FAISS (default) or k-means++"},
+                        {"--prune", nullptr, nullptr,
+                         "exact pruning (CPU backend): skip points whose label provably stays;\n"
+                         "labels equal the unpruned run's except counted near-ties"},
                 },
                 kBackendFlags,
                 {

@@ -100,6 +100,7 @@ int run_train(const Args& args) {
     cp.verbose = !quiet;
     const faiss::MetricType metric = metric_from(args);
     Options options = options_from(args);
+    options.prune = args.flag("--prune");
     const Options one_process = options; // for the labels' assignment, rank by rank
     options.comm = world.comm;
     const std::string out_path = args.str("--output");
@@ -231,6 +232,19 @@ int run_train(const Args& args) {
                 cp.nredo > 1 ? (" (" + std::to_string(cp.nredo) + " redos)").c_str() : "", obj,
                 st.empty() ? 1.0 : st.back().imbalance_factor);
     std::printf("  points: %s\n", clus.memory_plan.c_str());
+    if (!clus.skipped_work.empty()) {
+        // the share of the assignment's work the bounds saved, over the run
+        double skipped = 0;
+        int64_t ties = 0;
+        for (size_t i = 0; i < clus.skipped_work.size(); i++) {
+            skipped += clus.skipped_work[i];
+            ties += clus.near_ties[i];
+        }
+        std::printf("  pruning: %.1f%% of the assignment skipped on average, last iteration "
+                    "%.1f%%; %lld near-ties recomputed\n",
+                    100 * skipped / double(clus.skipped_work.size()),
+                    100 * clus.skipped_work.back(), (long long)ties);
+    }
     char labels_time[64] = "";
     if (!labels_path.empty()) {
         std::snprintf(labels_time, sizeof(labels_time), ", labels %.2f s", t_labels);

@@ -127,6 +127,13 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                               ? update_workspace_bytes(place_, plan_.chunk_rows, dp, k, 1, true)
                               : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
+    if (cfg_.prune) {
+        if (cuda) {
+            throw InputError("prune=True runs on the CPU backend only for now; use backend='cpu' "
+                             "or drop prune");
+        }
+        pruner_.reset(new Pruner(cfg_.metric, n, k, d, B));
+    }
     assigned_end_.assign(size_t(B), 0);
     n_total_ = n;
     if (cfg_.comm && cfg_.comm->size() > 1) {
@@ -350,6 +357,9 @@ void Lloyd::set_centroids(const float* c) {
     copy_rows(place_, centroids_.get(), dp_ * sizeof(float), c, row, size_t(cfg_.k) * data_.batch,
               row);
     prepared_ = false;
+    if (pruner_) {
+        pruner_->reset();
+    }
 }
 
 void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
@@ -370,6 +380,9 @@ void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
         copy_within(place_, centroids_.get(), tmp.get(), tmp.size() * sizeof(float));
     }
     prepared_ = false;
+    if (pruner_) {
+        pruner_->reset();
+    }
 }
 
 void Lloyd::get_centroids(float* out) const {
@@ -394,10 +407,10 @@ void Lloyd::assign() {
     if (!prepared_) {
         prepare_centroids();
     }
-    if (plan_.streamed) {
-        streamed_pass(false);
+    if (plan_.streamed && !pruner_) {
+        streamed_pass(true, false);
     } else {
-        run_assign();
+        run_assign(); // the pruned assignment reads the points in place
     }
 }
 
@@ -440,13 +453,20 @@ UpdateArgs Lloyd::update_args() const {
 }
 
 void Lloyd::run_assign() {
-    flash_assign(place_, assign_args());
+    if (pruner_) {
+        pruned_ = pruner_->assign(assign_args());
+    } else {
+        flash_assign(place_, assign_args());
+    }
 }
 
 void Lloyd::assign_and_update() {
     assign_timer_.start();
     if (plan_.streamed) {
-        streamed_pass(true);
+        if (pruner_) {
+            run_assign(); // the CPU reads the points in place: only the update streams
+        }
+        streamed_pass(!pruner_, true);
         assign_timer_.stop();
         return;
     }
@@ -515,6 +535,12 @@ LloydStep Lloyd::iterate() {
     std::vector<int32_t> n_empty(B);
     std::memcpy(n_empty.data(), stats + 3 * B, size_t(B) * sizeof(int32_t));
     step.seconds_assign = assign_timer_.seconds();
+    step.skipped.assign(B, 0.0);
+    step.near_ties.assign(B, 0);
+    if (pruner_) {
+        step.skipped = pruned_.skipped;
+        step.near_ties = pruned_.near_ties;
+    }
 
     step.obj.assign(B, 0.0);
     step.nsplit.assign(B, 0);

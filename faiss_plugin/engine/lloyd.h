@@ -12,6 +12,7 @@
 #pragma once
 
 #include "device_memory.h"
+#include "prune.h"
 #include "rank_reduce.h"
 #include "stream_plan.h"
 
@@ -56,6 +57,9 @@ struct LloydConfig {
     /// whatever the budget, with the resident rows a budget leaves (none
     /// without one, unless used in place); 0: the budget decides
     int64_t chunk_rows = 0;
+    /// Options::prune: skip the assignment of points whose label the bounds
+    /// prove (prune.h; CPU backend)
+    bool prune = false;
     /// The ranks of a data-parallel run, each with its own shard of the
     /// points (null or one rank: this process alone). Every rank must build
     /// the engine and call iterate() the same number of times.
@@ -72,6 +76,11 @@ struct LloydStep {
     /// time in the assignment (device time on CUDA); streamed, the whole
     /// pass over the chunks (assignment, update and the copies it waits for)
     double seconds_assign = 0;
+    /// with LloydConfig::prune (else 0): the share of the assignment's work
+    /// skipped, and the survivors whose label an unpruned assignment might
+    /// have rounded the other way (PruneStep)
+    std::vector<double> skipped;
+    std::vector<int64_t> near_ties;
 };
 
 class Lloyd {
@@ -169,8 +178,9 @@ class Lloyd {
     /// Every point of every problem, [g0, g0 + m) of the B n rows at a time,
     /// in order, where the kernels read it (resident or brought by chunks_).
     void for_each_chunk(const std::function<void(int64_t g0, int64_t m, const void* rows)>& work);
-    /// One pass over the chunks: the assignment, and the update accumulating.
-    void streamed_pass(bool update);
+    /// One pass over the chunks: the assignment (unless done already), and
+    /// the update accumulating.
+    void streamed_pass(bool assign, bool update);
     /// Rows [i0, i1) of problem b at x: their assignment (on the CPU in the
     /// blocks of one call over all points, ahead of the chunk when needed)
     void assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x);
@@ -215,6 +225,9 @@ class Lloyd {
     PlaceGraph step_graph_;
     /// The exchange across ranks; null with one rank
     std::unique_ptr<RankReduce> ranks_;
+    /// LloydConfig::prune's bounds, and what the last assignment skipped
+    std::unique_ptr<Pruner> pruner_;
+    PruneStep pruned_;
     int64_t n_total_ = 0; // points over all ranks
 };
 

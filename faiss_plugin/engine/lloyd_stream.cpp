@@ -32,6 +32,9 @@ StreamSizes Lloyd::stream_sizes(bool in_place) const {
     s.fixed_bytes += size_t(k) * dp * B *
                      (2 * sizeof(float) + (cfg_.compute_dtype != DType::Float32 ? esz : 0));
     s.fixed_bytes += size_t(k) * B * 3 * 4;
+    if (cfg_.prune) {
+        s.fixed_bytes += Pruner::bytes(n, k, d, B);
+    }
     s.fixed_bytes += (size_t(3) * B + (size_t(B) + 1) / 2 +
                       size_t(iteration_stats_scratch(place_, n, k, B))) *
                      sizeof(double);
@@ -66,7 +69,7 @@ void Lloyd::for_each_chunk(
     }
 }
 
-void Lloyd::streamed_pass(bool update) {
+void Lloyd::streamed_pass(bool assign, bool update) {
     const int64_t n = data_.n;
     const size_t row = size_t(dp_) * dtype_size(cfg_.compute_dtype);
     std::fill(assigned_end_.begin(), assigned_end_.end(), 0);
@@ -77,7 +80,9 @@ void Lloyd::streamed_pass(bool update) {
             const int64_t b = g / n, i0 = g - b * n;
             const int64_t i1 = std::min(n, i0 + (g0 + m - g));
             const void* x = static_cast<const uint8_t*>(rows) + size_t(g - g0) * row;
-            assign_piece(b, i0, i1, x);
+            if (assign) {
+                assign_piece(b, i0, i1, x);
+            }
             if (update) {
                 update_piece(b, i0, i1, x);
             }

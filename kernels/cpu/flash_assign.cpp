@@ -57,6 +57,7 @@ struct Problem {
     bool l2;
     int32_t* labels;
     float* distances; // optional
+    float* second;    // optional: the runner-up's value
 };
 
 Problem problem(const kernels::AssignArgs& a, int64_t b) {
@@ -71,6 +72,7 @@ Problem problem(const kernels::AssignArgs& a, int64_t b) {
     p.x_norms = (p.l2 && a.x_norms) ? a.x_norms + b * a.n : nullptr;
     p.labels = a.labels + b * a.n;
     p.distances = a.distances ? a.distances + b * a.n : nullptr;
+    p.second = a.second ? a.second + b * a.n : nullptr;
     return p;
 }
 
@@ -81,17 +83,22 @@ inline float l2_distance(float x_norm, float c_norm, float ip) {
 }
 
 /// Running best of one row: L2 keeps the smallest distance, IP the largest
-/// inner product; the first index wins among equal values.
+/// inner product; the first index wins among equal values. `second` is the
+/// best value among the others (equal to `value` after a tie).
 struct Best {
-    float value;
+    float value, second;
     int32_t arg = -1;
     explicit Best(bool l2)
             : value(l2 ? std::numeric_limits<float>::infinity()
-                       : -std::numeric_limits<float>::infinity()) {}
+                       : -std::numeric_limits<float>::infinity()),
+              second(value) {}
     void fold(bool l2, float v, int64_t j) {
         if (l2 ? v < value : v > value) {
+            second = value;
             value = v;
             arg = int32_t(j);
+        } else if (l2 ? v < second : v > second) {
+            second = v;
         }
     }
 };
@@ -134,6 +141,9 @@ inline void store(const Problem& p, const std::vector<int32_t>& canon, int64_t i
     if (p.distances) {
         p.distances[i] = b.value;
     }
+    if (p.second) {
+        p.second[i] = b.second;
+    }
 }
 
 /// Fewer points than FAISS's BLAS threshold: FAISS's direct distances.
@@ -156,13 +166,15 @@ void assign_direct(const Problem& p, const std::vector<int32_t>& canon) {
 /// its running best. Four lanes each keep their own (best, first index); the
 /// lanes then combine by (value, index), which is the serial scan's result.
 /// The arithmetic is the scalar formula's, one operation at a time (no FMA),
-/// so every value rounds as FAISS's does.
+/// so every value rounds as FAISS's does. kSecond: also the runner-up, each
+/// lane keeping its own, the others' bests joining them at the end.
+template <bool kSecond>
 void fold_row(const float* ip, int64_t kc, int64_t j0, const float* c_norms, float x_norm, bool l2,
               Best& best) {
     int64_t j = 0;
 #if defined(__SSE2__)
     const __m128 xn = _mm_set1_ps(x_norm), two = _mm_set1_ps(2.f), zero = _mm_setzero_ps();
-    __m128 lane_best = _mm_set1_ps(best.value);
+    __m128 lane_best = _mm_set1_ps(best.value), lane_second = _mm_set1_ps(best.second);
     __m128i lane_arg = _mm_set1_epi32(-1), jv = _mm_setr_epi32(0, 1, 2, 3);
     const __m128i four = _mm_set1_epi32(4);
     for (; j + 4 <= kc; j += 4) {
@@ -172,17 +184,24 @@ void fold_row(const float* ip, int64_t kc, int64_t j0, const float* c_norms, flo
             s = _mm_sub_ps(_mm_add_ps(xn, _mm_loadu_ps(c_norms + j)), _mm_mul_ps(two, s));
             s = _mm_max_ps(s, zero); // the clamp: s < 0 ? 0 : s (no -0 or NaN here)
             better = _mm_cmplt_ps(s, lane_best);
+            if (kSecond) { // the loser of (s, best) may be the new runner-up
+                lane_second = _mm_min_ps(lane_second, _mm_max_ps(s, lane_best));
+            }
         } else {
             better = _mm_cmpgt_ps(s, lane_best);
+            if (kSecond) {
+                lane_second = _mm_max_ps(lane_second, _mm_min_ps(s, lane_best));
+            }
         }
         lane_best = _mm_or_ps(_mm_and_ps(better, s), _mm_andnot_ps(better, lane_best));
         const __m128i b = _mm_castps_si128(better);
         lane_arg = _mm_or_si128(_mm_and_si128(b, jv), _mm_andnot_si128(b, lane_arg));
         jv = _mm_add_epi32(jv, four);
     }
-    alignas(16) float v[4];
+    alignas(16) float v[4], v2[4];
     alignas(16) int32_t a[4];
     _mm_store_ps(v, lane_best);
+    _mm_store_ps(v2, lane_second);
     _mm_store_si128(reinterpret_cast<__m128i*>(a), lane_arg);
     int lane = -1;
     for (int l = 0; l < 4; l++) {
@@ -191,6 +210,19 @@ void fold_row(const float* ip, int64_t kc, int64_t j0, const float* c_norms, flo
         }
         if (lane < 0 || (l2 ? v[l] < v[lane] : v[l] > v[lane]) || (v[l] == v[lane] && a[l] < a[lane])) {
             lane = l;
+        }
+    }
+    if (kSecond) {
+        // every lane's runner-up, and the bests of the lanes not chosen (a
+        // lane that found nothing holds the running best, a real value too)
+        for (int l = 0; l < 4; l++) {
+            float c = v2[l];
+            if (lane >= 0 && l != lane && (l2 ? v[l] < c : v[l] > c)) {
+                c = v[l];
+            }
+            if (l2 ? c < best.second : c > best.second) {
+                best.second = c;
+            }
         }
     }
     if (lane >= 0) {
@@ -232,8 +264,14 @@ void assign_blocks(const Problem& p, const std::vector<int32_t>& canon) {
                         p.c + j0 * p.d, int(p.d), p.x + i0 * p.d, int(p.d), 0.0f, ip.data(),
                         int(kc));
             for (int64_t i = 0; i < m; i++) {
-                fold_row(ip.data() + i * kc, kc, j0, p.l2 ? p.c_norms + j0 : nullptr,
-                         p.l2 ? xn[i] : 0.f, p.l2, best[size_t(i)]);
+                const float* row = ip.data() + i * kc;
+                const float* cn = p.l2 ? p.c_norms + j0 : nullptr;
+                const float xni = p.l2 ? xn[i] : 0.f;
+                if (p.second) {
+                    fold_row<true>(row, kc, j0, cn, xni, p.l2, best[size_t(i)]);
+                } else {
+                    fold_row<false>(row, kc, j0, cn, xni, p.l2, best[size_t(i)]);
+                }
             }
         }
         for (int64_t i = 0; i < m; i++) {

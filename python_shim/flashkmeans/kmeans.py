@@ -7,7 +7,7 @@
 
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
-flashkmeans options (backend, device, dtype, precision, init, memory_budget) are accepted
+flashkmeans options (backend, device, dtype, precision, init, memory_budget, prune) are accepted
 as keywords too.
 """
 
@@ -27,13 +27,14 @@ from ._typing import Points
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
 #: flashkmeans options accepted as keywords next to the ClusteringParameters.
-OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget")
+OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget", "prune")
 
 # faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
 METRIC_INNER_PRODUCT = 0
 METRIC_L2 = 1
 
-_STAT_FIELDS = ("obj", "time", "time_search", "imbalance_factor", "nsplit")
+# a pruned run's stats add the share of the assignment skipped and the near-ties
+_STAT_FIELDS = ("obj", "time", "time_search", "imbalance_factor", "nsplit", "skipped", "near_ties")
 
 
 def _faiss():
@@ -315,6 +316,12 @@ class Kmeans:
         bound on the CPU, the GPU's free memory on CUDA); host points beyond
         it are streamed in chunks every iteration (numpy memmaps are read in
         place). After train(), memory_plan says "resident" or how it streamed.
+    prune: exact pruning (default False; CPU backend): after the first
+        iteration, points whose label provably stays are not compared with
+        every centroid. Labels equal the unpruned run's except counted
+        near-ties, the objective agrees to float rounding (faiss's bitwise
+        parity no longer holds); iteration_stats gain 'skipped' (share of
+        the assignment's work skipped) and 'near_ties'.
     comm: an mpi4py communicator (e.g. MPI.COMM_WORLD) for data-parallel
         training: every rank calls train() with its own rows, in rank
         order, and gets the centroids of one run on all the rows together

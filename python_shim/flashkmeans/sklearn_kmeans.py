@@ -137,8 +137,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         it is C-contiguous float32 already).
 
     algorithm : {'lloyd', 'elkan'}, default='lloyd'
-        Accepted for scikit-learn compatibility; both run Lloyd's algorithm
-        (Elkan's gives the same clustering, with fewer distance computations).
+        Both run Lloyd's algorithm. 'elkan', as in scikit-learn, skips the
+        distances that bounds prove useless: on the CPU backend it turns on
+        the engine's exact pruning (``flashkmeans.Kmeans(prune=True)``: the
+        same labels except counted near-ties); on CUDA, where the engine does
+        not prune yet, it runs as 'lloyd'.
 
     backend : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the engine runs: 'auto' takes a CUDA GPU when one is visible.
@@ -391,6 +394,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         opts = {"backend": self.backend, "device": self.device, "dtype": self.dtype,
                 "precision": self.precision}
         _ext.check_options(opts)  # ValueError naming a bad value
+        # Elkan's algorithm is Lloyd's with bounds that skip distances: the
+        # engine's exact pruning, which runs on the CPU backend
+        if self.algorithm == "elkan" and _ext.resolve_backend(self.backend or "auto") == "cpu":
+            opts["prune"] = True
         if (_ext_dtype(self.dtype or "float32") != "float32"
                 and _ext.resolve_backend(self.backend or "auto") == "cpu"):
             raise ValueError(f"dtype={self.dtype!r} needs the CUDA backend; the CPU backend "

@@ -239,7 +239,7 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 // --- Options --------------------------------------------------------------------------
 
 /// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
-/// memory_budget, stream, comm}; bad names raise ValueError.
+/// memory_budget, prune, stream, comm}; bad names raise ValueError.
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -266,6 +266,11 @@ Options make_options(const nb::dict& d) {
                                     .c_str());
                 }
                 o.memory_budget = size_t(bytes);
+            } else if (key == "prune") {
+                if (!nb::isinstance<bool>(value)) {
+                    throw nb::type_error("prune must be True or False");
+                }
+                o.prune = nb::cast<bool>(value);
             } else if (key == "comm") {
                 // an mpi4py communicator: this rank trains on its own shard
                 o.comm = std::make_shared<Mpi4pyCommunicator>(nb::borrow(value));
@@ -332,12 +337,21 @@ void apply_cp(faiss::ClusteringParameters& cp, const nb::dict& d) {
 
 // --- Entry points -------------------------------------------------------------------------
 
-/// faiss's iteration stats as (obj, time, time_search, imbalance_factor, nsplit) tuples.
-nb::list stats_list(const std::vector<faiss::ClusteringIterationStats>& all) {
+/// faiss's iteration stats as (obj, time, time_search, imbalance_factor, nsplit)
+/// tuples; a pruned run's add (skipped, near_ties) (Clustering::skipped_work).
+nb::list stats_list(const std::vector<faiss::ClusteringIterationStats>& all,
+                    const std::vector<double>& skipped = {},
+                    const std::vector<int64_t>& near_ties = {}) {
     nb::list stats;
-    for (const auto& s : all) {
-        stats.append(
-                nb::make_tuple(double(s.obj), s.time, s.time_search, s.imbalance_factor, s.nsplit));
+    for (size_t i = 0; i < all.size(); i++) {
+        const auto& s = all[i];
+        if (i < skipped.size()) {
+            stats.append(nb::make_tuple(double(s.obj), s.time, s.time_search, s.imbalance_factor,
+                                        s.nsplit, skipped[i], near_ties[i]));
+        } else {
+            stats.append(nb::make_tuple(double(s.obj), s.time, s.time_search, s.imbalance_factor,
+                                        s.nsplit));
+        }
     }
     return stats;
 }
@@ -387,7 +401,7 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
     const float* w = weights ? weights->data() : nullptr;
     run_engine([&] { clus.train_typed(n, p.data, p.dtype, p.on_device, *index, w); });
 
-    nb::list stats = stats_list(clus.iteration_stats);
+    nb::list stats = stats_list(clus.iteration_stats, clus.skipped_work, clus.near_ties);
     std::vector<float> centroids(clus.centroids);
     const size_t n_labels = clus.last_labels.size();
     static const char* const stops[] = {"niter", "unchanged", "tol"};

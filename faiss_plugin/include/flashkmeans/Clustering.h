@@ -67,6 +67,12 @@ struct Clustering : faiss::Clustering {
     /// With tol >= 0, each iteration's squared Frobenius norm of the
     /// centroid change, kept as iteration_stats is (across redos).
     std::vector<double> centroid_shifts;
+    /// With Options::prune, each iteration's share of the assignment's work
+    /// skipped (0 for the first of each redo), and the survivors whose label
+    /// an unpruned assignment might have rounded the other way; kept as
+    /// iteration_stats is (across redos). Empty without prune.
+    std::vector<double> skipped_work;
+    std::vector<int64_t> near_ties;
     /// With tol >= 0, how the kept redo stopped: 0 after niter iterations,
     /// 1 labels unchanged, 2 centroid change within tol.
     int stop_reason = 0;

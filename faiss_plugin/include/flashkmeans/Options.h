@@ -43,6 +43,13 @@ struct Options {
     /// streams instead of failing. Points already in device memory are used
     /// in place and never streamed.
     size_t memory_budget = 0;
+    /// Exact pruning (CPU backend; an error on CUDA for now): after the first
+    /// iteration, points whose label bounds on the centroids' movement prove
+    /// are not compared with every centroid. Labels equal the unpruned run's
+    /// except counted near-ties (Clustering::near_ties) and objectives agree
+    /// to float rounding, so FAISS's bitwise parity (off) no longer holds.
+    /// Pays on structured data; on iid data it costs a pass over the bounds.
+    bool prune = false;
     /// CUDA: the cudaStream_t the work runs on, after the work already
     /// enqueued there; results are ready in that stream's order (as a
     /// PyTorch or CuPy kernel on the caller's current stream). nullptr: a

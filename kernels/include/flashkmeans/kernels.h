@@ -103,6 +103,11 @@ struct AssignArgs {
     /// n out, optional: L2: ||x||^2 + ||c||^2 - 2 x.c clamped at 0 (needs
     /// x_norms); IP: the largest inner product
     float* distances = nullptr;
+    /// n out, optional (CPU backend): the runner-up's value, the best score
+    /// among every centroid but the chosen one (a copy of the chosen centroid
+    /// counts), in the distances' formula; +inf (L2) or -inf (IP) when k = 1.
+    /// Exact pruning bounds the labels of the next assignment with it.
+    float* second = nullptr;
     /// Streaming: x is rows [r, r + n) of a call over `call_rows` points,
     /// r a multiple of assign_block_rows(); the kernel then computes them as
     /// that call would, bit for bit (on the CPU the choice between BLAS and

@@ -1,0 +1,248 @@
+#include "prune.h"
+
+#include <faiss/impl/FaissAssert.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace flashkmeans {
+
+using namespace kernels;
+
+namespace {
+
+/// Survivors go to the kernel this many at a time: FAISS's block of points,
+/// so the scratch copy stays small and every call has the blocks' shape.
+constexpr int64_t kRowsPerCall = 4096;
+/// Past this share of survivors the problem is assigned in place, in one
+/// call over all its points: gathering them would cost more than it saves.
+constexpr double kFullShare = 0.9;
+
+/// The rounding bound's factor: an fp32 dot product of d terms, summed in any
+/// order (with or without FMA), is within gamma_d sum |x_t c_t| of the exact
+/// one, gamma_d ~ d 2^-24; two more roundings form the score. Doubled.
+double rounding_factor(int64_t d) {
+    return 2.0 * double(d + 2) * std::ldexp(1.0, -24);
+}
+
+/// v as a float no smaller (up) or no larger (down) than v.
+float up(double v) {
+    float f = float(v);
+    return double(f) < v ? std::nextafter(f, std::numeric_limits<float>::infinity()) : f;
+}
+float down(double v) {
+    float f = float(v);
+    return double(f) > v ? std::nextafter(f, -std::numeric_limits<float>::infinity()) : f;
+}
+
+/// The kernel's score of x against c, by a plain dot product: FAISS's L2
+/// formula (clamped at 0) or the inner product.
+float score(const float* x, const float* c, int64_t d, bool l2, float x_norm, float c_norm) {
+    float ip = 0;
+    for (int64_t t = 0; t < d; t++) {
+        ip += x[t] * c[t];
+    }
+    if (!l2) {
+        return ip;
+    }
+    const float s = x_norm + c_norm - 2 * ip;
+    return s < 0 ? 0 : s;
+}
+
+} // namespace
+
+Pruner::Pruner(Metric metric, int64_t n, int64_t k, int64_t d, int64_t batch)
+        : metric_(metric),
+          n_(n),
+          k_(k),
+          d_(d),
+          batch_(batch),
+          own_(size_t(n * batch)),
+          other_(size_t(n * batch)),
+          last_centroids_(size_t(k * d * batch)) {}
+
+size_t Pruner::bytes(int64_t n, int64_t k, int64_t d, int64_t batch) {
+    // two bounds per point, a runner-up per point of one problem, the
+    // centroids last assigned, one call's survivors
+    return (size_t(n) * batch * 2 + size_t(n)) * sizeof(float) +
+           size_t(k) * d * batch * sizeof(float) +
+           size_t(kRowsPerCall) * (size_t(d) + 4) * sizeof(float);
+}
+
+void Pruner::set_bounds(int64_t i, float best, float second, double err) {
+    if (metric_ == Metric::L2) {
+        own_[size_t(i)] = up(std::sqrt(double(best) + err));
+        other_[size_t(i)] = down(std::sqrt(std::max(0.0, double(second) - err)));
+    } else {
+        own_[size_t(i)] = down(double(best) - err);
+        other_[size_t(i)] = up(double(second) + err);
+    }
+}
+
+int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<int64_t>* rows,
+                            double c_max) {
+    const bool l2 = metric_ == Metric::L2;
+    const int64_t n = n_, d = d_, base = b * n;
+    const double gamma = rounding_factor(d);
+    const auto err = [&](float x_norm) {
+        const double xn = std::sqrt(double(x_norm) * (1 + gamma));
+        return l2 ? gamma * (xn + c_max) * (xn + c_max) : gamma * xn * c_max;
+    };
+    AssignArgs s = a;
+    s.batch = 1;
+    s.call_rows = 0;
+    s.centroids = static_cast<const float*>(a.centroids) + b * k_ * d;
+    s.centroid_norms = a.centroid_norms ? a.centroid_norms + b * k_ : nullptr;
+    const float* x = static_cast<const float*>(a.x) + base * d;
+    if (rows == nullptr) {
+        // in place, one call: the unpruned assignment itself
+        rows_second_.resize(size_t(n));
+        s.x = x;
+        s.n = n;
+        s.x_norms = a.x_norms + base;
+        s.labels = a.labels + base;
+        s.distances = a.distances + base;
+        s.second = rows_second_.data();
+        flash_assign(Place{}, s);
+        for (int64_t i = 0; i < n; i++) {
+            set_bounds(base + i, s.distances[i], rows_second_[size_t(i)], err(s.x_norms[i]));
+        }
+        return 0;
+    }
+    int64_t near_ties = 0;
+    const int64_t m = int64_t(rows->size());
+    for (int64_t r0 = 0; r0 < m; r0 += kRowsPerCall) {
+        const int64_t mc = std::min(kRowsPerCall, m - r0);
+        rows_.resize(size_t(mc * d));
+        rows_norms_.resize(size_t(mc));
+        rows_dist_.resize(size_t(mc));
+        rows_second_.resize(size_t(mc));
+        rows_labels_.resize(size_t(mc));
+        for (int64_t r = 0; r < mc; r++) {
+            const int64_t i = (*rows)[size_t(r0 + r)];
+            std::memcpy(rows_.data() + r * d, x + i * d, size_t(d) * sizeof(float));
+            rows_norms_[size_t(r)] = a.x_norms[base + i];
+        }
+        s.x = rows_.data();
+        s.n = mc;
+        s.x_norms = rows_norms_.data();
+        s.labels = rows_labels_.data();
+        s.distances = rows_dist_.data();
+        s.second = rows_second_.data();
+        flash_assign(Place{}, s);
+        for (int64_t r = 0; r < mc; r++) {
+            const int64_t i = base + (*rows)[size_t(r0 + r)];
+            const float best = rows_dist_[size_t(r)], second = rows_second_[size_t(r)];
+            const double e = err(rows_norms_[size_t(r)]);
+            a.labels[i] = rows_labels_[size_t(r)];
+            a.distances[i] = best;
+            set_bounds(i, best, second, e);
+            // within twice the rounding bound, a call of another shape may
+            // have ranked the two the other way
+            if (std::abs(double(second) - double(best)) <= 2 * e) {
+                near_ties++;
+            }
+        }
+    }
+    return near_ties;
+}
+
+PruneStep Pruner::assign(const AssignArgs& a) {
+    FAISS_THROW_IF_NOT_MSG(a.dtype == DType::Float32 && a.x_norms && a.distances && a.n == n_ &&
+                                   a.k == k_ && a.d == d_ && a.batch == batch_,
+                           "Pruner::assign: arguments do not match the pruner");
+    const bool l2 = metric_ == Metric::L2;
+    const int64_t n = n_, k = k_, d = d_;
+    const double gamma = rounding_factor(d);
+    const float* centroids = static_cast<const float*>(a.centroids);
+    PruneStep step;
+    step.skipped.assign(size_t(batch_), 0.0);
+    step.near_ties.assign(size_t(batch_), 0);
+    std::vector<float> drift(static_cast<size_t>(k));
+    std::vector<char> moved(static_cast<size_t>(k));
+    std::vector<int64_t> survivors;
+    for (int64_t b = 0; b < batch_; b++) {
+        const float* c = centroids + b * k * d;
+        const float* last = last_centroids_.data() + b * k * d;
+        // each centroid's drift (rounded up) and the largest norm
+        double c_max = 0, first = 0, runner_up = 0;
+        int64_t first_j = -1;
+        for (int64_t j = 0; j < k; j++) {
+            double norm = 0, shift = 0;
+            bool changed = false;
+            for (int64_t t = 0; t < d; t++) {
+                const double v = c[j * d + t], delta = v - double(last[j * d + t]);
+                norm += v * v;
+                shift += delta * delta;
+                changed |= c[j * d + t] != last[j * d + t];
+            }
+            c_max = std::max(c_max, std::sqrt(norm));
+            drift[size_t(j)] = ready_ ? up(std::sqrt(shift) * (1 + 1e-12)) : 0.f;
+            moved[size_t(j)] = changed;
+            if (drift[size_t(j)] > first) {
+                runner_up = first;
+                first = drift[size_t(j)];
+                first_j = j;
+            } else {
+                runner_up = std::max(runner_up, double(drift[size_t(j)]));
+            }
+        }
+        c_max *= 1 + 1e-12;
+        if (!ready_) {
+            assign_rows(a, b, nullptr, c_max);
+            continue;
+        }
+        survivors.clear();
+        const int64_t base = b * n;
+        const float* x = static_cast<const float*>(a.x) + base * d;
+        for (int64_t i = 0; i < n; i++) {
+            const int32_t label = a.labels[base + i];
+            if (label < 0) {
+                survivors.push_back(i);
+                continue;
+            }
+            const double own_drift = drift[size_t(label)];
+            const double other_drift = label == first_j ? runner_up : first;
+            const float x_norm = a.x_norms[base + i];
+            const double xn = std::sqrt(double(x_norm) * (1 + gamma));
+            float& own = own_[size_t(base + i)];
+            float& other = other_[size_t(base + i)];
+            bool skip;
+            double e;
+            if (l2) {
+                e = gamma * (xn + c_max) * (xn + c_max);
+                own = up(double(own) + own_drift);
+                other = down(std::max(0.0, double(other) - other_drift));
+                skip = double(other) * other - double(own) * own > 2 * e;
+            } else {
+                e = gamma * xn * c_max;
+                own = down(double(own) - xn * own_drift);
+                other = up(double(other) + xn * other_drift);
+                skip = double(own) - double(other) > 2 * e;
+            }
+            if (!skip) {
+                survivors.push_back(i);
+            } else if (moved[size_t(label)]) {
+                // same label, new distance: one dot product, and a tight bound
+                const float s = score(x + i * d, c + int64_t(label) * d, d, l2, x_norm,
+                                      l2 ? a.centroid_norms[b * k + label] : 0.f);
+                a.distances[base + i] = s;
+                own = l2 ? up(std::sqrt(double(s) + e)) : down(double(s) - e);
+            }
+        }
+        const int64_t m = int64_t(survivors.size());
+        if (double(m) >= kFullShare * double(n)) {
+            assign_rows(a, b, nullptr, c_max);
+        } else {
+            step.near_ties[size_t(b)] = assign_rows(a, b, &survivors, c_max);
+            step.skipped[size_t(b)] = n > 0 ? 1.0 - double(m) / double(n) : 0.0;
+        }
+    }
+    std::memcpy(last_centroids_.data(), centroids, last_centroids_.size() * sizeof(float));
+    ready_ = true;
+    return step;
+}
+
+} // namespace flashkmeans

@@ -1,0 +1,81 @@
+// Exact pruning of the assignment (Options::prune; CPU backend): Hamerly's
+// two bounds per point prove that a point keeps its label after the centroids
+// moved, and its distances to the k centroids are then not computed.
+//
+// Per point, from its last computed scores: a bound on its own centroid's
+// distance and one on every other centroid's (L2: an upper and a lower bound
+// on the distances; IP: a lower bound on its own inner product and an upper
+// one on the others'). When the centroids move, each bound gives way by the
+// drift ||c_new - c_old|| (times ||x|| for IP): its own centroid's, and the
+// largest among the others'. A point is skipped when the bounds, less the
+// kernel's rounding on both sides, still keep every other centroid behind
+// its own: then the kernel's own argmin is that label too. The rounding bound
+// is the fp32 dot product's, 2 (d + 2) 2^-24 (||x|| + max ||c||)^2 (twice
+// the textbook gamma_(d+2), whatever the summation order or FMA use).
+//
+// The rest (the survivors) are gathered and assigned by the same kernel in
+// one call; their new scores set their bounds afresh. What is not bitwise the
+// unpruned run's: OpenBLAS rounds a dot product by where its row and column
+// sit in the call, so a survivor's score is rounded as in a smaller call, and
+// a skipped point whose centroid moved gets its distance from a direct dot
+// product. Labels can therefore differ from the unpruned run's only where a
+// survivor's two best scores are within the rounding bound of each other; such
+// points are counted (near_ties). Objectives agree to float rounding.
+#pragma once
+
+#include <flashkmeans/kernels.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace flashkmeans {
+
+/// What one pruned assignment did, per problem of the batch.
+struct PruneStep {
+    /// fraction of the point x centroid work skipped (0: every point assigned)
+    std::vector<double> skipped;
+    /// survivors whose two best scores were within the rounding bound: the
+    /// only points whose label may differ from an unpruned assignment's
+    std::vector<int64_t> near_ties;
+};
+
+class Pruner {
+   public:
+    /// B problems of n points of d dimensions and k centroids (host memory).
+    Pruner(Metric metric, int64_t n, int64_t k, int64_t d, int64_t batch);
+
+    /// Bytes it holds: two bounds per point, the centroids last assigned.
+    static size_t bytes(int64_t n, int64_t k, int64_t d, int64_t batch);
+
+    /// The next assignment runs in full (the centroids were set anew).
+    void reset() {
+        ready_ = false;
+    }
+
+    /// The assignment `a` asks for (all problems, CPU, with x_norms and
+    /// distances), skipping the points whose label the bounds prove. The
+    /// first call after construction or reset() assigns every point.
+    PruneStep assign(const kernels::AssignArgs& a);
+
+   private:
+    /// Bounds of point i (problem-relative arrays) from its computed best and
+    /// runner-up scores; `err`: that assignment's rounding bound for it.
+    void set_bounds(int64_t i, float best, float second, double err);
+    /// Problem b assigned in one call over `rows` (null: all n points).
+    int64_t assign_rows(const kernels::AssignArgs& a, int64_t b, const std::vector<int64_t>* rows,
+                        double c_max);
+
+    Metric metric_;
+    int64_t n_, k_, d_, batch_;
+    bool ready_ = false;
+    /// L2: upper bound on the distance to the own centroid and lower bound on
+    /// the distance to any other. IP: lower bound on the own inner product and
+    /// upper bound on any other's. Problem-major, batch x n.
+    std::vector<float> own_, other_;
+    std::vector<float> last_centroids_; // batch x k x d, as last assigned
+    // scratch of one problem's survivors
+    std::vector<float> rows_, rows_norms_, rows_dist_, rows_second_;
+    std::vector<int32_t> rows_labels_;
+};
+
+} // namespace flashkmeans

@@ -1,0 +1,453 @@
+// Exact pruning (engine/prune.h, Options::prune): the CPU kernel's runner-up
+// score, each pruned assignment against an unpruned one on the same
+// centroids (labels differ only at counted near-ties, each a true float64
+// near-tie), whole runs against unpruned runs, and a label that changes by a
+// hair after a tiny drift, which the bounds must not skip.
+#include "engine/lloyd.h"
+#include "engine/prune.h"
+
+#include <flashkmeans/Clustering.h>
+#include <flashkmeans/errors.h>
+
+#include <faiss/IndexFlat.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+using flashkmeans::DType;
+using flashkmeans::Lloyd;
+using flashkmeans::LloydConfig;
+using flashkmeans::LloydData;
+using flashkmeans::Metric;
+using flashkmeans::Place;
+using flashkmeans::kernels::AssignArgs;
+using flashkmeans::kernels::AssignKernel;
+
+/// float64 scores of row i against every centroid (L2: squared distance,
+/// IP: inner product), best first.
+std::vector<double> sorted_scores(const float* x, const float* c, int64_t k, int64_t d, bool l2) {
+    std::vector<double> s(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; j++) {
+        double v = 0;
+        for (int64_t t = 0; t < d; t++) {
+            const double a = x[t], b = c[j * d + t];
+            v += l2 ? (a - b) * (a - b) : a * b;
+        }
+        s[size_t(j)] = v;
+    }
+    if (l2) {
+        std::sort(s.begin(), s.end());
+    } else {
+        std::sort(s.begin(), s.end(), std::greater<double>());
+    }
+    return s;
+}
+
+struct Assigned {
+    std::vector<int32_t> labels;
+    std::vector<float> distances, second;
+};
+
+/// The CPU kernel on n x d points and k x d centroids, with runner-ups.
+Assigned assign(const std::vector<float>& x, const std::vector<float>& c, int64_t d, bool l2,
+                AssignKernel kernel = AssignKernel::Auto, bool with_second = true) {
+    const int64_t n = int64_t(x.size()) / d, k = int64_t(c.size()) / d;
+    std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k));
+    flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
+    flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
+    Assigned r;
+    r.labels.resize(size_t(n));
+    r.distances.resize(size_t(n));
+    r.second.resize(size_t(n));
+    AssignArgs a;
+    a.x = x.data();
+    a.n = n;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cn.data();
+    a.k = k;
+    a.metric = l2 ? Metric::L2 : Metric::InnerProduct;
+    a.kernel = kernel;
+    a.x_norms = xn.data();
+    a.labels = r.labels.data();
+    a.distances = r.distances.data();
+    a.second = with_second ? r.second.data() : nullptr;
+    flashkmeans::kernels::flash_assign(Place{}, a);
+    return r;
+}
+
+/// Whether centroid `label` is within a float32 rounding of row i's best
+/// (float64): the only labels an fp32 kernel may pick other than the best.
+bool near_best(const float* x, const float* c, int64_t k, int64_t d, bool l2, int32_t label) {
+    const std::vector<double> s = sorted_scores(x, c, k, d, l2);
+    double v = 0, xx = 0;
+    for (int64_t t = 0; t < d; t++) {
+        const double a = x[t], b = c[label * d + t];
+        v += l2 ? (a - b) * (a - b) : a * b;
+        xx += a * a;
+    }
+    return std::abs(v - s[0]) <= 1e-5 * (xx + std::abs(s[0]) + 1);
+}
+
+TEST(PruneKernel, RunnerUpIsTheSecondBestScore) {
+    const int64_t d = 24, k = 300;
+    std::vector<float> c = fk_test::random_matrix(k, d, 7);
+    // a copy of centroid 3: its points tie with it, runner-up == best
+    std::copy(c.begin() + 3 * d, c.begin() + 4 * d, c.begin() + 250 * d);
+    for (bool l2 : {true, false}) {
+        for (int64_t n : {int64_t(5), int64_t(5000)}) { // FAISS's direct and blocked paths
+            std::vector<float> x = fk_test::random_matrix(n, d, 11 + n);
+            for (AssignKernel kernel : {AssignKernel::Auto, AssignKernel::Reference}) {
+                const Assigned r = assign(x, c, d, l2, kernel);
+                const Assigned plain = assign(x, c, d, l2, kernel, false);
+                for (int64_t i = 0; i < n; i++) {
+                    SCOPED_TRACE(testing::Message() << "l2 " << l2 << " n " << n << " row " << i);
+                    // asking for the runner-up changes nothing else
+                    ASSERT_EQ(r.labels[i], plain.labels[i]);
+                    ASSERT_EQ(r.distances[i], plain.distances[i]);
+                    const std::vector<double> s = sorted_scores(&x[i * d], c.data(), k, d, l2);
+                    const double tol = 1e-5 * (std::abs(s[0]) + std::abs(s[1]) + 2 * d);
+                    EXPECT_NEAR(r.second[i], s[1], tol);
+                    EXPECT_TRUE(l2 ? r.second[i] >= r.distances[i] : r.second[i] <= r.distances[i]);
+                    if (r.labels[i] == 3) {
+                        // the copy's score: the same value, except where
+                        // OpenBLAS rounds by the row's place in its panel
+                        if (kernel == AssignKernel::Reference) {
+                            EXPECT_EQ(r.second[i], r.distances[i]);
+                        } else {
+                            EXPECT_NEAR(r.second[i], r.distances[i], tol);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // one centroid: no runner-up
+    const std::vector<float> x = fk_test::random_matrix(100, d, 3);
+    const std::vector<float> one(c.begin(), c.begin() + d);
+    EXPECT_EQ(assign(x, one, d, true).second[0], std::numeric_limits<float>::infinity());
+    EXPECT_EQ(assign(x, one, d, false).second[0], -std::numeric_limits<float>::infinity());
+}
+
+struct Problem {
+    std::vector<float> x;
+    std::vector<float> weights; // empty: unweighted
+    std::vector<float> init;    // batch x k x d
+    int64_t batch = 1, n = 0, d = 0, k = 0, k_frozen = 0;
+    bool l2 = true, spherical = false;
+    int64_t chunk_rows = 0;
+    int niter = 12;
+};
+
+/// Points around `centres` Gaussian centres of spread `spread` (overlapping
+/// when large), seeded with rows j n / k.
+Problem mixture(int64_t n, int64_t d, int64_t k, int64_t centres, float spread, uint64_t seed,
+                int64_t batch = 1) {
+    Problem p;
+    p.n = n;
+    p.d = d;
+    p.k = k;
+    p.batch = batch;
+    for (int64_t b = 0; b < batch; b++) {
+        const std::vector<float> x = fk_test::blobs(n, d, centres, seed + 17 * b, spread);
+        p.x.insert(p.x.end(), x.begin(), x.end());
+        for (int64_t j = 0; j < k; j++) {
+            const float* row = x.data() + (j * n / k) * d;
+            p.init.insert(p.init.end(), row, row + d);
+        }
+    }
+    return p;
+}
+
+struct StepCheck {
+    double max_skipped = 0;
+    int64_t near_ties = 0;
+    int64_t differing = 0;
+};
+
+/// Runs the pruned engine; before each iteration, assigns the same centroids
+/// without pruning, and checks the pruned labels against that assignment.
+StepCheck check_each_step(const Problem& p) {
+    LloydData data{p.x.data(),
+                   DType::Float32,
+                   false,
+                   p.n,
+                   p.d,
+                   p.batch,
+                   p.weights.empty() ? nullptr : p.weights.data()};
+    LloydConfig cfg;
+    cfg.k = p.k;
+    cfg.k_frozen = p.k_frozen;
+    cfg.metric = p.l2 ? Metric::L2 : Metric::InnerProduct;
+    cfg.spherical = p.spherical;
+    cfg.chunk_rows = p.chunk_rows;
+    cfg.prune = true;
+    Lloyd lloyd(Place{}, data, cfg);
+    lloyd.set_centroids(p.init.data());
+    StepCheck out;
+    std::vector<float> c(size_t(p.batch * p.k * p.d));
+    for (int it = 0; it < p.niter; it++) {
+        lloyd.get_centroids(c.data());
+        const flashkmeans::LloydStep step = lloyd.iterate();
+        const std::vector<int32_t> labels = lloyd.labels();
+        for (int64_t b = 0; b < p.batch; b++) {
+            const std::vector<float> xb(p.x.begin() + b * p.n * p.d,
+                                        p.x.begin() + (b + 1) * p.n * p.d);
+            const std::vector<float> cb(c.begin() + b * p.k * p.d, c.begin() + (b + 1) * p.k * p.d);
+            const Assigned ref = assign(xb, cb, p.d, p.l2, AssignKernel::Auto, false);
+            int64_t differing = 0;
+            double obj = 0;
+            for (int64_t i = 0; i < p.n; i++) {
+                obj += ref.distances[size_t(i)];
+                const int32_t got = labels[size_t(b * p.n + i)];
+                if (got != ref.labels[size_t(i)]) {
+                    differing++;
+                    EXPECT_TRUE(near_best(&xb[i * p.d], cb.data(), p.k, p.d, p.l2, got))
+                            << "iteration " << it << " point " << i << ": label " << got
+                            << " is not a near-tie of " << ref.labels[size_t(i)];
+                }
+            }
+            EXPECT_LE(differing, step.near_ties[size_t(b)]) << "iteration " << it;
+            EXPECT_NEAR(step.obj[size_t(b)], obj, 1e-5 * std::abs(obj)) << "iteration " << it;
+            if (it == 0) {
+                EXPECT_EQ(step.skipped[size_t(b)], 0.0) << "the first iteration runs in full";
+            }
+            out.max_skipped = std::max(out.max_skipped, step.skipped[size_t(b)]);
+            out.near_ties += step.near_ties[size_t(b)];
+            out.differing += differing;
+        }
+    }
+    return out;
+}
+
+TEST(Prune, EachAssignmentMatchesAnUnprunedOneL2) {
+    const StepCheck r = check_each_step(mixture(6000, 8, 40, 12, 0.8f, 1));
+    EXPECT_GT(r.max_skipped, 0.4) << "pruning never skipped much: the test checks nothing";
+}
+
+TEST(Prune, EachAssignmentMatchesAnUnprunedOneInnerProduct) {
+    Problem p = mixture(6000, 8, 40, 12, 0.8f, 2);
+    p.l2 = false;
+    p.spherical = true;
+    p.niter = 20;
+    const StepCheck r = check_each_step(p);
+    // IP bounds give way by ||x|| times the drift: they prune less
+    EXPECT_GT(r.max_skipped, 0.2);
+}
+
+TEST(Prune, EachAssignmentMatchesWithWeightsFrozenCentroidsAndBatches) {
+    Problem p = mixture(5000, 6, 30, 10, 0.7f, 3, 3);
+    p.weights.resize(size_t(p.n * p.batch));
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(0.5f, 2.f);
+    for (float& w : p.weights) {
+        w = u(rng);
+    }
+    p.k_frozen = 4;
+    const StepCheck r = check_each_step(p);
+    EXPECT_GT(r.max_skipped, 0.4);
+}
+
+TEST(Prune, EachAssignmentMatchesWhenStreamed) {
+    Problem p = mixture(9000, 8, 32, 10, 0.8f, 4);
+    p.chunk_rows = 2000;
+    const StepCheck r = check_each_step(p);
+    EXPECT_GT(r.max_skipped, 0.4);
+}
+
+TEST(Prune, EachAssignmentMatchesAfterEmptyClusterSplits) {
+    Problem p = mixture(4000, 5, 24, 8, 0.5f, 6);
+    // several copies of one starting centroid: all but one go empty and split
+    for (int64_t j = 1; j < 6; j++) {
+        std::copy(p.init.begin(), p.init.begin() + p.d, p.init.begin() + j * p.d);
+    }
+    const StepCheck r = check_each_step(p);
+    EXPECT_GT(r.max_skipped, 0.4);
+}
+
+TEST(Prune, EachAssignmentMatchesOnDuplicatesAndSymmetricLayouts) {
+    // integers on a small grid, each point twice, and centroids seeded in
+    // mirrored pairs: many points lie exactly between two centroids
+    Problem p;
+    p.d = 2;
+    p.k = 16;
+    for (int rep = 0; rep < 2; rep++) {
+        for (int a = -20; a <= 20; a++) {
+            for (int b = -20; b <= 20; b++) {
+                p.x.push_back(float(a));
+                p.x.push_back(float(b));
+            }
+        }
+    }
+    p.n = int64_t(p.x.size()) / 2;
+    for (int64_t j = 0; j < p.k / 2; j++) {
+        const float a = float(3 * j - 10), b = float(j % 3 + 2);
+        p.init.insert(p.init.end(), {a, b, -a, -b});
+    }
+    const StepCheck r = check_each_step(p);
+    EXPECT_GT(r.max_skipped, 0.3);
+}
+
+/// Trains with and without prune; returns the pruned run's near-ties total
+/// after checking it skipped work and matched the unpruned objectives.
+int64_t train_both(const std::vector<float>& x, int64_t d, int64_t k,
+                   faiss::ClusteringParameters cp, const std::vector<float>& init,
+                   flashkmeans::Clustering& plain, flashkmeans::Clustering& pruned) {
+    const int64_t n = int64_t(x.size()) / d;
+    for (flashkmeans::Clustering* c : {&plain, &pruned}) {
+        c->options.backend = flashkmeans::Backend::CPU;
+        c->options.prune = c == &pruned;
+        c->centroids = init;
+        std::unique_ptr<faiss::IndexFlat> index;
+        if (cp.spherical) {
+            index.reset(new faiss::IndexFlatIP(d));
+        } else {
+            index.reset(new faiss::IndexFlatL2(d));
+        }
+        c->train(n, x.data(), *index);
+    }
+    EXPECT_TRUE(plain.skipped_work.empty());
+    EXPECT_EQ(pruned.skipped_work.size(), pruned.iteration_stats.size());
+    int64_t ties = 0;
+    double skipped = 0;
+    for (size_t i = 0; i < pruned.skipped_work.size(); i++) {
+        ties += pruned.near_ties[i];
+        skipped = std::max(skipped, pruned.skipped_work[i]);
+        EXPECT_NEAR(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj,
+                    1e-5 * std::abs(plain.iteration_stats[i].obj))
+                << "iteration " << i;
+    }
+    EXPECT_EQ(pruned.skipped_work.at(0), 0.0) << "the first iteration runs in full";
+    EXPECT_GT(skipped, 0.5) << "pruning skipped little: the comparison is weak";
+    return ties;
+}
+
+TEST(Prune, WholeRunEqualsTheUnprunedRunWithoutNearTies) {
+    // Clustering with and without prune: the same labels and bitwise the same
+    // centroids when no near-tie occurred. One starting centroid per blob,
+    // off its centre: every point stays far from the boundaries while the
+    // centroids move to the means.
+    const int64_t n = 20000, d = 16, k = 16;
+    const std::vector<float> x = fk_test::blobs(n, d, k, 9, 0.2f);
+    // the first point met of each blob (a new one: far from those kept)
+    std::vector<int64_t> firsts;
+    for (int64_t i = 0; i < n && int64_t(firsts.size()) < k; i++) {
+        bool seen = false;
+        for (int64_t f : firsts) {
+            double dd = 0;
+            for (int64_t t = 0; t < d; t++) {
+                const double v = x[i * d + t] - x[f * d + t];
+                dd += v * v;
+            }
+            seen |= dd < 4.0; // same blob: within a few spreads
+        }
+        if (!seen) {
+            firsts.push_back(i);
+        }
+    }
+    ASSERT_EQ(int64_t(firsts.size()), k);
+    std::vector<float> init;
+    for (int64_t f : firsts) {
+        init.insert(init.end(), x.begin() + f * d, x.begin() + (f + 1) * d);
+    }
+    for (bool ip : {false, true}) {
+        SCOPED_TRACE(ip ? "inner product" : "L2");
+        faiss::ClusteringParameters cp;
+        cp.niter = 10;
+        cp.spherical = ip;
+        flashkmeans::Clustering plain(int(d), int(k), cp), pruned(int(d), int(k), cp);
+        ASSERT_EQ(train_both(x, d, k, cp, init, plain, pruned), 0)
+                << "data chosen to have no near-tie; the bitwise check needs none";
+        EXPECT_EQ(pruned.centroids, plain.centroids);
+        EXPECT_EQ(pruned.last_labels, plain.last_labels);
+    }
+}
+
+TEST(Prune, WholeRunEqualsTheUnprunedRunOnIntegers) {
+    // small integers and integer centroids: every score is exact, so even
+    // exact ties rank the same, pruned or not, through redos and subsampling
+    const int64_t d = 3, k = 20;
+    std::vector<float> x;
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int> u(-30, 30);
+    for (int i = 0; i < 6000 * d; i++) {
+        x.push_back(float(u(rng)));
+    }
+    faiss::ClusteringParameters cp;
+    cp.niter = 15;
+    cp.nredo = 2;
+    cp.int_centroids = true;
+    cp.max_points_per_centroid = 250; // a 5000-point subsample
+    flashkmeans::Clustering plain(int(d), int(k), cp), pruned(int(d), int(k), cp);
+    train_both(x, d, k, cp, {}, plain, pruned);
+    EXPECT_EQ(pruned.centroids, plain.centroids);
+    EXPECT_EQ(pruned.last_labels, plain.last_labels);
+    for (size_t i = 0; i < plain.iteration_stats.size(); i++) {
+        EXPECT_EQ(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj);
+    }
+}
+
+TEST(Prune, LabelChangedByAHairAfterATinyDriftIsNotSkipped) {
+    // x = (1, 0) between c0 = (0, 0) and c1 = (2 + h, 0): label 0. Then c1
+    // moves by 2h to (2 - h, 0): x is now closer to c1 by about 2h, a few
+    // times the rounding bound. Far points keep their labels (skipped).
+    const int64_t d = 2, k = 2;
+    const float h = 2e-5f;
+    std::vector<float> x = {1.f, 0.f};
+    for (int i = 0; i < 200; i++) { // far from the boundary, either side
+        x.push_back(float(i % 2 == 0 ? -3 - i % 7 : 5 + i % 5));
+        x.push_back(float(i % 3) * 0.1f);
+    }
+    const int64_t n = int64_t(x.size()) / d;
+    std::vector<float> c = {0.f, 0.f, 2.f + h, 0.f};
+    std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k)),
+            dist(static_cast<size_t>(n));
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
+    flashkmeans::Pruner pruner(Metric::L2, n, k, d, 1);
+    AssignArgs a;
+    a.x = x.data();
+    a.n = n;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cn.data();
+    a.k = k;
+    a.x_norms = xn.data();
+    a.labels = labels.data();
+    a.distances = dist.data();
+    flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
+    pruner.assign(a);
+    ASSERT_EQ(labels[0], 0);
+    c[2] = 2.f - h;
+    flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
+    const flashkmeans::PruneStep step = pruner.assign(a);
+    EXPECT_EQ(labels[0], 1) << "the point whose label changed was skipped";
+    EXPECT_GT(step.skipped[0], 0.9) << "the far points should be skipped";
+    const Assigned ref = assign(x, c, d, true);
+    EXPECT_EQ(labels, ref.labels);
+}
+
+TEST(Prune, CudaBackendIsRefusedWithAClearError) {
+    if (flashkmeans::cuda_device_count() == 0) {
+        GTEST_SKIP() << "no GPU: the refusal is on the CUDA backend";
+    }
+    const std::vector<float> x = fk_test::random_matrix(1000, 8, 1);
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CUDA;
+    o.prune = true;
+    faiss::ClusteringParameters cp;
+    flashkmeans::Clustering clus(8, 10, cp, o);
+    faiss::IndexFlatL2 index(8);
+    EXPECT_THROW(clus.train(1000, x.data(), index), flashkmeans::InputError);
+}
+
+} // namespace
