@@ -5,6 +5,7 @@
 
 #include "check_input.h"
 #include "chunk_stream.h"
+#include "shard.h"
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -71,8 +72,17 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         budget = size_t(double(place_free_bytes(place_) + cached_memory_bytes()) * 0.95);
     }
     // points already on the device gain nothing from streaming
-    plan_ = data.x_on_device ? plan_stream(stream_sizes(in_place), 0)
-                             : plan_stream(stream_sizes(in_place), budget, cfg_.chunk_rows);
+    const auto plan = [&] {
+        plan_ = data.x_on_device ? plan_stream(stream_sizes(in_place), 0)
+                                 : plan_stream(stream_sizes(in_place), budget, cfg_.chunk_rows);
+    };
+    if (cfg_.comm && cfg_.comm->size() > 1) {
+        // a budget too small for this rank's shard fails every rank here,
+        // before the exchanges below, so none waits for a rank that threw
+        check_on_all_ranks(*cfg_.comm, plan);
+    } else {
+        plan();
+    }
     const int64_t rows = n * B, resident = plan_.resident_rows;
 
     // Every buffer first: running out of memory fails before any work.

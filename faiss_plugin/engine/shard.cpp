@@ -45,15 +45,29 @@ void check_on_all_ranks(Communicator& comm, const std::function<void()>& check) 
     const int8_t failed = error ? 1 : 0;
     std::vector<int8_t> all(size_t(comm.size()));
     comm.allgather(&failed, all.data(), 1);
+    const int first = int(std::find(all.begin(), all.end(), int8_t(1)) - all.begin());
+    if (first == comm.size()) {
+        return;
+    }
+    // the first failed rank's message, to every rank (the error path only),
+    // so that each rank's error says what to fix
+    std::string why;
+    if (comm.rank() == first) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            why = e.what();
+        } catch (...) {
+        }
+    }
+    uint64_t len = why.size();
+    comm.broadcast(&len, sizeof(len), first);
+    why.resize(size_t(len));
+    comm.broadcast(&why[0], size_t(len), first);
     if (error) {
         std::rethrow_exception(error);
     }
-    for (int r = 0; r < comm.size(); r++) {
-        if (all[size_t(r)]) {
-            throw InputError("the input of rank " + std::to_string(r) +
-                             " failed its checks (that rank's error says why)");
-        }
-    }
+    throw InputError("the input of rank " + std::to_string(first) + " failed its checks: " + why);
 }
 
 double sum_over_ranks(Communicator& comm, double mine) {

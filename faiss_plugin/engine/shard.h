@@ -44,7 +44,8 @@ Shard make_shard(std::shared_ptr<Communicator> comm, int64_t n);
 
 /// Runs `check` on this rank; when it throws on any rank, throws on every
 /// rank: the exception where it was thrown, elsewhere an InputError naming
-/// the first rank that failed. One exchange.
+/// the first rank that failed and carrying its message. One exchange, and
+/// two more (the message) when a rank failed.
 void check_on_all_ranks(Communicator& comm, const std::function<void()>& check);
 
 /// `mine` summed over the ranks in rank order (the same on every rank).

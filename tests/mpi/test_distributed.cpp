@@ -3,7 +3,9 @@
 // rows, then rank 1's, ...). On integer-valued points every cluster sum is
 // exact in any order, so the centroids must be the same bits and the labels
 // the same; the objective (a sum of rounded distances) to float rounding.
-// Run under mpirun with 1, 2 and 3 ranks (tests/CMakeLists.txt).
+// Under a memory budget each rank streams its shard (on the CPU, read in
+// place a chunk at a time), and the run must be the same ranks' resident run
+// bit for bit. Run under mpirun with 1, 2 and 3 ranks (tests/CMakeLists.txt).
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/errors.h>
 #include <flashkmeans/mpi_communicator.h>
@@ -11,6 +13,7 @@
 #include <flashkmeans/variants.h>
 
 #include "engine/init.h"
+#include "engine/lloyd.h"
 #include "engine/rank_reduce.h"
 
 #include <faiss/IndexFlat.h>
@@ -92,6 +95,9 @@ struct Case {
     Init init = Init::Random;
     Split split = Split::Uneven;
     bool expect_splits = false; ///< the case must split empty clusters
+    /// > 0: each rank trains under the memory budget that streams its
+    /// training points in chunks of this many (Options::memory_budget)
+    int64_t stream_chunk = 0;
 };
 
 struct Result {
@@ -99,10 +105,12 @@ struct Result {
     std::vector<float> obj;
     std::vector<int> nsplit;
     std::vector<int64_t> labels; ///< of this rank's training points
+    std::string memory_plan;
 };
 
 Result train(const Case& c, int64_t n, const float* x, const float* w,
-             std::shared_ptr<flashkmeans::Communicator> comm, const std::vector<float>& given) {
+             std::shared_ptr<flashkmeans::Communicator> comm, const std::vector<float>& given,
+             size_t memory_budget = 0) {
     faiss::ClusteringParameters cp;
     cp.niter = c.niter;
     cp.nredo = c.nredo;
@@ -114,6 +122,7 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
     o.backend = flashkmeans::Backend::CPU;
     o.init = c.init;
     o.comm = std::move(comm);
+    o.memory_budget = memory_budget;
     flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
     clus.centroids = given;
     std::unique_ptr<faiss::IndexFlat> index;
@@ -130,8 +139,26 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
         r.nsplit.push_back(s.nsplit);
     }
     r.labels = clus.last_labels;
+    r.memory_plan = clus.memory_plan;
     EXPECT_EQ(index->ntotal, c.k);
     return r;
+}
+
+/// The plan of a rank's engine over `rows` training points (their values do
+/// not matter, only the sizes), its chunk pinned to `chunk` points: plan.bytes
+/// is the budget that makes Clustering stream in chunks of `chunk`.
+flashkmeans::StreamPlan plan_for_chunk(const Case& c, int64_t rows, const float* x, bool weighted,
+                                       int64_t chunk) {
+    const std::vector<float> w(size_t(rows), 1.0f);
+    flashkmeans::LloydData data;
+    data.x = x;
+    data.n = rows;
+    data.d = c.d;
+    data.weights = weighted ? w.data() : nullptr;
+    flashkmeans::LloydConfig cfg;
+    cfg.k = c.k;
+    cfg.chunk_rows = chunk;
+    return flashkmeans::Lloyd(flashkmeans::Place{}, data, cfg).plan();
 }
 
 /// The global ids of this rank's training points: its rows, or after
@@ -189,9 +216,35 @@ void expect_distributed_equals_one_process(const Case& c) {
         offset += sizes[size_t(r)];
     }
     const int64_t n_local = sizes[size_t(me)];
-    const Result many = train(c, n_local, n_local ? x.data() + offset * c.d : nullptr,
-                              c.weighted && n_local ? w.data() + offset : nullptr,
-                              flashkmeans::mpi_communicator(MPI_COMM_WORLD), given);
+    const float* x_local = n_local ? x.data() + offset * c.d : nullptr;
+    const float* w_local = c.weighted && n_local ? w.data() + offset : nullptr;
+    const std::vector<int64_t> ids = training_ids(c, offset, n_local);
+    size_t budget = 0;
+    if (c.stream_chunk > 0) {
+        budget = plan_for_chunk(c, int64_t(ids.size()), x.data(), c.weighted, c.stream_chunk).bytes;
+    }
+    const Result many = train(c, n_local, x_local, w_local,
+                              flashkmeans::mpi_communicator(MPI_COMM_WORLD), given, budget);
+    if (c.stream_chunk > 0) {
+        // this rank streamed its shard in several chunks, and its run is the
+        // same ranks' resident run bit for bit
+        const int64_t chunks = (int64_t(ids.size()) + c.stream_chunk - 1) / c.stream_chunk;
+        EXPECT_GE(chunks, 2) << "rank " << me << " holds too few points to stream";
+        EXPECT_EQ(many.memory_plan, "streamed in " + std::to_string(chunks) + " chunks of " +
+                                            std::to_string(c.stream_chunk) +
+                                            " points, read in place")
+                << "rank " << me << " of " << R;
+        const Result resident = train(c, n_local, x_local, w_local,
+                                      flashkmeans::mpi_communicator(MPI_COMM_WORLD), given);
+        EXPECT_EQ(resident.memory_plan, "resident");
+        ASSERT_EQ(many.centroids.size(), resident.centroids.size());
+        EXPECT_EQ(0, std::memcmp(many.centroids.data(), resident.centroids.data(),
+                                 many.centroids.size() * sizeof(float)))
+                << "streamed centroids differ from resident on rank " << me << " of " << R;
+        EXPECT_EQ(many.obj, resident.obj) << "rank " << me << " of " << R;
+        EXPECT_EQ(many.nsplit, resident.nsplit);
+        EXPECT_EQ(many.labels, resident.labels);
+    }
 
     ASSERT_EQ(many.centroids.size(), one.centroids.size());
     if (c.integer_data) {
@@ -215,7 +268,6 @@ void expect_distributed_equals_one_process(const Case& c) {
     for (size_t i = 0; i < one.obj.size(); i++) {
         EXPECT_NEAR(many.obj[i], one.obj[i], 1e-6 * std::fabs(one.obj[i])) << "iteration " << i;
     }
-    const std::vector<int64_t> ids = training_ids(c, offset, n_local);
     ASSERT_EQ(many.labels.size(), ids.size());
     for (size_t i = 0; i < ids.size(); i++) {
         ASSERT_EQ(many.labels[i], one.labels[size_t(ids[i])]) << "training point " << ids[i];
@@ -329,6 +381,36 @@ TEST(Distributed, EmptyClusterSplitsEqualOneProcess) {
     expect_distributed_equals_one_process(with_splits(60));
 }
 
+TEST(Distributed, StreamedShardsEqualResidentShardsAndOneProcess) {
+    Case c;
+    c.stream_chunk = 37; // 200, 400 and 600 points on 3 ranks: 6 to 17 chunks
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, StreamedShardsWithWeightsAndSubsamplingEqualResidentShards) {
+    Case c;
+    c.weighted = true;
+    c.max_points_per_centroid = 40; // 480 of 1200 points, about 80 on rank 0 of 3
+    c.stream_chunk = 23;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, StreamedShardsWithEmptyClusterSplitsEqualResidentShards) {
+    Case c = with_splits(60);
+    c.stream_chunk = 17;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, StreamedShardsWithKMeansPlusPlusAndNredoEqualResidentShards) {
+    // the seeding gathers the rows from the streamed engines, and each redo
+    // streams the shards again
+    Case c;
+    c.init = Init::KMeansPP;
+    c.nredo = 2;
+    c.stream_chunk = 37;
+    expect_distributed_equals_one_process(c);
+}
+
 TEST(Distributed, RealValuedDataGivesSameLabelsAndCentroidsToRounding) {
     Case c;
     c.integer_data = false;
@@ -394,6 +476,46 @@ TEST(Distributed, TooFewPointsOverAllRanksFailsEveryRank) {
     flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
     faiss::IndexFlatL2 index(d);
     EXPECT_THROW(clus.train(3, x.data(), index), faiss::FaissException);
+}
+
+TEST(Distributed, BudgetTooSmallForOneRanksShardFailsEveryRank) {
+    // One budget on every rank, one byte below what the last rank's shard
+    // (the largest) needs: the smaller shards would stream under it, the
+    // last rank's plan fails, and every rank must throw rather than wait in
+    // the set-up's next exchange.
+    const int R = ranks_of_world(), me = rank_of_world();
+    Case c;
+    const std::vector<float> x = fk_test::small_ints(c.n, c.d, 7);
+    const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
+    int64_t offset = 0;
+    for (int r = 0; r < me; r++) {
+        offset += sizes[size_t(r)];
+    }
+    const size_t budget = plan_for_chunk(c, sizes[size_t(R - 1)], x.data(), false, 1).min_bytes - 1;
+    faiss::ClusteringParameters cp;
+    cp.niter = 3;
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    o.memory_budget = budget;
+    flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
+    faiss::IndexFlatL2 index(c.d);
+    std::string msg;
+    try {
+        clus.train(sizes[size_t(me)], x.data() + offset * c.d, index);
+        ADD_FAILURE() << "no error on rank " << me << " of " << R;
+    } catch (const flashkmeans::InputError& e) {
+        msg = e.what();
+    }
+    // every rank says why; the others name the rank that failed
+    EXPECT_NE(msg.find("memory_budget of " + std::to_string(budget) + " bytes is too small"),
+              std::string::npos)
+            << "rank " << me << ": " << msg;
+    if (me != R - 1) {
+        EXPECT_NE(msg.find("rank " + std::to_string(R - 1)), std::string::npos) << msg;
+    }
+    // every rank left train() at the same point: the next exchange matches
+    EXPECT_TRUE(same_on_every_rank(std::vector<int64_t>{c.n, c.k}));
 }
 
 } // namespace

@@ -38,10 +38,11 @@ struct Options {
     /// streamed in chunks every iteration (on CUDA the leading ones that fit
     /// stay resident; on the CPU they are read in place, a chunk at a time).
     /// Too small for the centroids, one chunk of one point and the workspace:
-    /// an InputError naming the minimum. 0 (default): no bound on the CPU;
-    /// on CUDA the device's free memory, so host data larger than the GPU
-    /// streams instead of failing. Points already in device memory are used
-    /// in place and never streamed.
+    /// an InputError naming the minimum. With comm, each rank's budget for
+    /// its own shard; too small on one rank fails every rank. 0 (default): no
+    /// bound on the CPU; on CUDA the device's free memory, so host data larger
+    /// than the GPU streams instead of failing. Points already in device
+    /// memory are used in place and never streamed.
     size_t memory_budget = 0;
     /// Exact pruning (CPU backend; an error on CUDA for now): after the first
     /// iteration, points whose label bounds on the centroids' movement prove
