@@ -423,6 +423,9 @@ def table(rows, impls, niter):
     return "\n".join(lines)
 
 
+# --- main ------------------------------------------------------------------------------------
+
+
 def set_threads(threads):
     """Every loaded OpenMP and BLAS pool to `threads` (flashkmeans' too), and faiss's."""
     if faiss is not None:
