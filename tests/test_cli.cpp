@@ -217,6 +217,7 @@ TEST(Cli, HelpNamesEveryCommandAndEveryTrainFlag) {
                           "--dtype",
                           "--precision",
                           "--memory-budget",
+                          "--prune",
                           "--output",
                           "--labels",
                           "--quiet",
@@ -398,6 +399,24 @@ TEST(Cli, TrainWithAMemoryBudgetStreamsAndGivesTheResidentCentroids) {
     expect_error(r, 1, {"memory_budget of 1000 bytes is too small", "at least"});
     r = run_cli(dir, "train x.npy -k 10 --memory-budget 12X");
     expect_error(r, 2, {"--memory-budget"});
+}
+
+// --prune: the same clustering on data without near-ties, the skipped share
+// on every iteration line and in the summary.
+TEST(Cli, TrainWithPruneGivesTheUnprunedCentroidsAndSaysWhatItSkipped) {
+    TempDir dir;
+    CliRun a = run_cli(dir, "train --n 20000 --d 16 --centers 8 --niter 12 --backend cpu -o a.npy");
+    ASSERT_EQ(a.status, 0) << a.err;
+    CliRun b =
+            run_cli(dir,
+                    "train --n 20000 --d 16 --centers 8 --niter 12 --backend cpu --prune -o b.npy");
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_NE(b.out.find("skipped="), std::string::npos) << b.out;
+    EXPECT_NE(b.out.find("  pruning: "), std::string::npos) << b.out;
+    EXPECT_EQ(a.out.find("pruning"), std::string::npos) << a.out;
+    ASSERT_NE(b.out.find("; 0 near-ties"), std::string::npos)
+            << "the data have near-ties: " << b.out;
+    EXPECT_EQ(slurp(dir / "a.npy"), slurp(dir / "b.npy")) << "centroids differ";
 }
 
 TEST(Cli, TrainOnBvecsWritesCentroidsOfTheRightShape) {

@@ -241,7 +241,7 @@ int run_train(const Args& args) {
             ties += clus.near_ties[i];
         }
         std::printf("  pruning: %.1f%% of the assignment skipped on average, last iteration "
-                    "%.1f%%; %lld near-ties recomputed\n",
+                    "%.1f%%; %lld near-ties\n",
                     100 * skipped / double(clus.skipped_work.size()),
                     100 * clus.skipped_work.back(), (long long)ties);
     }
