@@ -436,6 +436,63 @@ TEST(Prune, LabelChangedByAHairAfterATinyDriftIsNotSkipped) {
     EXPECT_EQ(labels, ref.labels);
 }
 
+TEST(Prune, BacksOffWhereBoundsPruneNothing) {
+    // uniform points: while the centroids move, the bounds skip next to
+    // nothing, so most calls are plain (no runner-up, no bounds) and equal
+    // the unpruned assignment bit for bit
+    const int64_t n = 10000, d = 64, k = 128;
+    const std::vector<float> x = fk_test::random_matrix(n, d, 21);
+    std::vector<float> c(x.begin(), x.begin() + k * d);
+    std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k)),
+            dist(static_cast<size_t>(n));
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
+    flashkmeans::Pruner pruner(Metric::L2, n, k, d, 1);
+    AssignArgs a;
+    a.x = x.data();
+    a.n = n;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cn.data();
+    a.k = k;
+    a.x_norms = xn.data();
+    a.labels = labels.data();
+    a.distances = dist.data();
+    int plain = 0, plain_early = 0;
+    double skipped_late = 0;
+    const int calls = 25;
+    for (int it = 0; it < calls; it++) {
+        flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
+        const flashkmeans::PruneStep step = pruner.assign(a);
+        plain += step.plain[0];
+        plain_early += it < 13 ? step.plain[0] : 0;
+        skipped_late = std::max(skipped_late, it >= 13 ? step.skipped[0] : 0.0);
+        if (step.plain[0]) {
+            const Assigned ref = assign(x, c, d, true, AssignKernel::Auto, false);
+            ASSERT_EQ(labels, ref.labels) << "call " << it;
+            ASSERT_EQ(dist, ref.distances) << "call " << it;
+        }
+        // one Lloyd step, by hand: the means of the labels
+        std::vector<double> sums(size_t(k * d), 0.0);
+        std::vector<int64_t> counts(size_t(k), 0);
+        for (int64_t i = 0; i < n; i++) {
+            counts[size_t(labels[i])]++;
+            for (int64_t t = 0; t < d; t++) {
+                sums[size_t(labels[i] * d + t)] += x[i * d + t];
+            }
+        }
+        for (int64_t j = 0; j < k; j++) {
+            for (int64_t t = 0; t < d && counts[size_t(j)] > 0; t++) {
+                c[j * d + t] = float(sums[size_t(j * d + t)] / double(counts[size_t(j)]));
+            }
+        }
+    }
+    // the first calls: bounds set, found useless, then plain for 1, 2, 4, 8
+    EXPECT_GE(plain_early, 8) << "pruning kept paying for bounds that skip nothing";
+    // and once the centroids settle, the bounds come back and pay
+    EXPECT_GT(skipped_late, 0.2) << "pruning never came back";
+}
+
 TEST(Prune, CudaBackendIsRefusedWithAClearError) {
     if (flashkmeans::cuda_device_count() == 0) {
         GTEST_SKIP() << "no GPU: the refusal is on the CUDA backend";

@@ -19,6 +19,9 @@ constexpr int64_t kRowsPerCall = 4096;
 /// Past this share of survivors the problem is assigned in place, in one
 /// call over all its points: gathering them would cost more than it saves.
 constexpr double kFullShare = 0.9;
+/// The longest run of plain calls after pruning did not pay: data whose
+/// bounds start to hold later in a run (centroids settling) get them back.
+constexpr int kMaxBackoff = 8;
 
 /// The rounding bound's factor: an fp32 dot product of d terms, summed in any
 /// order (with or without FMA), is within gamma_d sum |x_t c_t| of the exact
@@ -59,9 +62,14 @@ Pruner::Pruner(Metric metric, int64_t n, int64_t k, int64_t d, int64_t batch)
           k_(k),
           d_(d),
           batch_(batch),
+          state_(size_t(batch)),
           own_(size_t(n * batch)),
           other_(size_t(n * batch)),
           last_centroids_(size_t(k * d * batch)) {}
+
+void Pruner::reset() {
+    std::fill(state_.begin(), state_.end(), State());
+}
 
 size_t Pruner::bytes(int64_t n, int64_t k, int64_t d, int64_t batch) {
     // two bounds per point, a runner-up per point of one problem, the
@@ -82,7 +90,7 @@ void Pruner::set_bounds(int64_t i, float best, float second, double err) {
 }
 
 int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<int64_t>* rows,
-                            double c_max) {
+                            double c_max, bool plain) {
     const bool l2 = metric_ == Metric::L2;
     const int64_t n = n_, d = d_, base = b * n;
     const double gamma = rounding_factor(d);
@@ -104,8 +112,11 @@ int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<in
         s.x_norms = a.x_norms + base;
         s.labels = a.labels + base;
         s.distances = a.distances + base;
-        s.second = rows_second_.data();
+        s.second = plain ? nullptr : rows_second_.data();
         flash_assign(Place{}, s);
+        if (plain) {
+            return 0;
+        }
         for (int64_t i = 0; i < n; i++) {
             set_bounds(base + i, s.distances[i], rows_second_[size_t(i)], err(s.x_norms[i]));
         }
@@ -160,10 +171,18 @@ PruneStep Pruner::assign(const AssignArgs& a) {
     PruneStep step;
     step.skipped.assign(size_t(batch_), 0.0);
     step.near_ties.assign(size_t(batch_), 0);
+    step.plain.assign(size_t(batch_), 0);
     std::vector<float> drift(static_cast<size_t>(k));
     std::vector<char> moved(static_cast<size_t>(k));
     std::vector<int64_t> survivors;
     for (int64_t b = 0; b < batch_; b++) {
+        State& st = state_[size_t(b)];
+        if (st.plain_left > 0) {
+            st.plain_left--;
+            step.plain[size_t(b)] = 1;
+            assign_rows(a, b, nullptr, 0, true);
+            continue;
+        }
         const float* c = centroids + b * k * d;
         const float* last = last_centroids_.data() + b * k * d;
         // each centroid's drift (rounded up) and the largest norm
@@ -179,7 +198,7 @@ PruneStep Pruner::assign(const AssignArgs& a) {
                 changed |= c[j * d + t] != last[j * d + t];
             }
             c_max = std::max(c_max, std::sqrt(norm));
-            drift[size_t(j)] = ready_ ? up(std::sqrt(shift) * (1 + 1e-12)) : 0.f;
+            drift[size_t(j)] = st.ready ? up(std::sqrt(shift) * (1 + 1e-12)) : 0.f;
             moved[size_t(j)] = changed;
             if (drift[size_t(j)] > first) {
                 runner_up = first;
@@ -190,8 +209,9 @@ PruneStep Pruner::assign(const AssignArgs& a) {
             }
         }
         c_max *= 1 + 1e-12;
-        if (!ready_) {
+        if (!st.ready) {
             assign_rows(a, b, nullptr, c_max);
+            st.ready = true;
             continue;
         }
         survivors.clear();
@@ -234,14 +254,19 @@ PruneStep Pruner::assign(const AssignArgs& a) {
         }
         const int64_t m = int64_t(survivors.size());
         if (double(m) >= kFullShare * double(n)) {
-            assign_rows(a, b, nullptr, c_max);
+            // pruning does not pay now: the plain call, then a few more
+            assign_rows(a, b, nullptr, c_max, true);
+            step.plain[size_t(b)] = 1;
+            st.ready = false;
+            st.plain_left = st.backoff;
+            st.backoff = std::min(2 * st.backoff, kMaxBackoff);
         } else {
             step.near_ties[size_t(b)] = assign_rows(a, b, &survivors, c_max);
             step.skipped[size_t(b)] = n > 0 ? 1.0 - double(m) / double(n) : 0.0;
+            st.backoff = 1;
         }
     }
     std::memcpy(last_centroids_.data(), centroids, last_centroids_.size() * sizeof(float));
-    ready_ = true;
     return step;
 }
 

@@ -37,6 +37,8 @@ struct PruneStep {
     /// survivors whose two best scores were within the rounding bound: the
     /// only points whose label may differ from an unpruned assignment's
     std::vector<int64_t> near_ties;
+    /// the plain call ran (no bounds used or set): pruning did not pay lately
+    std::vector<char> plain;
 };
 
 class Pruner {
@@ -48,26 +50,37 @@ class Pruner {
     static size_t bytes(int64_t n, int64_t k, int64_t d, int64_t batch);
 
     /// The next assignment runs in full (the centroids were set anew).
-    void reset() {
-        ready_ = false;
-    }
+    void reset();
 
     /// The assignment `a` asks for (all problems, CPU, with x_norms and
     /// distances), skipping the points whose label the bounds prove. The
-    /// first call after construction or reset() assigns every point.
+    /// first call after construction or reset() assigns every point. Where
+    /// the bounds leave 90% or more of a problem's points, pruning does not
+    /// pay: that problem runs the plain call for 1, 2, 4, then 8 calls before
+    /// it sets bounds again, so data that cannot be pruned (iid) pays for
+    /// the bounds in few iterations.
     PruneStep assign(const kernels::AssignArgs& a);
 
    private:
     /// Bounds of point i (problem-relative arrays) from its computed best and
     /// runner-up scores; `err`: that assignment's rounding bound for it.
     void set_bounds(int64_t i, float best, float second, double err);
-    /// Problem b assigned in one call over `rows` (null: all n points).
+    /// Problem b assigned in one call over `rows` (null: all n points), its
+    /// bounds set from the runner-up scores unless `plain`; returns the
+    /// near-ties among `rows`.
     int64_t assign_rows(const kernels::AssignArgs& a, int64_t b, const std::vector<int64_t>* rows,
-                        double c_max);
+                        double c_max, bool plain = false);
 
+    /// Per problem: whether its bounds hold for the centroids last assigned,
+    /// and the plain calls it makes before setting them again.
+    struct State {
+        bool ready = false;
+        int plain_left = 0;
+        int backoff = 1;
+    };
     Metric metric_;
     int64_t n_, k_, d_, batch_;
-    bool ready_ = false;
+    std::vector<State> state_;
     /// L2: upper bound on the distance to the own centroid and lower bound on
     /// the distance to any other. IP: lower bound on the own inner product and
     /// upper bound on any other's. Problem-major, batch x n.
