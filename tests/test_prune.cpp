@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "test_util.h"
@@ -57,6 +58,23 @@ struct Assigned {
     std::vector<float> distances, second;
 };
 
+/// An assignment of n x d points (norms xn) to k x d centroids (norms cn).
+AssignArgs args_for(const std::vector<float>& x, const std::vector<float>& xn,
+                    const std::vector<float>& c, const std::vector<float>& cn, int64_t d,
+                    int32_t* labels, float* distances) {
+    AssignArgs a;
+    a.x = x.data();
+    a.n = int64_t(x.size()) / d;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cn.data();
+    a.k = int64_t(c.size()) / d;
+    a.x_norms = xn.data();
+    a.labels = labels;
+    a.distances = distances;
+    return a;
+}
+
 /// The CPU kernel on n x d points and k x d centroids, with runner-ups.
 Assigned assign(const std::vector<float>& x, const std::vector<float>& c, int64_t d, bool l2,
                 AssignKernel kernel = AssignKernel::Auto, bool with_second = true) {
@@ -68,18 +86,9 @@ Assigned assign(const std::vector<float>& x, const std::vector<float>& c, int64_
     r.labels.resize(size_t(n));
     r.distances.resize(size_t(n));
     r.second.resize(size_t(n));
-    AssignArgs a;
-    a.x = x.data();
-    a.n = n;
-    a.d = d;
-    a.centroids = c.data();
-    a.centroid_norms = cn.data();
-    a.k = k;
+    AssignArgs a = args_for(x, xn, c, cn, d, r.labels.data(), r.distances.data());
     a.metric = l2 ? Metric::L2 : Metric::InnerProduct;
     a.kernel = kernel;
-    a.x_norms = xn.data();
-    a.labels = r.labels.data();
-    a.distances = r.distances.data();
     a.second = with_second ? r.second.data() : nullptr;
     flashkmeans::kernels::flash_assign(Place{}, a);
     return r;
@@ -396,44 +405,51 @@ TEST(Prune, WholeRunEqualsTheUnprunedRunOnIntegers) {
     }
 }
 
+/// A Pruner on host points and centroids the test changes between calls:
+/// assign() recomputes the centroid norms, then runs the pruned assignment.
+struct PrunerRig {
+    std::vector<float> x, c, xn, cn, dist;
+    std::vector<int32_t> labels;
+    int64_t n, k, d;
+    flashkmeans::Pruner pruner;
+    PrunerRig(std::vector<float> points, std::vector<float> centroids, int64_t dim)
+            : x(std::move(points)),
+              c(std::move(centroids)),
+              n(int64_t(x.size()) / dim),
+              k(int64_t(c.size()) / dim),
+              d(dim),
+              pruner(Metric::L2, n, k, d, 1) {
+        xn.resize(size_t(n));
+        cn.resize(size_t(k));
+        dist.resize(size_t(n));
+        labels.resize(size_t(n));
+        flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
+    }
+    flashkmeans::PruneStep assign() {
+        flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
+        return pruner.assign(args_for(x, xn, c, cn, d, labels.data(), dist.data()));
+    }
+};
+
 TEST(Prune, LabelChangedByAHairAfterATinyDriftIsNotSkipped) {
     // x = (1, 0) between c0 = (0, 0) and c1 = (2 + h, 0): label 0. Then c1
     // moves by 2h to (2 - h, 0): x is now closer to c1 by about 2h, a few
     // times the rounding bound. Far points keep their labels (skipped).
-    const int64_t d = 2, k = 2;
+    const int64_t d = 2;
     const float h = 2e-5f;
     std::vector<float> x = {1.f, 0.f};
     for (int i = 0; i < 200; i++) { // far from the boundary, either side
         x.push_back(float(i % 2 == 0 ? -3 - i % 7 : 5 + i % 5));
         x.push_back(float(i % 3) * 0.1f);
     }
-    const int64_t n = int64_t(x.size()) / d;
-    std::vector<float> c = {0.f, 0.f, 2.f + h, 0.f};
-    std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k)),
-            dist(static_cast<size_t>(n));
-    std::vector<int32_t> labels(static_cast<size_t>(n));
-    flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
-    flashkmeans::Pruner pruner(Metric::L2, n, k, d, 1);
-    AssignArgs a;
-    a.x = x.data();
-    a.n = n;
-    a.d = d;
-    a.centroids = c.data();
-    a.centroid_norms = cn.data();
-    a.k = k;
-    a.x_norms = xn.data();
-    a.labels = labels.data();
-    a.distances = dist.data();
-    flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
-    pruner.assign(a);
-    ASSERT_EQ(labels[0], 0);
-    c[2] = 2.f - h;
-    flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
-    const flashkmeans::PruneStep step = pruner.assign(a);
-    EXPECT_EQ(labels[0], 1) << "the point whose label changed was skipped";
+    PrunerRig r(x, {0.f, 0.f, 2.f + h, 0.f}, d);
+    r.assign();
+    ASSERT_EQ(r.labels[0], 0);
+    r.c[2] = 2.f - h;
+    const flashkmeans::PruneStep step = r.assign();
+    EXPECT_EQ(r.labels[0], 1) << "the point whose label changed was skipped";
     EXPECT_GT(step.skipped[0], 0.9) << "the far points should be skipped";
-    const Assigned ref = assign(x, c, d, true);
-    EXPECT_EQ(labels, ref.labels);
+    EXPECT_EQ(r.labels, assign(x, r.c, d, true).labels);
 }
 
 TEST(Prune, BacksOffWhereBoundsPruneNothing) {
@@ -442,35 +458,20 @@ TEST(Prune, BacksOffWhereBoundsPruneNothing) {
     // the unpruned assignment bit for bit
     const int64_t n = 10000, d = 64, k = 128;
     const std::vector<float> x = fk_test::random_matrix(n, d, 21);
-    std::vector<float> c(x.begin(), x.begin() + k * d);
-    std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k)),
-            dist(static_cast<size_t>(n));
-    std::vector<int32_t> labels(static_cast<size_t>(n));
-    flashkmeans::kernels::row_norms(Place{}, x.data(), DType::Float32, n, d, xn.data());
-    flashkmeans::Pruner pruner(Metric::L2, n, k, d, 1);
-    AssignArgs a;
-    a.x = x.data();
-    a.n = n;
-    a.d = d;
-    a.centroids = c.data();
-    a.centroid_norms = cn.data();
-    a.k = k;
-    a.x_norms = xn.data();
-    a.labels = labels.data();
-    a.distances = dist.data();
-    int plain = 0, plain_early = 0;
+    PrunerRig r(x, std::vector<float>(x.begin(), x.begin() + k * d), d);
+    std::vector<float>& c = r.c;
+    const std::vector<int32_t>& labels = r.labels;
+    int plain_early = 0;
     double skipped_late = 0;
     const int calls = 25;
     for (int it = 0; it < calls; it++) {
-        flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
-        const flashkmeans::PruneStep step = pruner.assign(a);
-        plain += step.plain[0];
+        const flashkmeans::PruneStep step = r.assign();
         plain_early += it < 13 ? step.plain[0] : 0;
         skipped_late = std::max(skipped_late, it >= 13 ? step.skipped[0] : 0.0);
         if (step.plain[0]) {
             const Assigned ref = assign(x, c, d, true, AssignKernel::Auto, false);
             ASSERT_EQ(labels, ref.labels) << "call " << it;
-            ASSERT_EQ(dist, ref.distances) << "call " << it;
+            ASSERT_EQ(r.dist, ref.distances) << "call " << it;
         }
         // one Lloyd step, by hand: the means of the labels
         std::vector<double> sums(size_t(k * d), 0.0);
