@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import flashkmeans
-from flashkmeans import Kmeans, KMeans
+from flashkmeans import Kmeans
 
 from conftest import blobs
 
@@ -61,6 +61,9 @@ def test_prune_on_a_machine_without_gpu_runs_on_the_cpu():
 
 
 def test_elkan_runs_the_pruned_engine_with_lloyds_result():
+    pytest.importorskip("sklearn")
+    from flashkmeans import KMeans
+
     x = integer_points(3000, 2, seed=8).astype(np.float64)
     init = x[:12].copy()
     init[1] += 0.5  # distinct starting centres
