@@ -70,7 +70,8 @@ struct Clustering : faiss::Clustering {
     /// With Options::prune, each iteration's share of the assignment's work
     /// skipped (0 for the first of each redo), and the survivors whose label
     /// an unpruned assignment might have rounded the other way; kept as
-    /// iteration_stats is (across redos). Empty without prune.
+    /// iteration_stats is (across redos); with `comm`, this rank's points.
+    /// Empty without prune.
     std::vector<double> skipped_work;
     std::vector<int64_t> near_ties;
     /// With tol >= 0, how the kept redo stopped: 0 after niter iterations,
