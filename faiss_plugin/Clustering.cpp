@@ -51,14 +51,20 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                            "Number of training points (%" PRId64
                            ") should be at least as large as number of clusters (%zd)",
                            shard.n_total, k);
-    FAISS_THROW_IF_NOT_MSG(x_in != nullptr || nx == 0, "training points pointer x is null");
-    FAISS_THROW_IF_NOT_FMT(index.d == int64_t(d), "Index dimension %d not the same as data dimension %d",
-                           int(index.d), int(d));
-    FAISS_THROW_IF_NOT_FMT(niter >= 0 && nredo >= 1, "need niter >= 0 and nredo >= 1 (got %d, %d)",
-                           niter, nredo);
-    FAISS_THROW_IF_NOT_FMT(max_points_per_centroid > 0, "max_points_per_centroid must be > 0, got %d",
-                           max_points_per_centroid);
-    FAISS_THROW_IF_NOT_FMT(!std::isnan(tol), "tol must be a number, got %g", tol);
+    // each rank's own arguments, agreed on: a rank that fails them alone
+    // must not leave the others waiting in the next exchange
+    check_on_all_ranks(*shard.comm, [&] {
+        FAISS_THROW_IF_NOT_MSG(x_in != nullptr || nx == 0, "training points pointer x is null");
+        FAISS_THROW_IF_NOT_FMT(index.d == int64_t(d),
+                               "Index dimension %d not the same as data dimension %d", int(index.d),
+                               int(d));
+        FAISS_THROW_IF_NOT_FMT(niter >= 0 && nredo >= 1,
+                               "need niter >= 0 and nredo >= 1 (got %d, %d)", niter, nredo);
+        FAISS_THROW_IF_NOT_FMT(max_points_per_centroid > 0,
+                               "max_points_per_centroid must be > 0, got %d",
+                               max_points_per_centroid);
+        FAISS_THROW_IF_NOT_FMT(!std::isnan(tol), "tol must be a number, got %g", tol);
+    });
     centroid_shifts.clear();
     skipped_work.clear();
     near_ties.clear();

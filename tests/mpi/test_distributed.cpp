@@ -518,4 +518,33 @@ TEST(Distributed, BudgetTooSmallForOneRanksShardFailsEveryRank) {
     EXPECT_TRUE(same_on_every_rank(std::vector<int64_t>{c.n, c.k}));
 }
 
+TEST(Distributed, BadArgumentOnOneRankFailsEveryRank) {
+    // the last rank's index has the wrong dimension: every rank throws, and
+    // none is left waiting in train()'s next exchange
+    const int R = ranks_of_world(), me = rank_of_world();
+    Case c;
+    const std::vector<float> x = fk_test::small_ints(c.n, c.d, 5);
+    const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
+    int64_t offset = 0;
+    for (int r = 0; r < me; r++) {
+        offset += sizes[size_t(r)];
+    }
+    faiss::ClusteringParameters cp;
+    cp.niter = 3;
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
+    faiss::IndexFlatL2 index(me == R - 1 ? c.d + 1 : c.d);
+    std::string msg;
+    try {
+        clus.train(sizes[size_t(me)], x.data() + offset * c.d, index);
+        ADD_FAILURE() << "no error on rank " << me << " of " << R;
+    } catch (const faiss::FaissException& e) {
+        msg = e.what();
+    }
+    EXPECT_NE(msg.find("Index dimension"), std::string::npos) << "rank " << me << ": " << msg;
+    EXPECT_TRUE(same_on_every_rank(std::vector<int64_t>{c.n, c.k}));
+}
+
 } // namespace
