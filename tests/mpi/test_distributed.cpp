@@ -82,6 +82,15 @@ std::vector<int64_t> shard_sizes(int64_t n, int R, Split split) {
     return s;
 }
 
+/// The first global row of rank `me`'s shard.
+int64_t first_row(const std::vector<int64_t>& sizes, int me) {
+    int64_t row = 0;
+    for (int r = 0; r < me; r++) {
+        row += sizes[size_t(r)];
+    }
+    return row;
+}
+
 struct Case {
     int64_t n = 1200, d = 8, k = 12;
     int niter = 12;
@@ -211,10 +220,7 @@ void expect_distributed_equals_one_process(const Case& c) {
     const Result one = train(c, c.n, x.data(), c.weighted ? w.data() : nullptr, nullptr, given);
 
     const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
-    int64_t offset = 0;
-    for (int r = 0; r < me; r++) {
-        offset += sizes[size_t(r)];
-    }
+    const int64_t offset = first_row(sizes, me);
     const int64_t n_local = sizes[size_t(me)];
     const float* x_local = n_local ? x.data() + offset * c.d : nullptr;
     const float* w_local = c.weighted && n_local ? w.data() + offset : nullptr;
@@ -353,10 +359,7 @@ TEST(Distributed, AsManyPointsAsClustersCopiesThemInGlobalOrder) {
     const int64_t d = 3, k = 7;
     const std::vector<float> x = fk_test::small_ints(k, d, 11);
     const std::vector<int64_t> sizes = shard_sizes(k, R, Split::Uneven);
-    int64_t offset = 0;
-    for (int r = 0; r < me; r++) {
-        offset += sizes[size_t(r)];
-    }
+    const int64_t offset = first_row(sizes, me);
     flashkmeans::Options o;
     o.backend = flashkmeans::Backend::CPU;
     o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
@@ -487,10 +490,7 @@ TEST(Distributed, BudgetTooSmallForOneRanksShardFailsEveryRank) {
     Case c;
     const std::vector<float> x = fk_test::small_ints(c.n, c.d, 7);
     const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
-    int64_t offset = 0;
-    for (int r = 0; r < me; r++) {
-        offset += sizes[size_t(r)];
-    }
+    const int64_t offset = first_row(sizes, me);
     const size_t budget = plan_for_chunk(c, sizes[size_t(R - 1)], x.data(), false, 1).min_bytes - 1;
     faiss::ClusteringParameters cp;
     cp.niter = 3;
@@ -525,10 +525,7 @@ TEST(Distributed, BadArgumentOnOneRankFailsEveryRank) {
     Case c;
     const std::vector<float> x = fk_test::small_ints(c.n, c.d, 5);
     const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
-    int64_t offset = 0;
-    for (int r = 0; r < me; r++) {
-        offset += sizes[size_t(r)];
-    }
+    const int64_t offset = first_row(sizes, me);
     faiss::ClusteringParameters cp;
     cp.niter = 3;
     flashkmeans::Options o;
