@@ -58,6 +58,7 @@ void assign_search(const Options& options, std::unique_ptr<AssignBackendState>& 
         state->ntotal = ntotal;
     }
 
+    const kernels::AssignKernel kernel = resolve_cpu_kernel(options, place.backend);
     const bool host = place.backend == Backend::CPU;
     const int64_t chunk = host ? n : std::min(n, kChunkRows);
     PlaceArray<float> xs, xn, dist;
@@ -86,6 +87,7 @@ void assign_search(const Options& options, std::unique_ptr<AssignBackendState>& 
         a.k = ntotal;
         a.metric = metric;
         a.precision = options.precision;
+        a.kernel = kernel;
         a.x_norms = xn.get();
         a.labels = lab.get();
         a.distances = host ? distances + i0 : dist.get();

@@ -213,6 +213,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     cfg.k_frozen = frozen_centroids ? n_input_centroids : 0;
     cfg.memory_budget = options.memory_budget;
     cfg.prune = options.prune;
+    cfg.kernel = resolve_cpu_kernel(options, place.backend);
     if (shard.distributed()) {
         cfg.comm = shard.comm;
     }

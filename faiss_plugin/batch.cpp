@@ -63,6 +63,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     cfg.spherical = params.spherical;
     cfg.memory_budget = options.memory_budget;
     cfg.prune = options.prune;
+    cfg.kernel = resolve_cpu_kernel(options, place.backend);
     Lloyd lloyd(place, data, cfg);
 
     if (params.init_centroids) {

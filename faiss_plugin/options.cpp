@@ -1,5 +1,6 @@
 // Parsing and resolution of flashkmeans::Options values.
 #include <flashkmeans/Options.h>
+#include <flashkmeans/errors.h>
 
 #include <faiss/impl/FaissAssert.h>
 
@@ -57,6 +58,45 @@ Init parse_init(const std::string& name) {
     if (s == "random") return Init::Random;
     if (s == "kmeans++" || s == "k-means++" || s == "kmeanspp") return Init::KMeansPP;
     FAISS_THROW_FMT("unknown init '%s' (expected random or kmeans++)", name.c_str());
+}
+
+CpuKernel parse_cpu_kernel(const std::string& name) {
+    std::string s = lower(name);
+    if (s == "auto") return CpuKernel::Auto;
+    if (s == "faiss") return CpuKernel::Faiss;
+    if (s == "fused") return CpuKernel::Fused;
+    FAISS_THROW_FMT("unknown cpu_kernel '%s' (expected auto, faiss or fused)", name.c_str());
+}
+
+const char* cpu_kernel_name(CpuKernel kernel) {
+    switch (kernel) {
+        case CpuKernel::Faiss:
+            return "faiss";
+        case CpuKernel::Fused:
+            return "fused";
+        default:
+            return "auto";
+    }
+}
+
+kernels::AssignKernel resolve_cpu_kernel(const Options& options, Backend backend) {
+    const CpuKernel k = options.cpu_kernel;
+    if (backend == Backend::CUDA) {
+        if (k != CpuKernel::Auto) {
+            throw InputError(std::string("cpu_kernel='") + cpu_kernel_name(k) +
+                             "' chooses the CPU backend's kernel; use backend='cpu' or "
+                             "cpu_kernel='auto'");
+        }
+        return kernels::AssignKernel::Auto;
+    }
+    const bool fused_here = kernels::cpu_fused_assign_available();
+    if (k == CpuKernel::Fused && !fused_here) {
+        throw InputError("cpu_kernel='fused' needs an x86-64 CPU with AVX2 and FMA; this one has "
+                         "not both: use cpu_kernel='faiss'");
+    }
+    const bool fused =
+            k == CpuKernel::Fused || (k == CpuKernel::Auto && options.prune && fused_here);
+    return fused ? kernels::AssignKernel::Fused : kernels::AssignKernel::Auto;
 }
 
 Backend resolve_backend(Backend requested) {

@@ -134,6 +134,8 @@ void flash_assign(const Place& place, const AssignArgs& a) {
             "flash_assign: L2 runner-up scores need x_norms");
     require(a.second == nullptr || !on_cuda(place),
             "flash_assign: runner-up scores are computed on the CPU backend only");
+    require(a.kernel != AssignKernel::Fused || !on_cuda(place),
+            "flash_assign: the fused kernel runs on the CPU backend only");
     if (a.n == 0) {
         return;
     }
@@ -144,7 +146,22 @@ void flash_assign(const Place& place, const AssignArgs& a) {
     require_cpu_float32(a.dtype, "flash_assign");
     require(a.kernel != AssignKernel::Hopper,
             "flash_assign: the Hopper kernel runs on the CUDA backend only");
+    require(a.kernel != AssignKernel::Fused || cpu::fused_assign_supported(),
+            "flash_assign: the fused CPU kernel needs an x86-64 CPU with AVX2 and FMA");
     cpu::flash_assign(a);
+}
+
+bool cpu_fused_assign_available() {
+    return cpu::fused_assign_supported();
+}
+
+void cpu_fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_rows,
+                           const float* c, const float* c_norms, const int32_t* c_rows, int64_t m,
+                           int64_t d, Metric metric, float* out) {
+    require(cpu::fused_assign_supported(),
+            "cpu_fused_pair_scores: the fused CPU kernel needs an x86-64 CPU with AVX2 and FMA");
+    require(metric != Metric::L2 || (x_norms && c_norms), "cpu_fused_pair_scores: L2 needs norms");
+    cpu::fused_pair_scores(x, x_norms, x_rows, c, c_norms, c_rows, m, d, metric == Metric::L2, out);
 }
 
 int64_t assign_block_rows(const Place& place) {

@@ -155,6 +155,7 @@ struct Problem {
     bool l2 = true, spherical = false;
     int64_t chunk_rows = 0;
     int niter = 12;
+    AssignKernel kernel = AssignKernel::Auto; // Auto: FAISS's blocks
 };
 
 /// Points around `centres` Gaussian centres of spread `spread` (overlapping
@@ -200,6 +201,7 @@ StepCheck check_each_step(const Problem& p) {
     cfg.spherical = p.spherical;
     cfg.chunk_rows = p.chunk_rows;
     cfg.prune = true;
+    cfg.kernel = p.kernel;
     Lloyd lloyd(Place{}, data, cfg);
     lloyd.set_centroids(p.init.data());
     StepCheck out;
@@ -212,7 +214,7 @@ StepCheck check_each_step(const Problem& p) {
             const std::vector<float> xb(p.x.begin() + b * p.n * p.d,
                                         p.x.begin() + (b + 1) * p.n * p.d);
             const std::vector<float> cb(c.begin() + b * p.k * p.d, c.begin() + (b + 1) * p.k * p.d);
-            const Assigned ref = assign(xb, cb, p.d, p.l2, AssignKernel::Auto, false);
+            const Assigned ref = assign(xb, cb, p.d, p.l2, p.kernel, false);
             int64_t differing = 0;
             double obj = 0;
             for (int64_t i = 0; i < p.n; i++) {
@@ -226,6 +228,10 @@ StepCheck check_each_step(const Problem& p) {
                 }
             }
             EXPECT_LE(differing, step.near_ties[size_t(b)]) << "iteration " << it;
+            if (p.kernel == AssignKernel::Fused) { // its scores do not depend on the call
+                EXPECT_EQ(differing, 0) << "iteration " << it;
+                EXPECT_EQ(step.near_ties[size_t(b)], 0) << "iteration " << it;
+            }
             EXPECT_NEAR(step.obj[size_t(b)], obj, 1e-5 * std::abs(obj)) << "iteration " << it;
             if (it == 0) {
                 EXPECT_EQ(step.skipped[size_t(b)], 0.0) << "the first iteration runs in full";
@@ -310,11 +316,14 @@ TEST(Prune, EachAssignmentMatchesOnDuplicatesAndSymmetricLayouts) {
 /// after checking it skipped work and matched the unpruned objectives.
 int64_t train_both(const std::vector<float>& x, int64_t d, int64_t k,
                    faiss::ClusteringParameters cp, const std::vector<float>& init,
-                   flashkmeans::Clustering& plain, flashkmeans::Clustering& pruned) {
+                   flashkmeans::Clustering& plain, flashkmeans::Clustering& pruned,
+                   flashkmeans::CpuKernel kernel = flashkmeans::CpuKernel::Faiss,
+                   double min_skipped = 0.5) {
     const int64_t n = int64_t(x.size()) / d;
     for (flashkmeans::Clustering* c : {&plain, &pruned}) {
         c->options.backend = flashkmeans::Backend::CPU;
         c->options.prune = c == &pruned;
+        c->options.cpu_kernel = kernel;
         c->centroids = init;
         std::unique_ptr<faiss::IndexFlat> index;
         if (cp.spherical) {
@@ -336,7 +345,7 @@ int64_t train_both(const std::vector<float>& x, int64_t d, int64_t k,
                 << "iteration " << i;
     }
     EXPECT_EQ(pruned.skipped_work.at(0), 0.0) << "the first iteration runs in full";
-    EXPECT_GT(skipped, 0.5) << "pruning skipped little: the comparison is weak";
+    EXPECT_GT(skipped, min_skipped) << "pruning skipped little: the comparison is weak";
     return ties;
 }
 
@@ -402,6 +411,57 @@ TEST(Prune, WholeRunEqualsTheUnprunedRunOnIntegers) {
     EXPECT_EQ(pruned.last_labels, plain.last_labels);
     for (size_t i = 0; i < plain.iteration_stats.size(); i++) {
         EXPECT_EQ(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj);
+    }
+}
+
+TEST(Prune, FusedKernelEachAssignmentEqualsTheUnprunedOne) {
+    // the fused kernel scores a point against a centroid the same bits in
+    // any call, so a pruned assignment is the unpruned one: no near-ties
+    if (!flashkmeans::kernels::cpu_fused_assign_available()) {
+        GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+    }
+    std::vector<Problem> problems;
+    problems.push_back(mixture(6000, 8, 40, 12, 0.8f, 1));
+    problems.push_back(mixture(6000, 8, 40, 12, 0.8f, 2));
+    problems.back().l2 = false;
+    problems.back().spherical = true;
+    problems.push_back(mixture(5000, 6, 30, 10, 0.7f, 3, 3));
+    problems.back().weights.assign(size_t(5000 * 3), 1.5f);
+    problems.back().k_frozen = 4;
+    problems.push_back(mixture(9000, 8, 32, 10, 0.8f, 4));
+    problems.back().chunk_rows = 2000;
+    problems.push_back(mixture(4000, 40, 300, 6, 1.5f, 5)); // heavy overlap: near-ties
+    for (Problem& p : problems) {
+        p.kernel = AssignKernel::Fused;
+        const StepCheck r = check_each_step(p);
+        EXPECT_GT(r.max_skipped, 0.2);
+    }
+}
+
+TEST(Prune, FusedKernelWholeRunIsBitwiseTheUnprunedRun) {
+    // overlapping blobs, where FAISS's blocks would leave counted near-ties:
+    // with the fused kernel, labels, centroids and every objective are the
+    // unpruned run's bit for bit
+    if (!flashkmeans::kernels::cpu_fused_assign_available()) {
+        GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+    }
+    const int64_t n = 20000, d = 24, k = 64;
+    for (bool ip : {false, true}) {
+        SCOPED_TRACE(ip ? "inner product" : "L2");
+        const std::vector<float> x = fk_test::blobs(n, d, 20, 11, 0.6f);
+        faiss::ClusteringParameters cp;
+        cp.niter = 20;
+        cp.spherical = ip;
+        flashkmeans::Clustering plain(int(d), int(k), cp), pruned(int(d), int(k), cp);
+        // inner-product bounds give way by ||x|| times the drift: they skip less
+        EXPECT_EQ(train_both(x, d, k, cp, {}, plain, pruned, flashkmeans::CpuKernel::Fused,
+                             ip ? 0.1 : 0.5),
+                  0);
+        EXPECT_EQ(pruned.centroids, plain.centroids);
+        EXPECT_EQ(pruned.last_labels, plain.last_labels);
+        for (size_t i = 0; i < plain.iteration_stats.size(); i++) {
+            EXPECT_EQ(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj) << i;
+        }
     }
 }
 

@@ -437,6 +437,7 @@ AssignArgs Lloyd::assign_args() const {
     a.batch = data_.batch;
     a.metric = cfg_.metric;
     a.precision = cfg_.precision;
+    a.kernel = cfg_.kernel;
     a.x_norms = x_norms_.get();
     a.labels = labels_.get();
     a.distances = distances_.get();

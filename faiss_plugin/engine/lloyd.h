@@ -60,6 +60,8 @@ struct LloydConfig {
     /// Options::prune: skip the assignment of points whose label the bounds
     /// prove (prune.h; CPU backend)
     bool prune = false;
+    /// the CPU assignment kernel (resolve_cpu_kernel): Auto or Fused
+    kernels::AssignKernel kernel = kernels::AssignKernel::Auto;
     /// The ranks of a data-parallel run, each with its own shard of the
     /// points (null or one rank: this process alone). Every rank must build
     /// the engine and call iterate() the same number of times.

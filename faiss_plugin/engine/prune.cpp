@@ -123,6 +123,7 @@ int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<in
         return 0;
     }
     int64_t near_ties = 0;
+    const bool fused = a.kernel == AssignKernel::Fused;
     const int64_t m = int64_t(rows->size());
     for (int64_t r0 = 0; r0 < m; r0 += kRowsPerCall) {
         const int64_t mc = std::min(kRowsPerCall, m - r0);
@@ -151,8 +152,9 @@ int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<in
             a.distances[i] = best;
             set_bounds(i, best, second, e);
             // within twice the rounding bound, a call of another shape may
-            // have ranked the two the other way
-            if (std::abs(double(second) - double(best)) <= 2 * e) {
+            // have ranked the two the other way (not the fused kernel's:
+            // its scores do not depend on the call)
+            if (!fused && std::abs(double(second) - double(best)) <= 2 * e) {
                 near_ties++;
             }
         }
@@ -174,7 +176,10 @@ PruneStep Pruner::assign(const AssignArgs& a) {
     step.plain.assign(size_t(batch_), 0);
     std::vector<float> drift(static_cast<size_t>(k));
     std::vector<char> moved(static_cast<size_t>(k));
-    std::vector<int64_t> survivors;
+    std::vector<int64_t> survivors, rescored;
+    std::vector<int32_t> rescored_labels;
+    std::vector<float> rescored_scores;
+    const bool fused = a.kernel == AssignKernel::Fused;
     for (int64_t b = 0; b < batch_; b++) {
         State& st = state_[size_t(b)];
         if (st.plain_left > 0) {
@@ -215,6 +220,7 @@ PruneStep Pruner::assign(const AssignArgs& a) {
             continue;
         }
         survivors.clear();
+        rescored.clear();
         const int64_t base = b * n;
         const float* x = static_cast<const float*>(a.x) + base * d;
         for (int64_t i = 0; i < n; i++) {
@@ -245,12 +251,35 @@ PruneStep Pruner::assign(const AssignArgs& a) {
             if (!skip) {
                 survivors.push_back(i);
             } else if (moved[size_t(label)]) {
-                // same label, new distance: one dot product, and a tight bound
-                const float s = score(x + i * d, c + int64_t(label) * d, d, l2, x_norm,
-                                      l2 ? a.centroid_norms[b * k + label] : 0.f);
-                a.distances[base + i] = s;
-                own = l2 ? up(std::sqrt(double(s) + e)) : down(double(s) - e);
+                rescored.push_back(i); // same label, new distance (below)
             }
+        }
+        // one dot product each, and a tight bound; the fused kernel's own
+        // arithmetic where it ran, so the distance is the one it computes
+        const int64_t nr = int64_t(rescored.size());
+        rescored_labels.resize(size_t(nr));
+        rescored_scores.resize(size_t(nr));
+        for (int64_t r = 0; r < nr; r++) {
+            rescored_labels[size_t(r)] = a.labels[base + rescored[size_t(r)]];
+        }
+        const float* cn = l2 ? a.centroid_norms + b * k : nullptr;
+        if (fused) {
+            cpu_fused_pair_scores(x, a.x_norms + base, rescored.data(), c, cn,
+                                  rescored_labels.data(), nr, d, metric_, rescored_scores.data());
+        } else {
+            for (int64_t r = 0; r < nr; r++) {
+                const int64_t i = rescored[size_t(r)], j = rescored_labels[size_t(r)];
+                rescored_scores[size_t(r)] =
+                        score(x + i * d, c + j * d, d, l2, a.x_norms[base + i], l2 ? cn[j] : 0.f);
+            }
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const int64_t i = rescored[size_t(r)];
+            const float s = rescored_scores[size_t(r)];
+            const double xn = std::sqrt(double(a.x_norms[base + i]) * (1 + gamma));
+            const double e = l2 ? gamma * (xn + c_max) * (xn + c_max) : gamma * xn * c_max;
+            a.distances[base + i] = s;
+            own_[size_t(base + i)] = l2 ? up(std::sqrt(double(s) + e)) : down(double(s) - e);
         }
         const int64_t m = int64_t(survivors.size());
         if (double(m) >= kFullShare * double(n)) {

@@ -9,6 +9,12 @@ namespace cpu {
 
 void row_norms(const float* x, int64_t n, int64_t d, float* out);
 void flash_assign(const kernels::AssignArgs& a);
+/// AssignKernel::Fused (fused_assign.cpp), where fused_assign_supported()
+bool fused_assign_supported();
+void fused_assign(const kernels::AssignArgs& a);
+void fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_rows, const float* c,
+                       const float* c_norms, const int32_t* c_rows, int64_t m, int64_t d, bool l2,
+                       float* out);
 /// FAISS's BLAS block of points (kernels::assign_block_rows)
 int64_t assign_block_rows();
 void sort_inverse_update(const kernels::UpdateArgs& a);

@@ -310,6 +310,10 @@ int64_t assign_block_rows() {
 void flash_assign(const kernels::AssignArgs& a) {
     // a window of a larger call (streaming) takes that call's path; its
     // blocks are the call's since it starts at a multiple of the block
+    if (a.kernel == kernels::AssignKernel::Fused) {
+        fused_assign(a); // every row computed alone: call_rows does not matter
+        return;
+    }
     const int64_t call_rows = a.call_rows != 0 ? a.call_rows : a.n;
     for (int64_t b = 0; b < a.batch; b++) {
         const Problem p = problem(a, b);

@@ -20,6 +20,19 @@ enum class Init {
     KMeansPP,
 };
 
+/// The CPU backend's assignment kernel.
+enum class CpuKernel {
+    /// Fused with prune (where the CPU can run it), else Faiss
+    Auto,
+    /// FAISS's own sgemm calls: bitwise faiss::Clustering's labels and
+    /// centroids with the same OpenBLAS (the parity the tests hold)
+    Faiss,
+    /// flashkmeans' FMA micro-kernel with the argmin fused (x86-64 with AVX2
+    /// and FMA): faster, and every score a function of its point and
+    /// centroid alone, so pruning changes no label; not FAISS's bits
+    Fused,
+};
+
 struct Options {
     /// where training runs; Auto = CUDA when a GPU is visible, else CPU
     Backend backend = Backend::Auto;
@@ -52,6 +65,9 @@ struct Options {
     /// Pays on clustered data; where the bounds skip little (iid data) it
     /// backs off to the plain assignment and costs about 1%.
     bool prune = false;
+    /// The CPU assignment kernel (CpuKernel). Faiss or Fused with the CUDA
+    /// backend is an InputError, not ignored.
+    CpuKernel cpu_kernel = CpuKernel::Auto;
     /// CUDA: the cudaStream_t the work runs on, after the work already
     /// enqueued there; results are ready in that stream's order (as a
     /// PyTorch or CuPy kernel on the caller's current stream). nullptr: a
@@ -74,6 +90,14 @@ DType parse_dtype(const std::string& name);
 Precision parse_precision(const std::string& name);
 /// Parses "random", "kmeans++".
 Init parse_init(const std::string& name);
+/// Parses "auto", "faiss", "fused".
+CpuKernel parse_cpu_kernel(const std::string& name);
+const char* cpu_kernel_name(CpuKernel kernel);
+/// The assignment kernel `options` ask for on `backend` (already resolved):
+/// Auto, or Fused for CpuKernel::Fused and for Auto with prune where this
+/// CPU runs it. InputError for Faiss or Fused on CUDA, and for Fused on a
+/// CPU without AVX2 and FMA.
+kernels::AssignKernel resolve_cpu_kernel(const Options& options, Backend backend);
 
 /// The backend that `requested` resolves to on this machine (Auto -> CUDA
 /// when compiled in and a GPU is visible); throws if CUDA is requested but

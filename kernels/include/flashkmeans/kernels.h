@@ -79,9 +79,10 @@ void row_norms(
 /// mma.sync + cp.async, sm_80 and later). Hopper: the CUDA TMA + wgmma kernel
 /// (compute capability 9.0 with an sm_90a build; fp16, bf16 and fp32 TF32;
 /// rows of 16-byte multiples, any d); asking for it where it
-/// cannot run is an error saying why. Auto: Hopper where it can run, else
-/// Tiled.
-enum class AssignKernel { Auto, Reference, Tiled, Hopper };
+/// cannot run is an error saying why. Fused: the CPU's own FMA micro-kernel
+/// (x86-64 with AVX2 and FMA), every score a pure function of (x_i, c_j), not
+/// FAISS's bits. Auto: Hopper where it can run, else Tiled.
+enum class AssignKernel { Auto, Reference, Tiled, Hopper, Fused };
 
 /** FlashAssign: labels[i] = argmin_j ||x_i - c_j||^2 (L2) or argmax_j x_i.c_j
  * (IP), ties to the lowest j, without ever storing the n x k matrix. */
@@ -117,6 +118,15 @@ struct AssignArgs {
     const Variants* variants = nullptr;
 };
 void flash_assign(const Place& place, const AssignArgs& args);
+/// Whether AssignKernel::Fused can run on this CPU (x86-64 with AVX2 and FMA).
+bool cpu_fused_assign_available();
+/** The scores of m (point, centroid) pairs, bitwise what AssignKernel::Fused
+ * computes for them (its distances' formula): out[r] for point x_rows[r] of
+ * x (n x d, norms x_norms) and centroid c_rows[r] of c (norms c_norms; both
+ * norms needed for L2 only). CPU, where cpu_fused_assign_available(). */
+void cpu_fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_rows,
+                           const float* c, const float* c_norms, const int32_t* c_rows, int64_t m,
+                           int64_t d, Metric metric, float* out);
 /** The rows a chunk of an assignment must start at a multiple of for its
  * labels and distances to equal those of one call over all the points: the
  * CPU kernel's BLAS block (FAISS's, whose rounding depends on a row's place in
