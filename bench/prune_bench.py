@@ -37,14 +37,19 @@ flashkmeans' prune=True (issue 30) is probed once: where the installed
 flashkmeans refuses it, its columns read n/a. Where it runs, its
 iteration_stats[i]['skipped'] (fraction of the point x centroid work skipped
 in iteration i) is printed and kept in the JSON, and its final centroids are
-checked against prune off: labels (the nearest centroid of every point, by
-one evaluator, flashkmeans' exact CPU assignment) and the largest centroid
-difference. Objectives are evaluated the same way for every implementation.
+checked against prune off with the same kernel: labels (the nearest centroid
+of every point, by one evaluator, flashkmeans' exact CPU assignment) and the
+largest centroid difference. Objectives are evaluated the same way for every
+implementation. flashkmeans runs three ways: the default CPU kernel (faiss's
+sgemm blocks, bitwise faiss's results), 'flashkmeans-fused' (cpu_kernel=
+'fused', no pruning) and 'flashkmeans-prune' (prune=True, which takes the
+fused kernel where the CPU runs it).
 
 The table, printed last: ms/iter per implementation, prune on / off
-(speed-up of prune on over prune off), the speed-up of prune on and of prune
-off over the fastest peer (faiss-cpu, scikit-learn, SuperKMeans), and the
-mean skipped fraction over all iterations. --json keeps everything, with the
+(speed-up of prune on over prune off with the same kernel: the fused one
+where it ran), the speed-up of prune on and of prune off over the fastest
+peer (faiss-cpu, scikit-learn, SuperKMeans), and the mean skipped fraction
+over all iterations. --json keeps everything, with the
 per-iteration skipped fractions and times, and the environment.
 """
 import argparse
@@ -76,9 +81,9 @@ except ImportError:
 DEFAULT_ROWS = ["mixture:100000:512:64", "iid:100000:512:64", "patches:100000:512",
                 "embeddings:50000:512:384"]
 DEFAULT_D = {"mixture": 128, "iid": 128, "patches": 192, "embeddings": 384}
-IMPLS = ("flashkmeans", "flashkmeans-prune", "faiss-cpu", "sklearn-lloyd", "sklearn-elkan",
-         "superkmeans")
-PEERS = IMPLS[2:]
+IMPLS = ("flashkmeans", "flashkmeans-fused", "flashkmeans-prune", "faiss-cpu", "sklearn-lloyd",
+         "sklearn-elkan", "superkmeans")
+PEERS = IMPLS[3:]
 SHOWN_VERSIONS = ("flashkmeans", "faiss", "sklearn", "numpy", "skimage", "threadpoolctl")
 MIXTURE_SIGMA = 0.25
 # retina is left out: its black surround would make 16% of its patches identical
@@ -185,11 +190,13 @@ def make_data(name, n, k, d, seed):
 # --- implementations: each returns (wall s, iterations run, centroids, extras) ------------
 
 
-def fk_kwargs(n, k, seed, prune):
+def fk_kwargs(n, k, seed, prune, kernel=None):
     kw = dict(niter=0, backend="cpu", max_points_per_centroid=n // k + 1, seed=seed,
               early_stop_threshold=-1.0)
     if prune:
-        kw["prune"] = True
+        kw["prune"] = True  # cpu_kernel 'auto': the fused kernel where the CPU runs it
+    if kernel:
+        kw["cpu_kernel"] = kernel
     return kw
 
 
@@ -204,10 +211,10 @@ def prune_refusal():
     return None
 
 
-def run_flashkmeans(x, c0, niter, seed, prune=False):
+def run_flashkmeans(x, c0, niter, seed, prune=False, kernel=None):
     n, d = x.shape
     k = c0.shape[0]
-    km = flashkmeans.Kmeans(d, k, **dict(fk_kwargs(n, k, seed, prune), niter=niter))
+    km = flashkmeans.Kmeans(d, k, **dict(fk_kwargs(n, k, seed, prune, kernel), niter=niter))
     t0 = time.perf_counter()
     km.train(x, init_centroids=c0)
     wall = time.perf_counter() - t0
@@ -264,6 +271,8 @@ def unavailable(impl, d, prune_error):
     """None when impl can run at dimension d, else why not."""
     if impl == "flashkmeans-prune" and prune_error:
         return f"flashkmeans refuses prune=True ({prune_error})"
+    if impl == "flashkmeans-fused" and not fused_available():
+        return "this flashkmeans or CPU has no fused kernel (cpu_kernel='fused')"
     if impl in ("faiss-cpu", "superkmeans") and faiss is None:
         return "faiss is not installed"
     if impl.startswith("sklearn") and SkKMeans is None:
@@ -277,7 +286,14 @@ def unavailable(impl, d, prune_error):
     return None
 
 
+def fused_available():
+    ext = getattr(flashkmeans, "_flashkmeans", None)
+    return bool(getattr(ext, "cpu_fused_assign_available", lambda: False)())
+
+
 def run_impl(impl, x, c0, niter, seed):
+    if impl == "flashkmeans-fused":
+        return run_flashkmeans(x, c0, niter, seed, kernel="fused")
     if impl in ("flashkmeans", "flashkmeans-prune"):
         return run_flashkmeans(x, c0, niter, seed, prune=impl == "flashkmeans-prune")
     if impl == "faiss-cpu":
@@ -336,9 +352,12 @@ def bench_row(spec, impls, args, prune_error):
         labels[impl], r["objective"] = evaluate(x, r["_centroids"])
     if "flashkmeans" in runnable:
         row["fixed_point_iter"] = fixed_point(res["flashkmeans"]["extras"]["obj"])
-    if "flashkmeans" in runnable and "flashkmeans-prune" in runnable:
-        on, off = res["flashkmeans-prune"], res["flashkmeans"]
-        on["labels_differ"] = int((labels["flashkmeans-prune"] != labels["flashkmeans"]).sum())
+    # prune on against prune off with the same kernel (the fused one where it ran)
+    off_impl = "flashkmeans-fused" if "flashkmeans-fused" in runnable else "flashkmeans"
+    if off_impl in runnable and "flashkmeans-prune" in runnable:
+        on, off = res["flashkmeans-prune"], res[off_impl]
+        on["compared_with"] = off_impl
+        on["labels_differ"] = int((labels["flashkmeans-prune"] != labels[off_impl]).sum())
         on["max_abs_centroid_diff"] = float(np.abs(on["_centroids"] - off["_centroids"]).max())
     for r in res.values():
         r.pop("_centroids", None)
@@ -352,7 +371,7 @@ def summarise(row):
     ms = {i: r["ms_per_iter"] for i, r in res.items() if "ms_per_iter" in r}
     peers = {i: t for i, t in ms.items() if i in PEERS}
     row["fastest_peer"] = min(peers, key=peers.get) if peers else None
-    on, off = ms.get("flashkmeans-prune"), ms.get("flashkmeans")
+    on, off = ms.get("flashkmeans-prune"), ms.get("flashkmeans-fused", ms.get("flashkmeans"))
     best = peers.get(row["fastest_peer"])
     row["speedup_prune_over_off"] = off / on if on and off else None
     row["speedup_prune_over_peer"] = best / on if on and best else None
@@ -385,7 +404,7 @@ def print_details(row, niter):
               + (" ".join(f"{s:.2f}" for s in skipped) if skipped else "not reported"))
         if "labels_differ" in on:
             m = on["labels_differ"]
-            print(f"{head}: prune on vs off: labels equal: {'yes' if m == 0 else 'no'} ({m} differ), "
+            print(f"{head}: prune on vs {on['compared_with']}: labels equal: {'yes' if m == 0 else 'no'} ({m} differ), "
                   f"max abs centroid difference {on['max_abs_centroid_diff']:.3g}")
     print(flush=True)
 

@@ -194,8 +194,12 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         printf("Clustering %" PRId64 " points in %zdD to %zd clusters, "
                "redo %d times, %d iterations\n",
                shard.n_total, d, k, nredo, niter);
-        printf("  flashkmeans backend %s, dtype %s\n", backend_name(backend),
-               dtype_name(options.dtype));
+        printf("  flashkmeans backend %s, dtype %s%s\n", backend_name(backend),
+               dtype_name(options.dtype),
+               backend == Backend::CUDA ? ""
+               : resolve_cpu_kernel(options, backend) == kernels::AssignKernel::Fused
+                       ? ", kernel fused"
+                       : ", kernel faiss");
         if (shard.distributed()) {
             printf("  %d ranks (%s)\n", shard.comm->size(), shard.comm->name());
         }

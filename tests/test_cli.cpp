@@ -405,7 +405,12 @@ TEST(Cli, TrainWithAMemoryBudgetStreamsAndGivesTheResidentCentroids) {
 // on every iteration line and in the summary.
 TEST(Cli, TrainWithPruneGivesTheUnprunedCentroidsAndSaysWhatItSkipped) {
     TempDir dir;
-    CliRun a = run_cli(dir, "train --n 20000 --d 16 --centers 8 --niter 12 --backend cpu -o a.npy");
+    // --prune takes the fused kernel where the CPU runs it: compare with that
+    const std::string kernel =
+            flashkmeans::kernels::cpu_fused_assign_available() ? "fused" : "faiss";
+    CliRun a = run_cli(dir, "train --n 20000 --d 16 --centers 8 --niter 12 --backend cpu -o a.npy "
+                            "--cpu-kernel " +
+                                    kernel);
     ASSERT_EQ(a.status, 0) << a.err;
     CliRun b =
             run_cli(dir,
@@ -417,6 +422,24 @@ TEST(Cli, TrainWithPruneGivesTheUnprunedCentroidsAndSaysWhatItSkipped) {
     ASSERT_NE(b.out.find("; 0 near-ties"), std::string::npos)
             << "the data have near-ties: " << b.out;
     EXPECT_EQ(slurp(dir / "a.npy"), slurp(dir / "b.npy")) << "centroids differ";
+    EXPECT_NE(b.out.find("kernel " + kernel), std::string::npos) << b.out;
+}
+
+TEST(Cli, CpuKernelChoosesTheKernelAndRejectsAnUnknownOne) {
+    TempDir dir;
+    CliRun faiss = run_cli(dir, "train --n 5000 --d 8 --centers 8 --niter 3 --backend cpu "
+                                "--cpu-kernel faiss");
+    ASSERT_EQ(faiss.status, 0) << faiss.err;
+    EXPECT_NE(faiss.out.find("kernel faiss"), std::string::npos) << faiss.out;
+    if (flashkmeans::kernels::cpu_fused_assign_available()) {
+        CliRun fused = run_cli(dir, "train --n 5000 --d 8 --centers 8 --niter 3 --backend cpu "
+                                    "--cpu-kernel fused");
+        ASSERT_EQ(fused.status, 0) << fused.err;
+        EXPECT_NE(fused.out.find("kernel fused"), std::string::npos) << fused.out;
+    }
+    CliRun bad = run_cli(dir, "train --n 5000 --d 8 --niter 3 --cpu-kernel blas");
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.err.find("cpu_kernel 'blas'"), std::string::npos) << bad.err;
 }
 
 TEST(Cli, TrainOnBvecsWritesCentroidsOfTheRightShape) {

@@ -28,6 +28,10 @@ const std::vector<FlagSpec> kBackendFlags = {
          "memory k-means may hold where it runs (suffix K, M, G, T: powers of 1024);\n"
          "points beyond it are streamed in chunks every iteration (default: none on\n"
          "the CPU, the GPU's free memory on CUDA)"},
+        {"--cpu-kernel", nullptr, "auto|faiss|fused",
+         "CPU assignment kernel: faiss (FAISS's sgemm calls, bitwise FAISS's results),\n"
+         "fused (own FMA kernel with the argmin fused: faster, not FAISS's bits; AVX2+FMA)\n"
+         "or auto (default: fused with --prune, else faiss)"},
 };
 
 const std::vector<FlagSpec> kDatasetFlags = {
@@ -80,7 +84,7 @@ const Command kTrain = {
                          "initial centroids: random distinct points as FAISS (default) or k-means++"},
                         {"--prune", nullptr, nullptr,
                          "exact pruning (CPU backend): skip points whose label provably stays;\n"
-                         "labels equal the unpruned run's except counted near-ties"},
+                         "with the fused kernel (its default) the unpruned run's result bit for bit"},
                 },
                 kBackendFlags,
                 {

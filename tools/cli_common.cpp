@@ -70,6 +70,7 @@ Options options_from(const Args& args) {
     if (args.has("--memory-budget")) {
         o.memory_budget = parse_bytes(args, "--memory-budget");
     }
+    o.cpu_kernel = parse_choice(args, parse_cpu_kernel, args.str("--cpu-kernel", "auto"));
     return o;
 }
 

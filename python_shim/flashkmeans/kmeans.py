@@ -7,7 +7,8 @@
 
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
-flashkmeans options (backend, device, dtype, precision, init, memory_budget, prune) are accepted
+flashkmeans options (backend, device, dtype, precision, init, memory_budget, prune,
+cpu_kernel) are accepted
 as keywords too.
 """
 
@@ -27,7 +28,8 @@ from ._typing import Points
 __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
 #: flashkmeans options accepted as keywords next to the ClusteringParameters.
-OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget", "prune")
+OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget", "prune",
+                "cpu_kernel")
 
 # faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
 METRIC_INNER_PRODUCT = 0
@@ -318,10 +320,17 @@ class Kmeans:
         place). After train(), memory_plan says "resident" or how it streamed.
     prune: exact pruning (default False; CPU backend): after the first
         iteration, points whose label provably stays are not compared with
-        every centroid. Labels equal the unpruned run's except counted
-        near-ties, the objective agrees to float rounding (faiss's bitwise
-        parity no longer holds); iteration_stats gain 'skipped' (share of
-        the assignment's work skipped) and 'near_ties'.
+        every centroid. With the fused kernel (taken by default) labels,
+        centroids and objectives are the unpruned run's bit for bit; with
+        cpu_kernel='faiss' labels equal it except counted near-ties. Either
+        way faiss's bitwise parity no longer holds. iteration_stats gain
+        'skipped' (share of the assignment's work skipped) and 'near_ties'.
+    cpu_kernel: the CPU backend's assignment kernel: 'faiss' (faiss's own
+        sgemm calls: bitwise faiss.Kmeans's results), 'fused' (flashkmeans'
+        FMA micro-kernel with the argmin fused: faster, exact to float
+        rounding, not faiss's bits; x86-64 with AVX2 and FMA), 'auto'
+        (default: 'fused' with prune, else 'faiss'). Naming 'faiss' or
+        'fused' with the CUDA backend is a ValueError.
     comm: an mpi4py communicator (e.g. MPI.COMM_WORLD) for data-parallel
         training: every rank calls train() with its own rows, in rank
         order, and gets the centroids of one run on all the rows together

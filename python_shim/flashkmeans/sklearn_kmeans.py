@@ -157,6 +157,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
     precision : {'exact', 'tf32'}, default='exact'
         'tf32' lets the GPU assignment of float32 points use TF32 tensor cores.
 
+    cpu_kernel : {'auto', 'fused', 'faiss'}, default='auto'
+        The CPU backend's assignment kernel. 'fused': flashkmeans' FMA
+        micro-kernel with the argmin fused (x86-64 with AVX2 and FMA), exact
+        to float rounding, and with algorithm='elkan' bitwise the 'lloyd'
+        run. 'faiss': faiss's own sgemm calls, bitwise faiss.Kmeans's
+        results. 'auto': 'fused' where the CPU runs it, else 'faiss'. With
+        the CUDA backend only 'auto' is accepted.
+
     Attributes
     ----------
     cluster_centers_ : ndarray of shape (n_clusters, n_features)
@@ -213,6 +221,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         device: Optional[int] = None,
         dtype: str = "float32",
         precision: str = "exact",
+        cpu_kernel: str = "auto",
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -227,6 +236,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
         self.device = device
         self.dtype = dtype
         self.precision = precision
+        self.cpu_kernel = cpu_kernel
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -392,8 +402,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
 
     def _engine_options(self):
         opts = {"backend": self.backend, "device": self.device, "dtype": self.dtype,
-                "precision": self.precision}
+                "precision": self.precision, "cpu_kernel": self.cpu_kernel}
         _ext.check_options(opts)  # ValueError naming a bad value
+        # a scikit-learn user has no use for faiss's bits: the faster kernel
+        if (str(self.cpu_kernel).lower() == "auto" and _ext.cpu_fused_assign_available()
+                and _ext.resolve_backend(self.backend or "auto") == "cpu"):
+            opts["cpu_kernel"] = "fused"
         # Elkan's algorithm is Lloyd's with bounds that skip distances: the
         # engine's exact pruning, which runs on the CPU backend
         if self.algorithm == "elkan" and _ext.resolve_backend(self.backend or "auto") == "cpu":

@@ -239,7 +239,7 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 // --- Options --------------------------------------------------------------------------
 
 /// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
-/// memory_budget, prune, stream, comm}; bad names raise ValueError.
+/// memory_budget, prune, cpu_kernel, stream, comm}; bad names raise ValueError.
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -271,6 +271,8 @@ Options make_options(const nb::dict& d) {
                     throw nb::type_error("prune must be True or False");
                 }
                 o.prune = nb::cast<bool>(value);
+            } else if (key == "cpu_kernel") {
+                o.cpu_kernel = flashkmeans::parse_cpu_kernel(nb::cast<std::string>(value));
             } else if (key == "comm") {
                 // an mpi4py communicator: this rank trains on its own shard
                 o.comm = std::make_shared<Mpi4pyCommunicator>(nb::borrow(value));
@@ -549,6 +551,8 @@ NB_MODULE(_flashkmeans, m) {
           "Returns the device memory and pinned buffers kept between calls to the driver.");
     m.def("cached_memory_bytes", &flashkmeans::cached_memory_bytes,
           "Bytes of device memory and pinned buffers kept between calls.");
+    m.def("cpu_fused_assign_available", &flashkmeans::kernels::cpu_fused_assign_available,
+          "Whether cpu_kernel='fused' runs on this CPU (x86-64 with AVX2 and FMA).");
     m.def("resolve_backend", &resolve_backend, "name"_a,
           "The backend a name resolves to on this machine ('cpu' or 'cuda').");
     m.def("check_options", [](const nb::dict& d) { (void)make_options(d); }, "options"_a,

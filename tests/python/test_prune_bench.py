@@ -20,7 +20,8 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("prune") / "prune.json"
     proc = subprocess.run(
         [sys.executable, SCRIPT, "--rows", "mixture:3000:16:32", "iid:3000:16:32",
-         "--niter", str(NITER), "--impls", "flashkmeans,flashkmeans-prune,sklearn-lloyd",
+         "--niter", str(NITER),
+         "--impls", "flashkmeans,flashkmeans-fused,flashkmeans-prune,sklearn-lloyd",
          "--threads", "1", "--json", str(out)],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
