@@ -155,6 +155,20 @@ bool cpu_fused_assign_available() {
     return cpu::fused_assign_supported();
 }
 
+void cpu_fused_group_assign(const GroupAssignArgs& a) {
+    require(cpu::fused_assign_supported(),
+            "cpu_fused_group_assign: the fused CPU kernel needs an x86-64 CPU with AVX2 and FMA");
+    require(a.m >= 0 && a.d > 0 && a.k > 0 && a.groups > 0, "cpu_fused_group_assign: bad sizes");
+    require(a.m == 0 || (a.x && a.need && a.best && a.arg && a.second),
+            "cpu_fused_group_assign: null points or outputs");
+    require(a.centroids && a.group_begin && a.members, "cpu_fused_group_assign: null centroids");
+    require(a.metric != Metric::L2 || (a.centroid_norms && (a.m == 0 || a.x_norms)),
+            "cpu_fused_group_assign: L2 needs both norms");
+    require(a.group_begin[0] == 0 && a.group_begin[a.groups] == a.k,
+            "cpu_fused_group_assign: the groups must cover the k centroids");
+    cpu::fused_group_assign(a);
+}
+
 void cpu_fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_rows,
                            const float* c, const float* c_norms, const int32_t* c_rows, int64_t m,
                            int64_t d, Metric metric, float* out) {

@@ -234,6 +234,74 @@ TEST_F(FusedAssign, LabelsAreTheFloat64ArgminExceptNearTies) {
     }
 }
 
+TEST_F(FusedAssign, GroupsGiveEachGroupsBestAndRunnerUpBitwise) {
+    // random groups of uneven sizes (one of a single centroid), each point
+    // asking for a random half of them: every answer is the plain loop's over
+    // that group's members alone
+    const int64_t m = 300, k = 200, d = 37, G = 7;
+    const std::vector<float> x = gaussian(size_t(m * d), 21), c = gaussian(size_t(k * d), 22);
+    std::vector<int32_t> group_of(static_cast<size_t>(k));
+    std::mt19937 rng(5);
+    for (int64_t j = 0; j < k; j++) {
+        group_of[size_t(j)] = j == 0 ? 0 : int32_t(1 + rng() % (G - 1)); // group 0: {0}
+    }
+    std::vector<int32_t> begin(1, 0), members;
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t j = 0; j < k; j++) {
+            if (group_of[size_t(j)] == g) {
+                members.push_back(int32_t(j));
+            }
+        }
+        begin.push_back(int32_t(members.size()));
+    }
+    std::vector<uint8_t> need(static_cast<size_t>(m * G));
+    for (uint8_t& v : need) {
+        v = uint8_t(rng() % 2);
+    }
+    const std::vector<float> xn = norms_of(x, d), cn = norms_of(c, d);
+    for (fk::Metric metric : {fk::Metric::L2, fk::Metric::InnerProduct}) {
+        SCOPED_TRACE(metric == fk::Metric::L2 ? "L2" : "IP");
+        std::vector<float> best(size_t(m * G), -7.f), second(size_t(m * G), -7.f);
+        std::vector<int32_t> arg(size_t(m * G), -7);
+        kn::GroupAssignArgs a;
+        a.x = x.data();
+        a.x_norms = xn.data();
+        a.m = m;
+        a.d = d;
+        a.centroids = c.data();
+        a.centroid_norms = cn.data();
+        a.k = k;
+        a.metric = metric;
+        a.groups = G;
+        a.group_begin = begin.data();
+        a.members = members.data();
+        a.need = need.data();
+        a.best = best.data();
+        a.arg = arg.data();
+        a.second = second.data();
+        kn::cpu_fused_group_assign(a);
+        for (int64_t g = 0; g < G; g++) {
+            std::vector<float> cg;
+            for (int32_t i = begin[size_t(g)]; i < begin[size_t(g + 1)]; i++) {
+                const int32_t j = members[size_t(i)];
+                cg.insert(cg.end(), c.begin() + j * d, c.begin() + (j + 1) * d);
+            }
+            const Out want = plain(x, cg, d, metric);
+            for (int64_t i = 0; i < m; i++) {
+                const size_t at = size_t(i * G + g);
+                if (!need[at]) {
+                    ASSERT_EQ(arg[at], -7) << "group " << g << " not asked for, written";
+                    continue;
+                }
+                ASSERT_EQ(arg[at], members[size_t(begin[size_t(g)] + want.labels[size_t(i)])])
+                        << "point " << i << " group " << g;
+                ASSERT_TRUE(same_bits(best[at], want.distances[size_t(i)])) << i << " " << g;
+                ASSERT_TRUE(same_bits(second[at], want.second[size_t(i)])) << i << " " << g;
+            }
+        }
+    }
+}
+
 TEST(CpuKernelOption, ParsesAndResolvesPerBackend) {
     EXPECT_EQ(fk::parse_cpu_kernel("Fused"), fk::CpuKernel::Fused);
     EXPECT_EQ(fk::parse_cpu_kernel("faiss"), fk::CpuKernel::Faiss);

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -430,9 +431,15 @@ TEST(Prune, FusedKernelEachAssignmentEqualsTheUnprunedOne) {
     problems.back().k_frozen = 4;
     problems.push_back(mixture(9000, 8, 32, 10, 0.8f, 4));
     problems.back().chunk_rows = 2000;
-    problems.push_back(mixture(4000, 40, 300, 6, 1.5f, 5)); // heavy overlap: near-ties
+    problems.push_back(mixture(4000, 40, 300, 6, 1.5f, 5));   // heavy overlap: near-ties
+    problems.push_back(mixture(3000, 384, 400, 30, 1.0f, 7)); // 25 groups of 16
+    problems.back().l2 = false;                               // and inner product over many groups
+    problems.back().spherical = true;
+    problems.push_back(mixture(3000, 384, 400, 30, 1.0f, 8));
     for (Problem& p : problems) {
         p.kernel = AssignKernel::Fused;
+        SCOPED_TRACE(::testing::Message() << p.n << "x" << p.d << " k=" << p.k << " groups "
+                                          << flashkmeans::Pruner::group_count(p.k, p.d));
         const StepCheck r = check_each_step(p);
         EXPECT_GT(r.max_skipped, 0.2);
     }
@@ -445,22 +452,25 @@ TEST(Prune, FusedKernelWholeRunIsBitwiseTheUnprunedRun) {
     if (!flashkmeans::kernels::cpu_fused_assign_available()) {
         GTEST_SKIP() << "this CPU has no AVX2 + FMA";
     }
-    const int64_t n = 20000, d = 24, k = 64;
-    for (bool ip : {false, true}) {
-        SCOPED_TRACE(ip ? "inner product" : "L2");
-        const std::vector<float> x = fk_test::blobs(n, d, 20, 11, 0.6f);
-        faiss::ClusteringParameters cp;
-        cp.niter = 20;
-        cp.spherical = ip;
-        flashkmeans::Clustering plain(int(d), int(k), cp), pruned(int(d), int(k), cp);
-        // inner-product bounds give way by ||x|| times the drift: they skip less
-        EXPECT_EQ(train_both(x, d, k, cp, {}, plain, pruned, flashkmeans::CpuKernel::Fused,
-                             ip ? 0.1 : 0.5),
-                  0);
-        EXPECT_EQ(pruned.centroids, plain.centroids);
-        EXPECT_EQ(pruned.last_labels, plain.last_labels);
-        for (size_t i = 0; i < plain.iteration_stats.size(); i++) {
-            EXPECT_EQ(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj) << i;
+    // d = 24, k = 64: one group (Hamerly's bounds); d = 192, k = 320: 10
+    for (const auto& [n, d, k] : {std::tuple<int64_t, int64_t, int64_t>{20000, 24, 64},
+                                  std::tuple<int64_t, int64_t, int64_t>{13000, 192, 320}}) {
+        for (bool ip : {false, true}) {
+            SCOPED_TRACE(::testing::Message() << (ip ? "inner product" : "L2") << " d=" << d);
+            const std::vector<float> x = fk_test::blobs(n, d, 20, 11, 0.6f);
+            faiss::ClusteringParameters cp;
+            cp.niter = 20;
+            cp.spherical = ip;
+            flashkmeans::Clustering plain(int(d), int(k), cp), pruned(int(d), int(k), cp);
+            // inner-product bounds give way by ||x|| times the drift: they skip less
+            EXPECT_EQ(train_both(x, d, k, cp, {}, plain, pruned, flashkmeans::CpuKernel::Fused,
+                                 ip ? 0.1 : 0.5),
+                      0);
+            EXPECT_EQ(pruned.centroids, plain.centroids);
+            EXPECT_EQ(pruned.last_labels, plain.last_labels);
+            for (size_t i = 0; i < plain.iteration_stats.size(); i++) {
+                EXPECT_EQ(pruned.iteration_stats[i].obj, plain.iteration_stats[i].obj) << i;
+            }
         }
     }
 }
@@ -471,14 +481,17 @@ struct PrunerRig {
     std::vector<float> x, c, xn, cn, dist;
     std::vector<int32_t> labels;
     int64_t n, k, d;
+    AssignKernel kernel;
     flashkmeans::Pruner pruner;
-    PrunerRig(std::vector<float> points, std::vector<float> centroids, int64_t dim)
+    PrunerRig(std::vector<float> points, std::vector<float> centroids, int64_t dim,
+              AssignKernel kern = AssignKernel::Auto)
             : x(std::move(points)),
               c(std::move(centroids)),
               n(int64_t(x.size()) / dim),
               k(int64_t(c.size()) / dim),
               d(dim),
-              pruner(Metric::L2, n, k, d, 1) {
+              kernel(kern),
+              pruner(Metric::L2, n, k, d, 1, kern) {
         xn.resize(size_t(n));
         cn.resize(size_t(k));
         dist.resize(size_t(n));
@@ -487,7 +500,9 @@ struct PrunerRig {
     }
     flashkmeans::PruneStep assign() {
         flashkmeans::kernels::row_norms(Place{}, c.data(), DType::Float32, k, d, cn.data());
-        return pruner.assign(args_for(x, xn, c, cn, d, labels.data(), dist.data()));
+        AssignArgs a = args_for(x, xn, c, cn, d, labels.data(), dist.data());
+        a.kernel = kernel;
+        return pruner.assign(a);
     }
 };
 
@@ -502,14 +517,52 @@ TEST(Prune, LabelChangedByAHairAfterATinyDriftIsNotSkipped) {
         x.push_back(float(i % 2 == 0 ? -3 - i % 7 : 5 + i % 5));
         x.push_back(float(i % 3) * 0.1f);
     }
-    PrunerRig r(x, {0.f, 0.f, 2.f + h, 0.f}, d);
+    std::vector<AssignKernel> kernels = {AssignKernel::Auto}; // Hamerly's bounds
+    if (flashkmeans::kernels::cpu_fused_assign_available()) {
+        kernels.push_back(AssignKernel::Fused); // group bounds
+    }
+    for (AssignKernel kernel : kernels) {
+        SCOPED_TRACE(kernel == AssignKernel::Fused ? "fused" : "faiss");
+        PrunerRig r(x, {0.f, 0.f, 2.f + h, 0.f}, d, kernel);
+        r.assign();
+        ASSERT_EQ(r.labels[0], 0);
+        r.c[2] = 2.f - h;
+        const flashkmeans::PruneStep step = r.assign();
+        EXPECT_EQ(r.labels[0], 1) << "the point whose label changed was skipped";
+        EXPECT_GT(step.skipped[0], 0.9) << "the far points should be skipped";
+        EXPECT_EQ(r.labels, assign(x, r.c, d, true, kernel).labels);
+    }
+}
+
+TEST(Prune, GroupBoundsRememberTheCentroidAPointLeft) {
+    // Two groups of 64 centroids (d = 2: left of x = 0 and right of it). The
+    // point at the origin starts at c_old = (-1, 0) (left), moves to c_new
+    // in the right group, and must come back to c_old when c_new leaves:
+    // the left group, not computed when it moved, must have taken c_old in
+    // among its others
+    if (!flashkmeans::kernels::cpu_fused_assign_available()) {
+        GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+    }
+    const int64_t d = 2, k = 128;
+    ASSERT_EQ(flashkmeans::Pruner::group_count(k, d), 2);
+    std::vector<float> c;
+    for (int i = 0; i < 63; i++) {
+        c.insert(c.end(), {-20.f - float(i), 0.f});
+    }
+    c.insert(c.end(), {-1.f, 0.f}); // c_old: 63
+    c.insert(c.end(), {1.2f, 0.f}); // c_new: 64
+    for (int i = 0; i < 63; i++) {
+        c.insert(c.end(), {20.f + float(i), 0.f});
+    }
+    PrunerRig r({0.f, 0.f}, c, d, AssignKernel::Fused);
     r.assign();
-    ASSERT_EQ(r.labels[0], 0);
-    r.c[2] = 2.f - h;
-    const flashkmeans::PruneStep step = r.assign();
-    EXPECT_EQ(r.labels[0], 1) << "the point whose label changed was skipped";
-    EXPECT_GT(step.skipped[0], 0.9) << "the far points should be skipped";
-    EXPECT_EQ(r.labels, assign(x, r.c, d, true).labels);
+    ASSERT_EQ(r.labels[0], 63);
+    r.c[64 * d] = 0.9f; // c_new is now the nearer
+    r.assign();
+    ASSERT_EQ(r.labels[0], 64);
+    r.c[64 * d] = 5.f; // and leaves
+    r.assign();
+    EXPECT_EQ(r.labels[0], 63) << "the bounds forgot the centroid the point left";
 }
 
 TEST(Prune, BacksOffWhereBoundsPruneNothing) {

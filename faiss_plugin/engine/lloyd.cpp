@@ -142,7 +142,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
             throw InputError("prune=True runs on the CPU backend only for now; use backend='cpu' "
                              "or drop prune");
         }
-        pruner_.reset(new Pruner(cfg_.metric, n, k, d, B));
+        pruner_.reset(new Pruner(cfg_.metric, n, k, d, B, cfg_.kernel));
     }
     assigned_end_.assign(size_t(B), 0);
     n_total_ = n;

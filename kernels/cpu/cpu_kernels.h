@@ -12,6 +12,7 @@ void flash_assign(const kernels::AssignArgs& a);
 /// AssignKernel::Fused (fused_assign.cpp), where fused_assign_supported()
 bool fused_assign_supported();
 void fused_assign(const kernels::AssignArgs& a);
+void fused_group_assign(const kernels::GroupAssignArgs& a);
 void fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_rows, const float* c,
                        const float* c_norms, const int32_t* c_rows, int64_t m, int64_t d, bool l2,
                        float* out);

@@ -48,36 +48,45 @@ constexpr int64_t kChunkBytes = 256 << 10; // centroids kept hot in L2 per pass
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-/// The centroids of one problem, 16 to a panel, element t of centroid
-/// p*16 + l at panel[p][t][l]; bias[j] = ||c_j||^2 (L2), 0 (IP), +inf for
-/// the padding columns past k.
+/// Centroids 16 to a panel, element t of column l of panel p at
+/// data[(p*d + t)*16 + l]; column l of panel p is centroid index[p*16 + l],
+/// bias = ||c||^2 (L2) or 0 (IP), and +inf for padding columns (which never
+/// win). A run of panels holds ascending indices, so a strict comparison
+/// keeps the lowest index among equal scores.
 struct PackedCentroids {
     int64_t panels = 0;
     std::vector<float> data, bias;
+    std::vector<int32_t> index;
 };
 
-PackedCentroids pack_centroids(const float* c, const float* c_norms, int64_t k, int64_t d) {
-    PackedCentroids pc;
-    pc.panels = (k + kCols - 1) / kCols;
-    pc.data.assign(size_t(pc.panels * kCols * d), 0.f);
-    pc.bias.assign(size_t(pc.panels * kCols), kInf);
-    for (int64_t j = 0; j < k; j++) {
-        float* panel = pc.data.data() + (j / kCols) * kCols * d + j % kCols;
+/// Appends the centroids `ids` (ascending) as new panels.
+void pack_panels(PackedCentroids& pc, const float* c, const float* c_norms, int64_t d,
+                 const int32_t* ids, int64_t count) {
+    const int64_t p0 = pc.panels, panels = (count + kCols - 1) / kCols;
+    pc.panels += panels;
+    pc.data.resize(size_t(pc.panels * kCols * d), 0.f);
+    pc.bias.resize(size_t(pc.panels * kCols), kInf);
+    pc.index.resize(size_t(pc.panels * kCols), std::numeric_limits<int32_t>::max());
+    for (int64_t r = 0; r < count; r++) {
+        const int64_t col = p0 * kCols + r, j = ids[r];
+        float* panel = pc.data.data() + (col / kCols) * kCols * d + col % kCols;
         for (int64_t t = 0; t < d; t++) {
             panel[t * kCols] = c[j * d + t];
         }
-        pc.bias[size_t(j)] = c_norms ? c_norms[j] : 0.f;
+        pc.bias[size_t(col)] = c_norms ? c_norms[j] : 0.f;
+        pc.index[size_t(col)] = int32_t(j);
     }
-    return pc;
 }
 
-/// One row's best over its lanes: lane l has seen columns l and l + 8 of
-/// every panel, in increasing order, so it holds its (smallest, first) pair.
-struct RowState {
-    float best[kLanes];
-    float second[kLanes];
-    int32_t arg[kLanes];
-};
+PackedCentroids pack_centroids(const float* c, const float* c_norms, int64_t k, int64_t d) {
+    std::vector<int32_t> ids(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; j++) {
+        ids[size_t(j)] = int32_t(j);
+    }
+    PackedCentroids pc;
+    pack_panels(pc, c, c_norms, d, ids.data(), k);
+    return pc;
+}
 
 /// Rows [i0, i0 + m) of x (m <= kRows), element t of row r at out[t*6 + r];
 /// missing rows are zero (their lanes are computed and ignored).
@@ -88,6 +97,14 @@ void pack_rows(const float* x, int64_t i0, int64_t m, int64_t d, float* out) {
         }
     }
 }
+
+/// One row's best over its lanes: lane l has seen columns l and l + 8 of
+/// every panel, in increasing order, so it holds its (smallest, first) pair.
+struct RowState {
+    float best[kLanes];
+    float second[kLanes];
+    int32_t arg[kLanes];
+};
 
 #if defined(__x86_64__)
 
@@ -123,40 +140,44 @@ FK_AVX2 void fold(RowState& st, __m256 s, __m256i j) {
 }
 
 /// The 6 x 16 tile of x.c by FMA, t in increasing order, then each row's 16
-/// scores folded into its lanes. `xn`: the rows' ||x||^2 (L2) or null (IP).
+/// scores folded into its lanes. Row r's element t is xr[r][t * stride]:
+/// packed rows (stride 6, one cache line feeds every row: the faster for a
+/// tile that sees all the centroids) or rows read in place (stride 1: any
+/// subset of rows makes a tile without a copy). `xn`: the rows' ||x||^2
+/// (L2) or null (IP).
 template <bool kL2, bool kSecond>
-__attribute__((target("avx2,fma"))) void tile(const float* xp, const float* cp, const float* bias,
-                                              int64_t d, int32_t j0, const float* xn,
+__attribute__((target("avx2,fma"))) void tile(const float* const* xr, int64_t stride,
+                                              const float* cp, const float* bias, int64_t d,
+                                              const int32_t* index, const float* xn,
                                               RowState* rows) {
+    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3], *x4 = xr[4], *x5 = xr[5];
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
     __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-    for (int64_t t = 0; t < d; t++) {
+    for (int64_t t = 0, at = 0; t < d; t++, at += stride) {
         const __m256 c0 = _mm256_loadu_ps(cp + t * kCols);
         const __m256 c1 = _mm256_loadu_ps(cp + t * kCols + 8);
-        const float* xt = xp + t * kRows;
-        __m256 xb = _mm256_broadcast_ss(xt + 0);
+        __m256 xb = _mm256_broadcast_ss(x0 + at);
         a00 = _mm256_fmadd_ps(xb, c0, a00);
         a01 = _mm256_fmadd_ps(xb, c1, a01);
-        xb = _mm256_broadcast_ss(xt + 1);
+        xb = _mm256_broadcast_ss(x1 + at);
         a10 = _mm256_fmadd_ps(xb, c0, a10);
         a11 = _mm256_fmadd_ps(xb, c1, a11);
-        xb = _mm256_broadcast_ss(xt + 2);
+        xb = _mm256_broadcast_ss(x2 + at);
         a20 = _mm256_fmadd_ps(xb, c0, a20);
         a21 = _mm256_fmadd_ps(xb, c1, a21);
-        xb = _mm256_broadcast_ss(xt + 3);
+        xb = _mm256_broadcast_ss(x3 + at);
         a30 = _mm256_fmadd_ps(xb, c0, a30);
         a31 = _mm256_fmadd_ps(xb, c1, a31);
-        xb = _mm256_broadcast_ss(xt + 4);
+        xb = _mm256_broadcast_ss(x4 + at);
         a40 = _mm256_fmadd_ps(xb, c0, a40);
         a41 = _mm256_fmadd_ps(xb, c1, a41);
-        xb = _mm256_broadcast_ss(xt + 5);
+        xb = _mm256_broadcast_ss(x5 + at);
         a50 = _mm256_fmadd_ps(xb, c0, a50);
         a51 = _mm256_fmadd_ps(xb, c1, a51);
     }
     const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
-    const __m256i ja =
-            _mm256_add_epi32(_mm256_set1_epi32(j0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i jb = _mm256_add_epi32(ja, _mm256_set1_epi32(8));
+    const __m256i ja = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index));
+    const __m256i jb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + 8));
     const float no_norm[kRows] = {};
     const float* norm = kL2 ? xn : no_norm;
     fold<kSecond>(rows[0], score<kL2>(a00, b0, norm[0]), ja);
@@ -174,21 +195,35 @@ __attribute__((target("avx2,fma"))) void tile(const float* xp, const float* cp, 
 }
 
 template <bool kL2, bool kSecond>
-__attribute__((target("avx2,fma"))) void block(const float* xp, const PackedCentroids& pc,
-                                               int64_t d, int64_t panel_begin, int64_t panel_end,
+__attribute__((target("avx2,fma"))) void block(const float* const* xr, int64_t stride,
+                                               const PackedCentroids& pc, int64_t d,
+                                               int64_t panel_begin, int64_t panel_end,
                                                const float* xn, RowState* rows) {
     for (int64_t p = panel_begin; p < panel_end; p++) {
-        tile<kL2, kSecond>(xp, pc.data.data() + p * kCols * d, pc.bias.data() + p * kCols, d,
-                           int32_t(p * kCols), xn, rows);
+        tile<kL2, kSecond>(xr, stride, pc.data.data() + p * kCols * d, pc.bias.data() + p * kCols,
+                           d, pc.index.data() + p * kCols, xn, rows);
     }
 }
 
 #endif
 
+void reset(RowState& st) {
+    std::fill(st.best, st.best + kLanes, kInf);
+    std::fill(st.second, st.second + kLanes, kInf);
+    std::fill(st.arg, st.arg + kLanes, -1);
+}
+
+/// A row's result, smaller is better: best score, its index (-1: none), and
+/// the runner-up among the other columns seen.
+struct Finished {
+    float best, second;
+    int32_t arg;
+};
+
 /// Combines one row's lanes: the smallest value, the lowest index among
 /// equal ones (the serial scan's pick); the runner-up is the smallest of
 /// every lane's runner-up and the other lanes' bests.
-void finish_row(const RowState& st, bool l2, int64_t i, const kernels::AssignArgs& a, int64_t b) {
+Finished finish(const RowState& st) {
     int lane = -1;
     for (int l = 0; l < kLanes; l++) {
         if (st.arg[l] < 0) {
@@ -199,21 +234,30 @@ void finish_row(const RowState& st, bool l2, int64_t i, const kernels::AssignArg
             lane = l;
         }
     }
+    Finished f{kInf, kInf, -1};
+    if (lane >= 0) {
+        f.best = st.best[lane];
+        f.arg = st.arg[lane];
+    }
+    for (int l = 0; l < kLanes; l++) {
+        f.second = std::min(f.second, st.second[l]);
+        if (l != lane) {
+            f.second = std::min(f.second, st.best[l]);
+        }
+    }
+    return f;
+}
+
+void finish_row(const RowState& st, bool l2, int64_t i, const kernels::AssignArgs& a, int64_t b) {
+    const Finished f = finish(st);
     const int64_t at = b * a.n + i;
-    const float sign = l2 ? 1.f : -1.f;
-    a.labels[at] = lane < 0 ? -1 : st.arg[lane];
+    const float sign = l2 ? 1.f : -1.f; // IP was folded as -x.c
+    a.labels[at] = f.arg;
     if (a.distances) {
-        a.distances[at] = lane < 0 ? sign * kInf : sign * st.best[lane];
+        a.distances[at] = sign * f.best;
     }
     if (a.second) {
-        float s = kInf;
-        for (int l = 0; l < kLanes; l++) {
-            s = std::min(s, st.second[l]);
-            if (l != lane) {
-                s = std::min(s, st.best[l]);
-            }
-        }
-        a.second[at] = sign * s;
+        a.second[at] = sign * f.second;
     }
 }
 
@@ -245,9 +289,9 @@ void assign_problem(const kernels::AssignArgs& a, int64_t b) {
         constexpr bool kL2 = decltype(l2_tag)::value, kSecond = decltype(second_tag)::value;
 #pragma omp parallel
         {
-            std::vector<float> xp_store(static_cast<size_t>(kBlockRows * d));
-            float* xp = xp_store.data();
+            std::vector<float> xp(static_cast<size_t>(kBlockRows * d));
             std::vector<RowState> rows(static_cast<size_t>(kBlockRows));
+            const float* xr[kBlockRows];
             float norms[kBlockRows];
 #pragma omp for schedule(dynamic, 1)
             for (int64_t blk = 0; blk < blocks; blk++) {
@@ -255,13 +299,11 @@ void assign_problem(const kernels::AssignArgs& a, int64_t b) {
                 const int64_t tiles = (m + kRows - 1) / kRows;
                 for (int64_t tr = 0; tr < tiles; tr++) {
                     pack_rows(x, i0 + tr * kRows, std::min(kRows, m - tr * kRows), d,
-                              xp + tr * kRows * d);
+                              xp.data() + tr * kRows * d);
                 }
                 for (int64_t r = 0; r < tiles * kRows; r++) {
-                    RowState& st = rows[size_t(r)];
-                    std::fill(st.best, st.best + kLanes, kInf);
-                    std::fill(st.second, st.second + kLanes, kInf);
-                    std::fill(st.arg, st.arg + kLanes, -1);
+                    xr[r] = xp.data() + (r / kRows) * kRows * d + r % kRows;
+                    reset(rows[size_t(r)]);
                     norms[r] = 0.f;
                     if (kL2 && r < m) {
                         norms[r] = x_norms ? x_norms[i0 + r]
@@ -271,8 +313,8 @@ void assign_problem(const kernels::AssignArgs& a, int64_t b) {
                 for (int64_t p0 = 0; p0 < pc.panels; p0 += chunk) {
                     const int64_t p1 = std::min(pc.panels, p0 + chunk);
                     for (int64_t tr = 0; tr < tiles; tr++) {
-                        block<kL2, kSecond>(xp + tr * kRows * d, pc, d, p0, p1, norms + tr * kRows,
-                                            rows.data() + tr * kRows);
+                        block<kL2, kSecond>(xr + tr * kRows, kRows, pc, d, p0, p1,
+                                            norms + tr * kRows, rows.data() + tr * kRows);
                     }
                 }
                 for (int64_t r = 0; r < m; r++) {
@@ -316,6 +358,7 @@ void fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_ro
                        const float* c_norms, const int32_t* c_rows, int64_t m, int64_t d, bool l2,
                        float* out) {
 #if defined(__x86_64__)
+#pragma omp parallel for schedule(static)
     for (int64_t r0 = 0; r0 < m; r0 += 8) {
         const float* xs[8];
         const float* cs[8];
@@ -339,6 +382,74 @@ void fused_pair_scores(const float* x, const float* x_norms, const int64_t* x_ro
 #else
     (void)x, (void)x_norms, (void)x_rows, (void)c, (void)c_norms, (void)c_rows, (void)m, (void)d,
             (void)l2, (void)out;
+#endif
+}
+
+void fused_group_assign(const kernels::GroupAssignArgs& a) {
+#if defined(__x86_64__)
+    const int64_t m = a.m, d = a.d, G = a.groups;
+    const bool l2 = a.metric == Metric::L2;
+    // the groups' panels, one run each, in group order
+    PackedCentroids pc;
+    std::vector<int64_t> first(static_cast<size_t>(G + 1), 0);
+    for (int64_t g = 0; g < G; g++) {
+        first[size_t(g)] = pc.panels;
+        pack_panels(pc, a.centroids, l2 ? a.centroid_norms : nullptr, d,
+                    a.members + a.group_begin[g], a.group_begin[g + 1] - a.group_begin[g]);
+    }
+    first[size_t(G)] = pc.panels;
+    const int64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+    auto run = [&](auto l2_tag) {
+        constexpr bool kL2 = decltype(l2_tag)::value;
+#pragma omp parallel
+        {
+            std::vector<RowState> rows(static_cast<size_t>(kRows));
+            const float* xr[kRows];
+            float norms[kRows];
+            int64_t sub[kBlockRows];
+            const float sign = kL2 ? 1.f : -1.f;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                // per group, the block's rows that need it, six to a tile
+                // (the tile reads rows in place, so any subset costs no copy)
+                const int64_t i0 = blk * kBlockRows, mb = std::min(kBlockRows, m - i0);
+                for (int64_t g = 0; g < G; g++) {
+                    int64_t ms = 0;
+                    for (int64_t r = 0; r < mb; r++) {
+                        if (a.need[(i0 + r) * G + g]) {
+                            sub[ms++] = i0 + r;
+                        }
+                    }
+                    for (int64_t s0 = 0; s0 < ms; s0 += kRows) {
+                        const int64_t mt = std::min(kRows, ms - s0);
+                        for (int64_t r = 0; r < kRows; r++) {
+                            const int64_t q = sub[s0 + std::min(r, mt - 1)];
+                            const int64_t i = a.rows ? a.rows[q] : q;
+                            xr[r] = a.x + i * d;
+                            norms[r] = kL2 ? a.x_norms[i] : 0.f;
+                            reset(rows[size_t(r)]);
+                        }
+                        block<kL2, true>(xr, 1, pc, d, first[size_t(g)], first[size_t(g + 1)],
+                                         norms, rows.data());
+                        for (int64_t r = 0; r < mt; r++) {
+                            const Finished f = finish(rows[size_t(r)]);
+                            const int64_t at = sub[s0 + r] * G + g;
+                            a.best[at] = sign * f.best;
+                            a.second[at] = sign * f.second;
+                            a.arg[at] = f.arg;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if (l2) {
+        run(std::true_type{});
+    } else {
+        run(std::false_type{});
+    }
+#else
+    (void)a;
 #endif
 }
 

@@ -120,6 +120,36 @@ struct AssignArgs {
 void flash_assign(const Place& place, const AssignArgs& args);
 /// Whether AssignKernel::Fused can run on this CPU (x86-64 with AVX2 and FMA).
 bool cpu_fused_assign_available();
+
+/** The fused CPU kernel over groups of centroids (exact pruning's group
+ * bounds): for each of m points and each group it needs, the group's best
+ * score, the lowest index holding it, and the runner-up within the group,
+ * each bitwise what AssignKernel::Fused computes for that pair (its
+ * distances' formula: L2 clamped distances, IP inner products). Host memory,
+ * where cpu_fused_assign_available(). */
+struct GroupAssignArgs {
+    const float* x = nullptr;       ///< the points, d floats each
+    const float* x_norms = nullptr; ///< ||x||^2 of each point (L2)
+    /// m points: rows[r] of x (and of x_norms); null: the first m rows
+    const int64_t* rows = nullptr;
+    int64_t m = 0;
+    int64_t d = 0;
+    const float* centroids = nullptr;      ///< k x d
+    const float* centroid_norms = nullptr; ///< k, ||c||^2 (L2)
+    int64_t k = 0;
+    Metric metric = Metric::L2;
+    int64_t groups = 0;
+    /// group g = members[group_begin[g] .. group_begin[g + 1]), ascending
+    const int32_t* group_begin = nullptr;
+    const int32_t* members = nullptr;
+    const uint8_t* need = nullptr; ///< m x groups: nonzero = compute that group
+    /// m x groups out, written where `need`: best score, its index, runner-up
+    /// (+inf / -inf past a group of one)
+    float* best = nullptr;
+    int32_t* arg = nullptr;
+    float* second = nullptr;
+};
+void cpu_fused_group_assign(const GroupAssignArgs& args);
 /** The scores of m (point, centroid) pairs, bitwise what AssignKernel::Fused
  * computes for them (its distances' formula): out[r] for point x_rows[r] of
  * x (n x d, norms x_norms) and centroid c_rows[r] of c (norms c_norms; both
