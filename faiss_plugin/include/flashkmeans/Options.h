@@ -59,9 +59,12 @@ struct Options {
     size_t memory_budget = 0;
     /// Exact pruning (CPU backend; an error on CUDA for now): after the first
     /// iteration, points whose label bounds on the centroids' movement prove
-    /// are not compared with every centroid. Labels equal the unpruned run's
-    /// except counted near-ties (Clustering::near_ties) and objectives agree
-    /// to float rounding, so FAISS's bitwise parity (off) no longer holds.
+    /// are not compared with every centroid (Yinyang's group bounds with the
+    /// fused kernel, which CpuKernel::Auto takes with prune; Hamerly's with
+    /// FAISS's blocks). With the fused kernel the run is the unpruned one bit
+    /// for bit; with FAISS's blocks labels equal it except counted near-ties
+    /// (Clustering::near_ties) and objectives agree to float rounding. FAISS's
+    /// bitwise parity (prune off, Faiss kernel) no longer holds either way.
     /// Pays on clustered data; where the bounds skip little (iid data) it
     /// backs off to the plain assignment and costs about 1%.
     bool prune = false;
