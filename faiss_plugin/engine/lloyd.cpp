@@ -232,7 +232,8 @@ std::vector<double> Lloyd::norm_sums(const float* norms, int64_t rows) {
     // with the reduction the iteration statistics use: one launch, one sync
     const int64_t B = data_.batch;
     iteration_stats(place_, norms, rows, nullptr, 1, B, stats_.get(), stats_scratch_.get());
-    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
+    // its 3 B sums only: the rest of stats_ is the iteration's, unwritten yet
+    copy_to_pinned(place_, stats_host_.get(), stats_.get(), size_t(3) * B * sizeof(double));
     place_sync(place_);
     std::vector<double> sums(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; b++) {

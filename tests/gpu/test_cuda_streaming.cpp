@@ -277,6 +277,11 @@ TEST(CudaUpdate, SmallAccumulateAddsTheChunkSums) {
     cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(dw, w.data(), w.size() * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(dl, labels.data(), labels.size() * 4, cudaMemcpyHostToDevice);
+    // the frozen rows are never written by the update: zero them once, so
+    // reading the whole arrays back reads initialised memory
+    cudaMemset(sums, 0, size_t(k * d) * 4);
+    cudaMemset(ws_sums, 0, size_t(k) * 4);
+    cudaMemset(counts, 0, size_t(k) * 4);
     auto update = [&](int64_t i0, int64_t m, bool acc) {
         flashkmeans::kernels::UpdateArgs u;
         u.x = dx + i0 * d;
