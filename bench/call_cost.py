@@ -65,9 +65,15 @@ def batch_row(name, profile):
     idx = torch.randperm(n, device="cuda", generator=g)[:k].expand(B, k)
     c0 = torch.gather(x, 1, idx[..., None].expand(-1, -1, d)).float().contiguous()
     # both get the initial centroids on the device, as a model's forward pass has them
+    graphs = flashkmeans._flashkmeans.graph_stats()
     ours = {it: call_ms(lambda: flashkmeans.batch_kmeans(x, k, niter=it, init_centroids=c0))
             for it in ITERS}
     row = {"row": name, "flashkmeans_ms": ours}
+    # the row's calls, warm-ups included: the steady path updates kept graphs
+    after = flashkmeans._flashkmeans.graph_stats()
+    row["graphs"] = {key: after[key] - graphs[key] for key in ("instantiated", "updated", "refused")}
+    row["graphs"]["last_refusal"] = after["last_refusal"]
+    print(f"# {name}: CUDA graphs over its calls {row['graphs']}", flush=True)
     row["flashkmeans_fixed_ms"], row["flashkmeans_per_iter_ms"] = split(ours)
     if batch_kmeans_Euclid is not None:
         c0h = c0.half()

@@ -352,6 +352,27 @@ namespace {
 // dropped first; empty_cache() drops them all.
 constexpr size_t kMaxCachedGraphs = 16;
 
+struct GraphCounts {
+    std::mutex mutex;
+    GraphStats stats;
+};
+
+GraphCounts& graph_counts() {
+    static GraphCounts* c = new GraphCounts();
+    return *c;
+}
+
+void count_graph(bool instantiated, bool updated, const std::string& refusal) {
+    GraphCounts& c = graph_counts();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.stats.instantiated += instantiated;
+    c.stats.updated += updated;
+    if (!refusal.empty()) {
+        c.stats.refused++;
+        c.stats.last_refusal = refusal;
+    }
+}
+
 struct KeptGraph {
     std::string key;
     void* exec;            // cudaGraphExec_t
@@ -478,6 +499,7 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
                 }
                 exec_ = cuda_memory::graph_instantiate(graph);
             }
+            count_graph(!updated_, updated_, update_refusal_);
             cuda_memory::graph_free(graph);
         } catch (const std::exception&) {
             if (graph != nullptr) {
@@ -497,6 +519,16 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
         }
     }
     cuda_memory::graph_launch(place_, exec_);
+#endif
+}
+
+GraphStats graph_stats() {
+#ifdef FLASHKMEANS_WITH_CUDA
+    GraphCounts& c = graph_counts();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    return c.stats;
+#else
+    return GraphStats();
 #endif
 }
 

@@ -551,6 +551,20 @@ NB_MODULE(_flashkmeans, m) {
           "Returns the device memory and pinned buffers kept between calls to the driver.");
     m.def("cached_memory_bytes", &flashkmeans::cached_memory_bytes,
           "Bytes of device memory and pinned buffers kept between calls.");
+    m.def(
+            "graph_stats",
+            [] {
+                const flashkmeans::GraphStats s = flashkmeans::graph_stats();
+                nb::dict d;
+                d["instantiated"] = s.instantiated;
+                d["updated"] = s.updated;
+                d["refused"] = s.refused;
+                d["last_refusal"] = s.last_refusal;
+                return d;
+            },
+            "What the iterations' CUDA graphs did since the process started: instantiated, "
+            "updated (a kept graph reused), refused (CUDA refused an update) and the last "
+            "refusal's reason.");
     m.def("cpu_fused_assign_available", &flashkmeans::kernels::cpu_fused_assign_available,
           "Whether cpu_kernel='fused' runs on this CPU (x86-64 with AVX2 and FMA).");
     m.def("resolve_backend", &resolve_backend, "name"_a,

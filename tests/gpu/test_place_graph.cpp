@@ -10,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -136,6 +139,45 @@ TEST(CudaPlaceGraph, EngineRunOfARepeatedShapeUpdatesTheKeptGraph) {
         EXPECT_EQ(0, std::memcmp(updated.first.data(), plain.first.data(), plain.first.size() * 4));
         EXPECT_EQ(updated.second, plain.second);
     }
+}
+
+// The shape of a Python batch_kmeans call on CUDA tensors: fp16 points used
+// in place, centroids from device memory, the caller's stream, an odd n and
+// d. The second call of the shape updates the kept graph (no instantiation).
+TEST(CudaPlaceGraph, InPlaceDevicePointsOnACallersStreamUpdateTheKeptGraph) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 100003, d = 104, k = 1000;
+    fk::empty_cache();
+    cudaStream_t user = nullptr;
+    ASSERT_EQ(cudaStreamCreate(&user), cudaSuccess);
+    const fk::Place gpu{fk::Backend::CUDA, 0, user};
+    fk::LloydConfig cfg;
+    cfg.k = k;
+    cfg.compute_dtype = fk::DType::Float16;
+    const auto xf = fk_test::random_matrix(n, d, 5);
+    std::vector<__half> xh(xf.size());
+    for (size_t i = 0; i < xf.size(); i++) {
+        xh[i] = __float2half_rn(xf[i]);
+    }
+    void* dx = nullptr;
+    float* dc = nullptr;
+    ASSERT_EQ(cudaMalloc(&dx, xh.size() * 2), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dc, size_t(k * d) * 4), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dc, xf.data(), size_t(k * d) * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    for (int call = 0; call < 3; call++) {
+        fk::Lloyd lloyd(gpu, fk::LloydData{dx, fk::DType::Float16, true, n, d, 1, nullptr}, cfg);
+        lloyd.set_centroids(dc);
+        for (int it = 0; it < 3; it++) {
+            lloyd.iterate();
+            if (it == 0 && call > 0) {
+                EXPECT_TRUE(lloyd.graph_updated())
+                        << "call " << call << " refused: " << lloyd.graph_update_refusal();
+            }
+        }
+    }
+    cudaFree(dx), cudaFree(dc);
+    cudaStreamDestroy(user);
 }
 
 // The legacy default stream cannot be recorded, nor can work that waits for

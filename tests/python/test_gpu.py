@@ -145,3 +145,18 @@ def test_train_ivf_with_the_cuda_backend(make_blobs):
     index = faiss.index_factory(32, "IVF64,Flat")
     flashkmeans.train_ivf(index, xt, backend="cuda")
     assert index.is_trained and index.quantizer.ntotal == 64
+
+
+def test_a_repeated_call_updates_its_kept_graph(torch_cuda):
+    # the steady path of a call of a shape seen before: the iterations' CUDA
+    # graph is updated, not instantiated again
+    torch = torch_cuda
+    x = torch.randn(3, 20011, 104, device="cuda", dtype=torch.float16)
+    init = x[:, :200].float().contiguous()
+    flashkmeans.batch_kmeans(x, 200, niter=4, init_centroids=init)  # records, keeps
+    flashkmeans.batch_kmeans(x, 200, niter=4, init_centroids=init)
+    before = flashkmeans._flashkmeans.graph_stats()
+    flashkmeans.batch_kmeans(x, 200, niter=4, init_centroids=init)
+    after = flashkmeans._flashkmeans.graph_stats()
+    assert after["instantiated"] == before["instantiated"], after["last_refusal"]
+    assert after["updated"] == before["updated"] + 1

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace flashkmeans {
 
@@ -19,5 +20,17 @@ void empty_cache();
 
 /// Bytes held in those caches now (0 without CUDA).
 size_t cached_memory_bytes();
+
+/// What the CUDA graphs of the iterations did since the process started:
+/// a call of a shape seen before should update a kept graph (cheap), not
+/// instantiate a new one. Counts only; for tests and benchmarks.
+struct GraphStats {
+    long long instantiated = 0; ///< graphs instantiated
+    long long updated = 0;      ///< kept graphs updated for a new call
+    long long refused = 0;      ///< kept graphs whose update CUDA refused
+    /// why the last refused update was refused ("" if none)
+    std::string last_refusal;
+};
+GraphStats graph_stats();
 
 } // namespace flashkmeans
