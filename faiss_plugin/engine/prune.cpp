@@ -119,7 +119,6 @@ int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<in
         return 0;
     }
     int64_t near_ties = 0;
-    const bool fused = a.kernel == AssignKernel::Fused;
     const int64_t m = int64_t(rows->size());
     for (int64_t r0 = 0; r0 < m; r0 += kRowsPerCall) {
         const int64_t mc = std::min(kRowsPerCall, m - r0);
@@ -148,9 +147,9 @@ int64_t Pruner::assign_rows(const AssignArgs& a, int64_t b, const std::vector<in
             a.distances[i] = best;
             set_bounds(i, best, second, e);
             // within twice the rounding bound, a call of another shape may
-            // have ranked the two the other way (not the fused kernel's:
-            // its scores do not depend on the call)
-            if (!fused && std::abs(double(second) - double(best)) <= 2 * e) {
+            // have ranked the two the other way (these are FAISS's blocks:
+            // the fused kernel takes the group bounds)
+            if (std::abs(double(second) - double(best)) <= 2 * e) {
                 near_ties++;
             }
         }
