@@ -8,12 +8,16 @@ Batch rows (`batch_kmeans` on device tensors): each call is timed whole
 (CUDA events around it, median of 3 after a warm-up call) at 1, 5, 10 and 30
 iterations; per iteration = (t(30) - t(10)) / 20 and fixed = t(10) - 10 x per
 iteration. Train rows (`Kmeans.train`, 20 iterations): host numpy with and
-without FAISS's subsampling, a CUDA tensor, and a memory-mapped .npy file;
-Flash-KMeans' `FlashKMeans.fit` on the same host data. The first call in the
-process (library load, CUDA context, module load) is reported on its own.
+without FAISS's subsampling, with precision='tf32' (the arithmetic of
+Flash-KMeans on fp32 input: Triton's default tf32 dot products) and with
+dtype='float16', a CUDA tensor, and a memory-mapped .npy file; Flash-KMeans'
+`FlashKMeans.fit` on the same host data. The first call in the process
+(library load, CUDA context, module load) is reported on its own.
 
---profile prints, for one 10-iteration call of each batch row, the CUDA
-runtime calls it made (torch.profiler), which is where fixed costs show.
+--profile prints, for one 10-iteration call of each batch row and one train
+call on a CUDA tensor and on host numpy, the CUDA runtime calls it made
+(torch.profiler), which is where fixed costs show, and the verbose output of
+a train call (its preprocessing time).
 --dsweep times flashkmeans' 10-iteration calls of 1M x 1024 fp16 for d = 1..16
 and for 100, 200, 300, 1000 beside their neighbours that are multiples of 8
 (the batch rows above hold Flash-KMeans at d = 100 and 104).
@@ -105,20 +109,40 @@ def dsweep_rows():
     return rows
 
 
-def train_rows():
+def train_rows(profile):
     n, d, k, niter = M, 128, 1024, 20
     x = np.random.RandomState(0).standard_normal((n, d)).astype(np.float32)
     xt = torch.from_numpy(x).cuda()
     rows = []
+    everything = 1 << 20  # max_points_per_centroid: no subsampling
 
     def ours(data, **kw):
         return lambda: flashkmeans.Kmeans(d, k, niter=niter, backend="cuda", **kw).train(data)
 
     rows.append({"row": "train host numpy (subsampled)", "flashkmeans_ms": call_ms(ours(x))})
     rows.append({"row": "train host numpy (all points)",
-                 "flashkmeans_ms": call_ms(ours(x, max_points_per_centroid=1 << 20))})
+                 "flashkmeans_ms": call_ms(ours(x, max_points_per_centroid=everything))})
+    # Flash-KMeans computes fp32 input with Triton's default tf32 dot
+    # products; flashkmeans' default is exact fp32
+    rows.append({"row": "train host numpy (all points, precision='tf32')",
+                 "flashkmeans_ms": call_ms(ours(x, max_points_per_centroid=everything,
+                                                precision="tf32"))})
+    rows.append({"row": "train host numpy (all points, dtype='float16')",
+                 "flashkmeans_ms": call_ms(ours(x, max_points_per_centroid=everything,
+                                                dtype="float16"))})
     rows.append({"row": "train CUDA tensor (all points)",
-                 "flashkmeans_ms": call_ms(ours(xt, max_points_per_centroid=1 << 20))})
+                 "flashkmeans_ms": call_ms(ours(xt, max_points_per_centroid=everything))})
+    if profile:
+        from torch.profiler import ProfilerActivity, profile as prof
+
+        ours(xt, max_points_per_centroid=everything, verbose=True)()
+        # (CUDA tensor only: the profiler has crashed the process during
+        # host-numpy uploads, whose staging threads it traces)
+        with prof(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as p:
+            ours(xt, max_points_per_centroid=everything)()
+            torch.cuda.synchronize()
+        print("## CUDA runtime calls of one train call (CUDA tensor, all points)")
+        print(p.key_averages().table(sort_by="cpu_time_total", row_limit=18))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "x.npy")
         np.save(path, x)
@@ -127,8 +151,9 @@ def train_rows():
                      "flashkmeans_ms": call_ms(ours(mm, max_points_per_centroid=1 << 20))})
     if FlashKMeans is not None:
         fit = lambda: FlashKMeans(d=d, k=k, niter=niter, tol=-1.0).fit(torch.from_numpy(x))
-        for r in rows[:2]:
-            r["flash_kmeans_ms"] = call_ms(fit)
+        theirs = call_ms(fit)
+        for r in rows[:4]:
+            r["flash_kmeans_ms"] = theirs
     return rows
 
 
@@ -152,7 +177,7 @@ def main():
         if name in BATCH_ROWS:
             results["rows"].append(batch_row(name, args.profile))
         elif name == "train":
-            results["rows"].extend(train_rows())
+            results["rows"].extend(train_rows(args.profile))
     print(f"# whole calls on {results['device']}; first call in the process {first_ms:.1f} ms")
     print("| call | flashkmeans ms (1/5/10/30 it) | fixed | per it "
           "| Flash-KMeans ms (1/5/10/30 it) | fixed | per it | 10 it ours/theirs |")

@@ -121,11 +121,14 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                    k * max_points_per_centroid, shard.n_total);
         }
         const int64_t nsub = int64_t(k) * max_points_per_centroid;
-        // FAISS rejects NaN and Inf in any point, sampled or not. Points that
-        // are all used are checked by the engine on the place instead (the
-        // sums of their squared norms), with no host pass.
+        // FAISS rejects NaN and Inf in any point, sampled or not: host points
+        // on the host, device points on the device. Points that are all used
+        // are checked by the engine on the place instead (the sums of their
+        // squared norms), with no host pass.
         check_on_all_ranks(*shard.comm, [&] {
-            if (!on_device) {
+            if (on_device) {
+                check_place_points_finite(place, x_in, dtype, nx, int64_t(d));
+            } else {
                 check_points_finite(x_in, dtype, 1, nx, int64_t(d));
             }
         });

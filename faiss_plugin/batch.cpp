@@ -64,6 +64,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
     cfg.memory_budget = options.memory_budget;
     cfg.prune = options.prune;
     cfg.kernel = resolve_cpu_kernel(options, place.backend);
+    cfg.pipelined = true; // no iteration's timing is reported
     Lloyd lloyd(place, data, cfg);
 
     if (params.init_centroids) {
@@ -82,8 +83,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
         }
         lloyd.set_centroids(c.data());
     }
-    for (int it = 0; it < params.niter; it++) {
-        LloydStep step = lloyd.iterate();
+    lloyd.iterate_many(params.niter, [&](int it, const LloydStep& step) {
         faiss::InterruptCallback::check();
         if (out.objective) {
             for (int64_t b = 0; b < B; b++) {
@@ -93,7 +93,7 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
         if (params.verbose) {
             printf("  Iteration %d: objective=%g (batch 0)\n", it, step.obj[0]);
         }
-    }
+    });
     const size_t lbytes = size_t(B) * n * sizeof(int32_t);
     if (out.on_device) {
         FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");

@@ -2,6 +2,8 @@
 
 #include <flashkmeans/errors.h>
 
+#include "device_memory.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace flashkmeans {
 
@@ -65,6 +68,38 @@ void check_points_finite(const void* x, DType dtype, int64_t batch, int64_t n, i
             throw InputError("input contains NaN or Inf values (" + where + ")");
         }
     }
+}
+
+void check_place_points_finite(const Place& place, const void* x, DType dtype, int64_t n,
+                               int64_t d) {
+    if (n == 0) {
+        return;
+    }
+    PlaceArray<float> norms(place, size_t(n));
+    kernels::row_norms(place, x, dtype, n, d, norms.get(), 1);
+    PlaceArray<double> sums(place, 4);
+    PlaceArray<double> scratch(place, size_t(kernels::iteration_stats_scratch(place, n, 1, 1)));
+    kernels::iteration_stats(place, norms.get(), n, nullptr, 1, 1, sums.get(), scratch.get());
+    double sum = 0;
+    copy_to_host(place, &sum, sums.get(), sizeof(double));
+    if (std::isfinite(sum)) {
+        return;
+    }
+    // the error path: the norms, then the first row whose norm is not finite
+    std::vector<float> h(static_cast<size_t>(n));
+    copy_to_host(place, h.data(), norms.get(), h.size() * sizeof(float));
+    int64_t r = 0;
+    while (r + 1 < n && std::isfinite(h[size_t(r)])) {
+        r++;
+    }
+    const size_t row = size_t(d) * dtype_size(dtype);
+    std::vector<char> values(row);
+    copy_to_host(place, values.data(), static_cast<const char*>(x) + size_t(r) * row, row);
+    throw InputError(all_finite(values.data(), dtype, d)
+                             ? "input too large for float32 distances (point " + std::to_string(r) +
+                                       ": its squared norm overflows)"
+                             : "input contains NaN or Inf values (point " + std::to_string(r) +
+                                       ")");
 }
 
 } // namespace flashkmeans

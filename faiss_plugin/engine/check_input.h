@@ -1,4 +1,4 @@
-// Checks of the caller's host data that run before any work.
+// Checks of the caller's data that run before any work.
 #pragma once
 
 #include <flashkmeans/kernels.h>
@@ -12,5 +12,11 @@ namespace flashkmeans {
  * in parallel over blocks of rows: this is the only check of the points, so
  * it runs at memory speed on large inputs. */
 void check_points_finite(const void* x, DType dtype, int64_t batch, int64_t n, int64_t d);
+
+/** The same for points x (n x d, in `dtype`) in the place's memory, checked
+ * there: their squared norms and one sum of them, read by the host (a NaN
+ * or Inf makes the sum so). The error names the first such point. */
+void check_place_points_finite(const Place& place, const void* x, DType dtype, int64_t n,
+                               int64_t d);
 
 } // namespace flashkmeans

@@ -131,6 +131,20 @@ void copy_to_pinned(const Place& place, void* pinned_dst, const void* src, size_
     std::memcpy(pinned_dst, src, bytes);
 }
 
+void copy_within_async(const Place& place, void* dst, const void* src, size_t bytes) {
+    (void)place;
+    if (bytes == 0) {
+        return;
+    }
+#ifdef FLASHKMEANS_WITH_CUDA
+    if (FK_ON_CUDA(place)) {
+        cuda_memory::copy_async(place, dst, src, bytes);
+        return;
+    }
+#endif
+    std::memcpy(dst, src, bytes);
+}
+
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes) {
     (void)place;
     if (bytes == 0) {
@@ -285,7 +299,7 @@ PlaceTimer::PlaceTimer(const Place& place) : place_(place) {
         try {
             events_[1] = cuda_memory::event_create(place);
         } catch (...) {
-            cuda_memory::event_destroy(events_[0]);
+            cuda_memory::event_release(place, events_[0]);
             throw;
         }
     }
@@ -294,9 +308,10 @@ PlaceTimer::PlaceTimer(const Place& place) : place_(place) {
 
 PlaceTimer::~PlaceTimer() {
 #ifdef FLASHKMEANS_WITH_CUDA
-    for (void* e : events_) {
+    // stop first: the next timer takes start first and gets these in place
+    for (void* e : {events_[1], events_[0]}) {
         if (e != nullptr) {
-            cuda_memory::event_destroy(e);
+            cuda_memory::event_release(place_, e);
         }
     }
 #endif
@@ -375,8 +390,8 @@ void count_graph(bool instantiated, bool updated, const std::string& refusal) {
 
 struct KeptGraph {
     std::string key;
-    void* exec;            // cudaGraphExec_t
-    std::string signature; // of the recording it was made from
+    void* exec;  // cudaGraphExec_t
+    void* graph; // cudaGraph_t: the recording it was made or updated from
 };
 
 struct GraphCache {
@@ -400,7 +415,7 @@ KeptGraph take_cached_graph(const std::string& key) {
             return kept;
         }
     }
-    return KeptGraph{key, nullptr, {}};
+    return KeptGraph{key, nullptr, nullptr};
 }
 
 void keep_graph(KeptGraph kept) {
@@ -409,6 +424,7 @@ void keep_graph(KeptGraph kept) {
     c.kept.push_front(std::move(kept));
     while (c.kept.size() > kMaxCachedGraphs) {
         cuda_memory::graph_destroy(c.kept.back().exec);
+        cuda_memory::graph_free(c.kept.back().graph);
         c.kept.pop_back();
     }
 }
@@ -439,6 +455,7 @@ void drop_cached_graphs() {
     std::lock_guard<std::mutex> lock(c.mutex);
     for (KeptGraph& kept : c.kept) {
         cuda_memory::graph_destroy(kept.exec);
+        cuda_memory::graph_free(kept.graph);
     }
     c.kept.clear();
 }
@@ -459,8 +476,12 @@ PlaceGraph::~PlaceGraph() {
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ != nullptr) {
         // kept for the next call of this key, which updates it before any launch
-        key_.empty() ? cuda_memory::graph_destroy(exec_)
-                     : keep_graph(KeptGraph{key_, exec_, std::move(signature_)});
+        if (key_.empty()) {
+            cuda_memory::graph_destroy(exec_);
+            cuda_memory::graph_free(graph_);
+        } else {
+            keep_graph(KeptGraph{key_, exec_, graph_});
+        }
     }
 #endif
 }
@@ -473,40 +494,47 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ == nullptr) {
-        KeptGraph kept_graph =
-                run == 0 && !key_.empty() ? take_cached_graph(key_) : KeptGraph{key_, nullptr, {}};
-        void* kept = kept_graph.exec;
-        if (run == 0 && kept == nullptr) {
+        KeptGraph kept = run == 0 && !key_.empty() ? take_cached_graph(key_)
+                                                   : KeptGraph{key_, nullptr, nullptr};
+        if (run == 0 && kept.exec == nullptr) {
             call(work);  // the first run of a new shape: see the class comment
             return;
         }
         void* graph = nullptr;
         try {
             graph = cuda_memory::graph_capture(place_, work, call);
-            signature_ = key_.empty() ? std::string() : cuda_memory::graph_signature(graph);
-            update_refusal_ =
-                    kept != nullptr ? cuda_memory::graph_update(kept, graph) : std::string();
-            if (kept != nullptr && !update_refusal_.empty() && signature_ != kept_graph.signature) {
-                update_refusal_ += "; " + first_difference(kept_graph.signature, signature_);
+            update_refusal_ = kept.exec != nullptr ? cuda_memory::graph_update(kept.exec, graph)
+                                                   : std::string();
+            if (!update_refusal_.empty()) {
+                // the diagnosis, on the refused path only (it walks both graphs)
+                const std::string was = cuda_memory::graph_signature(kept.graph),
+                                  is = cuda_memory::graph_signature(graph);
+                if (was != is) {
+                    update_refusal_ += "; " + first_difference(was, is);
+                }
             }
-            if (kept != nullptr && update_refusal_.empty()) {
-                exec_ = kept;
+            if (kept.exec != nullptr && update_refusal_.empty()) {
+                exec_ = kept.exec;
                 updated_ = true;
             } else {
-                if (kept != nullptr) {
-                    cuda_memory::graph_destroy(kept);
-                    kept = nullptr;
+                if (kept.exec != nullptr) {
+                    cuda_memory::graph_destroy(kept.exec);
                 }
                 exec_ = cuda_memory::graph_instantiate(graph);
             }
+            kept.exec = nullptr;
+            if (kept.graph != nullptr) {
+                cuda_memory::graph_free(kept.graph);
+            }
             count_graph(!updated_, updated_, update_refusal_);
-            cuda_memory::graph_free(graph);
+            graph_ = graph; // what a refused update of the next call compares with
         } catch (const std::exception&) {
             if (graph != nullptr) {
                 cuda_memory::graph_free(graph);
             }
-            if (kept != nullptr && exec_ == nullptr) {
-                cuda_memory::graph_destroy(kept);
+            if (kept.exec != nullptr) {
+                cuda_memory::graph_destroy(kept.exec);
+                cuda_memory::graph_free(kept.graph);
             }
             if (require_) {
                 throw;

@@ -20,6 +20,9 @@ void place_free(const Place& place, void* ptr);
 void copy_to_place(const Place& place, void* dst, const void* host_src, size_t bytes);
 void copy_to_host(const Place& place, void* host_dst, const void* src, size_t bytes);
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes);
+/// place -> place in stream order without waiting (recordable in a CUDA
+/// graph); a plain copy on the CPU.
+void copy_within_async(const Place& place, void* dst, const void* src, size_t bytes);
 /// `rows` rows of `row_bytes` from src (rows `src_pitch` bytes apart) to dst
 /// (`dst_pitch` apart), any direction (one 2D copy on CUDA); the bytes of a
 /// dst row past row_bytes are left as they are.
@@ -166,7 +169,7 @@ class PlaceGraph {
     bool updated_ = false;
     std::string update_refusal_;
     std::string key_;
-    std::string signature_; // of the recording exec_ was made or updated from
+    void* graph_ = nullptr; // cudaGraph_t: the recording exec_ was made or updated from
     int64_t runs_ = 0;
 };
 

@@ -23,14 +23,23 @@ using namespace kernels;
 
 namespace {
 
+/// LloydConfig::pipelined where it can apply to a recorded iteration: the
+/// post-processing of spherical and int_centroids runs on the host's turn
+bool pipelined_config(const LloydConfig& cfg) {
+    return cfg.pipelined && !cfg.spherical && !cfg.int_centroids;
+}
+
 /// What decides the shape of an iteration's graph (kernels, grids, the
-/// update's passes): calls that agree on it reuse one kept graph.
+/// update's passes, the pipelined copies): calls that agree on it reuse one
+/// kept graph.
 std::string graph_key(const Place& place, const LloydData& data, const LloydConfig& cfg) {
     char key[200];
-    std::snprintf(key, sizeof(key), "lloyd %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
-                  " %d %d %d %" PRId64 " %d",
+    std::snprintf(key, sizeof(key),
+                  "lloyd %d %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %d %d %d %" PRId64
+                  " %d %d",
                   place.device, data.n, data.d, data.batch, cfg.k, int(cfg.compute_dtype),
-                  int(cfg.metric), int(cfg.precision), cfg.k_frozen, data.weights != nullptr);
+                  int(cfg.metric), int(cfg.precision), cfg.k_frozen, data.weights != nullptr,
+                  int(pipelined_config(cfg)));
     return key;
 }
 
@@ -97,7 +106,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     weight_sums_ = PlaceArray<float>(place_, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
     stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
-    stats_host_ = PinnedArray<double>(place_, stats_.size());
+    stats_host_ = PinnedArray<double>(place_, stats_.size() * (cfg_.pipelined ? 2 : 1));
     stats_scratch_ = PlaceArray<double>(place_, size_t(iteration_stats_scratch(place_, n, k, B)));
     labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
     distances_ = PlaceArray<float>(place_, size_t(n) * B);
@@ -148,6 +157,13 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         ranks_.reset(new RankReduce(place_, cfg_.comm, k, dp, B, sums_.get(), weight_sums_.get(),
                                     counts_.get()));
         n_total_ = ranks_->sum(n);
+    }
+    if (pipelines()) {
+        centroids_prev_ = PlaceArray<float>(place_, centroids_.size());
+        weight_sums_prev_ = PlaceArray<float>(place_, weight_sums_.size());
+        for (auto& event : stats_ready_) {
+            event.reset(new PlaceEvent(place_));
+        }
     }
 
     for_each_chunk([&](int64_t g0, int64_t m, const void* x) {
@@ -354,7 +370,12 @@ void Lloyd::run_assign() {
 }
 
 void Lloyd::assign_and_update() {
-    assign_timer_.start();
+    // pipelined, the next iteration would record the timer's events again
+    // before the host reads them
+    const bool timed = !pipelines();
+    if (timed) {
+        assign_timer_.start();
+    }
     if (plan_.streamed) {
         if (pruner_) {
             run_assign(); // the CPU reads the points in place: only the update streams
@@ -364,7 +385,9 @@ void Lloyd::assign_and_update() {
         return;
     }
     run_assign();
-    assign_timer_.stop();
+    if (timed) {
+        assign_timer_.stop();
+    }
     sort_inverse_update(place_, update_args());
 }
 
@@ -395,50 +418,119 @@ void Lloyd::finalize_and_count() {
         iteration_stats(place_, distances_.get(), n, counts_.get(), k, B, stats_.get(),
                         stats_scratch_.get());
     }
-    // the statistics and the empty-cluster counts behind them, to pinned
-    // memory in stream order (part of the graph)
-    copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_.size() * sizeof(double));
 }
 
-LloydStep Lloyd::iterate() {
-    const int64_t d = dp_, k = cfg_.k, B = data_.batch;
-    LloydStep step;
+bool Lloyd::pipelines() const {
+    return pipelined_config(cfg_) && place_.backend == Backend::CUDA && !plan_.streamed &&
+           !ranks_ && !pruner_;
+}
+
+void Lloyd::launch_iteration(int slot) {
     if (!prepared_) {
-        prepare_centroids();  // first iteration, or the centroids moved outside finalize
+        prepare_centroids(); // first iteration, or the centroids moved outside finalize
     }
+    const bool pipelined = pipelines();
+    const size_t stats_bytes = stats_.size() * sizeof(double);
     // Same kernels on the same buffers every iteration: recorded once as a
-    // graph on CUDA (the splits and post-processing below depend on what the
-    // host reads, so they stay outside). A streamed pass has host work
-    // between its kernels (the staging), and across ranks the partial sums
-    // are combined between the update and finalize (RankReduce), which an
-    // MPI exchange cannot be recorded into: both run as they come.
+    // graph on CUDA (the splits and post-processing depend on what the host
+    // reads, so they stay outside). A streamed pass has host work between
+    // its kernels (the staging), and across ranks the partial sums are
+    // combined between the update and finalize (RankReduce), which an MPI
+    // exchange cannot be recorded into: both run as they come.
     const auto work = [&] {
+        if (pipelined) {
+            // what an undone iteration restores (iterate_many)
+            copy_within_async(place_, centroids_prev_.get(), centroids_.get(),
+                              centroids_.size() * sizeof(float));
+            copy_within_async(place_, weight_sums_prev_.get(), weight_sums_.get(),
+                              weight_sums_.size() * sizeof(float));
+        }
         assign_and_update();
         finalize_and_count();
+        if (!pipelined) {
+            // the statistics and the empty-cluster counts behind them, to
+            // pinned memory in stream order (part of the graph)
+            copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_bytes);
+        }
     };
     if (plan_.streamed || ranks_) {
         work();
     } else {
         step_graph_.run([&] { work(); });
     }
+    if (pipelined) {
+        // outside the graph: each slot has its own destination and event
+        copy_to_pinned(place_, stats_host_.get() + size_t(slot) * stats_.size(), stats_.get(),
+                       stats_bytes);
+        stats_ready_[slot]->record(place_);
+    }
+}
 
+LloydStep Lloyd::iterate() {
+    launch_iteration(0);
     // The one host round trip of the iteration: wait for all of the above.
     place_sync(place_);
-    const double* stats = stats_host_.get();
+    std::vector<int64_t> with_empty;
+    LloydStep step = read_step(stats_host_.get(), with_empty);
+    finish_step(step, with_empty, weight_sums_.get());
+    return step;
+}
+
+void Lloyd::iterate_many(int count, const std::function<void(int, const LloydStep&)>& each) {
+    if (!pipelines()) {
+        for (int i = 0; i < count; i++) {
+            each(i, iterate());
+        }
+        return;
+    }
+    try {
+        if (count > 0) {
+            launch_iteration(0);
+        }
+        for (int i = 0; i < count; i++) {
+            if (i + 1 < count) {
+                launch_iteration((i + 1) % 2); // queued before the host waits for i
+            }
+            stats_ready_[i % 2]->sync();
+            std::vector<int64_t> with_empty;
+            LloydStep step =
+                    read_step(stats_host_.get() + size_t(i % 2) * stats_.size(), with_empty);
+            if (!with_empty.empty() && i + 1 < count) {
+                // iteration i + 1 started from centroids that needed splits:
+                // undo it, split, run it again
+                place_sync(place_);
+                copy_within(place_, centroids_.get(), centroids_prev_.get(),
+                            centroids_.size() * sizeof(float));
+                prepared_ = false;
+                finish_step(step, with_empty, weight_sums_prev_.get());
+                launch_iteration((i + 1) % 2);
+            } else {
+                finish_step(step, with_empty, weight_sums_.get());
+            }
+            each(i, step);
+        }
+    } catch (...) {
+        place_sync(place_); // nothing queued outlives the buffers it uses
+        throw;
+    }
+}
+
+LloydStep Lloyd::read_step(const double* stats, std::vector<int64_t>& with_empty) const {
+    const int64_t k = cfg_.k, B = data_.batch;
+    LloydStep step;
     std::vector<int32_t> n_empty(B);
     std::memcpy(n_empty.data(), stats + 3 * B, size_t(B) * sizeof(int32_t));
-    step.seconds_assign = assign_timer_.seconds();
+    step.seconds_assign = pipelines() ? 0 : assign_timer_.seconds();
     step.skipped.assign(B, 0.0);
     step.near_ties.assign(B, 0);
     if (pruner_) {
         step.skipped = pruned_.skipped;
         step.near_ties = pruned_.near_ties;
     }
-
     step.obj.assign(B, 0.0);
     step.nsplit.assign(B, 0);
     step.imbalance.assign(B, 0.0);
-    std::vector<int64_t> with_empty;
+    with_empty.clear();
     for (int64_t b = 0; b < B; b++) {
         step.obj[b] = stats[3 * b];
         // FAISS's imbalance factor: k * sum(h^2) / n^2 over unweighted sizes
@@ -448,25 +540,31 @@ LloydStep Lloyd::iterate() {
             with_empty.push_back(b);
         }
     }
+    return step;
+}
+
+void Lloyd::finish_step(LloydStep& step, const std::vector<int64_t>& with_empty,
+                        const float* weight_sums) {
     if (!with_empty.empty()) {
-        split_empty(with_empty, step);
+        split_empty(with_empty, weight_sums, step);
         prepared_ = false;
     }
     if (cfg_.spherical || cfg_.int_centroids) {
         // post-processing also touches frozen rows, as FAISS does
-        postprocess_centroids(place_, centroids_.get(), k, d, cfg_.spherical, cfg_.int_centroids, B);
+        postprocess_centroids(place_, centroids_.get(), cfg_.k, dp_, cfg_.spherical,
+                              cfg_.int_centroids, data_.batch);
         prepared_ = false;
     }
-    return step;
 }
 
-void Lloyd::split_empty(const std::vector<int64_t>& problems, LloydStep& step) {
+void Lloyd::split_empty(const std::vector<int64_t>& problems, const float* weight_sums,
+                        LloydStep& step) {
     // FAISS's sequential split runs on the host. Its draws need the weights
     // alone, and the splits touch a few rows: only those move, for all the
     // problems at once (two round trips per iteration whatever the batch).
     const int64_t k = cfg_.k, d = dp_, rows_total = data_.batch * k;
     std::vector<float> w(static_cast<size_t>(rows_total));
-    copy_to_host(place_, w.data(), weight_sums_.get(), w.size() * sizeof(float));
+    copy_to_host(place_, w.data(), weight_sums, w.size() * sizeof(float));
     std::vector<std::vector<ClusterSplit>> plans;
     std::vector<int64_t> ids;    // touched rows of the batch x k centroids
     std::vector<size_t> first;   // where each problem's rows start in ids

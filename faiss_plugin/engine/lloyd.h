@@ -62,6 +62,12 @@ struct LloydConfig {
     bool prune = false;
     /// the CPU assignment kernel (resolve_cpu_kernel): Auto or Fused
     kernels::AssignKernel kernel = kernels::AssignKernel::Auto;
+    /// iterate_many() queues iteration i + 1 before the host reads iteration
+    /// i (CUDA graphs, resident points, one rank, neither spherical nor
+    /// int_centroids; else it iterates one by one). Each iteration then first
+    /// keeps a copy of the centroids and weight sums it starts from, and does
+    /// not time its assignment (LloydStep::seconds_assign stays 0).
+    bool pipelined = false;
     /// The ranks of a data-parallel run, each with its own shard of the
     /// points (null or one rank: this process alone). Every rank must build
     /// the engine and call iterate() the same number of times.
@@ -121,6 +127,14 @@ class Lloyd {
 
     /// assign -> objective -> update -> split -> post-process.
     LloydStep iterate();
+    /// `count` iterations, `each(i, step)` called after iteration i in
+    /// order. With LloydConfig::pipelined, iteration i + 1 is queued before
+    /// the host reads iteration i, so the device never waits for the host
+    /// between iterations; when iteration i left clusters empty, iteration
+    /// i + 1 is undone (its centroids and weight sums restored from the
+    /// copies it kept), the clusters are split and it runs again: the same
+    /// steps and results as iterate() `count` times.
+    void iterate_many(int count, const std::function<void(int, const LloydStep&)>& each);
     /// Only the assignment (labels + distances) with the current centroids.
     void assign();
     /// Labels of the last assignment, batch x n.
@@ -172,8 +186,22 @@ class Lloyd {
     /// An iteration's work up to the new sums: assignment then update, over
     /// the resident points or chunk after chunk
     void assign_and_update();
-    /// New centroids from the sums, statistics and their copy to the host.
+    /// New centroids from the sums, and the statistics (stats_).
     void finalize_and_count();
+    /// Whether iterate_many() pipelines (LloydConfig::pipelined, where it
+    /// applies)
+    bool pipelines() const;
+    /// Queues one iteration's device work (assignment to statistics); the
+    /// statistics go to stats_host_ (slot 0), or to `slot` when pipelined.
+    void launch_iteration(int slot);
+    /// The step of the statistics at `stats` (stats_host_, read after the
+    /// iteration's work is done); problems with empty clusters in `with_empty`
+    LloydStep read_step(const double* stats, std::vector<int64_t>& with_empty) const;
+    /// The host's part of an iteration after its statistics: the splits of
+    /// `with_empty` (planned from `weight_sums`, place memory) and the
+    /// post-processing
+    void finish_step(LloydStep& step, const std::vector<int64_t>& with_empty,
+                     const float* weight_sums);
 
     // Streaming (lloyd_stream.cpp)
     StreamSizes stream_sizes(bool in_place) const;
@@ -196,9 +224,11 @@ class Lloyd {
     PlaceArray<float> rows_as_assigned(const int64_t* ids, int64_t m) const;
     /// fp32 points (host or device) into x_owned_ in the compute dtype
     void convert_rows(const void* src, bool src_on_device, size_t rows);
-    /// FAISS's split of the empty clusters of `problems` (in order), moving
-    /// only the centroid rows the splits touch; nsplit into `step`.
-    void split_empty(const std::vector<int64_t>& problems, LloydStep& step);
+    /// FAISS's split of the empty clusters of `problems` (in order), planned
+    /// from `weight_sums` (place memory, batch x k), moving only the centroid
+    /// rows the splits touch; nsplit into `step`.
+    void split_empty(const std::vector<int64_t>& problems, const float* weight_sums,
+                     LloydStep& step);
 
     PlaceStream stream_; // declared first: the place the rest uses, destroyed last
     Place place_;
@@ -219,7 +249,12 @@ class Lloyd {
     /// 3 doubles per problem (kernels::iteration_stats), then one int32 per
     /// problem (the empty-cluster counts): the iteration's one copy to the host
     PlaceArray<double> stats_;
-    PinnedArray<double> stats_host_; // stats_ as the host reads it
+    /// stats_ as the host reads it; pipelined, two slots (iterations alternate)
+    PinnedArray<double> stats_host_;
+    /// pipelined: the centroids and weight sums each iteration started from,
+    /// and when each slot of stats_host_ is written
+    PlaceArray<float> centroids_prev_, weight_sums_prev_;
+    std::unique_ptr<PlaceEvent> stats_ready_[2];
     PlaceArray<double> stats_scratch_; // iteration_stats's partial sums
     int32_t* n_empty() const { return reinterpret_cast<int32_t*>(stats_.get() + 3 * data_.batch); }
     PlaceTimer assign_timer_;

@@ -146,10 +146,13 @@ def batch_kmeans(x: Points, k: int, niter: int = 25, init_centroids: Optional[Po
     _ext.batch_kmeans(pts.array, pts.dtype, k, niter, metric, bool(spherical), seed, bool(verbose),
                       ic, centroids, labels32, history if niter > 0 else None, options)
     labels = _arrays.astype(labels32, "int64")
-    objective = history[:, -1].copy() if niter > 0 else np.zeros(B, dtype=np.float64)
+    # one small copy to the caller's device (a blocking one for torch); the
+    # last column is taken there
+    placed = _on_place(pts, history if niter > 0 else np.zeros((B, 1), dtype=np.float64))
+    objective = placed[:, -1].copy() if pts.kind != "torch" else placed[:, -1].clone()
     return BatchKMeansResult(
         _arrays.wrap(pts, labels),
         _arrays.wrap(pts, centroids),
-        _on_place(pts, objective),
-        _on_place(pts, history),
+        objective,
+        placed if niter > 0 else _on_place(pts, history),
     )

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "test_util.h"
@@ -261,6 +262,40 @@ TEST(CudaBackend, SubsampledDeviceInputEqualsSubsampledHostInput) {
     ASSERT_EQ(host.last_labels.size(), size_t(k * 100));
     EXPECT_EQ(host.last_labels, dev.last_labels);
     EXPECT_EQ(0, memcmp(host.centroids.data(), dev.centroids.data(), host.centroids.size() * 4));
+}
+
+// As FAISS (and as host points): a NaN, or a value too large for float32
+// distances, in a device point that subsampling leaves out is an error
+// naming the point.
+TEST(CudaBackend, BadDevicePointOutsideTheSubsampleIsRejected) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 5000, d = 12, k = 10;
+    auto x = fk_test::random_matrix(n, d, 12);
+    float* dx = nullptr;
+    ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
+    faiss::ClusteringParameters cp;
+    cp.max_points_per_centroid = 50; // 500 of 5000 points sampled
+    const struct {
+        int64_t row;
+        float value;
+        const char* says;
+    } cases[] = {{7, std::nanf(""), "NaN or Inf values (point 7)"},
+                 {4321, -std::numeric_limits<float>::infinity(), "NaN or Inf values (point 4321)"},
+                 {99, 3e19f, "too large for float32 distances (point 99"}};
+    for (const auto& c : cases) {
+        std::vector<float> bad = x;
+        bad[size_t(c.row * d + 5)] = c.value;
+        ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, bad.data(), bad.size() * 4, cudaMemcpyHostToDevice));
+        flashkmeans::Clustering clus(d, k, cp, opts(Backend::CUDA));
+        faiss::IndexFlatL2 index(d);
+        try {
+            clus.train_typed(n, dx, flashkmeans::DType::Float32, true, index);
+            ADD_FAILURE() << "no error for row " << c.row;
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find(c.says), std::string::npos) << e.what();
+        }
+    }
+    cudaFree(dx);
 }
 
 TEST(CudaBackend, HalfPrecisionTrainingAgreesWithFp32) {

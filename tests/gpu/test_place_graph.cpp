@@ -143,7 +143,9 @@ TEST(CudaPlaceGraph, EngineRunOfARepeatedShapeUpdatesTheKeptGraph) {
 
 // The shape of a Python batch_kmeans call on CUDA tensors: fp16 points used
 // in place, centroids from device memory, the caller's stream, an odd n and
-// d. The second call of the shape updates the kept graph (no instantiation).
+// d, and events of the caller's own made between calls (as torch's timing
+// does). The second call of the shape updates the kept graph (no
+// instantiation), its timer's events recorded in the same nodes.
 TEST(CudaPlaceGraph, InPlaceDevicePointsOnACallersStreamUpdateTheKeptGraph) {
     SKIP_WITHOUT_GPU();
     const int64_t n = 100003, d = 104, k = 1000;
@@ -165,7 +167,12 @@ TEST(CudaPlaceGraph, InPlaceDevicePointsOnACallersStreamUpdateTheKeptGraph) {
     ASSERT_EQ(cudaMalloc(&dc, size_t(k * d) * 4), cudaSuccess);
     ASSERT_EQ(cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
     ASSERT_EQ(cudaMemcpy(dc, xf.data(), size_t(k * d) * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    std::vector<cudaEvent_t> callers_events;
     for (int call = 0; call < 3; call++) {
+        for (int e = 0; e < 2; e++) { // would take the handles the last call let go
+            callers_events.emplace_back();
+            ASSERT_EQ(cudaEventCreate(&callers_events.back()), cudaSuccess);
+        }
         fk::Lloyd lloyd(gpu, fk::LloydData{dx, fk::DType::Float16, true, n, d, 1, nullptr}, cfg);
         lloyd.set_centroids(dc);
         for (int it = 0; it < 3; it++) {
@@ -175,6 +182,9 @@ TEST(CudaPlaceGraph, InPlaceDevicePointsOnACallersStreamUpdateTheKeptGraph) {
                         << "call " << call << " refused: " << lloyd.graph_update_refusal();
             }
         }
+    }
+    for (cudaEvent_t e : callers_events) {
+        cudaEventDestroy(e);
     }
     cudaFree(dx), cudaFree(dc);
     cudaStreamDestroy(user);

@@ -161,11 +161,64 @@ bool is_device_pointer(const void* ptr) {
     return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
+namespace {
+
+/// CUDA handles (streams, events) kept for the next call, a few per device,
+/// so a call's fixed cost has no creation and destruction in it: the one
+/// given back last is taken first.
+template <typename Handle, size_t kMax>
+class KeptHandles {
+   public:
+    static KeptHandles& get() {
+        static KeptHandles* k = new KeptHandles(); // never destroyed: handles may come back at exit
+        return *k;
+    }
+    /// A kept handle of `device`, or null
+    Handle take(int device) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<Handle>& v = by_device_[device];
+        if (v.empty()) {
+            return nullptr;
+        }
+        Handle h = v.back();
+        v.pop_back();
+        return h;
+    }
+    /// Keeps h unless kMax are kept already (false: the caller destroys it)
+    bool give(int device, Handle h) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<Handle>& v = by_device_[device];
+        if (v.size() >= kMax) {
+            return false;
+        }
+        v.push_back(h);
+        return true;
+    }
+
+   private:
+    std::mutex mutex_;
+    std::map<int, std::vector<Handle>> by_device_;
+};
+using KeptEvents = KeptHandles<cudaEvent_t, 16>;
+using KeptStreams = KeptHandles<cudaStream_t, 8>;
+
+} // namespace
+
 void* event_create(const Place& place) {
+    if (cudaEvent_t kept = KeptEvents::get().take(place.device)) {
+        return kept;
+    }
     FK_CUDA_CHECK(cudaSetDevice(place.device));
     cudaEvent_t e = nullptr;
     FK_CUDA_CHECK(cudaEventCreate(&e));
     return e;
+}
+
+void event_release(const Place& place, void* event) {
+    // never throws: called from destructors
+    if (!KeptEvents::get().give(place.device, static_cast<cudaEvent_t>(event))) {
+        cudaEventDestroy(static_cast<cudaEvent_t>(event));
+    }
 }
 
 void event_record(const Place& place, void* event) {
@@ -206,30 +259,9 @@ void event_sync(void* event) {
     FK_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
 }
 
-// Streams are kept for the next call (a few per device), so a call's fixed
-// cost has no stream creation and destruction in it.
-namespace {
-constexpr size_t kMaxKeptStreams = 8;
-struct KeptStreams {
-    std::mutex mutex;
-    std::map<int, std::vector<cudaStream_t>> by_device;
-};
-KeptStreams& kept_streams() {
-    static KeptStreams* k = new KeptStreams();  // never destroyed: streams may come back at exit
-    return *k;
-}
-} // namespace
-
 void* stream_create(const Place& place) {
-    {
-        KeptStreams& k = kept_streams();
-        std::lock_guard<std::mutex> lock(k.mutex);
-        std::vector<cudaStream_t>& v = k.by_device[place.device];
-        if (!v.empty()) {
-            cudaStream_t s = v.back();
-            v.pop_back();
-            return s;
-        }
+    if (cudaStream_t kept = KeptStreams::get().take(place.device)) {
+        return kept;
     }
     FK_CUDA_CHECK(cudaSetDevice(place.device));
     cudaStream_t s = nullptr;
@@ -244,14 +276,9 @@ void stream_destroy(const Place& place, void* stream) {
     const cudaStream_t s = static_cast<cudaStream_t>(stream);
     const bool ok = cudaStreamSynchronize(s) == cudaSuccess;
     cudaGetLastError();
-    KeptStreams& k = kept_streams();
-    std::lock_guard<std::mutex> lock(k.mutex);
-    std::vector<cudaStream_t>& v = k.by_device[place.device];
-    if (ok && v.size() < kMaxKeptStreams) {
-        v.push_back(s);
-        return;
+    if (!ok || !KeptStreams::get().give(place.device, s)) {
+        cudaStreamDestroy(s);
     }
-    cudaStreamDestroy(s);
 }
 
 void* graph_capture(const Place& place, void* work, void (*call)(void*)) {
@@ -382,7 +409,10 @@ std::string graph_signature(void* graph) {
 }
 
 void graph_free(void* graph) {
-    cudaGraphDestroy(static_cast<cudaGraph_t>(graph)); // never throws: called on unwinding paths
+    if (graph != nullptr) {
+        cudaGraphDestroy(
+                static_cast<cudaGraph_t>(graph)); // never throws: called on unwinding paths
+    }
 }
 
 void graph_launch(const Place& place, void* exec) {

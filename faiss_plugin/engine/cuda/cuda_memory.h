@@ -35,9 +35,15 @@ bool is_pinned_host_pointer(const void* ptr);
 void sync(const Place& place);
 bool is_device_pointer(const void* ptr);
 
+/// A timing event, taken from those kept for the next call: the one given
+/// back last comes first, so a call that takes its timers in the order of the
+/// call before gets the same events, and a kept graph that records them
+/// updates (cudaGraphExecUpdate refuses another event in an event node).
 void* event_create(const Place& place);
 void event_record(const Place& place, void* event);
 double event_elapsed_ms(void* start, void* stop);
+/// Gives a timing event of event_create back (kept, or destroyed past a few).
+void event_release(const Place& place, void* event);
 void event_destroy(void* event);
 /// An event for ordering only (no timing), which the host and other streams wait for.
 void* sync_event_create(const Place& place);
