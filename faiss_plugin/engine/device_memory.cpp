@@ -494,12 +494,11 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (exec_ == nullptr) {
-        KeptGraph kept = run == 0 && !key_.empty() ? take_cached_graph(key_)
-                                                   : KeptGraph{key_, nullptr, nullptr};
-        if (run == 0 && kept.exec == nullptr) {
-            call(work);  // the first run of a new shape: see the class comment
+        if (run == 0) {
+            call(work); // plain: see the class comment
             return;
         }
+        KeptGraph kept = key_.empty() ? KeptGraph{key_, nullptr, nullptr} : take_cached_graph(key_);
         void* graph = nullptr;
         try {
             graph = cuda_memory::graph_capture(place_, work, call);

@@ -122,21 +122,21 @@ class PlaceStream {
 };
 
 /// Runs the same stream work (same kernels, same arguments) again and again.
-/// On CUDA the first run is plain (one-time set-up inside the work, such as
-/// device probes that copy to the host, cannot be recorded); the second
-/// records the work into a CUDA graph, which that run and all later ones
-/// launch: one launch instead of one per kernel, and no host-side gaps
-/// between the kernels. With a key, the instantiated graph is kept when the
-/// PlaceGraph goes (at most 16, in the process, until empty_cache()), and
-/// the next PlaceGraph of the same key records its first run and updates
-/// the kept graph with it (new buffers, events, points; cudaGraphExecUpdate
-/// checks that the topology is the same, else a new graph is made): every
-/// run of a repeated call is a graph launch, with no instantiation. If
-/// recording fails (the legacy default stream, no stream-ordered allocator,
-/// ...) every run stays plain: slower, same results. The variant cuda_graph
-/// = "0" (flashkmeans/variants.h) keeps runs plain (A/B timing, debugging);
-/// "require" makes a failed recording an error (tests). On the CPU, each
-/// run calls the work.
+/// On CUDA the first run is plain: one-time set-up inside the work (device
+/// probes that copy to the host) cannot be recorded, and while the device
+/// does that run the host records the second, which that run and all later
+/// ones launch as a CUDA graph: one launch instead of one per kernel, and no
+/// host-side gaps between the kernels. With a key, the instantiated graph is
+/// kept when the PlaceGraph goes (at most 16, in the process, until
+/// empty_cache()), and the next PlaceGraph of the same key updates the kept
+/// graph with its second run's recording (new buffers, events, points;
+/// cudaGraphExecUpdate checks that the topology is the same, else a new graph
+/// is made): a repeated call instantiates nothing. If recording fails (the
+/// legacy default stream, no stream-ordered allocator, ...) every run stays
+/// plain: slower, same results. The variant cuda_graph = "0"
+/// (flashkmeans/variants.h) keeps runs plain (A/B timing, debugging);
+/// "require" makes a failed recording an error (tests). On the CPU, each run
+/// calls the work.
 class PlaceGraph {
    public:
     /// `key` names the work's shape: non-empty, the graph is kept between
