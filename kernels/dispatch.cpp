@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace flashkmeans {
@@ -268,6 +269,23 @@ void scatter_rows(const Place& place, const float* rows, int64_t m, int64_t d, c
         return;
     }
     cpu::scatter_rows(rows, m, d, ids, x);
+}
+
+void pad_rows(const Place& place, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
+              void* out) {
+    require(rows >= 0 && d > 0 && dp >= d, "pad_rows: need rows >= 0, 0 < d <= dp");
+    require(rows == 0 || (x && out), "pad_rows: null pointer");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::pad_rows(place, x, dtype, rows, d, dp, out));
+        return;
+    }
+    const size_t esz = dtype_size(dtype);
+    for (int64_t r = 0; r < rows; r++) {
+        const char* src = static_cast<const char*>(x) + size_t(r) * d * esz;
+        char* dst = static_cast<char*>(out) + size_t(r) * dp * esz;
+        std::memcpy(dst, src, size_t(d) * esz);
+        std::memset(dst + size_t(d) * esz, 0, size_t(dp - d) * esz);
+    }
 }
 
 void convert_from_float(const Place& place, const float* src, DType dtype, int64_t count,

@@ -122,12 +122,12 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         FAISS_THROW_IF_NOT_MSG(data.dtype == cfg_.compute_dtype || data.dtype == DType::Float32,
                                "points must be float32 to be converted to another dtype");
         x_owned_ = PlaceArray<uint8_t>(place_, size_t(resident) * dp * esz);
-        if (dp != d) {
-            place_zero(place_, x_owned_.get(), x_owned_.size());
-        }
         if (data.dtype == cfg_.compute_dtype && data.x_on_device) {
-            copy_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(resident), d * esz);
+            pad_rows(place_, data.x, cfg_.compute_dtype, resident, d, dp, x_owned_.get());
         } else if (data.dtype == cfg_.compute_dtype) {
+            if (dp != d) {
+                place_zero(place_, x_owned_.get(), x_owned_.size());
+            }
             upload_rows(place_, x_owned_.get(), dp * esz, data.x, d * esz, size_t(resident),
                         d * esz);
         } else {
@@ -200,7 +200,7 @@ void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
         uint8_t* out = x_owned_.get() + r0 * dp * esz;
         convert_from_float(place_, in, cfg_.compute_dtype, int64_t(m * d), dp != d ? packed.get() : out);
         if (dp != d) {
-            copy_rows(place_, out, dp * esz, packed.get(), d * esz, m, d * esz);
+            pad_rows(place_, packed.get(), cfg_.compute_dtype, int64_t(m), d, dp, out);
         }
     }
 }

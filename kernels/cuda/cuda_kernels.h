@@ -20,6 +20,8 @@ void gather_rows(const Place& p, const void* x, DType dtype, int64_t d, const in
                  int64_t m, float* out);
 void scatter_rows(const Place& p, const float* rows, int64_t m, int64_t d, const int64_t* host_ids,
                   float* x);
+void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
+              void* out);
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
 void kmeanspp_init(const Place& p, const kernels::KMeansPPArgs& a);
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,

@@ -1,5 +1,5 @@
 // Small operations of the engine (CUDA): gather_rows, scatter_rows,
-// convert_from_float.
+// pad_rows, convert_from_float.
 // Neither is on the hot path: per iteration they touch at most the k x d
 // centroids (their fp16/bf16 copy).
 //
@@ -9,6 +9,11 @@
 //   each source row and writes of each output row. Traffic: m*d reads/writes.
 // - scatter_rows: x[ids[i]] = rows[i], the same shape (ids distinct, so no
 //   two warps write one row).
+// - pad_rows: rows of d elements into rows of dp, zeros after d, once per
+//   call when the caller's rows are not a multiple of 16 bytes: one thread
+//   per output element (2 or 4 bytes), consecutive threads along a row, so
+//   reads and writes coalesce whatever d (a 2D copy of rows a few bytes wide
+//   moves them one DMA row at a time).
 // - convert_from_float: elementwise fp32 -> fp32/fp16/bf16 with round to
 //   nearest even (__float2half_rn / __float2bfloat16_rn), a grid-stride loop
 //   over groups of 4 elements.
@@ -60,6 +65,18 @@ __global__ void scatter_rows_kernel(const float* __restrict__ rows, int64_t m, i
         for (int64_t t = lane; t < d; t += 32) {
             dst[t] = src[t];
         }
+    }
+}
+
+/// E: an unsigned integer of the element's size (the bits are copied).
+template <typename E>
+__global__ void pad_rows_kernel(const E* __restrict__ x, int64_t rows, int64_t d, int64_t dp,
+                                E* __restrict__ out) {
+    const int64_t total = rows * dp;
+    const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+        const int64_t r = i / dp, c = i - r * dp;
+        out[i] = c < d ? x[r * d + c] : E(0);
     }
 }
 
@@ -119,6 +136,26 @@ void scatter_rows(const Place& p, const float* rows, int64_t m, int64_t d, const
     const ScopedDeviceBuffer ids = upload_ids(host_ids, m, stream);
     scatter_rows_kernel<<<blocks_for(m, kThreads / 32), kThreads, 0, stream>>>(
             rows, m, d, static_cast<const int64_t*>(ids.get()), x);
+    FK_CUDA_CHECK(cudaGetLastError());
+}
+
+void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
+              void* out) {
+    if (rows == 0) {
+        return;
+    }
+    DeviceGuard guard(p.device);
+    const cudaStream_t stream = stream_of(p);
+    const unsigned grid = blocks_for(rows * dp, kThreads);
+    if (dtype_size(dtype) == 2) {
+        pad_rows_kernel<uint16_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(x),
+                                                                 rows, d, dp,
+                                                                 static_cast<uint16_t*>(out));
+    } else {
+        pad_rows_kernel<uint32_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint32_t*>(x),
+                                                                 rows, d, dp,
+                                                                 static_cast<uint32_t*>(out));
+    }
     FK_CUDA_CHECK(cudaGetLastError());
 }
 

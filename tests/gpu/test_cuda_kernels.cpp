@@ -1671,6 +1671,37 @@ TEST(CudaSmallOps, SmallScatterRowsWritesOnlyTheGivenRows) {
     EXPECT_EQ(dx.download(), x);
 }
 
+// Every element copied bit for bit into its padded row, zeros after d,
+// whatever was in the output before; the CPU gives the same bytes.
+TEST(CudaSmallOps, SmallPadRowsCopiesTheBitsAndZeroesThePadding) {
+    REQUIRE_GPU();
+    const int64_t n = 300;
+    for (DType dtype : {DType::Float32, DType::Float16, DType::BFloat16}) {
+        for (const auto& [d, dp] : std::vector<std::pair<int64_t, int64_t>>{{1, 8},
+                                                                            {3, 8},
+                                                                            {100, 104},
+                                                                            {13, 16},
+                                                                            {21, 21}}) {
+            SCOPED_TRACE(std::string(fk::dtype_name(dtype)) + " d=" + std::to_string(d));
+            const std::vector<char> x = encode(fk_test::random_matrix(n, d, 1470 + d), dtype);
+            Dev<char> dx(x);
+            Dev<char> out(std::vector<char>(size_t(n * dp) * elem_size(dtype), char(0x7f)));
+            kn::pad_rows(kGpu, dx.get(), dtype, n, d, dp, out.get());
+            std::vector<char> want(size_t(n * dp) * elem_size(dtype), char(0x7f));
+            kn::pad_rows(kCpu, x.data(), dtype, n, d, dp, want.data());
+            EXPECT_EQ(out.download(), want);
+            const size_t esz = elem_size(dtype);
+            for (int64_t r : {int64_t(0), n / 2, n - 1}) {
+                EXPECT_EQ(0, std::memcmp(&want[size_t(r * dp) * esz], &x[size_t(r * d) * esz],
+                                         size_t(d) * esz));
+                for (size_t b = size_t(r * dp + d) * esz; b < size_t(r + 1) * dp * esz; b++) {
+                    EXPECT_EQ(want[b], 0);
+                }
+            }
+        }
+    }
+}
+
 TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
     REQUIRE_GPU();
     auto v = fk_test::random_matrix(1, 5000, 1500);

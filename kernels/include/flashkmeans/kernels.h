@@ -303,6 +303,12 @@ void scatter_rows(
         int64_t n,
         float* x);
 
+/// out (rows x dp) = x (rows x d, rows d elements apart) with columns
+/// [d, dp) zero, elements of `dtype` in place memory: the engine's padded
+/// rows in one pass (a 2D copy of narrow rows runs far below bandwidth).
+void pad_rows(const Place& place, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
+              void* out);
+
 /// dst[i] = src[i] converted to `dtype` (round to nearest even).
 void convert_from_float(
         const Place& place,
