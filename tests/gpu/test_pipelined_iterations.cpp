@@ -4,12 +4,16 @@
 // results are those of iterate() one by one, bit for bit.
 #include "engine/lloyd.h"
 
+#include <flashkmeans/batch.h>
 #include <flashkmeans/kernels.h>
 #include <flashkmeans/memory.h>
 
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -101,6 +105,67 @@ TEST(CudaPipelinedIterations, AnIterationAfterEmptyClustersIsUndoneAndRedone) {
         expect_same(run(dtype, true, 5, 4, "require"), plain);
         // splits after the last iteration: nothing is queued behind it
         expect_same(run(dtype, true, 1, 4, "require"), run(dtype, false, 1, 4, "require"));
+    }
+}
+
+// Two threads, each with its own stream and points, repeat calls of one
+// shape at once: they share the kept graphs, streams and events of the
+// process, and each gets the results it gets alone, bit for bit.
+TEST(CudaPipelinedIterations, TwoThreadsOnTwoStreamsGetTheirOwnResults) {
+    if (fk::cuda_device_count() == 0) {
+        GTEST_SKIP() << "no GPU";
+    }
+    const int64_t n = 30000, d = 40, k = 64;
+    struct Result {
+        std::vector<float> centroids;
+        std::vector<int32_t> labels;
+        std::vector<double> obj;
+    };
+    auto call = [&](const std::vector<float>& x, cudaStream_t stream) {
+        fk::BatchKMeansParams params;
+        params.k = k;
+        params.niter = 5;
+        fk::Options o;
+        o.backend = fk::Backend::CUDA;
+        o.dtype = fk::DType::Float16;
+        o.stream = stream;
+        Result r{std::vector<float>(size_t(k * d)), std::vector<int32_t>(size_t(n)),
+                 std::vector<double>(size_t(params.niter))};
+        fk::PointsView p{x.data(), fk::DType::Float32, false, 1, n, d};
+        fk::batch_kmeans(p, params, {false, r.centroids.data(), r.labels.data(), r.obj.data()}, o);
+        return r;
+    };
+    const std::vector<float> xs[2] = {fk_test::random_matrix(n, d, 21),
+                                      fk_test::random_matrix(n, d, 22)};
+    cudaStream_t streams[2];
+    for (cudaStream_t& s : streams) {
+        ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+    }
+    const Result alone[2] = {call(xs[0], streams[0]), call(xs[1], streams[1])};
+    bool same[2] = {true, true};
+    std::thread threads[2];
+    for (int t = 0; t < 2; t++) {
+        threads[t] = std::thread([&, t] {
+            try {
+                for (int rep = 0; rep < 6; rep++) {
+                    const Result r = call(xs[t], streams[t]);
+                    same[t] = same[t] && r.labels == alone[t].labels && r.obj == alone[t].obj &&
+                              std::memcmp(r.centroids.data(), alone[t].centroids.data(),
+                                          r.centroids.size() * 4) == 0;
+                }
+            } catch (const std::exception& e) {
+                same[t] = false;
+                std::fprintf(stderr, "thread %d: %s\n", t, e.what());
+            }
+        });
+    }
+    for (std::thread& th : threads) {
+        th.join();
+    }
+    EXPECT_TRUE(same[0]);
+    EXPECT_TRUE(same[1]);
+    for (cudaStream_t s : streams) {
+        cudaStreamDestroy(s);
     }
 }
 
