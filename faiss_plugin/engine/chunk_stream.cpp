@@ -123,13 +123,11 @@ const void* ChunkStream::next(int64_t& g0, int64_t& m) {
         return slot.rows.get();
     }
     // fp32 on the bus, converted on the place (into the padded rows)
-    const size_t esz = dtype_size(compute_dtype_);
     void* out = dp_ != d_ ? packed_.get() : typed_.get();
     kernels::convert_from_float(place_, reinterpret_cast<const float*>(slot.rows.get()),
                                 compute_dtype_, m * d_, out);
     if (dp_ != d_) {
-        copy_rows_async(place_, typed_.get(), size_t(dp_) * esz, packed_.get(), size_t(d_) * esz,
-                        size_t(m), size_t(d_) * esz);
+        kernels::pad_rows(place_, packed_.get(), compute_dtype_, m, d_, dp_, typed_.get());
     }
     slot.consumed.record(place_); // the slot is free once converted
     return typed_.get();

@@ -61,9 +61,13 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     const size_t esz = dtype_size(cfg_.compute_dtype);
     // On CUDA, rows are padded with zeros to a multiple of 16 bytes, once:
     // the Hopper kernels load rows by TMA, which needs 16-byte row strides.
-    // Zeros add nothing to a norm, a dot product or a sum, so every label and
-    // value is the unpadded one; outputs drop the padding again.
-    dp_ = cuda ? (d * int64_t(esz) + 15) / 16 * 16 / int64_t(esz) : d;
+    // 16-bit rows of more than 128 elements (the streamed Hopper kernel) go
+    // to a multiple of 16 elements: that kernel runs rows of 8 mod 16
+    // elements far below its speed at the next multiple of 16. Zeros add
+    // nothing to a norm, a dot product or a sum, so every label and value is
+    // the unpadded one; outputs drop the padding again.
+    const int64_t pad_bytes = esz == 2 && d > 128 ? 32 : 16;
+    dp_ = cuda ? (d * int64_t(esz) + pad_bytes - 1) / pad_bytes * pad_bytes / int64_t(esz) : d;
     const int64_t dp = dp_;
 
     // Resident, or streamed in chunks (stream_plan.h): the points are used

@@ -11,6 +11,7 @@
 #include <faiss/IndexFlat.h>
 
 #include <cuda_runtime.h>
+#include <cuda_fp16.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -520,8 +521,10 @@ TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
     SKIP_WITHOUT_GPU();
     const int64_t B = 2, n = 6000, k = 40;
     for (flashkmeans::DType dtype : {flashkmeans::DType::Float32, flashkmeans::DType::Float16}) {
-        for (int64_t d : {3, 100}) {
-            const int64_t dp = (d + 7) / 8 * 8;
+        for (int64_t d : {3, 100, 200}) {
+            // the caller pads to 16 elements, the engine to 16 bytes (or 16
+            // elements for 16-bit rows above 128): zeros change nothing
+            const int64_t dp = (d + 15) / 16 * 16;
             SCOPED_TRACE("d=" + std::to_string(d) + (dtype == flashkmeans::DType::Float16 ? " fp16" : " fp32"));
             auto x = fk_test::random_matrix(B * n, d, 41 + d);
             std::vector<float> xp(B * n * dp, 0.f);
@@ -554,6 +557,20 @@ TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
             std::vector<float> cd(c.size());
             ASSERT_EQ(cudaSuccess, cudaMemcpy(cd.data(), dc, c.size() * 4, cudaMemcpyDeviceToHost));
             EXPECT_EQ(0, memcmp(cd.data(), c.data(), c.size() * 4));
+            if (dtype == flashkmeans::DType::Float16) {
+                // fp16 points on the device: padded there by pad_rows
+                std::vector<__half> xh(x.size());
+                for (size_t i = 0; i < x.size(); i++) {
+                    xh[i] = __float2half_rn(x[i]);
+                }
+                ASSERT_EQ(cudaSuccess,
+                          cudaMemcpy(dx, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice));
+                flashkmeans::batch_kmeans({dx, flashkmeans::DType::Float16, true, B, n, d}, params,
+                                          {true, dc, nullptr, nullptr}, o);
+                ASSERT_EQ(cudaSuccess,
+                          cudaMemcpy(cd.data(), dc, c.size() * 4, cudaMemcpyDeviceToHost));
+                EXPECT_EQ(0, memcmp(cd.data(), c.data(), c.size() * 4)) << "fp16 device points";
+            }
             cudaFree(dx);
             cudaFree(dc);
         }
