@@ -61,9 +61,9 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     const size_t esz = dtype_size(cfg_.compute_dtype);
     // On CUDA, rows are padded with zeros to a multiple of 16 bytes, once:
     // the Hopper kernels load rows by TMA, which needs 16-byte row strides.
-    // 16-bit rows of more than 128 elements (the streamed Hopper kernel) go
-    // to a multiple of 16 elements: that kernel runs rows of 8 mod 16
-    // elements far below its speed at the next multiple of 16. Zeros add
+    // 16-bit rows of more than 128 elements go to a multiple of 16 elements:
+    // iterations on rows of 8 mod 16 elements there ran far slower than at
+    // the next multiple of 16 (which kernel loses is not isolated). Zeros add
     // nothing to a norm, a dot product or a sum, so every label and value is
     // the unpadded one; outputs drop the padding again.
     const int64_t pad_bytes = esz == 2 && d > 128 ? 32 : 16;
