@@ -518,23 +518,22 @@ void PlaceGraph::run_erased(void* work, void (*call)(void*)) {
             } else {
                 if (kept.exec != nullptr) {
                     cuda_memory::graph_destroy(kept.exec);
+                    kept.exec = nullptr;
                 }
                 exec_ = cuda_memory::graph_instantiate(graph);
             }
             kept.exec = nullptr;
-            if (kept.graph != nullptr) {
-                cuda_memory::graph_free(kept.graph);
-            }
+            cuda_memory::graph_free(kept.graph);
             count_graph(!updated_, updated_, update_refusal_);
             graph_ = graph; // what a refused update of the next call compares with
         } catch (const std::exception&) {
-            if (graph != nullptr) {
-                cuda_memory::graph_free(graph);
-            }
+            // what is left of this recording and of the kept graph (the kept
+            // exec is gone once a new one was being instantiated)
+            cuda_memory::graph_free(graph);
             if (kept.exec != nullptr) {
                 cuda_memory::graph_destroy(kept.exec);
-                cuda_memory::graph_free(kept.graph);
             }
+            cuda_memory::graph_free(kept.graph);
             if (require_) {
                 throw;
             }

@@ -409,9 +409,9 @@ std::string graph_signature(void* graph) {
 }
 
 void graph_free(void* graph) {
+    // never throws: called on unwinding paths
     if (graph != nullptr) {
-        cudaGraphDestroy(
-                static_cast<cudaGraph_t>(graph)); // never throws: called on unwinding paths
+        cudaGraphDestroy(static_cast<cudaGraph_t>(graph));
     }
 }
 

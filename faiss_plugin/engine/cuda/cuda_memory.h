@@ -63,6 +63,7 @@ std::string graph_update(void* exec, void* graph);
 /// The graph's nodes in order, one "type[:kernel]" each, ';'-separated: set
 /// beside a refusal, it shows where two recordings of one work differ.
 std::string graph_signature(void* graph);
+/// Frees a recording (cudaGraph_t); null is a no-op; never throws.
 void graph_free(void* graph);
 void graph_launch(const Place& place, void* exec);
 void graph_destroy(void* exec);
