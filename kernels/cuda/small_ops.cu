@@ -68,14 +68,15 @@ __global__ void scatter_rows_kernel(const float* __restrict__ rows, int64_t m, i
     }
 }
 
-/// E: an unsigned integer of the element's size (the bits are copied).
-template <typename E>
-__global__ void pad_rows_kernel(const E* __restrict__ x, int64_t rows, int64_t d, int64_t dp,
-                                E* __restrict__ out) {
-    const int64_t total = rows * dp;
-    const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-        const int64_t r = i / dp, c = i - r * dp;
+/// E: an unsigned integer of the element's size (the bits are copied). I:
+/// the index type, 32-bit whenever the indices fit (a 64-bit division per
+/// element would cost more than the copy).
+template <typename E, typename I>
+__global__ void pad_rows_kernel(const E* __restrict__ x, I rows, I d, I dp, E* __restrict__ out) {
+    const I total = rows * dp;
+    const I stride = I(gridDim.x) * blockDim.x;
+    for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+        const I r = i / dp, c = i - r * dp;
         out[i] = c < d ? x[r * d + c] : E(0);
     }
 }
@@ -147,14 +148,18 @@ void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t 
     DeviceGuard guard(p.device);
     const cudaStream_t stream = stream_of(p);
     const unsigned grid = blocks_for(rows * dp, kThreads);
+    auto launch = [&](auto element, auto index) {
+        using E = decltype(element);
+        using I = decltype(index);
+        pad_rows_kernel<E, I><<<grid, kThreads, 0, stream>>>(static_cast<const E*>(x), I(rows),
+                                                             I(d), I(dp), static_cast<E*>(out));
+    };
+    // the grid-stride loop's indices stay below total + one grid's threads
+    const bool narrow = rows * dp + int64_t(grid) * kThreads <= int64_t(UINT32_MAX);
     if (dtype_size(dtype) == 2) {
-        pad_rows_kernel<uint16_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint16_t*>(x),
-                                                                 rows, d, dp,
-                                                                 static_cast<uint16_t*>(out));
+        narrow ? launch(uint16_t(), uint32_t()) : launch(uint16_t(), int64_t());
     } else {
-        pad_rows_kernel<uint32_t><<<grid, kThreads, 0, stream>>>(static_cast<const uint32_t*>(x),
-                                                                 rows, d, dp,
-                                                                 static_cast<uint32_t*>(out));
+        narrow ? launch(uint32_t(), uint32_t()) : launch(uint32_t(), int64_t());
     }
     FK_CUDA_CHECK(cudaGetLastError());
 }
