@@ -117,20 +117,6 @@ void pinned_free(const Place& place, void* ptr) {
     place_free(place, ptr);
 }
 
-void copy_to_pinned(const Place& place, void* pinned_dst, const void* src, size_t bytes) {
-    (void)place;
-    if (bytes == 0) {
-        return;
-    }
-#ifdef FLASHKMEANS_WITH_CUDA
-    if (FK_ON_CUDA(place)) {
-        cuda_memory::copy_async(place, pinned_dst, src, bytes);
-        return;
-    }
-#endif
-    std::memcpy(pinned_dst, src, bytes);
-}
-
 void copy_within_async(const Place& place, void* dst, const void* src, size_t bytes) {
     (void)place;
     if (bytes == 0) {
@@ -138,11 +124,15 @@ void copy_within_async(const Place& place, void* dst, const void* src, size_t by
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (FK_ON_CUDA(place)) {
-        cuda_memory::copy_async(place, dst, src, bytes);
+        cuda_memory::copy_async(place, dst, src, bytes); // any direction, stream-ordered
         return;
     }
 #endif
     std::memcpy(dst, src, bytes);
+}
+
+void copy_to_pinned(const Place& place, void* pinned_dst, const void* src, size_t bytes) {
+    copy_within_async(place, pinned_dst, src, bytes); // pinned memory takes the same DMA
 }
 
 void copy_within(const Place& place, void* dst, const void* src, size_t bytes) {
