@@ -95,27 +95,17 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
         }
     });
     const size_t lbytes = size_t(B) * n * sizeof(int32_t);
-    if (out.on_device) {
-        FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");
-        lloyd.get_centroids(out.centroids);
-        if (out.labels && params.niter > 0) {
-            copy_within(place, out.labels, lloyd.labels_data(), lbytes);
-        }
-    } else {
-        lloyd.get_centroids(out.centroids);
-        if (out.labels && params.niter > 0) {
-            copy_to_host(place, out.labels, lloyd.labels_data(), lbytes);
-        }
-    }
+    FAISS_THROW_IF_NOT_MSG(!out.on_device || place.backend == Backend::CUDA,
+                           "device outputs need the CUDA backend");
     if (out.labels && params.niter == 0) {
-        // no iteration ran: label with the initial centroids
-        lloyd.assign();
-        if (out.on_device) {
-            copy_within(place, out.labels, lloyd.labels_data(), lbytes);
-        } else {
-            copy_to_host(place, out.labels, lloyd.labels_data(), lbytes);
-        }
+        lloyd.assign(); // no iteration ran: label with the initial centroids
     }
+    // the results queued, then one wait for all of them
+    lloyd.queue_get_centroids(out.centroids);
+    if (out.labels) {
+        copy_within_async(lloyd.place(), out.labels, lloyd.labels_data(), lbytes);
+    }
+    place_sync(lloyd.place());
 }
 
 void assign_points(const PointsView& p, const float* centroids_host, int64_t k, Metric metric,

@@ -110,7 +110,10 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     weight_sums_ = PlaceArray<float>(place_, size_t(k) * B);
     counts_ = PlaceArray<int32_t>(place_, size_t(k) * B);
     stats_ = PlaceArray<double>(place_, size_t(3) * B + (size_t(B) + 1) / 2);
-    stats_host_ = PinnedArray<double>(place_, stats_.size() * (cfg_.pipelined ? 2 : 1));
+    // the iteration's statistics (two slots when pipelined), or the points'
+    // and the centroids' norm sums side by side (check_centroids)
+    stats_host_ = PinnedArray<double>(place_, std::max(stats_.size() * (cfg_.pipelined ? 2 : 1),
+                                                       size_t(6) * B));
     stats_scratch_ = PlaceArray<double>(place_, size_t(iteration_stats_scratch(place_, n, k, B)));
     labels_ = PlaceArray<int32_t>(place_, size_t(n) * B);
     distances_ = PlaceArray<float>(place_, size_t(n) * B);
@@ -173,13 +176,24 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     for_each_chunk([&](int64_t g0, int64_t m, const void* x) {
         row_norms(place_, x, cfg_.compute_dtype, m, dp, x_norms_.get() + g0, 1);
     });
-    check_norms_fit_float32();
+    queue_norm_sums(x_norms_.get(), n, 0);
+    points_check_pending_ = true;
+    if (ranks_) {
+        check_points(); // an exchange: every rank here, at once
+    }
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
     }
 }
 
-Lloyd::~Lloyd() = default;
+Lloyd::~Lloyd() {
+    // nothing queued (a pending check's copy into stats_host_, work of a
+    // call that threw) outlives the buffers it uses
+    try {
+        place_sync(place_);
+    } catch (...) {
+    }
+}
 
 void Lloyd::convert_rows(const void* src, bool src_on_device, size_t rows) {
     // fp32 rows into x_owned_ in the compute dtype, converted on the place a
@@ -215,6 +229,7 @@ const void* Lloyd::problem_points(int64_t b) const {
 }
 
 void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) const {
+    check_points(); // the rows come to the host: as checked points
     const int64_t n = data_.n, d = data_.d, dp = dp_;
     if (!points_complete()) {
         std::vector<int64_t> flat(ids, ids + m);
@@ -239,6 +254,7 @@ void Lloyd::gather_points(int64_t b, const int64_t* ids, int64_t m, float* out) 
 
 void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
                           float* centroids) const {
+    check_points();
     const int64_t n = data_.n, d = data_.d, dp = dp_;
     FAISS_THROW_IF_NOT_MSG(
             points_complete(),
@@ -266,8 +282,8 @@ void Lloyd::kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* d
 
 void Lloyd::set_centroids(const float* c) {
     const size_t row = data_.d * sizeof(float);
-    copy_rows(place_, centroids_.get(), dp_ * sizeof(float), c, row, size_t(cfg_.k) * data_.batch,
-              row);
+    copy_rows_async(place_, centroids_.get(), dp_ * sizeof(float), c, row,
+                    size_t(cfg_.k) * data_.batch, row);
     prepared_ = false;
     if (pruner_) {
         pruner_->reset();
@@ -298,9 +314,14 @@ void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
 }
 
 void Lloyd::get_centroids(float* out) const {
+    queue_get_centroids(out);
+    place_sync(place_);
+}
+
+void Lloyd::queue_get_centroids(float* out) const {
     const size_t row = data_.d * sizeof(float);
-    copy_rows(place_, out, row, centroids_.get(), dp_ * sizeof(float), size_t(cfg_.k) * data_.batch,
-              row);
+    copy_rows_async(place_, out, row, centroids_.get(), dp_ * sizeof(float),
+                    size_t(cfg_.k) * data_.batch, row);
 }
 
 void Lloyd::prepare_centroids() {
@@ -316,6 +337,7 @@ void Lloyd::prepare_centroids() {
 }
 
 void Lloyd::assign() {
+    check_points();
     if (!prepared_) {
         prepare_centroids();
     }
@@ -430,6 +452,7 @@ bool Lloyd::pipelines() const {
 }
 
 void Lloyd::launch_iteration(int slot) {
+    check_points();
     if (!prepared_) {
         prepare_centroids(); // first iteration, or the centroids moved outside finalize
     }

@@ -115,10 +115,13 @@ class Lloyd {
     void kmeanspp_init(int64_t b, int64_t k, int64_t n_given, const double* draws,
                        float* centroids) const;
 
-    void set_centroids(const float* c); ///< batch x k x d, host or place memory
+    /// batch x k x d, host or place memory; the copy is queued on the place's
+    /// stream, so `c` must stay as it is until a call that waits for the
+    /// place (every call that returns results does)
+    void set_centroids(const float* c);
     /// Throws InputError naming the first centroid (`what`: the caller's
-    /// name for them) with NaN or Inf, or too large for float32 distances;
-    /// on the place, one host sync
+    /// name for them) with NaN or Inf, or too large for float32 distances
+    /// (and for points that fail check_points()); on the place, one host sync
     void check_centroids(const char* what);
     /// Centroid row j of problem b = point rows[j] of problem b (host ids,
     /// each < n), for every problem: one gather on the backend, no copy
@@ -145,6 +148,9 @@ class Lloyd {
     const float* distances_data() const { return distances_.get(); }
     /// The current centroids (batch x k x d) into `out`, host or place memory.
     void get_centroids(float* out) const;
+    /// The same copy queued on the place's stream: `out` is written once the
+    /// place synced (place_sync), so several results need one wait.
+    void queue_get_centroids(float* out) const;
 
     /// The iteration graph: kept from an earlier call and updated, or why not
     /// (PlaceGraph).
@@ -170,12 +176,19 @@ class Lloyd {
     /// post-processing, set_centroids): prepared_ says whether it must.
     void prepare_centroids();
     /// Throws InputError for points with NaN or Inf, or too large for float32
-    /// distances (the squared norms' sums, one host sync)
-    void check_norms_fit_float32();
+    /// distances, from the sums of their squared norms. The constructor
+    /// queues the sums; they are read at the first host sync that needs them
+    /// (check_centroids, or before the first work on the points), so a call
+    /// checks its points and its given centroids in one round trip. With
+    /// several ranks the check is an exchange, made in the constructor.
+    void check_points() const;
+    void check_points_sums() const;                      // the queued sums, once the place synced
     [[noreturn]] void throw_not_finite(int64_t b) const; // names the point
     /// Per problem, the sum of its `rows` squared norms at `norms` (place
-    /// memory, batch x rows), in double: one launch, one host sync
-    std::vector<double> norm_sums(const float* norms, int64_t rows);
+    /// memory, batch x rows), in double, queued to stats_host_ + at (3 per
+    /// problem); read_norm_sums(at) reads them once the place synced
+    void queue_norm_sums(const float* norms, int64_t rows, size_t at);
+    std::vector<double> read_norm_sums(size_t at) const;
     /// "point 12 [of problem b]": the first of problem b's norms that is not
     /// finite or exceeds the float32 bound (`row` names the rows)
     std::string first_bad_row(const float* norms, int64_t rows, int64_t b, const char* row) const;
@@ -245,6 +258,7 @@ class Lloyd {
             distances_;
     PlaceArray<uint8_t> c_typed_, workspace_;
     bool prepared_ = false; // c_typed_ and c_norms_ are those of centroids_
+    mutable bool points_check_pending_ = false; // check_points()
     PlaceArray<int32_t> labels_, counts_;
     /// 3 doubles per problem (kernels::iteration_stats), then one int32 per
     /// problem (the empty-cluster counts): the iteration's one copy to the host

@@ -57,16 +57,19 @@ void check_given_centroids(const float* c, int64_t m, int64_t d, const char* wha
     }
 }
 
-std::vector<double> Lloyd::norm_sums(const float* norms, int64_t rows) {
-    // with the reduction the iteration statistics use: one launch, one sync
+void Lloyd::queue_norm_sums(const float* norms, int64_t rows, size_t at) {
+    // with the reduction the iteration statistics use: one launch, and its
+    // 3 B sums to pinned memory in stream order (the rest of stats_ is the
+    // iteration's, unwritten yet)
     const int64_t B = data_.batch;
     iteration_stats(place_, norms, rows, nullptr, 1, B, stats_.get(), stats_scratch_.get());
-    // its 3 B sums only: the rest of stats_ is the iteration's, unwritten yet
-    copy_to_pinned(place_, stats_host_.get(), stats_.get(), size_t(3) * B * sizeof(double));
-    place_sync(place_);
-    std::vector<double> sums(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; b++) {
-        sums[size_t(b)] = stats_host_.get()[3 * b];
+    copy_to_pinned(place_, stats_host_.get() + at, stats_.get(), size_t(3) * B * sizeof(double));
+}
+
+std::vector<double> Lloyd::read_norm_sums(size_t at) const {
+    std::vector<double> sums(static_cast<size_t>(data_.batch));
+    for (size_t b = 0; b < sums.size(); b++) {
+        sums[b] = stats_host_.get()[at + 3 * b];
     }
     return sums;
 }
@@ -84,11 +87,19 @@ std::string Lloyd::first_bad_row(const float* norms, int64_t rows, int64_t b,
                            : format("%s %" PRId64, row, i);
 }
 
-void Lloyd::check_norms_fit_float32() {
+void Lloyd::check_points() const {
+    if (points_check_pending_) {
+        place_sync(place_);
+        check_points_sums();
+    }
+}
+
+void Lloyd::check_points_sums() const {
     // This is also the check for NaN and Inf: any makes its point's squared
     // norm, and so the sum, NaN or Inf. A host pass over the points is then
     // needed only to name the point, on the error path.
-    const std::vector<double> mine = norm_sums(x_norms_.get(), data_.n);
+    points_check_pending_ = false;
+    const std::vector<double> mine = read_norm_sums(0);
     // over all ranks: a bad point anywhere stops every rank at once
     const std::vector<double> sums = ranks_ ? ranks_->sum(mine) : mine;
     for (int64_t b = 0; b < data_.batch; b++) {
@@ -111,11 +122,18 @@ void Lloyd::check_norms_fit_float32() {
 
 void Lloyd::check_centroids(const char* what) {
     // the points' check on the centroids' norms: NaN or Inf makes a problem's
-    // sum NaN or Inf; a centroid too large makes it exceed the bound
+    // sum NaN or Inf; a centroid too large makes it exceed the bound. One
+    // host sync reads these sums and the points' (when still pending).
     const int64_t k = cfg_.k;
     row_norms(place_, centroids_.get(), DType::Float32, k, dp_, c_norms_.get(), data_.batch);
     prepared_ = false; // c_norms_ now holds fp32 norms, not the assignment's
-    const std::vector<double> sums = norm_sums(c_norms_.get(), k);
+    const size_t at = size_t(3) * data_.batch;
+    queue_norm_sums(c_norms_.get(), k, at);
+    place_sync(place_);
+    if (points_check_pending_) {
+        check_points_sums(); // the points first, as if checked on arrival
+    }
+    const std::vector<double> sums = read_norm_sums(at);
     for (int64_t b = 0; b < data_.batch; b++) {
         if (!(std::isfinite(sums[size_t(b)]) && sums[size_t(b)] <= kMaxSquaredNorms)) {
             throw InputError(format("%s contain NaN's or Inf's, or values too large for float32 "
