@@ -8,6 +8,7 @@
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -94,18 +95,26 @@ void batch_kmeans(const PointsView& p, const BatchKMeansParams& params,
             printf("  Iteration %d: objective=%g (batch 0)\n", it, step.obj[0]);
         }
     });
-    const size_t lbytes = size_t(B) * n * sizeof(int32_t);
     FAISS_THROW_IF_NOT_MSG(!out.on_device || place.backend == Backend::CUDA,
                            "device outputs need the CUDA backend");
     if (out.labels && params.niter == 0) {
         lloyd.assign(); // no iteration ran: label with the initial centroids
     }
-    // the results queued, then one wait for all of them
+    // the results queued, then one wait for all of them; labels widen to
+    // int64 where the caller's memory is (CUDA labels for the host come back
+    // as int32, half the bytes)
+    const Place& at = lloyd.place();
     lloyd.queue_get_centroids(out.centroids);
-    if (out.labels) {
-        copy_within_async(lloyd.place(), out.labels, lloyd.labels_data(), lbytes);
+    std::vector<int32_t> labels_host;
+    if (out.labels && (out.on_device || at.backend == Backend::CPU)) {
+        kernels::widen_labels(at, lloyd.labels_data(), B * n, out.labels);
+    } else if (out.labels) {
+        labels_host.resize(size_t(B * n));
+        copy_within_async(at, labels_host.data(), lloyd.labels_data(),
+                          labels_host.size() * sizeof(int32_t));
     }
-    place_sync(lloyd.place());
+    place_sync(at);
+    std::copy(labels_host.begin(), labels_host.end(), out.labels);
 }
 
 void assign_points(const PointsView& p, const float* centroids_host, int64_t k, Metric metric,
@@ -124,13 +133,15 @@ void assign_points(const PointsView& p, const float* centroids_host, int64_t k, 
     Lloyd lloyd(place, data, cfg);
     lloyd.set_centroids(centroids_host);
     lloyd.assign();
-    std::vector<int32_t> lab = lloyd.labels();
     if (out_on_device) {
         FAISS_THROW_IF_NOT_MSG(place.backend == Backend::CUDA, "device outputs need the CUDA backend");
-        std::vector<int64_t> lab64(lab.begin(), lab.end());
-        if (labels) copy_to_place(place, labels, lab64.data(), lab64.size() * sizeof(int64_t));
-        if (distances) copy_within(place, distances, lloyd.distances_data(), p.n * sizeof(float));
+        const Place& at = lloyd.place();
+        if (labels) kernels::widen_labels(at, lloyd.labels_data(), p.n, labels);
+        if (distances)
+            copy_within_async(at, distances, lloyd.distances_data(), p.n * sizeof(float));
+        place_sync(at);
     } else {
+        std::vector<int32_t> lab = lloyd.labels();
         if (labels) std::copy(lab.begin(), lab.end(), labels);
         if (distances) copy_to_host(place, distances, lloyd.distances_data(), p.n * sizeof(float));
     }

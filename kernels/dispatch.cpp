@@ -288,6 +288,15 @@ void pad_rows(const Place& place, const void* x, DType dtype, int64_t rows, int6
     }
 }
 
+void widen_labels(const Place& place, const int32_t* src, int64_t count, int64_t* dst) {
+    require(count >= 0 && (count == 0 || (src && dst)), "widen_labels: null pointer");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::widen_labels(place, src, count, dst));
+        return;
+    }
+    std::copy(src, src + count, dst);
+}
+
 void convert_from_float(const Place& place, const float* src, DType dtype, int64_t count,
                         void* dst) {
     require(count >= 0 && (count == 0 || (src && dst)), "convert_from_float: null pointer");

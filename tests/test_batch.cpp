@@ -27,13 +27,13 @@ void expect_batch_equals_separate_runs(const std::vector<float>& x, int64_t B, i
     params.k = k;
     params.niter = niter;
     std::vector<float> c(B * k * d);
-    std::vector<int32_t> labels(B * n);
+    std::vector<int64_t> labels(B * n);
     std::vector<double> obj(B * params.niter);
     flashkmeans::batch_kmeans(p, params, {false, c.data(), labels.data(), obj.data()}, opts);
     for (int64_t b = 0; b < B; b++) {
         flashkmeans::PointsView one{x.data() + b * n * d, flashkmeans::DType::Float32, false, 1, n, d};
         std::vector<float> c1(k * d);
-        std::vector<int32_t> l1(n);
+        std::vector<int64_t> l1(n);
         std::vector<double> o1(params.niter);
         flashkmeans::batch_kmeans(one, params, {false, c1.data(), l1.data(), o1.data()}, opts);
         EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;

@@ -22,6 +22,7 @@ void scatter_rows(const Place& p, const float* rows, int64_t m, int64_t d, const
                   float* x);
 void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
               void* out);
+void widen_labels(const Place& p, const int32_t* src, int64_t count, int64_t* dst);
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
 void kmeanspp_init(const Place& p, const kernels::KMeansPPArgs& a);
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,

@@ -1,5 +1,5 @@
 // Small operations of the engine (CUDA): gather_rows, scatter_rows,
-// pad_rows, convert_from_float.
+// pad_rows, widen_labels, convert_from_float.
 // Neither is on the hot path: per iteration they touch at most the k x d
 // centroids (their fp16/bf16 copy).
 //
@@ -14,6 +14,7 @@
 //   per output element (2 or 4 bytes), consecutive threads along a row, so
 //   reads and writes coalesce whatever d (a 2D copy of rows a few bytes wide
 //   moves them one DMA row at a time).
+// - widen_labels: int32 -> int64, a grid-stride loop, one element a thread.
 // - convert_from_float: elementwise fp32 -> fp32/fp16/bf16 with round to
 //   nearest even (__float2half_rn / __float2bfloat16_rn), a grid-stride loop
 //   over groups of 4 elements.
@@ -100,6 +101,14 @@ __global__ void convert_kernel(const float* __restrict__ src, int64_t count, T* 
     }
 }
 
+__global__ void widen_kernel(const int32_t* __restrict__ src, int64_t count,
+                             int64_t* __restrict__ dst) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+         i += int64_t(gridDim.x) * blockDim.x) {
+        dst[i] = src[i];
+    }
+}
+
 /// The host row ids in a scratch device buffer. The source is pageable: the
 /// copy has left host memory when this returns, so the caller may free it.
 ScopedDeviceBuffer upload_ids(const int64_t* host_ids, int64_t m, cudaStream_t stream) {
@@ -161,6 +170,16 @@ void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t 
     } else {
         narrow ? launch(uint32_t(), uint32_t()) : launch(uint32_t(), int64_t());
     }
+    FK_CUDA_CHECK(cudaGetLastError());
+}
+
+void widen_labels(const Place& p, const int32_t* src, int64_t count, int64_t* dst) {
+    if (count == 0) {
+        return;
+    }
+    DeviceGuard guard(p.device);
+    const cudaStream_t stream = stream_of(p);
+    widen_kernel<<<blocks_for(count, kThreads), kThreads, 0, stream>>>(src, count, dst);
     FK_CUDA_CHECK(cudaGetLastError());
 }
 

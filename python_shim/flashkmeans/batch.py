@@ -138,14 +138,13 @@ def batch_kmeans(x: Points, k: int, niter: int = 25, init_centroids: Optional[Po
     pts, options = _arrays.match_compute_dtype(pts, options)
     options = _arrays.with_stream(pts, options)
     centroids = _arrays.empty(pts, (B, k, d), "float32")
-    labels32 = _arrays.empty(pts, (B, n), "int32")
+    labels = _arrays.empty(pts, (B, n), "int64")
     history = np.zeros((B, niter), dtype=np.float64)
     from .kmeans import _flush
 
     _flush()
     _ext.batch_kmeans(pts.array, pts.dtype, k, niter, metric, bool(spherical), seed, bool(verbose),
-                      ic, centroids, labels32, history if niter > 0 else None, options)
-    labels = _arrays.astype(labels32, "int64")
+                      ic, centroids, labels, history if niter > 0 else None, options)
     # one small copy to the caller's device (a blocking one for torch); the
     # last column is taken there
     placed = _on_place(pts, history if niter > 0 else np.zeros((B, 1), dtype=np.float64))

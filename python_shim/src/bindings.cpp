@@ -438,7 +438,7 @@ nb::tuple train_progressive_dim(const nb::ndarray<const float, nb::c_contig>& x,
 void batch_kmeans(const AnyArray& x, const std::string& x_dtype, int64_t k, int niter,
                   const std::string& metric, bool spherical, int64_t seed, bool verbose,
                   std::optional<nb::ndarray<const float, nb::c_contig>> init_centroids,
-                  nb::ndarray<float> centroids_out, std::optional<nb::ndarray<int32_t>> labels_out,
+                  nb::ndarray<float> centroids_out, std::optional<nb::ndarray<int64_t>> labels_out,
                   std::optional<nb::ndarray<double>> objective_out, const nb::dict& options) {
     Points p = as_points(x, x_dtype, 3);
     const int64_t B = p.shape[0], n = p.shape[1], d = p.shape[2];

@@ -148,14 +148,14 @@ TEST(CudaBackend, BatchedEqualsSeparateRunsAndDeviceInputWorks) {
     params.k = k;
     params.niter = 5;
     std::vector<float> c(B * k * d);
-    std::vector<int32_t> labels(B * n);
+    std::vector<int64_t> labels(B * n);
     flashkmeans::PointsView p{dx, flashkmeans::DType::Float32, true, B, n, d};
     flashkmeans::batch_kmeans(p, params, {false, c.data(), labels.data(), nullptr},
                               opts(Backend::CUDA));
     for (int64_t b = 0; b < B; b++) {
         flashkmeans::PointsView one{x.data() + b * n * d, flashkmeans::DType::Float32, false, 1, n, d};
         std::vector<float> c1(k * d);
-        std::vector<int32_t> l1(n);
+        std::vector<int64_t> l1(n);
         flashkmeans::batch_kmeans(one, params, {false, c1.data(), l1.data(), nullptr},
                                   opts(Backend::CUDA));
         EXPECT_EQ(0, memcmp(c1.data(), c.data() + b * k * d, c1.size() * 4)) << "problem " << b;
@@ -446,7 +446,7 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
     flashkmeans::Options o = opts(Backend::CUDA);
     o.dtype = flashkmeans::DType::Float16;
     flashkmeans::PointsView p{xb.data(), flashkmeans::DType::Float32, false, B, bn, bd};
-    auto run_batch = [&](const char* mode, std::vector<float>& c, std::vector<int32_t>& l,
+    auto run_batch = [&](const char* mode, std::vector<float>& c, std::vector<int64_t>& l,
                          std::vector<double>& obj) {
         fk_test::ScopedVariant env(&flashkmeans::kernels::Variants::cuda_graph, mode);
         c.assign(B * bk * bd, 0.f);
@@ -455,7 +455,7 @@ TEST(CudaBackend, IterationGraphGivesTheBitsOfPlainLaunches) {
         flashkmeans::batch_kmeans(p, params, {false, c.data(), l.data(), obj.data()}, o);
     };
     std::vector<float> c0, c1;
-    std::vector<int32_t> l0, l1;
+    std::vector<int64_t> l0, l1;
     std::vector<double> o0, o1;
     run_batch("0", c0, l0, o0);
     run_batch("require", c1, l1, o1);
@@ -500,7 +500,7 @@ TEST(CudaBackend, ChunkedFp16ConversionEqualsPointsGivenInFp16) {
     o.dtype = flashkmeans::DType::Float16;
     auto run = [&](const flashkmeans::PointsView& p) {
         std::vector<float> c(k * d);
-        std::vector<int32_t> l(n);
+        std::vector<int64_t> l(n);
         flashkmeans::batch_kmeans(p, params, {false, c.data(), l.data(), nullptr}, o);
         return std::make_pair(c, l);
     };
@@ -537,7 +537,7 @@ TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
             params.k = k;
             params.niter = 6;
             std::vector<float> c(B * k * d), cp(B * k * dp);
-            std::vector<int32_t> l(B * n), lp(B * n);
+            std::vector<int64_t> l(B * n), lp(B * n);
             flashkmeans::batch_kmeans({x.data(), flashkmeans::DType::Float32, false, B, n, d}, params,
                                       {false, c.data(), l.data(), nullptr}, o);
             flashkmeans::batch_kmeans({xp.data(), flashkmeans::DType::Float32, false, B, n, dp},
@@ -549,14 +549,20 @@ TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
             // device input and device output too
             float* dx = nullptr;
             float* dc = nullptr;
+            int64_t* dl = nullptr;
             ASSERT_EQ(cudaSuccess, cudaMalloc(&dx, x.size() * 4));
             ASSERT_EQ(cudaSuccess, cudaMalloc(&dc, c.size() * 4));
+            ASSERT_EQ(cudaSuccess, cudaMalloc(&dl, l.size() * 8));
             ASSERT_EQ(cudaSuccess, cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice));
+            ASSERT_EQ(cudaSuccess, cudaMemset(dl, 0xff, l.size() * 8));
             flashkmeans::batch_kmeans({dx, flashkmeans::DType::Float32, true, B, n, d}, params,
-                                      {true, dc, nullptr, nullptr}, o);
+                                      {true, dc, dl, nullptr}, o);
             std::vector<float> cd(c.size());
+            std::vector<int64_t> ld(l.size());
             ASSERT_EQ(cudaSuccess, cudaMemcpy(cd.data(), dc, c.size() * 4, cudaMemcpyDeviceToHost));
+            ASSERT_EQ(cudaSuccess, cudaMemcpy(ld.data(), dl, l.size() * 8, cudaMemcpyDeviceToHost));
             EXPECT_EQ(0, memcmp(cd.data(), c.data(), c.size() * 4));
+            EXPECT_EQ(ld, l) << "int64 labels widened on the device";
             if (dtype == flashkmeans::DType::Float16) {
                 // fp16 points on the device: padded there by pad_rows
                 std::vector<__half> xh(x.size());
@@ -573,6 +579,7 @@ TEST(CudaBackend, OddDimensionRunsEqualRunsOnRowsPaddedByTheCaller) {
             }
             cudaFree(dx);
             cudaFree(dc);
+            cudaFree(dl);
         }
     }
 }

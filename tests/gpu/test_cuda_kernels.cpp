@@ -1702,6 +1702,25 @@ TEST(CudaSmallOps, SmallPadRowsCopiesTheBitsAndZeroesThePadding) {
     }
 }
 
+TEST(CudaSmallOps, SmallWidenLabelsKeepsEveryValue) {
+    REQUIRE_GPU();
+    // more elements than one grid's threads, so the grid-stride loop wraps
+    for (const int64_t n : {int64_t(1), int64_t(1000), (int64_t(1) << 20) * 300 + 7}) {
+        std::vector<int32_t> x(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; i++) {
+            x[size_t(i)] = int32_t(uint32_t(i) * 2654435761u); // negatives and large values
+        }
+        Dev<int32_t> dx(x);
+        Dev<int64_t> out(std::vector<int64_t>(size_t(n), -7));
+        kn::widen_labels(kGpu, dx.get(), n, out.get());
+        const std::vector<int64_t> got = out.download();
+        ASSERT_EQ(got.size(), x.size());
+        for (size_t i = 0; i < x.size(); i++) {
+            ASSERT_EQ(got[i], int64_t(x[i])) << "element " << i;
+        }
+    }
+}
+
 TEST(CudaSmallOps, SmallConvertFromFloatRoundsToNearestEven) {
     REQUIRE_GPU();
     auto v = fk_test::random_matrix(1, 5000, 1500);

@@ -118,7 +118,7 @@ TEST(CudaPipelinedIterations, TwoThreadsOnTwoStreamsGetTheirOwnResults) {
     const int64_t n = 30000, d = 40, k = 64;
     struct Result {
         std::vector<float> centroids;
-        std::vector<int32_t> labels;
+        std::vector<int64_t> labels;
         std::vector<double> obj;
     };
     auto call = [&](const std::vector<float>& x, cudaStream_t stream) {
@@ -129,7 +129,7 @@ TEST(CudaPipelinedIterations, TwoThreadsOnTwoStreamsGetTheirOwnResults) {
         o.backend = fk::Backend::CUDA;
         o.dtype = fk::DType::Float16;
         o.stream = stream;
-        Result r{std::vector<float>(size_t(k * d)), std::vector<int32_t>(size_t(n)),
+        Result r{std::vector<float>(size_t(k * d)), std::vector<int64_t>(size_t(n)),
                  std::vector<double>(size_t(params.niter))};
         fk::PointsView p{x.data(), fk::DType::Float32, false, 1, n, d};
         fk::batch_kmeans(p, params, {false, r.centroids.data(), r.labels.data(), r.obj.data()}, o);

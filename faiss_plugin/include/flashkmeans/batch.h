@@ -37,7 +37,7 @@ struct BatchKMeansParams {
 struct BatchKMeansOutput {
     bool on_device = false;
     float* centroids = nullptr; ///< batch x k x d (required)
-    int32_t* labels = nullptr;  ///< batch x n, optional: labels of the last assignment
+    int64_t* labels = nullptr;  ///< batch x n, optional: labels of the last assignment
     double* objective = nullptr; ///< batch x niter, host, optional: objective per iteration
 };
 

@@ -309,6 +309,10 @@ void scatter_rows(
 void pad_rows(const Place& place, const void* x, DType dtype, int64_t rows, int64_t d, int64_t dp,
               void* out);
 
+/// dst[i] = src[i] for i < count, in place memory: the engine's int32
+/// labels as the int64 labels callers get (FAISS's idx_t), in one pass.
+void widen_labels(const Place& place, const int32_t* src, int64_t count, int64_t* dst);
+
 /// dst[i] = src[i] converted to `dtype` (round to nearest even).
 void convert_from_float(
         const Place& place,
