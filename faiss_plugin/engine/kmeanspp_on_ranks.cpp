@@ -5,7 +5,7 @@
 // and keeps D for its own points in local order (= ascending global id),
 // computed with the CPU kernel's arithmetic (kernels::kmeanspp_add_row) over
 // its rows fetched a chunk at a time (Lloyd::gather_points: a copy of the
-// caller's rows on the CPU, a copy through the host on CUDA). Per new row:
+// caller's rows on the CPU; on CUDA the whole shard, once). Per new row:
 // - total = the ranks' sums of D (each its block sums in order), added in
 //   rank order (sum_over_ranks);
 // - the pick for r = u * total is the smallest global id g with P(g) > r,
@@ -51,8 +51,19 @@ class LocalDistances {
         // shard, and blocks enough for the threads (8 or more up to d = 256)
         const int64_t per_block = block_ * d * int64_t(sizeof(float));
         chunk_ = block_ * std::max<int64_t>(1, std::min(blocks, (int64_t(32) << 20) / per_block));
+        // On CUDA the rows cross the bus: this rank's shard comes to the
+        // host once, not once per new row (the distance pass runs on the
+        // host; a device step is not built)
+        whole_ = lloyd.place().backend == Backend::CUDA;
+        if (whole_) {
+            chunk_ = std::max<int64_t>(n, 1);
+        }
         rows_.resize(size_t(std::min(chunk_, n) * d));
         ids_.resize(size_t(std::min(chunk_, n)));
+        if (whole_) {
+            std::iota(ids_.begin(), ids_.end(), int64_t(0));
+            lloyd.gather_points(0, ids_.data(), n, rows_.data());
+        }
     }
 
     /// D = min(D, distance to c) (D = the distance when `first`).
@@ -60,8 +71,10 @@ class LocalDistances {
         const int64_t n = shard_.n;
         for (int64_t i0 = 0; i0 < n; i0 += chunk_) {
             const int64_t m = std::min(chunk_, n - i0);
-            std::iota(ids_.begin(), ids_.begin() + m, i0);
-            lloyd_.gather_points(0, ids_.data(), m, rows_.data());
+            if (!whole_) {
+                std::iota(ids_.begin(), ids_.begin() + m, i0);
+                lloyd_.gather_points(0, ids_.data(), m, rows_.data());
+            }
             kernels::kmeanspp_add_row(rows_.data(), m, d_, c, first, dist_.data() + i0,
                                       block_sums_.data() + i0 / block_);
         }
@@ -108,6 +121,7 @@ class LocalDistances {
     const Shard& shard_;
     const Lloyd& lloyd_;
     int64_t d_, block_, chunk_ = 0;
+    bool whole_ = false; // rows_ holds the whole shard (CUDA)
     std::vector<float> dist_;
     std::vector<double> block_sums_; // one per block_ points, as the kernel writes them
     std::vector<double> before_;     // before_[b] = block sums < b, added in order
