@@ -270,9 +270,8 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
         }
         centroids = input_centroids;
         centroids.resize(d * k);
-        initialize_centroids_on_ranks(shard, lloyd, compute_dtype, options.init,
-                                      seed + 1 + redo * 15486557L, n_input_centroids, k, d,
-                                      centroids.data());
+        initialize_centroids_on_ranks(shard, lloyd, options.init, seed + 1 + redo * 15486557L,
+                                      n_input_centroids, k, d, centroids.data());
         post_process_centroids();
         lloyd.set_centroids(centroids.data());
 

@@ -334,6 +334,25 @@ void kmeanspp_init(const Place& place, const KMeansPPArgs& a) {
     cpu::kmeanspp_init(a);
 }
 
+int64_t kmeanspp_block_rows() {
+    return cpu::kmeanspp_block_rows();
+}
+
+int64_t kmeanspp_uniform_pick(double u, int64_t n) {
+    return cpu::kmeanspp_uniform_pick(u, n);
+}
+
+void kmeanspp_add_row(const float* x, int64_t n, int64_t d, const float* c, bool first, float* dist,
+                      double* block_sums) {
+    require(n >= 0 && d >= 1, "kmeanspp_add_row: need n >= 0 and d >= 1");
+    require(n == 0 || (x && c && dist && block_sums), "kmeanspp_add_row: null pointer");
+    cpu::kmeanspp_add_row(x, n, d, c, first, dist, block_sums);
+}
+
+int64_t kmeanspp_last_positive(const float* dist, int64_t n) {
+    return cpu::kmeanspp_last_positive(dist, n);
+}
+
 void iteration_stats(const Place& place, const float* values, int64_t n, const int32_t* counts,
                      int64_t k, int64_t batch, double* out, double* scratch) {
     require(n >= 0 && k >= 0 && batch >= 0, "iteration_stats: negative size");

@@ -48,6 +48,16 @@ std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed) {
     return out;
 }
 
+std::vector<double> kmeanspp_draws(int64_t seed, size_t count) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> uniform(0, 1);
+    std::vector<double> draws(count);
+    for (double& u : draws) {
+        u = uniform(rng);
+    }
+    return draws;
+}
+
 namespace {
 
 void init_random(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, size_t d, float* c,
@@ -63,12 +73,7 @@ void init_random(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, size_t d,
 // always k - n_given of them whatever branch the sampling takes, so row j's
 // draw depends on the seed and j alone.
 void init_kmeanspp(Lloyd& lloyd, int64_t seed, size_t n_given, size_t k, float* c, int64_t b) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> uniform(0, 1);
-    std::vector<double> draws(k - n_given);
-    for (double& u : draws) {
-        u = uniform(rng);
-    }
+    const std::vector<double> draws = kmeanspp_draws(seed, k - n_given);
     lloyd.kmeanspp_init(b, int64_t(k), int64_t(n_given), draws.data(), c);
 }
 

@@ -16,6 +16,10 @@ namespace flashkmeans {
  * array of n (a hash map costs ~20x more per step: subsampling k x 256 rows). */
 std::vector<int64_t> rand_perm_prefix(int64_t n, int64_t m, int64_t seed);
 
+/// The uniforms in [0, 1) of k-means++ seeding, one per new row, from
+/// std::mt19937_64(seed): the same on every rank, so ranks need not share them.
+std::vector<double> kmeanspp_draws(int64_t seed, size_t count);
+
 /** Fills rows [n_given, k) of `centroids` (host, k x d) for problem `b`.
  * Random: rows perm[i] of FAISS's rand_perm(n, seed) (bit-identical to
  * faiss::Clustering). KMeansPP: D^2 sampling continuing from the given

@@ -136,40 +136,24 @@ void gather_global_rows(const Shard& shard, const Lloyd& lloyd, const int64_t* g
     }
 }
 
-std::vector<float> gather_all_rows(const Shard& shard, const Lloyd& lloyd, int64_t d) {
-    // padded to the largest shard, so one fixed-size all-gather serves
-    const size_t R = size_t(shard.comm->size());
-    std::vector<int64_t> counts(R);
-    shard.comm->allgather(&shard.n, counts.data(), sizeof(int64_t));
-    const int64_t most = *std::max_element(counts.begin(), counts.end());
-    const size_t block = size_t(most) * size_t(d) + size_t(most) * 2; // rows, then global ids
-    std::vector<float> mine(block, 0.f), all(block * R);
-    std::vector<int64_t> local(size_t(shard.n));
-    for (int64_t i = 0; i < shard.n; i++) {
-        local[size_t(i)] = i;
+void broadcast_global_row(const Shard& shard, const Lloyd& lloyd, int64_t g, int64_t d,
+                          float* out) {
+    // who holds g: one flag per rank, then the holder's row
+    const int64_t row = shard.local_row(g);
+    const int8_t mine = row >= 0 ? 1 : 0;
+    std::vector<int8_t> holds(size_t(shard.comm->size()));
+    shard.comm->allgather(&mine, holds.data(), 1);
+    const int holder = int(std::find(holds.begin(), holds.end(), int8_t(1)) - holds.begin());
+    FAISS_THROW_IF_NOT_FMT(holder < shard.comm->size(),
+                           "broadcast_global_row: no rank holds row %zd", size_t(g));
+    if (holder == shard.rank()) {
+        lloyd.gather_points(0, &row, 1, out);
     }
-    lloyd.gather_points(0, local.data(), shard.n, mine.data());
-    for (int64_t i = 0; i < shard.n; i++) {
-        const int64_t g = shard.ids.empty() ? shard.offset + i : shard.ids[size_t(i)];
-        std::memcpy(mine.data() + size_t(most) * size_t(d) + size_t(i) * 2, &g, sizeof(g));
-    }
-    shard.comm->allgather(mine.data(), all.data(), block * sizeof(float));
-    std::vector<float> out(size_t(shard.n_total) * size_t(d));
-    for (size_t r = 0; r < R; r++) {
-        const float* b = all.data() + r * block;
-        for (int64_t i = 0; i < counts[r]; i++) {
-            int64_t g = 0;
-            std::memcpy(&g, b + size_t(most) * size_t(d) + size_t(i) * 2, sizeof(g));
-            std::memcpy(out.data() + size_t(g) * size_t(d), b + size_t(i) * size_t(d),
-                        size_t(d) * sizeof(float));
-        }
-    }
-    return out;
+    shard.comm->broadcast(out, size_t(d) * sizeof(float), holder);
 }
 
-void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, DType compute_dtype, Init init,
-                                   int64_t seed, size_t n_given, size_t k, size_t d,
-                                   float* centroids) {
+void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, Init init, int64_t seed,
+                                   size_t n_given, size_t k, size_t d, float* centroids) {
     if (!shard.distributed()) {
         initialize_centroids(lloyd, init, seed, n_given, k, d, centroids);
         return;
@@ -189,16 +173,7 @@ void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, DType compu
                            centroids + n_given * d);
         return;
     }
-    const std::vector<float> all = gather_all_rows(shard, lloyd, int64_t(d));
-    if (shard.rank() == 0) {
-        LloydData data{all.data(), DType::Float32, false, shard.n_total, int64_t(d), 1, nullptr};
-        LloydConfig cfg;
-        cfg.k = int64_t(k);
-        cfg.compute_dtype = compute_dtype;
-        Lloyd whole(lloyd.place(), data, cfg);
-        initialize_centroids(whole, init, seed, n_given, k, d, centroids);
-    }
-    shard.comm->broadcast(centroids + n_given * d, (k - n_given) * d * sizeof(float), 0);
+    kmeanspp_on_ranks(shard, lloyd, seed, n_given, k, d, centroids);
 }
 
 } // namespace flashkmeans

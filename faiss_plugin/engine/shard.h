@@ -1,6 +1,7 @@
 // A rank's share of a data-parallel run's training points, and the set-up
 // steps that need every rank: the global row count, FAISS's subsample over
-// the global index space, rows gathered by global id (for the seeding), and
+// the global index space, rows gathered by global id and k-means++ over the
+// shards (the seeding), and
 // checks that fail on every rank when they fail on one (so no rank waits
 // forever in the next exchange). The global order of the points is rank 0's
 // rows, then rank 1's, and so on: a run on R ranks sees the same points in
@@ -61,16 +62,24 @@ std::vector<int64_t> subsample(Shard& shard, int64_t nsub, int64_t seed);
 void gather_global_rows(const Shard& shard, const Lloyd& lloyd, const int64_t* gids, int64_t m,
                         int64_t d, float* out);
 
-/// Every training row, in global order, on every rank (n_total x d).
-std::vector<float> gather_all_rows(const Shard& shard, const Lloyd& lloyd, int64_t d);
+/// Global training row g as fp32 into out (d floats, host) on every rank,
+/// from the rank that holds it: a flag per rank, then d floats.
+void broadcast_global_row(const Shard& shard, const Lloyd& lloyd, int64_t g, int64_t d, float* out);
+
+/// k-means++ seeding of rows [n_given, k) of `centroids` (host, k x d) by D^2
+/// sampling across ranks (kmeanspp_on_ranks.cpp): the one process's draws and
+/// rule over the global order, each rank reading only its own shard; each
+/// collective carries O(R + d) values, about log2(n_total) + 3 of them per
+/// new row. The picks are the one process's wherever the double sums of the
+/// distances are exact (integer data); elsewhere they may differ by the
+/// order of those sums. Weights play no part, as in one process.
+void kmeanspp_on_ranks(const Shard& shard, const Lloyd& lloyd, int64_t seed, size_t n_given,
+                       size_t k, size_t d, float* centroids);
 
 /// initialize_centroids (init.h) across ranks, with the one process's
 /// result: Random takes the same global rows (ids from rank 0, rows from
-/// their ranks); KMeansPP gathers the training rows and seeds on rank 0 (the
-/// whole sample must fit there; D^2 sampling across ranks is not built), then
-/// broadcasts the centroids. `compute_dtype`: the engine's.
-void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, DType compute_dtype, Init init,
-                                   int64_t seed, size_t n_given, size_t k, size_t d,
-                                   float* centroids);
+/// their ranks); KMeansPP is kmeanspp_on_ranks, on every backend.
+void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, Init init, int64_t seed,
+                                   size_t n_given, size_t k, size_t d, float* centroids);
 
 } // namespace flashkmeans

@@ -24,6 +24,12 @@ void postprocess_centroids(float* c, int64_t k, int64_t d, bool spherical, bool 
 void gather_rows(const float* x, int64_t d, const int64_t* ids, int64_t m, float* out);
 void scatter_rows(const float* rows, int64_t m, int64_t d, const int64_t* ids, float* x);
 void kmeanspp_init(const kernels::KMeansPPArgs& a);
+/// kmeanspp_init's steps (kernels::kmeanspp_add_row and its companions)
+int64_t kmeanspp_block_rows();
+int64_t kmeanspp_uniform_pick(double u, int64_t n);
+void kmeanspp_add_row(const float* x, int64_t n, int64_t d, const float* c, bool first, float* dist,
+                      double* block_sums);
+int64_t kmeanspp_last_positive(const float* dist, int64_t n);
 void iteration_stats(const float* values, int64_t n, const int32_t* counts, int64_t k,
                      int64_t batch, double* out);
 void sum_slices(const void* slices, int64_t nslices, size_t slice_bytes, kernels::SumType type,

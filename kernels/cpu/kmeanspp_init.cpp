@@ -18,6 +18,10 @@
 // partial sums, an order fixed by the build), which is why it may round
 // differently from the CUDA kernel's; on data whose distances are exact
 // (small integers) every order gives the same bits.
+//
+// The pass (kmeanspp_add_row), the uniform pick and the rounding fallback are
+// exposed through <flashkmeans/kernels.h> for the seeding across ranks
+// (faiss_plugin/engine/kmeanspp_on_ranks.cpp), which walks the prefix itself.
 #include "cpu_kernels.h"
 
 #include <algorithm>
@@ -28,88 +32,90 @@ namespace flashkmeans {
 namespace cpu {
 
 namespace {
-
 constexpr int64_t kBlock = 4096;
+} // namespace
 
-/// min(n - 1, floor(u * n)): the uniform pick (first row, or every point
-/// already on a chosen row).
-int64_t uniform_pick(double u, int64_t n) {
+int64_t kmeanspp_block_rows() {
+    return kBlock;
+}
+
+int64_t kmeanspp_uniform_pick(double u, int64_t n) {
     return std::min(n - 1, int64_t(std::floor(u * double(n))));
 }
 
-struct Seeder {
-    const float* x;
-    int64_t n, d;
-    std::vector<float> dist;           // D, n
-    std::vector<double> block_sums;    // one per kBlock points
-
-    /// D = min(D, ||x_i - c||^2) (D = the distance when `first`), and the
-    /// block sums of the new D.
-    void add_row(const float* c, bool first) {
-        const int64_t blocks = int64_t(block_sums.size());
+void kmeanspp_add_row(const float* x, int64_t n, int64_t d, const float* c, bool first, float* dist,
+                      double* block_sums) {
+    const int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
-        for (int64_t b = 0; b < blocks; b++) {
-            const int64_t end = std::min(n, (b + 1) * kBlock);
-            double s = 0;
-            for (int64_t i = b * kBlock; i < end; i++) {
-                const float* xi = x + i * d;
-                float acc = 0;
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t end = std::min(n, (b + 1) * kBlock);
+        double s = 0;
+        for (int64_t i = b * kBlock; i < end; i++) {
+            const float* xi = x + i * d;
+            float acc = 0;
 #pragma omp simd reduction(+ : acc)
-                for (int64_t t = 0; t < d; t++) {
-                    const float diff = xi[t] - c[t];
-                    acc += diff * diff;
-                }
-                const float v = first || acc < dist[i] ? acc : dist[i];
-                dist[i] = v;
-                s += v;
+            for (int64_t t = 0; t < d; t++) {
+                const float diff = xi[t] - c[t];
+                acc += diff * diff;
             }
-            block_sums[b] = s;
+            const float v = first || acc < dist[i] ? acc : dist[i];
+            dist[i] = v;
+            s += v;
         }
+        block_sums[b] = s;
     }
+}
 
-    /// The D^2 draw for uniform `u` (see the header for the rule).
-    int64_t pick(double u) const {
-        double total = 0;
-        for (double s : block_sums) {
-            total += s;
-        }
-        if (!(total > 0)) {
-            return uniform_pick(u, n);
-        }
-        const double r = u * total;
-        double base = 0;
-        for (size_t b = 0; b < block_sums.size(); b++) {
-            if (base + block_sums[b] > r) {
-                const int64_t begin = int64_t(b) * kBlock, end = std::min(n, begin + kBlock);
-                double local = 0;
-                for (int64_t i = begin; i < end; i++) {
-                    local += dist[i];
-                    if (base + local > r && dist[i] > 0) {
-                        return i;
-                    }
-                }
-                break; // not reached: local ends at block_sums[b]
-            }
-            base += block_sums[b];
-        }
-        // rounding put r at or past the last prefix
-        int64_t i = n - 1;
-        while (i > 0 && !(dist[i] > 0)) {
-            i--;
-        }
-        return i;
+int64_t kmeanspp_last_positive(const float* dist, int64_t n) {
+    int64_t i = n - 1;
+    while (i >= 0 && !(dist[i] > 0)) {
+        i--;
     }
-};
+    return i;
+}
+
+namespace {
+
+/// The D^2 draw for uniform `u` over D = dist (n points) and its block sums
+/// (see the header for the rule).
+int64_t pick(const float* dist, int64_t n, const std::vector<double>& block_sums, double u) {
+    double total = 0;
+    for (double s : block_sums) {
+        total += s;
+    }
+    if (!(total > 0)) {
+        return kmeanspp_uniform_pick(u, n);
+    }
+    const double r = u * total;
+    double base = 0;
+    for (size_t b = 0; b < block_sums.size(); b++) {
+        if (base + block_sums[b] > r) {
+            const int64_t begin = int64_t(b) * kBlock, end = std::min(n, begin + kBlock);
+            double local = 0;
+            for (int64_t i = begin; i < end; i++) {
+                local += dist[i];
+                if (base + local > r && dist[i] > 0) {
+                    return i;
+                }
+            }
+            break; // not reached: local ends at block_sums[b]
+        }
+        base += block_sums[b];
+    }
+    // rounding put r at or past the last prefix (total > 0: some D > 0)
+    return kmeanspp_last_positive(dist, n);
+}
 
 } // namespace
 
 void kmeanspp_init(const kernels::KMeansPPArgs& a) {
     const float* x = static_cast<const float*>(a.x);
     const int64_t n = a.n, d = a.d;
-    Seeder s{x, n, d, std::vector<float>(n), std::vector<double>((n + kBlock - 1) / kBlock)};
+    std::vector<float> dist(static_cast<size_t>(n));
+    std::vector<double> block_sums(size_t((n + kBlock - 1) / kBlock));
     int64_t j = a.n_given;
     if (j == 0) {
-        const int64_t p = uniform_pick(a.draws[0], n);
+        const int64_t p = kmeanspp_uniform_pick(a.draws[0], n);
         std::copy(x + p * d, x + (p + 1) * d, a.centroids);
         if (a.picked) {
             a.picked[0] = p;
@@ -117,16 +123,16 @@ void kmeanspp_init(const kernels::KMeansPPArgs& a) {
         j = 1;
     }
     for (int64_t g = 0; g < j; g++) {
-        s.add_row(a.centroids + g * d, g == 0);
+        kmeanspp_add_row(x, n, d, a.centroids + g * d, g == 0, dist.data(), block_sums.data());
     }
     for (; j < a.k; j++) {
-        const int64_t p = s.pick(a.draws[j - a.n_given]);
+        const int64_t p = pick(dist.data(), n, block_sums, a.draws[j - a.n_given]);
         std::copy(x + p * d, x + (p + 1) * d, a.centroids + j * d);
         if (a.picked) {
             a.picked[j - a.n_given] = p;
         }
         if (j + 1 < a.k) {
-            s.add_row(a.centroids + j * d, false);
+            kmeanspp_add_row(x, n, d, a.centroids + j * d, false, dist.data(), block_sums.data());
         }
     }
 }

@@ -29,67 +29,16 @@
 #include <vector>
 
 #include "../test_util.h"
+#include "shards.h"
 
 namespace {
 
+using fk_test::first_row;
+using fk_test::rank_of_world;
+using fk_test::ranks_of_world;
+using fk_test::shard_sizes;
+using fk_test::Split;
 using flashkmeans::Init;
-
-int rank_of_world() {
-    int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
-    return r;
-}
-
-int ranks_of_world() {
-    int r = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &r);
-    return r;
-}
-
-/// How the n points are cut into the ranks' shards (one rank: all of them).
-enum class Split {
-    Even,
-    Uneven,     ///< rank r holds a share proportional to r + 1, plus the rest on the last
-    EmptyFirst, ///< rank 0 holds no points
-    TinyFirst,  ///< rank 0 holds 3 points, fewer than k
-};
-
-std::vector<int64_t> shard_sizes(int64_t n, int R, Split split) {
-    std::vector<int64_t> s(size_t(R), 0);
-    if (R == 1) {
-        s[0] = n;
-        return s;
-    }
-    int64_t left = n;
-    for (int r = 0; r < R - 1; r++) {
-        switch (split) {
-            case Split::Even:
-                s[size_t(r)] = n / R;
-                break;
-            case Split::Uneven:
-                s[size_t(r)] = n * (r + 1) / (R * (R + 1) / 2);
-                break;
-            case Split::EmptyFirst:
-                s[size_t(r)] = r == 0 ? 0 : n / R;
-                break;
-            case Split::TinyFirst:
-                s[size_t(r)] = r == 0 ? 3 : n / R;
-                break;
-        }
-        left -= s[size_t(r)];
-    }
-    s[size_t(R - 1)] = left;
-    return s;
-}
-
-/// The first global row of rank `me`'s shard.
-int64_t first_row(const std::vector<int64_t>& sizes, int me) {
-    int64_t row = 0;
-    for (int r = 0; r < me; r++) {
-        row += sizes[size_t(r)];
-    }
-    return row;
-}
 
 struct Case {
     int64_t n = 1200, d = 8, k = 12;
@@ -344,8 +293,22 @@ TEST(Distributed, KMeansPlusPlusEqualsOneProcess) {
     expect_distributed_equals_one_process(c);
 }
 
+TEST(Distributed, KMeansPlusPlusWithARankWithNoPointsEqualsOneProcess) {
+    Case c;
+    c.init = Init::KMeansPP;
+    c.split = Split::EmptyFirst;
+    expect_distributed_equals_one_process(c);
+}
+
+TEST(Distributed, KMeansPlusPlusFromGivenCentroidsEqualsOneProcess) {
+    Case c;
+    c.init = Init::KMeansPP;
+    c.frozen = 3;
+    expect_distributed_equals_one_process(c);
+}
+
 TEST(Distributed, KMeansPlusPlusOnTheSubsampleEqualsOneProcess) {
-    // the seeding gathers the sample, interleaved across ranks, in its order
+    // the seeding walks the sample, interleaved across ranks, in its order
     Case c;
     c.init = Init::KMeansPP;
     c.max_points_per_centroid = 40;
@@ -405,7 +368,7 @@ TEST(Distributed, StreamedShardsWithEmptyClusterSplitsEqualResidentShards) {
 }
 
 TEST(Distributed, StreamedShardsWithKMeansPlusPlusAndNredoEqualResidentShards) {
-    // the seeding gathers the rows from the streamed engines, and each redo
+    // the seeding reads the rows from the streamed engines, and each redo
     // streams the shards again
     Case c;
     c.init = Init::KMeansPP;

@@ -359,6 +359,23 @@ struct KMeansPPArgs {
 };
 void kmeanspp_init(const Place& place, const KMeansPPArgs& args);
 
+/* kmeanspp_init's CPU steps, on host memory, for a caller that holds the
+ * points a piece at a time (k-means++ across ranks, engine/kmeanspp_on_ranks.cpp):
+ * the same arithmetic, so D and its block sums are the kernel's bits. */
+/// The points per block of the double sums of D (a fixed constant).
+int64_t kmeanspp_block_rows();
+/// min(n - 1, floor(u * n)): the uniform pick (the first row, or when total == 0).
+int64_t kmeanspp_uniform_pick(double u, int64_t n);
+/** For the n points x (n x d fp32): dist[i] = ||x_i - c||^2 (first) or the
+ * min of dist[i] and that, and block_sums[b] = the double sum of dist over
+ * points [b B, min(n, (b + 1) B)) in point order, B = kmeanspp_block_rows();
+ * parallel over the blocks. */
+void kmeanspp_add_row(const float* x, int64_t n, int64_t d, const float* c, bool first, float* dist,
+                      double* block_sums);
+/// The largest i < n with dist[i] > 0, or -1 (the pick when rounding put r
+/// past the last prefix).
+int64_t kmeanspp_last_positive(const float* dist, int64_t n);
+
 /** The per-problem sums one iteration reports, in double and in a fixed
  * order (the same bits on every run): for b < batch,
  * out[3b] = sum_i values[b*n + i] (the objective, from the distances),
