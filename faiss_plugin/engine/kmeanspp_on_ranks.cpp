@@ -54,7 +54,8 @@ class LocalDistances {
         // On CUDA the rows cross the bus: this rank's shard comes to the
         // host once, not once per new row (the distance pass runs on the
         // host; a device step is not built)
-        whole_ = lloyd.place().backend == Backend::CUDA;
+        whole_ = lloyd.place().backend == Backend::CUDA &&
+                 lloyd.plan().resident_rows == lloyd.plan().rows; // streamed: host data, chunks
         if (whole_) {
             chunk_ = std::max<int64_t>(n, 1);
         }

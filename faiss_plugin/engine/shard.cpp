@@ -154,7 +154,9 @@ void broadcast_global_row(const Shard& shard, const Lloyd& lloyd, int64_t g, int
 
 void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, Init init, int64_t seed,
                                    size_t n_given, size_t k, size_t d, float* centroids) {
-    if (!shard.distributed()) {
+    const StreamPlan& plan = lloyd.plan();
+    const bool streamed_kmeanspp = init == Init::KMeansPP && plan.resident_rows < plan.rows;
+    if (!shard.distributed() && !streamed_kmeanspp) {
         initialize_centroids(lloyd, init, seed, n_given, k, d, centroids);
         return;
     }
@@ -173,6 +175,9 @@ void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, Init init, 
                            centroids + n_given * d);
         return;
     }
+    // across ranks, or one process whose points stream (the seeding kernel
+    // needs every point on the device): the same D^2 sampling, on the rows
+    // as the engine gathers them
     kmeanspp_on_ranks(shard, lloyd, seed, n_given, k, d, centroids);
 }
 

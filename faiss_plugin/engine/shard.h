@@ -78,7 +78,9 @@ void kmeanspp_on_ranks(const Shard& shard, const Lloyd& lloyd, int64_t seed, siz
 
 /// initialize_centroids (init.h) across ranks, with the one process's
 /// result: Random takes the same global rows (ids from rank 0, rows from
-/// their ranks); KMeansPP is kmeanspp_on_ranks, on every backend.
+/// their ranks); KMeansPP is kmeanspp_on_ranks, on every backend. One
+/// process whose points stream (its plan keeps rows off the place) seeds by
+/// kmeanspp_on_ranks too: the seeding kernel needs every point on the place.
 void initialize_centroids_on_ranks(const Shard& shard, Lloyd& lloyd, Init init, int64_t seed,
                                    size_t n_given, size_t k, size_t d, float* centroids);
 

@@ -224,6 +224,33 @@ size_t min_free_during(Work work) {
 // 1 GiB of host points under a 256 MiB budget: peak device memory (free
 // memory before minus the lowest seen, from cudaMemGetInfo) stays within it
 // plus the allocator's granularity.
+// k-means++ needs every point for each new centroid: a streamed run seeds on
+// the host rows a chunk at a time (kmeanspp_on_ranks), and on small integers
+// (every distance and sum exact) picks the resident seeding kernel's rows.
+TEST(CudaStreaming, KMeansPlusPlusSeedsAStreamedRunAsResident) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 200000, d = 32, k = 64;
+    const std::vector<float> x = fk_test::small_ints(n, d, 29);
+    auto train = [&](size_t budget) {
+        faiss::ClusteringParameters cp;
+        cp.niter = 2;
+        cp.max_points_per_centroid = 1 << 30; // every point
+        flashkmeans::Options o;
+        o.backend = Backend::CUDA;
+        o.init = flashkmeans::Init::KMeansPP;
+        o.memory_budget = budget;
+        flashkmeans::Clustering clus(int(d), int(k), cp, o);
+        faiss::IndexFlatL2 index(d);
+        clus.train(n, x.data(), index);
+        return std::make_pair(clus.centroids, clus.memory_plan);
+    };
+    const auto resident = train(0);
+    const auto streamed = train(size_t(16) << 20);
+    EXPECT_EQ(resident.second.rfind("resident", 0), 0u) << resident.second;
+    EXPECT_EQ(streamed.second.rfind("streamed", 0), 0u) << streamed.second;
+    EXPECT_EQ(streamed.first, resident.first);
+}
+
 TEST(CudaStreaming, PeakDeviceMemoryWithinTheBudget) {
     SKIP_WITHOUT_GPU();
     const int64_t n = int64_t(1) << 21, d = 128, k = 1024;
