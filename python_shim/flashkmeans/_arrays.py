@@ -297,12 +297,3 @@ def wrap(points, a):
     if points.kind == "torch" and isinstance(a, np.ndarray):
         return _torch().from_numpy(a)
     return a
-
-
-def astype(a, dtype):
-    """a converted to `dtype` (numpy name), in its own library."""
-    if isinstance(a, np.ndarray):
-        return a.astype(dtype, copy=False)
-    if _module_of(a) == "torch":
-        return a.to(getattr(_torch(), dtype))
-    return a.astype(dtype, copy=False)
