@@ -50,17 +50,35 @@ def __dir__():
 
 
 def cuda_compiled() -> bool:
-    """True when this build of flashkmeans has the CUDA kernels."""
+    """Whether this build of flashkmeans has the CUDA kernels.
+
+    Returns
+    -------
+    bool
+        True when the extension was compiled with CUDA.
+    """
     return bool(_flashkmeans.cuda_compiled())
 
 
 def cuda_device_count() -> int:
-    """Number of CUDA devices flashkmeans can use (0 without CUDA)."""
+    """Number of CUDA devices flashkmeans can use.
+
+    Returns
+    -------
+    int
+        The visible CUDA devices; 0 without CUDA (or a build without it).
+    """
     return int(_flashkmeans.cuda_device_count())
 
 
 def cuda_available() -> bool:
-    """True when backend='auto' runs on a GPU here."""
+    """Whether backend='auto' runs on a GPU here.
+
+    Returns
+    -------
+    bool
+        True when the build has CUDA and a CUDA device is visible.
+    """
     return cuda_compiled() and cuda_device_count() > 0
 
 
@@ -70,10 +88,21 @@ def empty_cache() -> None:
     On CUDA, the device buffers of a finished call stay in a per-device
     memory pool, so the next call of the same shape allocates nothing; the
     pool holds at most what the largest call so far used and empties itself
-    when an allocation would otherwise fail. Like torch.cuda.empty_cache()."""
+    when an allocation would otherwise fail. Like torch.cuda.empty_cache().
+
+    See Also
+    --------
+    cached_memory_bytes : what the pool holds.
+    """
     _flashkmeans.empty_cache()
 
 
 def cached_memory_bytes() -> int:
-    """Bytes of GPU memory (and pinned host buffers) kept between calls."""
+    """Memory flashkmeans keeps between calls (see :func:`empty_cache`).
+
+    Returns
+    -------
+    int
+        Bytes of GPU memory (and pinned host buffers) kept between calls.
+    """
     return int(_flashkmeans.cached_memory_bytes())

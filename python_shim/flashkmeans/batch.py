@@ -23,7 +23,24 @@ __all__ = ["batch_kmeans", "BatchKMeansResult", "parse_metric"]
 
 def parse_metric(metric):
     """'l2' or 'ip' from 'l2' / 'L2' / 'ip' / 'inner_product' or faiss's
-    METRIC_L2 (1) / METRIC_INNER_PRODUCT (0)."""
+    METRIC_L2 (1) / METRIC_INNER_PRODUCT (0).
+
+    Parameters
+    ----------
+    metric : str or int
+        'l2', 'euclidean', 'sqeuclidean' or 1 give 'l2'; 'ip',
+        'inner_product', 'dot' or 0 give 'ip' (strings in any case).
+
+    Returns
+    -------
+    str
+        'l2' or 'ip'.
+
+    Raises
+    ------
+    ValueError
+        For any other metric.
+    """
     if isinstance(metric, str):
         m = metric.lower()
         if m in ("l2", "euclidean", "sqeuclidean"):
@@ -41,13 +58,21 @@ def parse_metric(metric):
 class BatchKMeansResult(tuple):
     """(labels, centroids, objective), with the per-iteration history too.
 
-    labels:    (B, n) int64: cluster of each point at the last assignment
-    centroids: (B, k, d) float32
-    objective: (B,) float64: objective of the last iteration (sum of squared
-               distances for 'l2', of inner products for 'ip'); 0 if niter=0
-    history:   (B, niter) float64: objective of every iteration
-    All four are numpy arrays for numpy input, torch tensors for torch input
-    and cupy arrays for cupy input, on the input's device.
+    A tuple of three, so ``labels, centroids, objective = batch_kmeans(x, k)``
+    unpacks it. All four attributes are numpy arrays for numpy input, torch
+    tensors for torch input and cupy arrays for cupy input, on the input's
+    device.
+
+    Attributes
+    ----------
+    labels : array of shape (B, n), int64
+        Cluster of each point at the last assignment.
+    centroids : array of shape (B, k, d), float32
+    objective : array of shape (B,), float64
+        Objective of the last iteration (sum of squared distances for 'l2',
+        of inner products for 'ip'); 0 if niter=0.
+    history : array of shape (B, niter), float64
+        Objective of every iteration.
     """
 
     def __new__(cls, labels: Any, centroids: Any, objective: Any, history: Any) -> BatchKMeansResult:
@@ -59,14 +84,17 @@ class BatchKMeansResult(tuple):
 
     @property
     def labels(self) -> Any:
+        """(B, n) int64: cluster of each point (the tuple's item 0)."""
         return self[0]
 
     @property
     def centroids(self) -> Any:
+        """(B, k, d) float32 (the tuple's item 1)."""
         return self[1]
 
     @property
     def objective(self) -> Any:
+        """(B,) float64: objective of the last iteration (item 2)."""
         return self[2]
 
     def __repr__(self):
@@ -91,20 +119,54 @@ def batch_kmeans(x: Points, k: int, niter: int = 25, init_centroids: Optional[Po
                  verbose: bool = False, **options: Any) -> BatchKMeansResult:
     """Runs `niter` Lloyd iterations on each of the B problems of x (B, n, d).
 
-    x: numpy (float32, float16, bfloat16; float64 converted to float32),
-       or a torch / cupy array on the CPU or a CUDA device (used in place).
-    k: clusters per problem (n >= k).
-    init_centroids: (B, k, d) or (k, d) (the same for every problem);
-       default: k distinct points per problem from FAISS's seeding
-       (rand_perm(n, seed + 1), as faiss.Kmeans with the same seed when no
-       subsampling happens), or k-means++ with init='kmeans++'.
-    metric: 'l2' (default) or 'ip' (largest inner product; use with
-       spherical=True for spherical k-means).
-    options: backend, device, dtype, precision, init (see flashkmeans.Kmeans).
     No subsampling: every point of every problem is used.
 
-    Returns a BatchKMeansResult, which unpacks as (labels, centroids,
-    objective) and carries .history (B, niter). labels are int64.
+    Parameters
+    ----------
+    x : array of shape (B, n, d)
+        numpy (float32, float16, bfloat16; float64 converted to float32), or
+        a torch / cupy array on the CPU or a CUDA device (used in place).
+    k : int
+        Clusters per problem (n >= k).
+    niter : int, default=25
+        Lloyd iterations (>= 0).
+    init_centroids : array of shape (B, k, d) or (k, d), optional
+        The initial centroids ((k, d): the same for every problem); default:
+        k distinct points per problem from FAISS's seeding
+        (rand_perm(n, seed + 1), as faiss.Kmeans with the same seed when no
+        subsampling happens), or k-means++ with init='kmeans++'.
+    seed : int, default=1234
+        Seed of the initial centroids.
+    metric : {'l2', 'ip'}, default='l2'
+        'ip': largest inner product (use with spherical=True for spherical
+        k-means); faiss's METRIC_L2 / METRIC_INNER_PRODUCT are accepted too.
+    spherical : bool, default=False
+        Normalise the centroids after each iteration.
+    verbose : bool, default=False
+        Print the progress of the run.
+    **options
+        flashkmeans options: backend, device, dtype, precision, init,
+        memory_budget, prune, cpu_kernel (see flashkmeans.Kmeans).
+
+    Returns
+    -------
+    BatchKMeansResult
+        Unpacks as (labels, centroids, objective) and carries .history
+        (B, niter). labels are int64.
+
+    Raises
+    ------
+    ValueError
+        For a bad k, niter, metric, option or shape, or n < k.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import flashkmeans
+    >>> x = np.random.RandomState(0).rand(3, 500, 8).astype(np.float32)
+    >>> labels, centroids, objective = flashkmeans.batch_kmeans(x, 4, niter=10, backend="cpu")
+    >>> labels.shape, centroids.shape, objective.shape
+    ((3, 500), (3, 4, 8), (3,))
     """
     k = operator.index(k)
     niter = operator.index(niter)

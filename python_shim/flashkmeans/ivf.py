@@ -35,13 +35,42 @@ def _as_int(v):
 
 
 def train_ivf(index: Any, x: Points, **kwargs: Any) -> Kmeans:
-    """Trains `index` (a faiss IndexIVF*, or an IndexPreTransform around one,
-    e.g. from index_factory("PCA64,IVF1024,PQ16")) on x (n, d).
+    """Trains a faiss IVF index, its coarse k-means run by flashkmeans.
 
-    kwargs: ClusteringParameters fields overriding the IVF's `cp` (niter,
-    seed, max_points_per_centroid, ...) and flashkmeans options (backend,
-    device, dtype, precision, init, ...). verbose defaults to index.verbose
-    or cp.verbose. Returns the flashkmeans.Kmeans that trained the quantizer.
+    The pre-transforms are trained as IndexPreTransform.train does, the
+    transformed points are clustered with the IVF's own ClusteringParameters
+    (``ivf.cp``) and metric, the centroids fill the quantizer, and the IVF's
+    own train() then trains only the encoder (PQ, SQ, ...).
+
+    Parameters
+    ----------
+    index : faiss.Index
+        An untrained faiss IndexIVF*, or an IndexPreTransform around one
+        (e.g. from index_factory("PCA64,IVF1024,PQ16")).
+    x : array of shape (n, d)
+        Training points (numpy, or a torch / cupy array), brought to the
+        host as float32, where faiss trains.
+    **kwargs
+        ClusteringParameters fields overriding the IVF's ``cp`` (niter,
+        seed, max_points_per_centroid, ...) and flashkmeans options
+        (backend, device, dtype, precision, init, ...). verbose defaults to
+        index.verbose or cp.verbose.
+
+    Returns
+    -------
+    Kmeans
+        The flashkmeans.Kmeans that trained the quantizer.
+
+    Raises
+    ------
+    ImportError
+        Without faiss.
+    ValueError
+        For an index of another kind or dimension, already trained, or whose
+        quantizer trains itself, or for fewer than nlist training points.
+    AttributeError
+        For a keyword that is neither a ClusteringParameters field nor an
+        option.
     """
     faiss = _import_faiss()
     pts = _arrays.as_points(x, 2, "x")

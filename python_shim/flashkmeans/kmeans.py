@@ -7,9 +7,9 @@
 
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
-flashkmeans options (backend, device, dtype, precision, init, memory_budget, prune,
-cpu_kernel) are accepted
-as keywords too.
+flashkmeans options (OPTION_NAMES: backend, device, dtype, precision, init,
+memory_budget, prune, cpu_kernel) are accepted as keywords too; help(Kmeans)
+lists them all.
 """
 
 from __future__ import annotations
@@ -60,18 +60,58 @@ def _flush():
 class ClusteringParameters:
     """The fields of faiss.ClusteringParameters (faiss 1.15.1), same defaults.
 
-    early_stop_threshold: faiss >= 1.14.2 ends a run once the objective stops
-    changing (0.0, the default here); with an older faiss installed the
-    default is -1.0 (every iteration runs), as that faiss does.
+    ``ClusteringParameters(**fields)`` sets the fields named; setting a field
+    that does not exist raises AttributeError, as with the SWIG object. Fields
+    flashkmeans cannot honour raise ValueError when training starts
+    (:meth:`check_supported`), saying what to use instead.
 
-    Setting a field that does not exist raises AttributeError, as with the
-    SWIG object. Fields flashkmeans cannot honour (use_faster_subsampling,
-    use_super_kmeans, early_stop_threshold > 0, init_method AFK-MC2)
-    raise ValueError when training starts, saying what to use instead.
-    check_input_data_for_NaNs=False is accepted, but points are always
-    checked (the check costs nothing: it reads the norms the engine computes);
-    decode_block_size only concerns faiss's train_encoded and has no effect;
-    afkmc2_chain_length is used only by AFK-MC2, which is rejected.
+    Attributes
+    ----------
+    niter : int, default=25
+        Lloyd iterations of each run.
+    nredo : int, default=1
+        Number of runs, each from another seed; the run of best objective is
+        kept.
+    verbose : bool, default=False
+        Print the progress of the run.
+    spherical : bool, default=False
+        Normalise the centroids after each iteration.
+    int_centroids : bool, default=False
+        Round the centroids' coordinates to integers after each iteration.
+    update_index : bool, default=False
+        Train the index on the final centroids, as faiss does; a flat index
+        (Kmeans.index) is not changed by training.
+    frozen_centroids : bool, default=False
+        Keep the initial centroids given to train() fixed.
+    min_points_per_centroid : int, default=39
+        With fewer than k times this many points, a warning is printed.
+    max_points_per_centroid : int, default=256
+        With more than k times this many points, training uses a subset of
+        that size, drawn with faiss's permutation (the points faiss keeps).
+    seed : int, default=1234
+        Seed of the initialisation and the subsampling; a negative seed
+        draws a random one (as recent faiss).
+    decode_block_size : int, default=32768
+        Only concerns faiss's train_encoded: no effect.
+    check_input_data_for_NaNs : bool, default=True
+        False is accepted, but points are always checked (the check costs
+        nothing: it reads the norms the engine computes).
+    use_faster_subsampling : bool, default=False
+        True raises ValueError: flashkmeans subsamples with faiss's exact
+        permutation only.
+    init_method : int, default=0
+        0: random points (faiss's default); 1: k-means++ (exact D^2 sampling
+        on the engine); 2 (AFK-MC2) raises ValueError.
+    afkmc2_chain_length : int, default=50
+        Used only by AFK-MC2, which is rejected: no effect.
+    early_stop_threshold : float, default=0.0
+        faiss >= 1.14.2 ends a run once the objective changes by at most this
+        much (relative); 0 ends it once the objective stops changing, < 0 runs
+        every iteration, > 0 raises ValueError. With an older faiss installed
+        the default is -1.0 (every iteration runs), as that faiss does.
+    use_super_kmeans : bool, default=False
+        True (faiss.SuperKMeans, approximate pruned assignment) raises
+        ValueError: flashkmeans' assignment is exact.
     """
 
     # name: (kind, default)
@@ -127,7 +167,17 @@ class ClusteringParameters:
 
     @classmethod
     def from_faiss(cls, cp: Any) -> ClusteringParameters:
-        """A copy of a faiss.ClusteringParameters (e.g. an IVF index's cp)."""
+        """A copy of a faiss.ClusteringParameters (e.g. an IVF index's cp).
+
+        Parameters
+        ----------
+        cp : faiss.ClusteringParameters
+            The parameters to copy; fields it lacks keep their defaults.
+
+        Returns
+        -------
+        ClusteringParameters
+        """
         out = cls()
         for name in cls._FIELDS:
             if hasattr(cp, name):
@@ -138,9 +188,20 @@ class ClusteringParameters:
         return out
 
     def engine_fields(self) -> Dict[str, Any]:
+        """The fields the C++ engine takes (those of FAISS 1.7.3), by name."""
         return {name: getattr(self, name) for name in self._ENGINE_FIELDS}
 
     def check_supported(self) -> None:
+        """Checks the fields before training.
+
+        Raises
+        ------
+        ValueError
+            For a field flashkmeans cannot honour (use_faster_subsampling,
+            use_super_kmeans, early_stop_threshold > 0, init_method other
+            than 0 or 1) or out of range (niter < 0, nredo < 1,
+            max_points_per_centroid <= 0), saying what to use instead.
+        """
         if self.use_faster_subsampling:
             raise ValueError(
                 "use_faster_subsampling=True is not supported by flashkmeans: it subsamples "
@@ -177,13 +238,17 @@ class ClusteringParameters:
 
 class ProgressiveDimClusteringParameters(ClusteringParameters):
     """The fields of faiss.ProgressiveDimClusteringParameters: those of
-    ClusteringParameters, niter 10 instead of 25, and
+    ClusteringParameters, niter 10 instead of 25, and two more.
 
-    progressive_dim_steps: number of stages (default 10); stage i clusters
-        the leading int(d ** ((i + 1) / steps)) dimensions, warm-started from
-        stage i - 1's centroids padded with zeros
-    apply_pca: first rotate the points onto their principal axes (default
-        True), so the leading dimensions are those of largest variance
+    Attributes
+    ----------
+    progressive_dim_steps : int, default=10
+        Number of stages; stage i clusters the leading
+        int(d ** ((i + 1) / steps)) dimensions, warm-started from stage
+        i - 1's centroids padded with zeros.
+    apply_pca : bool, default=True
+        First rotate the points onto their principal axes, so the leading
+        dimensions are those of largest variance.
     """
 
     _FIELDS = dict(ClusteringParameters._FIELDS, niter=("int", 10),
@@ -224,7 +289,17 @@ def _faiss_early_stop(stats, niter, threshold):
 
 class FlatIndex:
     """A small stand-in for faiss.IndexFlatL2 / IndexFlatIP, used as
-    Kmeans.index when faiss is not installed: add, reset, search, ntotal."""
+    Kmeans.index when faiss is not installed: add, reset, search, ntotal.
+
+    Parameters
+    ----------
+    d : int
+        Dimension of the vectors.
+    metric : {'l2', 'ip'}, default='l2'
+        Squared L2 distance, or inner product (largest first).
+    options : dict, optional
+        flashkmeans options for the engine's nearest-neighbour search.
+    """
 
     def __init__(self, d: int, metric: str = "l2", options: Optional[Dict[str, Any]] = None) -> None:
         self.d = int(d)
@@ -236,28 +311,45 @@ class FlatIndex:
 
     @property
     def ntotal(self) -> int:
+        """Number of stored vectors."""
         return int(self._xb.shape[0])
 
     def reset(self) -> None:
+        """Removes every stored vector."""
         self._xb = np.empty((0, self.d), dtype=np.float32)
 
     def train(self, x: Points) -> None:
-        pass
+        """Does nothing: a flat index needs no training."""
 
     def add(self, x: Points) -> None:
+        """Stores the rows of x (n, d) after those already stored."""
         x = _arrays.host_float32(x, "x", ndim=2)
         if x.shape[1] != self.d:
             raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
         self._xb = np.concatenate([self._xb, x])
 
     def reconstruct_n(self, i0: int = 0, ni: Optional[int] = None) -> npt.NDArray[np.float32]:
+        """A copy of the ni stored vectors from i0 on (ni=None: to the end)."""
         ni = self.ntotal - i0 if ni is None else ni
         return self._xb[i0 : i0 + ni].copy()
 
     def search(self, x: Points, k: int) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """(D, I) of the k nearest stored vectors, faiss's layout: (n, k)
-        float32 distances (squared L2, or inner products), int64 ids, -1 where
-        fewer than k vectors exist."""
+        """The k nearest stored vectors of each row of x, in faiss's layout.
+
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            Query vectors.
+        k : int
+            Neighbours per query (> 0).
+
+        Returns
+        -------
+        D : ndarray of shape (n, k), float32
+            Distances (squared L2, or inner products), nearest first.
+        I : ndarray of shape (n, k), int64
+            Ids of the stored vectors, -1 where fewer than k exist.
+        """
         x = _arrays.host_float32(x, "x", ndim=2)
         if x.shape[1] != self.d:
             raise ValueError(f"x has dimension {x.shape[1]}, index has d={self.d}")
@@ -297,49 +389,159 @@ class FlatIndex:
 class Kmeans:
     """k-means clustering with faiss.Kmeans's interface.
 
-    Kmeans(d, k, **kwargs): kwargs are ClusteringParameters fields (niter=25,
-    nredo=1, verbose=False, spherical=False, int_centroids=False, seed=1234,
-    max_points_per_centroid=256, ...), `gpu` (False or 0: the CPU; True, -1
-    or n > 0: the CUDA backend, on the one GPU `device`: faiss spreads over
-    n GPUs, one process of flashkmeans drives one; for several, run one
-    process per GPU with `comm`), `progressive_dim_steps` (as in faiss:
-    ProgressiveDimClustering, PCA then k-means on d ** ((i + 1) / steps)
-    leading dimensions, each stage warm-started; niter=10 per stage and
-    apply_pca=True by default; no weights, init_centroids or spherical) and
-    the flashkmeans options:
+    ``Kmeans(d, k, **kwargs)``: each keyword is a ClusteringParameters field
+    (set as in faiss; an unknown name raises AttributeError), ``gpu``,
+    ``comm``, or a flashkmeans option (``OPTION_NAMES``). Giving
+    ``progressive_dim_steps`` makes a faiss ProgressiveDimClustering: PCA,
+    then k-means on d ** ((i + 1) / steps) leading dimensions, each stage
+    warm-started; it takes no weights, init_centroids, spherical or comm.
 
-    backend: 'auto' (default: CUDA when a GPU is visible), 'cpu' or 'cuda'
-    device: CUDA device ordinal (default 0, or the device of CUDA input)
-    dtype: 'float32' (default), 'float16', 'bfloat16': the type the points
-        are converted to for the assignment (centroids stay float32)
-    precision: 'exact' (default) or 'tf32'
-    init: 'random' (FAISS's seeding, default) or 'kmeans++'
-    memory_budget: bytes the run may hold where it computes (default 0: no
-        bound on the CPU, the GPU's free memory on CUDA); host points beyond
-        it are streamed in chunks every iteration (numpy memmaps are read in
-        place). After train(), memory_plan says "resident" or how it streamed.
-    prune: exact pruning (default False; CPU backend): after the first
-        iteration, points whose label provably stays are not compared with
-        every centroid. With the fused kernel (taken by default) labels,
-        centroids and objectives are the unpruned run's bit for bit; with
-        cpu_kernel='faiss' labels equal it except counted near-ties. Either
-        way faiss's bitwise parity no longer holds. iteration_stats gain
-        'skipped' (share of the assignment's work skipped) and 'near_ties'.
-    cpu_kernel: the CPU backend's assignment kernel: 'faiss' (faiss's own
-        sgemm calls: bitwise faiss.Kmeans's results), 'fused' (flashkmeans'
-        FMA micro-kernel with the argmin fused: faster, exact to float
-        rounding, not faiss's bits; x86-64 with AVX2 and FMA), 'auto'
-        (default: 'fused' with prune, else 'faiss'). Naming 'faiss' or
-        'fused' with the CUDA backend is a ValueError.
-    comm: an mpi4py communicator (e.g. MPI.COMM_WORLD) for data-parallel
-        training: every rank calls train() with its own rows, in rank
-        order, and gets the centroids of one run on all the rows together
+    Parameters
+    ----------
+    d : int
+        Dimension of the points (> 0).
+    k : int
+        Number of centroids (> 0).
+    niter : int, default=25
+        Lloyd iterations of each run (10, per stage, with
+        progressive_dim_steps).
+    nredo : int, default=1
+        Number of runs, each from another seed; the run of best objective is
+        kept.
+    verbose : bool, default=False
+        Print the progress of the run (faiss's lines, and the backend and
+        memory plan).
+    spherical : bool, default=False
+        Normalise the centroids after each iteration; ``index`` is then an
+        inner-product index.
+    int_centroids : bool, default=False
+        Round the centroids' coordinates to integers after each iteration.
+    update_index : bool, default=False
+        faiss's field; ``index`` is a flat index, which training does not
+        change.
+    frozen_centroids : bool, default=False
+        Keep the centroids given to train(init_centroids=...) fixed.
+    min_points_per_centroid : int, default=39
+        With fewer than k times this many points, a warning is printed.
+    max_points_per_centroid : int, default=256
+        With more than k times this many points, training uses a subset of
+        that size, drawn with faiss's permutation (the points faiss keeps).
+    seed : int, default=1234
+        Seed of the initialisation and the subsampling; a negative seed
+        draws a random one (as recent faiss).
+    decode_block_size : int, default=32768
+        Only concerns faiss's train_encoded: no effect.
+    check_input_data_for_NaNs : bool, default=True
+        False is accepted, but points are always checked (the check costs
+        nothing: it reads the norms the engine computes).
+    use_faster_subsampling : bool, default=False
+        True raises ValueError at train(): flashkmeans subsamples with
+        faiss's exact permutation only.
+    init_method : int, default=0
+        0: random points (faiss's seeding); 1: k-means++, as
+        ``init='kmeans++'``; 2 (AFK-MC2) raises ValueError at train().
+    afkmc2_chain_length : int, default=50
+        Used only by AFK-MC2, which is rejected: no effect.
+    early_stop_threshold : float, default=0.0
+        As faiss >= 1.14.2: 0 ends a run once the objective stops changing
+        (obj and iteration_stats end where faiss's do, with the same
+        centroids), < 0 runs every iteration, > 0 raises ValueError at
+        train() (flashkmeans.KMeans(tol=...) has a tolerance). With an older
+        faiss installed the default is -1.0, as that faiss does.
+    use_super_kmeans : bool, default=False
+        True (faiss.SuperKMeans, approximate) raises ValueError at train():
+        flashkmeans' assignment is exact.
+    progressive_dim_steps : int, default=10
+        Number of stages of a ProgressiveDimClustering; stage i clusters the
+        leading int(d ** ((i + 1) / steps)) dimensions, warm-started from
+        stage i - 1's centroids padded with zeros. Not given: one plain
+        k-means.
+    apply_pca : bool, default=True
+        With progressive_dim_steps only: first rotate the points onto their
+        principal axes, so the leading dimensions are those of largest
+        variance.
+    gpu : bool or int, default=False
+        faiss's meaning: False or 0 runs on the CPU; True, -1 or n > 0 on the
+        CUDA backend, on the one GPU ``device`` (faiss spreads over n GPUs,
+        one process of flashkmeans drives one; for several, run one process
+        per GPU with ``comm``). True and -1 become the number of visible
+        GPUs, so the CPU where there is none. ``backend``, when given, wins.
+    comm : mpi4py communicator, optional
+        E.g. MPI.COMM_WORLD, for data-parallel training: every rank calls
+        train() with its own rows, in rank order, and gets the centroids of
+        one run on all the rows together.
+    backend : {'auto', 'cpu', 'cuda'}, default='auto'
+        'auto': CUDA when a GPU is visible.
+    device : int, default=0
+        CUDA device ordinal (CUDA input runs on its own device).
+    dtype : {'float32', 'float16', 'bfloat16'}, default='float32'
+        The type the points are converted to for the assignment (centroids
+        stay float32).
+    precision : {'exact', 'tf32'}, default='exact'
+        'tf32' lets the GPU assignment of float32 points use TF32 tensor
+        cores.
+    init : {'random', 'kmeans++'}, default='random'
+        'random': FAISS's seeding; 'kmeans++': exact D^2 sampling on the
+        engine.
+    memory_budget : int, default=0
+        Bytes the run may hold where it computes (0: no bound on the CPU,
+        the GPU's free memory on CUDA); host points beyond it are streamed
+        in chunks every iteration (numpy memmaps are read in place).
+    prune : bool, default=False
+        Exact pruning (CPU backend): after the first iteration, points whose
+        label provably stays are not compared with every centroid. With the
+        fused kernel (taken by default) labels, centroids and objectives are
+        the unpruned run's bit for bit; with cpu_kernel='faiss' labels equal
+        it except counted near-ties. Either way faiss's bitwise parity no
+        longer holds. iteration_stats gain 'skipped' (share of the
+        assignment's work skipped) and 'near_ties'.
+    cpu_kernel : {'auto', 'faiss', 'fused'}, default='auto'
+        The CPU backend's assignment kernel: 'faiss' (faiss's own sgemm
+        calls: bitwise faiss.Kmeans's results), 'fused' (flashkmeans' FMA
+        micro-kernel with the argmin fused: faster, exact to float rounding,
+        not faiss's bits; x86-64 with AVX2 and FMA), 'auto' ('fused' with
+        prune, else 'faiss'). Naming 'faiss' or 'fused' with the CUDA
+        backend is a ValueError.
 
-    After train(): centroids (k, d) float32, obj (per-iteration objectives),
-    iteration_stats (list of dicts: obj, time, time_search,
-    imbalance_factor, nsplit), and index: a faiss.IndexFlatL2 (IndexFlatIP
-    when spherical) holding the centroids when faiss is importable, else a
-    FlatIndex with the same add/reset/search.
+    Attributes
+    ----------
+    d, k : int
+        Dimension and number of centroids.
+    cp : ClusteringParameters
+        The fields above (a ProgressiveDimClusteringParameters with
+        progressive_dim_steps).
+    gpu : bool or int
+        ``gpu`` as given (True and -1 replaced by the GPU count).
+    comm : mpi4py communicator or None
+    options : dict
+        The flashkmeans options given.
+    centroids : ndarray of shape (k, d), float32
+        After train(), else None.
+    obj : ndarray of float64
+        The objective of each iteration after train(), else None.
+    iteration_stats : list of dict
+        After train(), one dict per iteration: obj, time, time_search,
+        imbalance_factor, nsplit (and skipped, near_ties with prune).
+    index : faiss.IndexFlatL2 or FlatIndex
+        Holds the centroids after train(): a faiss.IndexFlatL2
+        (IndexFlatIP when spherical) when faiss is importable, else a
+        FlatIndex with the same add/reset/search.
+    memory_plan : str
+        After train(): "resident" or how the points streamed (None before,
+        and with progressive_dim_steps).
+    backend : str
+        The backend training runs on: 'cpu' or 'cuda'.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from flashkmeans import Kmeans
+    >>> x = np.random.RandomState(0).rand(1000, 16).astype(np.float32)
+    >>> km = Kmeans(16, 10, niter=20, seed=1, backend="cpu")
+    >>> obj = km.train(x)
+    >>> km.centroids.shape
+    (10, 16)
+    >>> D, I = km.assign(x)
     """
 
     d: int
@@ -388,6 +590,7 @@ class Kmeans:
     # -- faiss.Kmeans's methods ------------------------------------------------------
 
     def set_index(self) -> None:
+        """Makes a new empty ``index``: inner product when cp.spherical, else L2."""
         metric = "ip" if self.cp.spherical else "l2"
         faiss = _faiss()
         if faiss is not None:
@@ -396,7 +599,13 @@ class Kmeans:
             self.index = FlatIndex(self.d, metric, self._host_options())
 
     def reset(self, k: Optional[int] = None) -> None:
-        """Prepares a new clustering, possibly with another number of centroids."""
+        """Prepares a new clustering, possibly with another number of centroids.
+
+        Parameters
+        ----------
+        k : int, optional
+            The new number of centroids (> 0); None keeps k.
+        """
         if k is not None:
             k = operator.index(k)
             if k <= 0:
@@ -409,12 +618,34 @@ class Kmeans:
 
     def train(self, x: Points, weights: Optional[npt.ArrayLike] = None,
               init_centroids: Optional[npt.ArrayLike] = None) -> float:
-        """Runs k-means on x (n, d); returns the final objective.
+        """Runs k-means on x and keeps centroids, obj, iteration_stats and index.
 
-        x: numpy (float32, float16, bfloat16; float64 is converted to
-        float32), or a torch / cupy array on the CPU or a CUDA device (used in
-        place). weights: (n,) per-point weights. init_centroids: (m, d), m <=
-        k, the first m initial centroids (frozen if cp.frozen_centroids)."""
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            numpy (float32, float16, bfloat16; float64 is converted to
+            float32), or a torch / cupy array on the CPU or a CUDA device
+            (used in place). n >= k, except across ranks (``comm``), where
+            the total over all ranks is checked.
+        weights : array of shape (n,), optional
+            Per-point weights, >= 0 and not all zero.
+        init_centroids : array of shape (m, d), optional
+            m <= k: the first m initial centroids (frozen if
+            cp.frozen_centroids).
+
+        Returns
+        -------
+        float
+            The objective of the last iteration (0.0 when none ran).
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape, too few points, bad weights, NaN or Inf, or a
+            ClusteringParameters field flashkmeans cannot honour.
+        TypeError
+            For points of an unsupported dtype (integers, bool, complex).
+        """
         pts = _arrays.as_points(x, 2, "x")
         n, d = pts.shape
         if d != self.d:
@@ -481,8 +712,27 @@ class Kmeans:
         return self.obj[-1] if self.obj.size > 0 else 0.0
 
     def assign(self, x: Points) -> Tuple[Any, Any]:
-        """(D, I): distance to and id of the nearest centroid of each row of x.
-        numpy in, numpy out; torch / cupy in, the same library and device out."""
+        """Distance to and id of the nearest centroid of each row of x.
+
+        Parameters
+        ----------
+        x : array of shape (n, d)
+            numpy, or a torch / cupy array on the CPU or a CUDA device.
+
+        Returns
+        -------
+        D : array of shape (n,), float32
+            Distance to the nearest centroid (squared L2, or inner product
+            when spherical).
+        I : array of shape (n,), int64
+            Its id. numpy in, numpy out; torch / cupy in, the same library
+            and device out.
+
+        Raises
+        ------
+        RuntimeError
+            Before train().
+        """
         if self.centroids is None:
             raise RuntimeError("should train before assigning")
         pts = _arrays.as_points(x, 2, "x")
