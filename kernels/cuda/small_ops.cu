@@ -11,9 +11,10 @@
 //   two warps write one row).
 // - pad_rows: rows of d elements into rows of dp, zeros after d, once per
 //   call when the caller's rows are not a multiple of 16 bytes: one thread
-//   per output element (2 or 4 bytes), consecutive threads along a row, so
-//   reads and writes coalesce whatever d (a 2D copy of rows a few bytes wide
-//   moves them one DMA row at a time).
+//   per output word (the widest of 2, 4, 8 or 16 bytes that divides both
+//   row widths and both pointers), consecutive threads along a row, so reads
+//   and writes coalesce whatever d (a 2D copy of rows a few bytes wide moves
+//   them one DMA row at a time).
 // - widen_labels: int32 -> int64, a grid-stride loop, one element a thread.
 // - convert_from_float: elementwise fp32 -> fp32/fp16/bf16 with round to
 //   nearest even (__float2half_rn / __float2bfloat16_rn), a grid-stride loop
@@ -69,16 +70,16 @@ __global__ void scatter_rows_kernel(const float* __restrict__ rows, int64_t m, i
     }
 }
 
-/// E: an unsigned integer of the element's size (the bits are copied). I:
-/// the index type, 32-bit whenever the indices fit (a 64-bit division per
-/// element would cost more than the copy).
+/// E: a word of one or more elements (the bits are copied; d and dp count
+/// words). I: the index type, 32-bit whenever the indices fit (a 64-bit
+/// division per word would cost more than the copy).
 template <typename E, typename I>
 __global__ void pad_rows_kernel(const E* __restrict__ x, I rows, I d, I dp, E* __restrict__ out) {
     const I total = rows * dp;
     const I stride = I(gridDim.x) * blockDim.x;
     for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
         const I r = i / dp, c = i - r * dp;
-        out[i] = c < d ? x[r * d + c] : E(0);
+        out[i] = c < d ? x[r * d + c] : E{};
     }
 }
 
@@ -156,19 +157,45 @@ void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t 
     }
     DeviceGuard guard(p.device);
     const cudaStream_t stream = stream_of(p);
-    const unsigned grid = blocks_for(rows * dp, kThreads);
-    auto launch = [&](auto element, auto index) {
-        using E = decltype(element);
-        using I = decltype(index);
-        pad_rows_kernel<E, I><<<grid, kThreads, 0, stream>>>(static_cast<const E*>(x), I(rows),
-                                                             I(d), I(dp), static_cast<E*>(out));
-    };
+    // Words as wide as d, dp and both pointers allow, up to 16 bytes: a
+    // thread per 2-byte element (d = 100 fp16 rows, 8-byte aligned) moved
+    // the bytes at a fraction of the bandwidth a thread per 8 bytes reaches.
+    size_t word = dtype_size(dtype);
+    const size_t row_bytes = size_t(d) * word, padded_bytes = size_t(dp) * word;
+    while (word < 16 && row_bytes % (2 * word) == 0 && padded_bytes % (2 * word) == 0 &&
+           reinterpret_cast<uintptr_t>(x) % (2 * word) == 0 &&
+           reinterpret_cast<uintptr_t>(out) % (2 * word) == 0) {
+        word *= 2;
+    }
+    const int64_t dw = int64_t(row_bytes / word), dpw = int64_t(padded_bytes / word);
+    const unsigned grid = blocks_for(rows * dpw, kThreads);
     // the grid-stride loop's indices stay below total + one grid's threads
-    const bool narrow = rows * dp + int64_t(grid) * kThreads <= int64_t(UINT32_MAX);
-    if (dtype_size(dtype) == 2) {
-        narrow ? launch(uint16_t(), uint32_t()) : launch(uint16_t(), int64_t());
-    } else {
-        narrow ? launch(uint32_t(), uint32_t()) : launch(uint32_t(), int64_t());
+    const bool narrow = rows * dpw + int64_t(grid) * kThreads <= int64_t(UINT32_MAX);
+    auto launch = [&](auto element) {
+        using E = decltype(element);
+        const E* src = static_cast<const E*>(x);
+        E* dst = static_cast<E*>(out);
+        if (narrow) {
+            pad_rows_kernel<E, uint32_t><<<grid, kThreads, 0, stream>>>(src, uint32_t(rows),
+                                                                        uint32_t(dw), uint32_t(dpw),
+                                                                        dst);
+        } else {
+            pad_rows_kernel<E, int64_t><<<grid, kThreads, 0, stream>>>(src, rows, dw, dpw, dst);
+        }
+    };
+    switch (word) {
+        case 2:
+            launch(uint16_t());
+            break;
+        case 4:
+            launch(uint32_t());
+            break;
+        case 8:
+            launch(uint2());
+            break;
+        default:
+            launch(uint4());
+            break;
     }
     FK_CUDA_CHECK(cudaGetLastError());
 }

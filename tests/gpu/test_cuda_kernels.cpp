@@ -1691,6 +1691,16 @@ TEST(CudaSmallOps, SmallPadRowsCopiesTheBitsAndZeroesThePadding) {
             kn::pad_rows(kCpu, x.data(), dtype, n, d, dp, want.data());
             EXPECT_EQ(out.download(), want);
             const size_t esz = elem_size(dtype);
+            {
+                // the source one element off its allocation's alignment:
+                // narrower words, the same bits
+                const int64_t m = n - 1;
+                Dev<char> shifted(std::vector<char>(size_t(m * dp) * esz, char(0x7f)));
+                kn::pad_rows(kGpu, dx.get() + esz, dtype, m, d, dp, shifted.get());
+                std::vector<char> want_shifted(size_t(m * dp) * esz, char(0x7f));
+                kn::pad_rows(kCpu, x.data() + esz, dtype, m, d, dp, want_shifted.data());
+                EXPECT_EQ(shifted.download(), want_shifted) << "source off by one element";
+            }
             for (int64_t r : {int64_t(0), n / 2, n - 1}) {
                 EXPECT_EQ(0, std::memcmp(&want[size_t(r * dp) * esz], &x[size_t(r * d) * esz],
                                          size_t(d) * esz));
