@@ -6,7 +6,9 @@
 # row's position in a panel): a suite run on one kind of CPU must not be able
 # to hide a result that depends on the kernel. Each type is checked to be the
 # one OpenBLAS really dispatched to; a type this CPU cannot run is reported
-# as skipped.
+# as skipped. On a CPU with AVX-512 the fused kernel's tests and the pruning
+# tests run once more at its AVX2 width (FLASHKMEANS_CPU_ISA=avx2), so both
+# widths are tested where both can run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
@@ -40,3 +42,11 @@ for core in Prescott Sandybridge Haswell Zen SkylakeX; do
   ran=$((ran + 1))
 done
 [ "$ran" -ge 2 ] || { echo "fewer than two core types could run"; exit 1; }
+if has avx512f; then
+  log=$(mktemp)
+  if ! FLASHKMEANS_CPU_ISA=avx2 "$TESTS" --gtest_filter='FusedAssign*:Prune*' --gtest_brief=1 > "$log" 2>&1; then
+    cat "$log"; echo "fused kernel at AVX2 width: FAILED"; exit 1
+  fi
+  echo "fused kernel at AVX2 width: $(grep -E '^\[  PASSED' "$log")"
+  rm -f "$log"
+fi

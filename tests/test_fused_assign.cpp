@@ -13,9 +13,11 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "test_util.h"
@@ -187,6 +189,72 @@ TEST_F(FusedAssign, ARowGetsTheSameBitsInAnySubsetBatchOrThreadCount) {
     const Out one = fused(x, c, d, fk::Metric::L2);
     omp_set_num_threads(threads);
     expect_bitwise(one, whole, "1 thread vs default");
+}
+
+/// Sets FLASHKMEANS_CPU_ISA for one scope (the fused kernel reads it per
+/// call), then restores what the process had (scripts/test_core_types.sh
+/// runs the suite with it set).
+struct IsaScope {
+    explicit IsaScope(const char* isa) {
+        if (const char* was = std::getenv("FLASHKMEANS_CPU_ISA")) {
+            saved = was;
+            had = true;
+        }
+        setenv("FLASHKMEANS_CPU_ISA", isa, 1);
+    }
+    ~IsaScope() {
+        if (had) {
+            setenv("FLASHKMEANS_CPU_ISA", saved.c_str(), 1);
+        } else {
+            unsetenv("FLASHKMEANS_CPU_ISA");
+        }
+    }
+    std::string saved;
+    bool had = false;
+};
+
+TEST_F(FusedAssign, AvxAndAvx512GiveTheSameBits) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        GTEST_SKIP() << "this CPU has no AVX-512: only the AVX2 width runs here";
+    }
+    // odd panel counts (the one-panel tail of the two-panel AVX-512 tile),
+    // rows that fill no tile, both metrics, a batch of two
+    const int64_t shapes[][3] = {{7, 17, 3}, {97, 48, 64}, {301, 1000, 24}, {50, 5000, 130}};
+    for (const auto& s : shapes) {
+        const int64_t n = s[0], k = s[1], d = s[2];
+        const std::vector<float> x = gaussian(size_t(2 * n * d), 11 + n);
+        const std::vector<float> c = gaussian(size_t(2 * k * d), 12 + k);
+        for (fk::Metric m : {fk::Metric::L2, fk::Metric::InnerProduct}) {
+            SCOPED_TRACE(::testing::Message()
+                         << n << "x" << k << "x" << d << (m == fk::Metric::L2 ? " L2" : " IP"));
+            Out narrow, wide;
+            {
+                IsaScope isa("avx2");
+                narrow = fused(x, c, d, m, 2);
+            }
+            {
+                IsaScope isa("avx512");
+                wide = fused(x, c, d, m, 2);
+            }
+            expect_bitwise(wide, narrow, "AVX-512 vs AVX2");
+        }
+    }
+}
+
+TEST_F(FusedAssign, AnUnknownOrMissingIsaIsAClearError) {
+    IsaScope isa("sse9");
+    const std::vector<float> x = gaussian(64, 13), c = gaussian(32, 14);
+    try {
+        fused(x, c, 8, fk::Metric::L2);
+        FAIL() << "FLASHKMEANS_CPU_ISA=sse9 was accepted";
+    } catch (const fk::KernelError& e) {
+        EXPECT_NE(std::string(e.what()).find("FLASHKMEANS_CPU_ISA='sse9'"), std::string::npos)
+                << e.what();
+    }
+    if (!__builtin_cpu_supports("avx512f")) {
+        IsaScope wide("avx512");
+        EXPECT_THROW(fused(x, c, 8, fk::Metric::L2), fk::KernelError);
+    }
 }
 
 TEST_F(FusedAssign, CopiesOfACentroidTieExactlyAndTheFirstWins) {

@@ -32,7 +32,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace flashkmeans {
@@ -42,7 +44,7 @@ namespace {
 
 constexpr int64_t kRows = 6;               // rows of a register tile
 constexpr int64_t kCols = 16;              // centroids of a register tile (two 8-lane vectors)
-constexpr int64_t kLanes = 8;              // lanes of one row's running best
+constexpr int64_t kLanes = 16;             // lanes of one row's running best (AVX2 uses 8)
 constexpr int64_t kBlockRows = 96;         // rows a thread packs and owns at a time
 constexpr int64_t kChunkBytes = 256 << 10; // centroids kept hot in L2 per pass
 
@@ -98,8 +100,9 @@ void pack_rows(const float* x, int64_t i0, int64_t m, int64_t d, float* out) {
     }
 }
 
-/// One row's best over its lanes: lane l has seen columns l and l + 8 of
-/// every panel, in increasing order, so it holds its (smallest, first) pair.
+/// One row's best over its lanes: lane l has seen columns l and l + 8 (AVX2)
+/// or column l (AVX-512) of every panel, in increasing order, so it holds its
+/// (smallest, first) pair. Lanes AVX2 does not use stay empty (index -1).
 struct RowState {
     float best[kLanes];
     float second[kLanes];
@@ -205,6 +208,135 @@ __attribute__((target("avx2,fma"))) void block(const float* const* xr, int64_t s
     }
 }
 
+#define FK_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+// max and min through their zero-masked forms: the plain ones start from
+// _mm512_undefined_ps(), which GCC 12 warns of as uninitialized
+constexpr __mmask16 kAll = 0xFFFF;
+
+/// score<kL2> on 16 lanes.
+template <bool kL2>
+FK_AVX512 __m512 score512(__m512 acc, __m512 bias, float x_norm) {
+    if (kL2) {
+        const __m512 s = _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(x_norm), bias),
+                                       _mm512_mul_ps(_mm512_set1_ps(2.f), acc));
+        return _mm512_maskz_max_ps(kAll, s, _mm512_setzero_ps());
+    }
+    return _mm512_add_ps(_mm512_sub_ps(_mm512_setzero_ps(), acc), bias);
+}
+
+/// fold<kSecond> on 16 lanes: one panel's 16 columns, column l into lane l.
+template <bool kSecond>
+FK_AVX512 void fold512(RowState& st, __m512 s, __m512i j) {
+    const __m512 best = _mm512_loadu_ps(st.best);
+    if (kSecond) {
+        _mm512_storeu_ps(st.second, _mm512_maskz_min_ps(kAll, _mm512_loadu_ps(st.second),
+                                                        _mm512_maskz_max_ps(kAll, s, best)));
+    }
+    const __mmask16 better = _mm512_cmp_ps_mask(s, best, _CMP_LT_OQ);
+    _mm512_storeu_ps(st.best, _mm512_mask_blend_ps(better, best, s));
+    _mm512_storeu_si512(st.arg, _mm512_mask_blend_epi32(better, _mm512_loadu_si512(st.arg), j));
+}
+
+/// tile() with AVX-512: 6 rows x kP panels (16 columns each, one vector), the
+/// same fma chain per (row, column) in increasing t, so the same bits; two
+/// panels give 12 independent accumulators, enough to keep both FMA units
+/// busy while the loads stay below them.
+template <int kP, bool kL2, bool kSecond>
+__attribute__((target("avx512f"))) void tile512(const float* const* xr, int64_t stride,
+                                                const float* cp, const float* bias, int64_t d,
+                                                const int32_t* index, const float* xn,
+                                                RowState* rows) {
+    __m512 acc[kRows][kP];
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; r++) {
+#pragma GCC unroll 2
+        for (int p = 0; p < kP; p++) {
+            acc[r][p] = _mm512_setzero_ps();
+        }
+    }
+    const int64_t panel = kCols * d;
+    for (int64_t t = 0, at = 0; t < d; t++, at += stride) {
+        __m512 c[kP];
+#pragma GCC unroll 2
+        for (int p = 0; p < kP; p++) {
+            c[p] = _mm512_loadu_ps(cp + p * panel + t * kCols);
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < kRows; r++) {
+            const __m512 xb = _mm512_set1_ps(xr[r][at]);
+#pragma GCC unroll 2
+            for (int p = 0; p < kP; p++) {
+                acc[r][p] = _mm512_fmadd_ps(xb, c[p], acc[r][p]);
+            }
+        }
+    }
+    const float no_norm[kRows] = {};
+    const float* norm = kL2 ? xn : no_norm;
+#pragma GCC unroll 2
+    for (int p = 0; p < kP; p++) { // panel by panel: each lane sees increasing columns
+        const __m512 b = _mm512_loadu_ps(bias + p * kCols);
+        const __m512i j = _mm512_loadu_si512(index + p * kCols);
+#pragma GCC unroll 6
+        for (int r = 0; r < kRows; r++) {
+            fold512<kSecond>(rows[r], score512<kL2>(acc[r][p], b, norm[r]), j);
+        }
+    }
+}
+
+template <bool kL2, bool kSecond>
+__attribute__((target("avx512f"))) void block512(const float* const* xr, int64_t stride,
+                                                 const PackedCentroids& pc, int64_t d,
+                                                 int64_t panel_begin, int64_t panel_end,
+                                                 const float* xn, RowState* rows) {
+    int64_t p = panel_begin;
+    for (; p + 2 <= panel_end; p += 2) {
+        tile512<2, kL2, kSecond>(xr, stride, pc.data.data() + p * kCols * d,
+                                 pc.bias.data() + p * kCols, d, pc.index.data() + p * kCols, xn,
+                                 rows);
+    }
+    if (p < panel_end) {
+        tile512<1, kL2, kSecond>(xr, stride, pc.data.data() + p * kCols * d,
+                                 pc.bias.data() + p * kCols, d, pc.index.data() + p * kCols, xn,
+                                 rows);
+    }
+}
+
+/// The vector width the kernel runs: AVX-512 where the CPU has it, unless
+/// FLASHKMEANS_CPU_ISA=avx2 asks for the narrower one. Both give the same
+/// bits (each score is its own fma chain); the variable lets the tests run
+/// both paths on one machine, as OPENBLAS_CORETYPE does for OpenBLAS.
+bool use_avx512() {
+    const bool have = __builtin_cpu_supports("avx512f");
+    const char* env = std::getenv("FLASHKMEANS_CPU_ISA");
+    if (env == nullptr || *env == 0) {
+        return have;
+    }
+    const std::string want(env);
+    if (want == "avx2") {
+        return false;
+    }
+    if (want == "avx512") {
+        if (!have) {
+            throw KernelError("FLASHKMEANS_CPU_ISA=avx512, but this CPU has no AVX-512 (avx512f)");
+        }
+        return true;
+    }
+    throw KernelError("FLASHKMEANS_CPU_ISA='" + want +
+                      "': expected 'avx2' or 'avx512' (or unset: the widest this CPU has)");
+}
+
+/// block() of the width `wide` picks.
+template <bool kL2, bool kSecond>
+void run_block(bool wide, const float* const* xr, int64_t stride, const PackedCentroids& pc,
+               int64_t d, int64_t panel_begin, int64_t panel_end, const float* xn, RowState* rows) {
+    if (wide) {
+        block512<kL2, kSecond>(xr, stride, pc, d, panel_begin, panel_end, xn, rows);
+    } else {
+        block<kL2, kSecond>(xr, stride, pc, d, panel_begin, panel_end, xn, rows);
+    }
+}
+
 #endif
 
 void reset(RowState& st) {
@@ -223,9 +355,9 @@ struct Finished {
 /// Combines one row's lanes: the smallest value, the lowest index among
 /// equal ones (the serial scan's pick); the runner-up is the smallest of
 /// every lane's runner-up and the other lanes' bests.
-Finished finish(const RowState& st) {
+Finished finish_lanes(const RowState& st, int lanes) {
     int lane = -1;
-    for (int l = 0; l < kLanes; l++) {
+    for (int l = 0; l < lanes; l++) {
         if (st.arg[l] < 0) {
             continue;
         }
@@ -239,7 +371,7 @@ Finished finish(const RowState& st) {
         f.best = st.best[lane];
         f.arg = st.arg[lane];
     }
-    for (int l = 0; l < kLanes; l++) {
+    for (int l = 0; l < lanes; l++) {
         f.second = std::min(f.second, st.second[l]);
         if (l != lane) {
             f.second = std::min(f.second, st.best[l]);
@@ -248,8 +380,70 @@ Finished finish(const RowState& st) {
     return f;
 }
 
-void finish_row(const RowState& st, bool l2, int64_t i, const kernels::AssignArgs& a, int64_t b) {
-    const Finished f = finish(st);
+#if defined(__x86_64__)
+/// Lane l of v swapped with lane l ^ h (h = 8, 4, 2, 1), for the reductions
+/// below; the zero-masked forms keep GCC 12 from warning of the plain ones'
+/// undefined start (as kAll above).
+FK_AVX512 __m512i swap_index(int h) {
+    alignas(64) int32_t idx[16];
+    for (int l = 0; l < 16; l++) {
+        idx[l] = l ^ h;
+    }
+    return _mm512_load_si512(idx);
+}
+
+/// The smallest of v's lanes in `mask` (+inf where none).
+FK_AVX512 float min_lanes(__mmask16 mask, __m512 v) {
+    v = _mm512_mask_blend_ps(mask, _mm512_set1_ps(kInf), v);
+    for (int h = 8; h >= 1; h /= 2) {
+        v = _mm512_maskz_min_ps(kAll, v, _mm512_maskz_permutexvar_ps(kAll, swap_index(h), v));
+    }
+    return v[0]; // GCC vector subscript: lane 0
+}
+
+/// The smallest of v's lanes in `mask` (INT32_MAX where none).
+FK_AVX512 int32_t min_lanes(__mmask16 mask, __m512i v) {
+    v = _mm512_mask_blend_epi32(mask, _mm512_set1_epi32(std::numeric_limits<int32_t>::max()), v);
+    for (int h = 8; h >= 1; h /= 2) {
+        v = _mm512_maskz_min_epi32(kAll, v, _mm512_maskz_permutexvar_epi32(kAll, swap_index(h), v));
+    }
+    return int32_t(v[0]); // the low half of the first 64-bit element: lane 0
+}
+
+/// finish_lanes() over 16 lanes with AVX-512 reductions: pruning finishes a
+/// row once per centroid group, where a scalar pass would cost as much as
+/// the group's arithmetic. Each column index sits in one lane only, so the
+/// lowest index among the lanes holding the smallest value names one lane.
+__attribute__((target("avx512f"))) Finished finish16(const RowState& st) {
+    const __m512 best = _mm512_loadu_ps(st.best);
+    const __m512i arg = _mm512_loadu_si512(st.arg);
+    const __mmask16 valid = _mm512_cmpge_epi32_mask(arg, _mm512_setzero_si512());
+    Finished f{kInf, min_lanes(kAll, _mm512_loadu_ps(st.second)), -1};
+    if (valid == 0) {
+        f.second = std::min(f.second, min_lanes(kAll, best));
+        return f;
+    }
+    f.best = min_lanes(valid, best);
+    const __mmask16 at_best = valid & _mm512_cmp_ps_mask(best, _mm512_set1_ps(f.best), _CMP_EQ_OQ);
+    f.arg = min_lanes(at_best, arg);
+    const __mmask16 chosen = _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(f.arg));
+    f.second = std::min(f.second, min_lanes(__mmask16(~chosen), best));
+    return f;
+}
+#endif
+
+Finished finish(const RowState& st, int lanes) {
+#if defined(__x86_64__)
+    if (lanes == 16) {
+        return finish16(st);
+    }
+#endif
+    return finish_lanes(st, lanes);
+}
+
+void finish_row(const RowState& st, int lanes, bool l2, int64_t i, const kernels::AssignArgs& a,
+                int64_t b) {
+    const Finished f = finish(st, lanes);
     const int64_t at = b * a.n + i;
     const float sign = l2 ? 1.f : -1.f; // IP was folded as -x.c
     a.labels[at] = f.arg;
@@ -285,6 +479,8 @@ void assign_problem(const kernels::AssignArgs& a, int64_t b) {
     // panels per pass: what stays in L2 while a thread's block of rows runs through it
     const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (kCols * d * int64_t(sizeof(float))));
     const int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
+    const bool wide = use_avx512();
+    const int lanes = wide ? 16 : 8; // the lanes the tiles fill
     auto run = [&](auto l2_tag, auto second_tag) {
         constexpr bool kL2 = decltype(l2_tag)::value, kSecond = decltype(second_tag)::value;
 #pragma omp parallel
@@ -313,12 +509,12 @@ void assign_problem(const kernels::AssignArgs& a, int64_t b) {
                 for (int64_t p0 = 0; p0 < pc.panels; p0 += chunk) {
                     const int64_t p1 = std::min(pc.panels, p0 + chunk);
                     for (int64_t tr = 0; tr < tiles; tr++) {
-                        block<kL2, kSecond>(xr + tr * kRows, kRows, pc, d, p0, p1,
-                                            norms + tr * kRows, rows.data() + tr * kRows);
+                        run_block<kL2, kSecond>(wide, xr + tr * kRows, kRows, pc, d, p0, p1,
+                                                norms + tr * kRows, rows.data() + tr * kRows);
                     }
                 }
                 for (int64_t r = 0; r < m; r++) {
-                    finish_row(rows[size_t(r)], kL2, i0 + r, a, b);
+                    finish_row(rows[size_t(r)], lanes, kL2, i0 + r, a, b);
                 }
             }
         }
@@ -399,6 +595,8 @@ void fused_group_assign(const kernels::GroupAssignArgs& a) {
     }
     first[size_t(G)] = pc.panels;
     const int64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+    const bool wide = use_avx512();
+    const int lanes = wide ? 16 : 8; // the lanes the tiles fill
     auto run = [&](auto l2_tag) {
         constexpr bool kL2 = decltype(l2_tag)::value;
 #pragma omp parallel
@@ -429,10 +627,10 @@ void fused_group_assign(const kernels::GroupAssignArgs& a) {
                             norms[r] = kL2 ? a.x_norms[i] : 0.f;
                             reset(rows[size_t(r)]);
                         }
-                        block<kL2, true>(xr, 1, pc, d, first[size_t(g)], first[size_t(g + 1)],
-                                         norms, rows.data());
+                        run_block<kL2, true>(wide, xr, 1, pc, d, first[size_t(g)],
+                                             first[size_t(g + 1)], norms, rows.data());
                         for (int64_t r = 0; r < mt; r++) {
-                            const Finished f = finish(rows[size_t(r)]);
+                            const Finished f = finish(rows[size_t(r)], lanes);
                             const int64_t at = sub[s0 + r] * G + g;
                             a.best[at] = sign * f.best;
                             a.second[at] = sign * f.second;
