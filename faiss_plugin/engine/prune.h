@@ -37,6 +37,7 @@
 
 #include <flashkmeans/kernels.h>
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -77,8 +78,12 @@ class Pruner {
     /// the bounds leave 90% or more of a problem's points, pruning does not
     /// pay: that problem runs the plain call for 1, 2, 4, then 8 calls before
     /// it sets bounds again, so data that cannot be pruned (iid) pays for
-    /// the bounds in few iterations.
+    /// the bounds in few iterations. With group bounds, so does a pruned call
+    /// that took as long as the problem's last plain call (the choice is
+    /// timed; the labels do not depend on it).
     PruneStep assign(const kernels::AssignArgs& a);
+
+    using Clock = std::chrono::steady_clock;
 
    private:
     /// Bounds of point i (problem-relative arrays) from its computed best and
@@ -108,11 +113,17 @@ class Pruner {
 
     /// Per problem: whether its bounds hold for the centroids last assigned,
     /// and the plain calls it makes before setting them again.
+    /// With group bounds, also how long its last plain call and its last
+    /// bound-setting call took (0: none yet), the yardsticks of a pruned one.
     struct State {
         bool ready = false;
         int plain_left = 0;
         int backoff = 1;
+        double plain_seconds = 0;
+        double bounds_seconds = 0;
     };
+    /// The plain calls before problem `st` sets bounds again (1, 2, 4, ...).
+    void wait_before_bounds(State& st);
     Metric metric_;
     int64_t n_, k_, d_, batch_;
     bool groups_; // the fused kernel's group bounds

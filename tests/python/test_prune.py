@@ -44,7 +44,9 @@ def test_pruned_run_skips_work_and_keeps_the_objective_on_float_data():
     plain.train(x)
     pruned.train(x)
     np.testing.assert_allclose(pruned.obj, plain.obj, rtol=1e-5)
-    assert pruned.iteration_stats[-1]["skipped"] > 0.5
+    # which calls prune is timed (a pruned call slower than a plain one backs
+    # off), so some, not each, of the late iterations skip most of the work
+    assert max(s["skipped"] for s in pruned.iteration_stats) > 0.5
 
 
 def test_prune_takes_only_a_bool():
