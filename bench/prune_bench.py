@@ -5,6 +5,11 @@ where it cannot.
 
     python3 bench/prune_bench.py [--rows DATASET:N:K[:D] ...] [--niter 25]
         [--impls NAME ...] [--threads T] [--rounds R] [--seed S] [--json FILE]
+        [--backend cpu|cuda] [--dtype float32|float16|bfloat16]
+
+--backend cuda runs flashkmeans (prune off and on: the moved-centroid filter)
+on the GPU in --dtype, from the same host array; the peers stay on the CPU
+(leave them out with --impls at GPU sizes).
 
 Datasets (float32, generated from --seed, the same for every implementation):
 - mixture: K Gaussian components, centres N(0, 1) per coordinate, within
@@ -190,9 +195,12 @@ def make_data(name, n, k, d, seed):
 # --- implementations: each returns (wall s, iterations run, centroids, extras) ------------
 
 
+FK_PLACE = {"backend": "cpu"}  # main() adds --backend and --dtype
+
+
 def fk_kwargs(n, k, seed, prune, kernel=None):
-    kw = dict(niter=0, backend="cpu", max_points_per_centroid=n // k + 1, seed=seed,
-              early_stop_threshold=-1.0)
+    kw = dict(niter=0, max_points_per_centroid=n // k + 1, seed=seed, early_stop_threshold=-1.0,
+              **FK_PLACE)
     if prune:
         kw["prune"] = True  # cpu_kernel 'auto': the fused kernel where the CPU runs it
     if kernel:
@@ -271,6 +279,8 @@ def unavailable(impl, d, prune_error):
     """None when impl can run at dimension d, else why not."""
     if impl == "flashkmeans-prune" and prune_error:
         return f"flashkmeans refuses prune=True ({prune_error})"
+    if impl == "flashkmeans-fused" and FK_PLACE["backend"] != "cpu":
+        return "cpu_kernel='fused' is the CPU backend's kernel"
     if impl == "flashkmeans-fused" and not fused_available():
         return "this flashkmeans or CPU has no fused kernel (cpu_kernel='fused')"
     if impl in ("faiss-cpu", "superkmeans") and faiss is None:
@@ -305,8 +315,8 @@ def run_impl(impl, x, c0, niter, seed):
 
 def evaluate(x, centroids):
     """(labels, objective): every point's nearest centroid by flashkmeans' exact
-    CPU assignment, and the sum of squared distances (float64)."""
-    index = flashkmeans.FlatIndex(x.shape[1], "l2", {"backend": "cpu"})
+    assignment (on --backend), and the sum of squared distances (float64)."""
+    index = flashkmeans.FlatIndex(x.shape[1], "l2", {"backend": FK_PLACE["backend"]})
     index.add(np.ascontiguousarray(centroids, dtype=np.float32))
     D, I = index.search(x, 1)
     return I[:, 0], float(D[:, 0].sum(dtype=np.float64))
@@ -480,7 +490,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="runs per implementation (median kept)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--json", help="write everything here")
+    ap.add_argument("--backend", choices=("cpu", "cuda"), default="cpu",
+                    help="where flashkmeans runs (the peers run on the CPU)")
+    ap.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                    help="flashkmeans' compute dtype (CUDA: float16 and bfloat16 too)")
     args = ap.parse_args()
+    FK_PLACE.update(backend=args.backend)
+    if args.dtype != "float32":
+        FK_PLACE.update(dtype=args.dtype)
     impls = [i for spec in args.impls for i in spec.split(",") if i]
     bad = [i for i in impls if i not in IMPLS]
     if bad:

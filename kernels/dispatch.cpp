@@ -297,6 +297,88 @@ void widen_labels(const Place& place, const int32_t* src, int64_t count, int64_t
     std::copy(src, src + count, dst);
 }
 
+void rows_differ(const Place& place, const void* a, const void* b, int64_t rows, size_t row_bytes,
+                 uint8_t* flags) {
+    require(rows >= 0 && (rows == 0 || (a && b && flags && row_bytes > 0)),
+            "rows_differ: null pointer or empty rows");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::rows_differ(place, a, b, rows, row_bytes, flags));
+        return;
+    }
+    cpu::rows_differ(a, b, rows, row_bytes, flags);
+}
+
+size_t select_ids_workspace(const Place& place, int64_t count) {
+    require(count >= 0, "select_ids_workspace: negative count");
+    if (on_cuda(place)) {
+#ifdef FLASHKMEANS_WITH_CUDA
+        return cuda::select_ids_workspace(count);
+#else
+        fail("no CUDA support");
+#endif
+    }
+    return 0;
+}
+
+int64_t select_ids(const Place& place, const uint8_t* flags, const int32_t* labels, int64_t count,
+                   int32_t* ids, void* workspace, size_t workspace_bytes) {
+    require(count >= 0 && (count == 0 || (flags && ids)), "select_ids: null pointer");
+    (void)workspace, (void)workspace_bytes; // CUDA only
+    if (on_cuda(place)) {
+#ifdef FLASHKMEANS_WITH_CUDA
+        require(workspace_bytes >= cuda::select_ids_workspace(count) && workspace,
+                "select_ids: workspace smaller than select_ids_workspace()");
+        return cuda::select_ids(place, flags, labels, count, ids, workspace, workspace_bytes);
+#else
+        fail("no CUDA support");
+#endif
+    }
+    return cpu::select_ids(flags, labels, count, ids);
+}
+
+void gather_rows_by_id(const Place& place, const void* x, size_t row_bytes, const int32_t* ids,
+                       int64_t m, void* out) {
+    require(m >= 0 && (m == 0 || (x && ids && out && row_bytes > 0)),
+            "gather_rows_by_id: null pointer or empty rows");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::gather_rows_by_id(place, x, row_bytes, ids, m, out));
+        return;
+    }
+    cpu::gather_rows_by_id(x, row_bytes, ids, m, out);
+}
+
+int64_t merge_moved(const Place& place, Metric metric, int64_t n, const uint8_t* flags,
+                    const int32_t* ids, const int32_t* cand_labels, const float* cand_distances,
+                    const float* x_norms, const float* c_norms, double rel_tol, int32_t* labels,
+                    float* distances, int64_t* scratch) {
+    require(n >= 0 && (n == 0 || (flags && ids && cand_labels && cand_distances && x_norms &&
+                                  c_norms && labels && distances)),
+            "merge_moved: null pointer");
+    (void)scratch; // CUDA only
+    if (on_cuda(place)) {
+#ifdef FLASHKMEANS_WITH_CUDA
+        require(scratch != nullptr, "merge_moved: null scratch");
+        return cuda::merge_moved(place, metric, n, flags, ids, cand_labels, cand_distances, x_norms,
+                                 c_norms, rel_tol, labels, distances, scratch);
+#else
+        fail("no CUDA support");
+#endif
+    }
+    return cpu::merge_moved(metric == Metric::L2, n, flags, ids, cand_labels, cand_distances,
+                            x_norms, c_norms, rel_tol, labels, distances);
+}
+
+void scatter_assignment(const Place& place, const int32_t* ids, int64_t m, const int32_t* l,
+                        const float* dist, int32_t* labels, float* distances) {
+    require(m >= 0 && (m == 0 || (ids && l && dist && labels && distances)),
+            "scatter_assignment: null pointer");
+    if (on_cuda(place)) {
+        FK_CUDA_OR_FAIL(cuda::scatter_assignment(place, ids, m, l, dist, labels, distances));
+        return;
+    }
+    cpu::scatter_assignment(ids, m, l, dist, labels, distances);
+}
+
 void convert_from_float(const Place& place, const float* src, DType dtype, int64_t count,
                         void* dst) {
     require(count >= 0 && (count == 0 || (src && dst)), "convert_from_float: null pointer");

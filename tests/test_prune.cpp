@@ -607,18 +607,4 @@ TEST(Prune, BacksOffWhereBoundsPruneNothing) {
     EXPECT_GT(skipped_late, 0.2) << "pruning never came back";
 }
 
-TEST(Prune, CudaBackendIsRefusedWithAClearError) {
-    if (flashkmeans::cuda_device_count() == 0) {
-        GTEST_SKIP() << "no GPU: the refusal is on the CUDA backend";
-    }
-    const std::vector<float> x = fk_test::random_matrix(1000, 8, 1);
-    flashkmeans::Options o;
-    o.backend = flashkmeans::Backend::CUDA;
-    o.prune = true;
-    faiss::ClusteringParameters cp;
-    flashkmeans::Clustering clus(8, 10, cp, o);
-    faiss::IndexFlatL2 index(8);
-    EXPECT_THROW(clus.train(1000, x.data(), index), flashkmeans::InputError);
-}
-
 } // namespace

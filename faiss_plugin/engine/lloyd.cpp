@@ -151,11 +151,21 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                               ? update_workspace_bytes(place_, plan_.chunk_rows, dp, k, 1, true)
                               : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
-    if (cfg_.prune) {
-        if (cuda) {
-            throw InputError("prune=True runs on the CPU backend only for now; use backend='cpu' "
-                             "or drop prune");
+    if (cfg_.prune && cuda) {
+        // the moved-centroid filter (moved_filter.h): one resident problem on one rank
+        if (B > 1) {
+            throw InputError("prune=True on the CUDA backend takes one problem at a time; run "
+                             "batch_kmeans with prune on backend='cpu', or without prune");
         }
+        if (plan_.streamed) {
+            throw InputError("prune=True on the CUDA backend needs the points resident on the "
+                             "GPU; raise memory_budget or drop prune");
+        }
+        if (cfg_.comm && cfg_.comm->size() > 1) {
+            throw InputError("prune=True on the CUDA backend runs on one rank; drop prune or comm");
+        }
+        filter_.reset(new MovedFilter(place_, cfg_.metric, n, k, dp, cfg_.compute_dtype));
+    } else if (cfg_.prune) {
         pruner_.reset(new Pruner(cfg_.metric, n, k, d, B, cfg_.kernel));
     }
     assigned_end_.assign(size_t(B), 0);
@@ -288,6 +298,9 @@ void Lloyd::set_centroids(const float* c) {
     if (pruner_) {
         pruner_->reset();
     }
+    if (filter_) {
+        filter_->reset();
+    }
 }
 
 void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
@@ -310,6 +323,9 @@ void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
     prepared_ = false;
     if (pruner_) {
         pruner_->reset();
+    }
+    if (filter_) {
+        filter_->reset();
     }
 }
 
@@ -390,6 +406,8 @@ UpdateArgs Lloyd::update_args() const {
 void Lloyd::run_assign() {
     if (pruner_) {
         pruned_ = pruner_->assign(assign_args());
+    } else if (filter_) {
+        pruned_ = filter_->assign(assign_args());
     } else {
         flash_assign(place_, assign_args());
     }
@@ -448,7 +466,7 @@ void Lloyd::finalize_and_count() {
 
 bool Lloyd::pipelines() const {
     return pipelined_config(cfg_) && place_.backend == Backend::CUDA && !plan_.streamed &&
-           !ranks_ && !pruner_;
+           !ranks_ && !pruner_ && !filter_;
 }
 
 void Lloyd::launch_iteration(int slot) {
@@ -463,7 +481,8 @@ void Lloyd::launch_iteration(int slot) {
     // reads, so they stay outside). A streamed pass has host work between
     // its kernels (the staging), and across ranks the partial sums are
     // combined between the update and finalize (RankReduce), which an MPI
-    // exchange cannot be recorded into: both run as they come.
+    // exchange cannot be recorded into, and the moved-centroid filter sizes
+    // its launches by counts it reads back: these run as they come.
     const auto work = [&] {
         if (pipelined) {
             // what an undone iteration restores (iterate_many)
@@ -480,7 +499,7 @@ void Lloyd::launch_iteration(int slot) {
             copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_bytes);
         }
     };
-    if (plan_.streamed || ranks_) {
+    if (plan_.streamed || ranks_ || filter_) {
         work();
     } else {
         step_graph_.run([&] { work(); });
@@ -550,7 +569,7 @@ LloydStep Lloyd::read_step(const double* stats, std::vector<int64_t>& with_empty
     step.seconds_assign = pipelines() ? 0 : assign_timer_.seconds();
     step.skipped.assign(B, 0.0);
     step.near_ties.assign(B, 0);
-    if (pruner_) {
+    if (pruner_ || filter_) {
         step.skipped = pruned_.skipped;
         step.near_ties = pruned_.near_ties;
     }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "device_memory.h"
+#include "moved_filter.h"
 #include "prune.h"
 #include "rank_reduce.h"
 #include "stream_plan.h"
@@ -278,6 +279,8 @@ class Lloyd {
     std::unique_ptr<RankReduce> ranks_;
     /// LloydConfig::prune's bounds, and what the last assignment skipped
     std::unique_ptr<Pruner> pruner_;
+    /// the same on CUDA: the moved-centroid filter
+    std::unique_ptr<MovedFilter> filter_;
     PruneStep pruned_;
     int64_t n_total_ = 0; // points over all ranks
 };

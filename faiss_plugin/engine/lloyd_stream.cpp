@@ -33,7 +33,8 @@ StreamSizes Lloyd::stream_sizes(bool in_place) const {
                      (2 * sizeof(float) + (cfg_.compute_dtype != DType::Float32 ? esz : 0));
     s.fixed_bytes += size_t(k) * B * 3 * 4;
     if (cfg_.prune) {
-        s.fixed_bytes += Pruner::bytes(n, k, d, B, cfg_.kernel);
+        s.fixed_bytes += cuda ? MovedFilter::bytes(place_, n, k, dp, cfg_.compute_dtype)
+                              : Pruner::bytes(n, k, d, B, cfg_.kernel);
     }
     s.fixed_bytes += (size_t(3) * B + (size_t(B) + 1) / 2 +
                       size_t(iteration_stats_scratch(place_, n, k, B))) *

@@ -30,6 +30,15 @@ int64_t kmeanspp_uniform_pick(double u, int64_t n);
 void kmeanspp_add_row(const float* x, int64_t n, int64_t d, const float* c, bool first, float* dist,
                       double* block_sums);
 int64_t kmeanspp_last_positive(const float* dist, int64_t n);
+// moved_filter.cpp
+void rows_differ(const void* a, const void* b, int64_t rows, size_t row_bytes, uint8_t* flags);
+int64_t select_ids(const uint8_t* flags, const int32_t* labels, int64_t count, int32_t* ids);
+void gather_rows_by_id(const void* x, size_t row_bytes, const int32_t* ids, int64_t m, void* out);
+int64_t merge_moved(bool l2, int64_t n, const uint8_t* flags, const int32_t* ids,
+                    const int32_t* cand_labels, const float* cand_distances, const float* x_norms,
+                    const float* c_norms, double rel_tol, int32_t* labels, float* distances);
+void scatter_assignment(const int32_t* ids, int64_t m, const int32_t* l, const float* dist,
+                        int32_t* labels, float* distances);
 void iteration_stats(const float* values, int64_t n, const int32_t* counts, int64_t k,
                      int64_t batch, double* out);
 void sum_slices(const void* slices, int64_t nslices, size_t slice_bytes, kernels::SumType type,

@@ -25,6 +25,20 @@ void pad_rows(const Place& p, const void* x, DType dtype, int64_t rows, int64_t 
 void widen_labels(const Place& p, const int32_t* src, int64_t count, int64_t* dst);
 void convert_from_float(const Place& p, const float* src, DType dtype, int64_t count, void* dst);
 void kmeanspp_init(const Place& p, const kernels::KMeansPPArgs& a);
+// moved_filter.cu
+void rows_differ(const Place& p, const void* a, const void* b, int64_t rows, size_t row_bytes,
+                 uint8_t* flags);
+int64_t select_ids(const Place& p, const uint8_t* flags, const int32_t* labels, int64_t count,
+                   int32_t* ids, void* workspace, size_t workspace_bytes);
+size_t select_ids_workspace(int64_t count);
+void gather_rows_by_id(const Place& p, const void* x, size_t row_bytes, const int32_t* ids,
+                       int64_t m, void* out);
+int64_t merge_moved(const Place& p, Metric metric, int64_t n, const uint8_t* flags,
+                    const int32_t* ids, const int32_t* cand_labels, const float* cand_distances,
+                    const float* x_norms, const float* c_norms, double rel_tol, int32_t* labels,
+                    float* distances, int64_t* scratch);
+void scatter_assignment(const Place& p, const int32_t* ids, int64_t m, const int32_t* l,
+                        const float* dist, int32_t* labels, float* distances);
 void iteration_stats(const Place& p, const float* values, int64_t n, const int32_t* counts,
                      int64_t k, int64_t batch, double* out, double* scratch);
 int64_t iteration_stats_scratch(int64_t n, int64_t k, int64_t batch);

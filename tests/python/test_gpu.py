@@ -160,3 +160,23 @@ def test_a_repeated_call_updates_its_kept_graph(torch_cuda):
     after = flashkmeans._flashkmeans.graph_stats()
     assert after["instantiated"] == before["instantiated"], after["last_refusal"]
     assert after["updated"] == before["updated"] + 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_prune_on_the_cuda_backend_is_the_unpruned_run(make_blobs, dtype):
+    # the moved-centroid filter: 16 points per cluster, most clusters settle
+    x = make_blobs(16000, 32, 1000, seed=12)
+    runs = []
+    for prune in (False, True):
+        km = flashkmeans.Kmeans(32, 1000, niter=15, seed=3, backend="cuda", dtype=dtype,
+                                max_points_per_centroid=1000, prune=prune)
+        km.train(x)
+        runs.append(km)
+    plain, pruned = runs
+    skipped = [s["skipped"] for s in pruned.iteration_stats]
+    assert skipped[0] == 0.0 and max(skipped) > 0.5
+    if sum(s["near_ties"] for s in pruned.iteration_stats) == 0:
+        np.testing.assert_array_equal(pruned.centroids, plain.centroids)
+        np.testing.assert_array_equal(pruned.obj, plain.obj)
+    else:
+        np.testing.assert_allclose(pruned.obj, plain.obj, rtol=1e-5)

@@ -313,6 +313,38 @@ void pad_rows(const Place& place, const void* x, DType dtype, int64_t rows, int6
 /// labels as the int64 labels callers get (FAISS's idx_t), in one pass.
 void widen_labels(const Place& place, const int32_t* src, int64_t count, int64_t* dst);
 
+/** Exact pruning's moved-centroid filter (engine/moved_filter.h): the steps
+ * around FlashAssign. A centroid whose bits did not change scores every
+ * point as before, so a point whose own centroid did not move can only be
+ * taken by one that did. */
+/// flags[j] = 1 where the `row_bytes` bytes of row j of a and of b differ, else 0.
+void rows_differ(const Place& place, const void* a, const void* b, int64_t rows, size_t row_bytes,
+                 uint8_t* flags);
+/// The ids i < count, ascending, where flags[i] (labels null) or, with labels,
+/// where labels[i] < 0 or flags[labels[i]], written to ids; returns their
+/// number (waits for the place). `workspace`: select_ids_workspace(count) bytes.
+int64_t select_ids(const Place& place, const uint8_t* flags, const int32_t* labels, int64_t count,
+                   int32_t* ids, void* workspace, size_t workspace_bytes);
+size_t select_ids_workspace(const Place& place, int64_t count);
+/// Row r of out = row ids[r] of x (`row_bytes` each; ids in place memory), r < m.
+void gather_rows_by_id(const Place& place, const void* x, size_t row_bytes, const int32_t* ids,
+                       int64_t m, void* out);
+/// For each point i < n whose label is a centroid that did not move
+/// (labels[i] >= 0, !flags[labels[i]]): the better of (labels[i],
+/// distances[i]) and (ids[cand_labels[i]], cand_distances[i]) by (distance,
+/// index), L2 smaller, IP larger, into labels and distances. Returns how
+/// many of those points had two different labels within tol = rel_tol *
+/// (x_norms[i] + c_norms[own] + c_norms[candidate]) of each other: the
+/// near-ties, where FlashAssign's own comparison may rank them the other
+/// way (waits for the place). `scratch`: one int64 of place memory.
+int64_t merge_moved(const Place& place, Metric metric, int64_t n, const uint8_t* flags,
+                    const int32_t* ids, const int32_t* cand_labels, const float* cand_distances,
+                    const float* x_norms, const float* c_norms, double rel_tol, int32_t* labels,
+                    float* distances, int64_t* scratch);
+/// labels[ids[r]] = l[r] and distances[ids[r]] = dist[r] for r < m.
+void scatter_assignment(const Place& place, const int32_t* ids, int64_t m, const int32_t* l,
+                        const float* dist, int32_t* labels, float* distances);
+
 /// dst[i] = src[i] converted to `dtype` (round to nearest even).
 void convert_from_float(
         const Place& place,

@@ -1,0 +1,118 @@
+// Exact pruning on the GPU (Options::prune, CUDA backend: the moved-centroid
+// filter, engine/moved_filter.h): a pruned run against the same run unpruned,
+// on random float data. Labels may differ only at counted near-ties; with
+// none counted, centroids, labels and objectives are the unpruned run's bit
+// for bit. Every dtype, both metrics.
+#include <flashkmeans/Clustering.h>
+#include <flashkmeans/batch.h>
+#include <flashkmeans/errors.h>
+
+#include <faiss/IndexFlat.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+namespace fk = flashkmeans;
+
+#define SKIP_WITHOUT_GPU()                       \
+    if (fk::cuda_device_count() == 0) {          \
+        GTEST_SKIP() << "no GPU";                \
+    }
+
+struct Trained {
+    std::vector<float> centroids;
+    std::vector<int64_t> labels;
+    std::vector<double> obj, skipped;
+    int64_t near_ties = 0;
+};
+
+Trained train(const std::vector<float>& x, int64_t d, int64_t k, fk::DType dtype, bool ip,
+              bool prune) {
+    faiss::ClusteringParameters cp;
+    cp.niter = 20;
+    cp.max_points_per_centroid = 1 << 20; // every point
+    cp.spherical = ip;
+    fk::Options o;
+    o.backend = fk::Backend::CUDA;
+    o.dtype = dtype;
+    o.prune = prune;
+    fk::Clustering clus(int(d), int(k), cp, o);
+    faiss::IndexFlatL2 l2{int(d)};
+    faiss::IndexFlatIP inner{int(d)};
+    faiss::Index& index = ip ? static_cast<faiss::Index&>(inner) : l2;
+    clus.train(int64_t(x.size()) / d, x.data(), index);
+    Trained t;
+    t.centroids = clus.centroids;
+    t.labels = clus.last_labels;
+    for (const auto& s : clus.iteration_stats) {
+        t.obj.push_back(s.obj);
+    }
+    t.skipped = clus.skipped_work;
+    t.near_ties = std::accumulate(clus.near_ties.begin(), clus.near_ties.end(), int64_t(0));
+    return t;
+}
+
+TEST(CudaMovedFilter, PrunedRunIsTheUnprunedRunExceptCountedNearTies) {
+    SKIP_WITHOUT_GPU();
+    // about 16 points per cluster: after a few iterations most clusters stop moving
+    const int64_t n = 65536, d = 64, k = 4096;
+    const std::vector<float> x = fk_test::blobs(n, d, k, 7, 0.3f);
+    for (fk::DType dtype : {fk::DType::Float32, fk::DType::Float16, fk::DType::BFloat16}) {
+        for (bool ip : {false, true}) {
+            SCOPED_TRACE(::testing::Message() << fk::dtype_name(dtype) << (ip ? " IP" : " L2"));
+            const Trained plain = train(x, d, k, dtype, ip, false);
+            const Trained pruned = train(x, d, k, dtype, ip, true);
+            ASSERT_EQ(pruned.skipped.size(), pruned.obj.size());
+            EXPECT_EQ(pruned.skipped.at(0), 0.0) << "the first iteration runs in full";
+            EXPECT_GT(*std::max_element(pruned.skipped.begin(), pruned.skipped.end()), 0.5)
+                    << "settled clusters should be skipped";
+            if (pruned.near_ties == 0) {
+                EXPECT_EQ(pruned.obj, plain.obj);
+                EXPECT_EQ(pruned.labels, plain.labels);
+                EXPECT_EQ(0, std::memcmp(pruned.centroids.data(), plain.centroids.data(),
+                                         plain.centroids.size() * sizeof(float)));
+            } else {
+                int64_t differ = 0;
+                for (size_t i = 0; i < plain.labels.size(); i++) {
+                    differ += pruned.labels[i] != plain.labels[i];
+                }
+                EXPECT_LE(differ, n / 1000) << pruned.near_ties << " near-ties counted";
+                EXPECT_NEAR(pruned.obj.back(), plain.obj.back(), 1e-5 * std::abs(plain.obj.back()));
+            }
+        }
+    }
+}
+
+TEST(CudaMovedFilter, BatchesAreRefusedWithAClearError) {
+    SKIP_WITHOUT_GPU();
+    const std::vector<float> x = fk_test::random_matrix(2 * 1000, 8, 1);
+    fk::PointsView p;
+    p.x = x.data();
+    p.batch = 2;
+    p.n = 1000;
+    p.d = 8;
+    fk::BatchKMeansParams params;
+    params.k = 10;
+    params.niter = 3;
+    std::vector<float> c(2 * 10 * 8);
+    fk::BatchKMeansOutput out;
+    out.centroids = c.data();
+    fk::Options o;
+    o.backend = fk::Backend::CUDA;
+    o.prune = true;
+    try {
+        fk::batch_kmeans(p, params, out, o);
+        FAIL() << "a batch with prune on CUDA was accepted";
+    } catch (const fk::InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("one problem at a time"), std::string::npos) << e.what();
+    }
+}
+
+} // namespace
