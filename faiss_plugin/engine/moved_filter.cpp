@@ -73,9 +73,14 @@ PruneStep MovedFilter::assign(const AssignArgs& a) {
         step.skipped[0] = 1.0;
         return step;
     }
-    const int64_t u = select_ids(place_, flags_.get(), a.labels, n_, point_ids_.get(),
-                                 select_ws_.get(), select_ws_.size());
-    const double total = double(n_) * double(k_), work = double(n_) * m + double(u) * k_;
+    const double total = double(n_) * double(k_);
+    // n m alone is that much already (every centroid moving, as on iid
+    // data): no need to find the points whose centroid moved
+    const int64_t u = double(m) >= kPlainShare * double(k_)
+                              ? n_
+                              : select_ids(place_, flags_.get(), a.labels, n_, point_ids_.get(),
+                                           select_ws_.get(), select_ws_.size());
+    const double work = double(n_) * m + double(u) * k_;
     if (work >= kPlainShare * total) {
         plain(a);
         step.plain[0] = 1;
