@@ -59,12 +59,11 @@ TEST(MovedFilterSteps, MergeKeepsTheBetterByDistanceThenIndexAndCountsNearTies) 
     const std::vector<float> x_norms = {1, 1, 1, 1, 1}, c_norms = {1, 1, 1, 1};
     std::vector<int32_t> labels = {0, 2, 2, 0, 3};
     std::vector<float> dist = {5.f, 5.f, 5.f, 2.f, 9.f};
-    const std::vector<int32_t> cand = {0, 0, 1, 1, 0};    // -> centroids 1, 1, 3, 3, 1
+    const std::vector<int32_t> cand = {0, 0, 1, 1, 0}; // -> centroids 1, 1, 3, 3, 1
     const std::vector<float> cand_dist = {4.f, 5.f, 5.f, 2.5f, 1.f};
-    const int64_t ties =
-            kn::merge_moved(kCpu, Metric::L2, 5, flags.data(), ids.data(), cand.data(),
-                            cand_dist.data(), x_norms.data(), c_norms.data(), 1e-3, labels.data(),
-                            dist.data(), nullptr);
+    const int64_t ties = kn::merge_moved(kCpu, Metric::L2, 5, flags.data(), ids.data(), cand.data(),
+                                         cand_dist.data(), x_norms.data(), c_norms.data(), 1e-3,
+                                         labels.data(), dist.data(), nullptr);
     // 0: 4 < 5 -> 1; 1: tie, index 1 < 2 -> 1; 2: tie, index 3 > 2 -> stays;
     // 3: 2.5 > 2 -> stays; 4: own centroid 3 moved -> untouched (assigned in full)
     EXPECT_EQ(labels, (std::vector<int32_t>{1, 1, 2, 0, 3}));
@@ -87,7 +86,8 @@ struct FilterRun {
     int plain_calls = 0, all_skipped = 0;
 };
 
-FilterRun lloyd_with_filter(const std::vector<float>& x, int64_t d, int64_t k, Metric metric, int iters) {
+FilterRun lloyd_with_filter(const std::vector<float>& x, int64_t d, int64_t k, Metric metric,
+                            int iters) {
     const int64_t n = int64_t(x.size()) / d;
     std::vector<float> c(x.begin(), x.begin() + k * d);
     std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k));

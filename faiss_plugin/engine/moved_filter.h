@@ -34,7 +34,9 @@ class MovedFilter {
     /// Place memory it holds for these sizes.
     static size_t bytes(const Place& place, int64_t n, int64_t k, int64_t dp, DType dtype);
     /// The next assignment runs in full (the centroids were set anew).
-    void reset() { ready_ = false; }
+    void reset() {
+        ready_ = false;
+    }
     /// The assignment `a` asks for (one problem; labels and distances hold
     /// the last assignment's, x_norms and centroid_norms given).
     PruneStep assign(const kernels::AssignArgs& a);
@@ -46,14 +48,14 @@ class MovedFilter {
     int64_t n_, k_, dp_, chunk_rows_;
     size_t row_bytes_;
     bool ready_ = false;
-    PlaceArray<uint8_t> last_;       // k rows: the centroids as last assigned
-    PlaceArray<uint8_t> flags_;      // k: moved
-    PlaceArray<int32_t> moved_ids_;  // k
-    PlaceArray<int32_t> point_ids_;  // n: the points assigned in full
-    PlaceArray<uint8_t> moved_rows_; // k rows: the moved centroids, compact
-    PlaceArray<float> moved_norms_;  // k
-    PlaceArray<int32_t> cand_labels_; // n: best moved centroid (compact index)
-    PlaceArray<float> cand_dist_;     // n
+    PlaceArray<uint8_t> last_;         // k rows: the centroids as last assigned
+    PlaceArray<uint8_t> flags_;        // k: moved
+    PlaceArray<int32_t> moved_ids_;    // k
+    PlaceArray<int32_t> point_ids_;    // n: the points assigned in full
+    PlaceArray<uint8_t> moved_rows_;   // k rows: the moved centroids, compact
+    PlaceArray<float> moved_norms_;    // k
+    PlaceArray<int32_t> cand_labels_;  // n: best moved centroid (compact index)
+    PlaceArray<float> cand_dist_;      // n
     PlaceArray<uint8_t> chunk_rows_x_; // chunk_rows rows of points
     PlaceArray<float> chunk_norms_;
     PlaceArray<int32_t> chunk_labels_;

@@ -28,8 +28,7 @@ int64_t select_ids(const uint8_t* flags, const int32_t* labels, int64_t count, i
     return m;
 }
 
-void gather_rows_by_id(const void* x, size_t row_bytes, const int32_t* ids, int64_t m,
-                       void* out) {
+void gather_rows_by_id(const void* x, size_t row_bytes, const int32_t* ids, int64_t m, void* out) {
     for (int64_t r = 0; r < m; r++) {
         std::memcpy(static_cast<uint8_t*>(out) + r * row_bytes,
                     static_cast<const uint8_t*>(x) + int64_t(ids[r]) * row_bytes, row_bytes);

@@ -52,8 +52,8 @@ __global__ void rows_differ_kernel(const W* __restrict__ a, const W* __restrict_
 }
 
 template <typename W>
-__global__ void gather_kernel(const W* __restrict__ x, int64_t words, const int32_t* __restrict__ ids,
-                              int64_t m, W* __restrict__ out) {
+__global__ void gather_kernel(const W* __restrict__ x, int64_t words,
+                              const int32_t* __restrict__ ids, int64_t m, W* __restrict__ out) {
     const int lane = threadIdx.x & 31;
     const int64_t warps = int64_t(gridDim.x) * (blockDim.x >> 5);
     for (int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5); r < m;
@@ -69,11 +69,14 @@ __global__ void gather_kernel(const W* __restrict__ x, int64_t words, const int3
 /// A point's flag: no label yet, or its centroid moved.
 struct PointMoved {
     const uint8_t* flags;
-    __device__ uint8_t operator()(int32_t label) const { return label < 0 || flags[label]; }
+    __device__ uint8_t operator()(int32_t label) const {
+        return label < 0 || flags[label];
+    }
 };
 
 __global__ void merge_kernel(bool l2, int64_t n, const uint8_t* __restrict__ flags,
-                             const int32_t* __restrict__ ids, const int32_t* __restrict__ cand_labels,
+                             const int32_t* __restrict__ ids,
+                             const int32_t* __restrict__ cand_labels,
                              const float* __restrict__ cand_distances,
                              const float* __restrict__ x_norms, const float* __restrict__ c_norms,
                              double rel_tol, int32_t* __restrict__ labels,
@@ -112,10 +115,10 @@ __global__ void scatter_kernel(const int32_t* __restrict__ ids, int64_t m,
 /// DeviceSelect::Flagged over the ids 0..count-1 with flags `flag_it`;
 /// tmp == nullptr: the temporary bytes it needs.
 template <typename FlagIt>
-cudaError_t select_flagged(void* tmp, size_t& bytes, FlagIt flag_it, int32_t* ids, int64_t* selected,
-                           int64_t count, cudaStream_t stream) {
-    return cub::DeviceSelect::Flagged(tmp, bytes, thrust::counting_iterator<int32_t>(0), flag_it, ids,
-                                      selected, count, stream);
+cudaError_t select_flagged(void* tmp, size_t& bytes, FlagIt flag_it, int32_t* ids,
+                           int64_t* selected, int64_t count, cudaStream_t stream) {
+    return cub::DeviceSelect::Flagged(tmp, bytes, thrust::counting_iterator<int32_t>(0), flag_it,
+                                      ids, selected, count, stream);
 }
 
 constexpr size_t kCountBytes = 256; // the selected count, ahead of CUB's temporaries
@@ -147,10 +150,11 @@ size_t select_ids_workspace(int64_t count) {
     size_t plain = 0, through_labels = 0;
     FK_CUDA_CHECK(select_flagged(nullptr, plain, static_cast<const uint8_t*>(nullptr), nullptr,
                                  nullptr, count, nullptr));
-    FK_CUDA_CHECK(select_flagged(
-            nullptr, through_labels,
-            thrust::make_transform_iterator(static_cast<const int32_t*>(nullptr), PointMoved{nullptr}),
-            nullptr, nullptr, count, nullptr));
+    FK_CUDA_CHECK(
+            select_flagged(nullptr, through_labels,
+                           thrust::make_transform_iterator(static_cast<const int32_t*>(nullptr),
+                                                           PointMoved{nullptr}),
+                           nullptr, nullptr, count, nullptr));
     return kCountBytes + (plain > through_labels ? plain : through_labels);
 }
 
@@ -208,9 +212,13 @@ int64_t merge_moved(const Place& p, Metric metric, int64_t n, const uint8_t* fla
     DeviceGuard guard(p.device);
     const cudaStream_t stream = stream_of(p);
     FK_CUDA_CHECK(cudaMemsetAsync(scratch, 0, sizeof(int64_t), stream));
-    merge_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
-            metric == Metric::L2, n, flags, ids, cand_labels, cand_distances, x_norms, c_norms,
-            rel_tol, labels, distances, reinterpret_cast<unsigned long long*>(scratch));
+    merge_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(metric == Metric::L2, n, flags,
+                                                                   ids, cand_labels, cand_distances,
+                                                                   x_norms, c_norms, rel_tol,
+                                                                   labels, distances,
+                                                                   reinterpret_cast<
+                                                                           unsigned long long*>(
+                                                                           scratch));
     FK_CUDA_CHECK(cudaGetLastError());
     int64_t out = 0;
     FK_CUDA_CHECK(cudaMemcpyAsync(&out, scratch, sizeof(out), cudaMemcpyDeviceToHost, stream));

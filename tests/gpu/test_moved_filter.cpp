@@ -21,9 +21,9 @@ namespace {
 
 namespace fk = flashkmeans;
 
-#define SKIP_WITHOUT_GPU()                       \
-    if (fk::cuda_device_count() == 0) {          \
-        GTEST_SKIP() << "no GPU";                \
+#define SKIP_WITHOUT_GPU()              \
+    if (fk::cuda_device_count() == 0) { \
+        GTEST_SKIP() << "no GPU";       \
     }
 
 struct Trained {
@@ -111,7 +111,8 @@ TEST(CudaMovedFilter, BatchesAreRefusedWithAClearError) {
         fk::batch_kmeans(p, params, out, o);
         FAIL() << "a batch with prune on CUDA was accepted";
     } catch (const fk::InputError& e) {
-        EXPECT_NE(std::string(e.what()).find("one problem at a time"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("one problem at a time"), std::string::npos)
+                << e.what();
     }
 }
 
