@@ -83,8 +83,9 @@ const Command kTrain = {
                         {"--init", nullptr, "random|kmeans++",
                          "initial centroids: random distinct points as FAISS (default) or k-means++"},
                         {"--prune", nullptr, nullptr,
-                         "exact pruning (CPU backend): skip points whose label provably stays;\n"
-                         "with the fused kernel (its default) the unpruned run's result bit for bit"},
+                         "exact pruning: skip points whose label provably stays; CPU: with the\n"
+                         "fused kernel (its default) the unpruned run's result bit for bit; CUDA:\n"
+                         "only centroids that moved are compared, same labels but counted near-ties"},
                 },
                 kBackendFlags,
                 {

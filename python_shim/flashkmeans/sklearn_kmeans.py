@@ -409,7 +409,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, Ba
                 and _ext.resolve_backend(self.backend or "auto") == "cpu"):
             opts["cpu_kernel"] = "fused"
         # Elkan's algorithm is Lloyd's with bounds that skip distances: the
-        # engine's exact pruning, which runs on the CPU backend
+        # engine's exact pruning with bounds, on the CPU backend (the CUDA
+        # backend's pruning is the moved-centroid filter, which refuses
+        # streamed runs: elkan there runs Lloyd's iterations as they are)
         if self.algorithm == "elkan" and _ext.resolve_backend(self.backend or "auto") == "cpu":
             opts["prune"] = True
         if (_ext_dtype(self.dtype or "float32") != "float32"
