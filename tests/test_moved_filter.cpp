@@ -170,4 +170,44 @@ TEST(MovedFilter, IidPointsFallBackToThePlainCall) {
     EXPECT_GT(run.plain_calls, 0) << "with every centroid moving, the filter should step aside";
 }
 
+TEST(MovedFilter, AfterThePlainCallItWaitsBeforeLookingAgain) {
+    // every centroid moves once (the plain call); then nothing moves, but
+    // the next call is plain as well before the filter looks again
+    const int64_t n = 3000, d = 8, k = 300;
+    const std::vector<float> x = fk_test::random_matrix(n, d, 9);
+    std::vector<float> c(x.begin(), x.begin() + k * d), xn(static_cast<size_t>(n)),
+            cn(static_cast<size_t>(k)), dist(static_cast<size_t>(n));
+    std::vector<int32_t> labels(static_cast<size_t>(n));
+    kn::row_norms(kCpu, x.data(), DType::Float32, n, d, xn.data());
+    flashkmeans::MovedFilter filter(kCpu, Metric::L2, n, k, d, DType::Float32);
+    const auto step = [&] {
+        kn::row_norms(kCpu, c.data(), DType::Float32, k, d, cn.data());
+        AssignArgs a;
+        a.x = x.data();
+        a.n = n;
+        a.d = d;
+        a.centroids = c.data();
+        a.centroid_norms = cn.data();
+        a.k = k;
+        a.x_norms = xn.data();
+        a.labels = labels.data();
+        a.distances = dist.data();
+        return filter.assign(a);
+    };
+    step(); // in full
+    for (float& v : c) {
+        v += 0.01f;
+    }
+    EXPECT_EQ(step().plain[0], 1) << "every centroid moved";
+    const flashkmeans::PruneStep waiting = step();
+    EXPECT_EQ(waiting.plain[0], 1) << "the filter looked again at once";
+    EXPECT_EQ(waiting.skipped[0], 0.0);
+    const flashkmeans::PruneStep looking = step();
+    EXPECT_EQ(looking.plain[0], 0);
+    EXPECT_EQ(looking.skipped[0], 1.0) << "nothing moved: nothing to assign";
+    filter.reset(); // new centroids: in full, and no wait after
+    EXPECT_EQ(step().skipped[0], 0.0);
+    EXPECT_EQ(step().skipped[0], 1.0);
+}
+
 } // namespace

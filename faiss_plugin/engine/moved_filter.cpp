@@ -14,6 +14,10 @@ namespace {
 constexpr int64_t kChunkRows = 1 << 16;
 /// The plain call runs where the filter would leave this share of the work.
 constexpr double kPlainShare = 0.8;
+/// After that, the plain call runs 1, 2, 4, ... up to this many times
+/// before the filter looks again: its look waits on the GPU, which costs a
+/// few percent of an iteration where every centroid keeps moving (iid data).
+constexpr int kMaxBackoff = 16;
 
 } // namespace
 
@@ -66,11 +70,18 @@ PruneStep MovedFilter::assign(const AssignArgs& a) {
         plain(a);
         return step;
     }
+    if (plain_left_ > 0) {
+        plain_left_--;
+        plain(a);
+        step.plain[0] = 1;
+        return step;
+    }
     rows_differ(place_, a.centroids, last_.get(), k_, row_bytes_, flags_.get());
     const int64_t m = select_ids(place_, flags_.get(), nullptr, k_, moved_ids_.get(),
                                  select_ws_.get(), select_ws_.size());
     if (m == 0) { // nothing moved: every label and distance stands
         step.skipped[0] = 1.0;
+        backoff_ = 1;
         return step;
     }
     const double total = double(n_) * double(k_);
@@ -84,8 +95,11 @@ PruneStep MovedFilter::assign(const AssignArgs& a) {
     if (work >= kPlainShare * total) {
         plain(a);
         step.plain[0] = 1;
+        plain_left_ = backoff_;
+        backoff_ = std::min(2 * backoff_, kMaxBackoff);
         return step;
     }
+    backoff_ = 1;
     // every point against the moved centroids, merged into the points that keep theirs
     gather_rows_by_id(place_, a.centroids, row_bytes_, moved_ids_.get(), m, moved_rows_.get());
     gather_rows_by_id(place_, a.centroid_norms, sizeof(float), moved_ids_.get(), m,

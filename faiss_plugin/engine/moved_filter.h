@@ -10,9 +10,11 @@
 //   - the points whose centroid moved (or that have none) are gathered, a
 //     chunk at a time, and assigned against all k.
 // The work is n M + U k of n k (U: the points whose centroid moved); where
-// it would be most of it, the plain call runs instead. FlashAssign picks the
-// same kernel for every call of a shape and dtype and scores a (point,
-// centroid) pair the same wherever the pair sits in a call, so a label can
+// it would be most of it, the plain call runs instead, and again for the
+// next 1, 2, 4, ... up to 16 calls before the filter looks again (its look
+// waits on the GPU). FlashAssign picks the same kernel for every call of a
+// shape and dtype and scores a (point, centroid) pair the same wherever the
+// pair sits in a call, so a label can
 // differ from the plain call's only where the two candidates' distances are
 // within the kernel's rounding of each other (FlashAssign compares its own
 // score, the merge the distances it writes): such points are counted as
@@ -36,6 +38,8 @@ class MovedFilter {
     /// The next assignment runs in full (the centroids were set anew).
     void reset() {
         ready_ = false;
+        plain_left_ = 0;
+        backoff_ = 1;
     }
     /// The assignment `a` asks for (one problem; labels and distances hold
     /// the last assignment's, x_norms and centroid_norms given).
@@ -48,6 +52,8 @@ class MovedFilter {
     int64_t n_, k_, dp_, chunk_rows_;
     size_t row_bytes_;
     bool ready_ = false;
+    int plain_left_ = 0; // plain calls before the filter looks again
+    int backoff_ = 1;
     PlaceArray<uint8_t> last_;         // k rows: the centroids as last assigned
     PlaceArray<uint8_t> flags_;        // k: moved
     PlaceArray<int32_t> moved_ids_;    // k
