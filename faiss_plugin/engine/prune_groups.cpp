@@ -319,15 +319,19 @@ double Pruner::assign_with_groups(const AssignArgs& a, int64_t b, double c_max,
     }
     if (!rows.empty()) {
         // in label order: points of one cluster tend to need the same groups,
-        // and the kernel computes a group for whole tiles of 6 rows
-        std::vector<size_t> order(rows.size());
-        for (size_t r = 0; r < order.size(); r++) {
-            order[r] = r;
+        // and the kernel computes a group for whole tiles of 6 rows. A
+        // counting sort over the labels (-1 first): stable, so the rows of a
+        // label stay in index order, in O(rows + k)
+        std::vector<size_t> start(size_t(k_) + 2, 0), order(rows.size());
+        for (size_t r = 0; r < rows.size(); r++) {
+            start[size_t(a.labels[base + rows[r]] + 2)]++;
         }
-        std::sort(order.begin(), order.end(), [&](size_t p, size_t q) {
-            const int32_t lp = a.labels[base + rows[p]], lq = a.labels[base + rows[q]];
-            return lp < lq || (lp == lq && rows[p] < rows[q]);
-        });
+        for (size_t j = 1; j < start.size(); j++) {
+            start[j] += start[j - 1];
+        }
+        for (size_t r = 0; r < rows.size(); r++) {
+            order[start[size_t(a.labels[base + rows[r]] + 1)]++] = r;
+        }
         std::vector<int64_t> sorted_rows(rows.size());
         std::vector<float> sorted_scores(rows.size());
         std::vector<uint8_t> sorted_need(need.size());
