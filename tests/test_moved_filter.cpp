@@ -79,6 +79,26 @@ TEST(MovedFilterSteps, MergeKeepsTheBetterByDistanceThenIndexAndCountsNearTies) 
     EXPECT_EQ(labels[0], 1);
 }
 
+/// The assignment of x (n x d) to c (k x d) into labels and distances,
+/// with the centroids' norms computed now.
+AssignArgs args_for(const std::vector<float>& x, const std::vector<float>& xn,
+                    const std::vector<float>& c, std::vector<float>& cn, int64_t d,
+                    std::vector<int32_t>& labels, std::vector<float>& dist) {
+    const int64_t k = int64_t(c.size()) / d;
+    kn::row_norms(kCpu, c.data(), DType::Float32, k, d, cn.data());
+    AssignArgs a;
+    a.x = x.data();
+    a.n = int64_t(x.size()) / d;
+    a.d = d;
+    a.centroids = c.data();
+    a.centroid_norms = cn.data();
+    a.k = k;
+    a.x_norms = xn.data();
+    a.labels = labels.data();
+    a.distances = dist.data();
+    return a;
+}
+
 /// Lloyd by hand with the filter beside the plain fused call on the same
 /// centroids each iteration: labels and distances equal bit for bit.
 struct FilterRun {
@@ -97,19 +117,9 @@ FilterRun lloyd_with_filter(const std::vector<float>& x, int64_t d, int64_t k, M
     flashkmeans::MovedFilter filter(kCpu, metric, n, k, d, DType::Float32);
     FilterRun run;
     for (int it = 0; it < iters; it++) {
-        kn::row_norms(kCpu, c.data(), DType::Float32, k, d, cn.data());
-        AssignArgs a;
-        a.x = x.data();
-        a.n = n;
-        a.d = d;
-        a.centroids = c.data();
-        a.centroid_norms = cn.data();
-        a.k = k;
+        AssignArgs a = args_for(x, xn, c, cn, d, labels, dist);
         a.metric = metric;
         a.kernel = AssignKernel::Fused;
-        a.x_norms = xn.data();
-        a.labels = labels.data();
-        a.distances = dist.data();
         const flashkmeans::PruneStep step = filter.assign(a);
         AssignArgs r = a;
         r.labels = ref_labels.data();
@@ -180,20 +190,7 @@ TEST(MovedFilter, AfterThePlainCallItWaitsBeforeLookingAgain) {
     std::vector<int32_t> labels(static_cast<size_t>(n));
     kn::row_norms(kCpu, x.data(), DType::Float32, n, d, xn.data());
     flashkmeans::MovedFilter filter(kCpu, Metric::L2, n, k, d, DType::Float32);
-    const auto step = [&] {
-        kn::row_norms(kCpu, c.data(), DType::Float32, k, d, cn.data());
-        AssignArgs a;
-        a.x = x.data();
-        a.n = n;
-        a.d = d;
-        a.centroids = c.data();
-        a.centroid_norms = cn.data();
-        a.k = k;
-        a.x_norms = xn.data();
-        a.labels = labels.data();
-        a.distances = dist.data();
-        return filter.assign(a);
-    };
+    const auto step = [&] { return filter.assign(args_for(x, xn, c, cn, d, labels, dist)); };
     step(); // in full
     for (float& v : c) {
         v += 0.01f;

@@ -3,6 +3,8 @@
 // so the engine's filter runs and is tested on either place.
 #include "cpu_kernels.h"
 
+#include "../moved_merge.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -46,11 +48,9 @@ int64_t merge_moved(bool l2, int64_t n, const uint8_t* flags, const int32_t* ids
         }
         const int32_t cand = ids[cand_labels[i]];
         const float d_own = distances[i], d_cand = cand_distances[i];
-        const bool better = l2 ? (d_cand < d_own || (d_cand == d_own && cand < own))
-                               : (d_cand > d_own || (d_cand == d_own && cand < own));
-        const double tol = rel_tol * (double(x_norms[i]) + c_norms[own] + c_norms[cand]);
-        near_ties += std::fabs(double(d_cand) - double(d_own)) <= tol;
-        if (better) {
+        near_ties += moved_merge::near_tie(rel_tol, x_norms[i], c_norms[own], c_norms[cand], d_own,
+                                           d_cand);
+        if (moved_merge::candidate_wins(l2, own, d_own, cand, d_cand)) {
             labels[i] = cand;
             distances[i] = d_cand;
         }

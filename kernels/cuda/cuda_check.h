@@ -21,6 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace flashkmeans {
 namespace cuda {
@@ -51,6 +52,13 @@ private:
 };
 
 inline cudaStream_t stream_of(const Place& p) { return static_cast<cudaStream_t>(p.stream); }
+
+/// Blocks for a grid-stride loop over `items`, `per_block` at a time: at
+/// least one, at most 2^20 (the loop covers the rest).
+inline unsigned blocks_for(int64_t items, int per_block) {
+    const int64_t b = (items + per_block - 1) / per_block;
+    return unsigned(b < (int64_t(1) << 20) ? (b > 0 ? b : 1) : (int64_t(1) << 20));
+}
 
 } // namespace cuda
 } // namespace flashkmeans

@@ -10,6 +10,7 @@
 // rows they gather; FlashAssign does the arithmetic.
 #include "cuda_check.h"
 #include "cuda_kernels.h"
+#include "../moved_merge.h"
 
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
@@ -25,11 +26,6 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t items, int per_block) {
-    const int64_t b = (items + per_block - 1) / per_block;
-    return unsigned(b < (int64_t(1) << 20) ? (b > 0 ? b : 1) : (int64_t(1) << 20));
-}
 
 /// Rows of `words` 4-byte words (row_bytes is a multiple of 4 wherever the
 /// engine calls these: rows are padded to 16 bytes; 1-byte words otherwise).
@@ -89,13 +85,11 @@ __global__ void merge_kernel(bool l2, int64_t n, const uint8_t* __restrict__ fla
         }
         const int32_t cand = ids[cand_labels[i]];
         const float d_own = distances[i], d_cand = cand_distances[i];
-        const bool better = l2 ? (d_cand < d_own || (d_cand == d_own && cand < own))
-                               : (d_cand > d_own || (d_cand == d_own && cand < own));
-        const double tol = rel_tol * (double(x_norms[i]) + c_norms[own] + c_norms[cand]);
-        if (fabs(double(d_cand) - double(d_own)) <= tol) {
+        if (moved_merge::near_tie(rel_tol, x_norms[i], c_norms[own], c_norms[cand], d_own,
+                                  d_cand)) {
             atomicAdd(near_ties, 1ull);
         }
-        if (better) {
+        if (moved_merge::candidate_wins(l2, own, d_own, cand, d_cand)) {
             labels[i] = cand;
             distances[i] = d_cand;
         }

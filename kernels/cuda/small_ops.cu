@@ -35,11 +35,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-unsigned blocks_for(int64_t items, int per_block) {
-    const int64_t b = (items + per_block - 1) / per_block;
-    return unsigned(b < (int64_t(1) << 20) ? (b > 0 ? b : 1) : (int64_t(1) << 20));
-}
-
 template <typename T>
 __global__ void gather_rows_kernel(const T* __restrict__ x, int64_t d,
                                    const int64_t* __restrict__ ids, int64_t m,
