@@ -295,7 +295,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             t_iter = faiss::getmillisecs() / 1000.;
             LloydStep step = lloyd.iterate();
             iterations = i + 1;
-            faiss::InterruptCallback::check();
+            check_interrupt_on_all_ranks(*shard.comm);
             t_search_tot += step.seconds_assign * 1000;
             obj = float(step.obj[0]);
             faiss::ClusteringIterationStats stats = {obj, (faiss::getmillisecs() - t0) / 1000.0,

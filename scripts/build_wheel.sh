@@ -21,7 +21,10 @@ defines=(-Ccmake.define.FLASHKMEANS_CUDA=OFF)
 exclude=()
 if [ "${WHEEL_CUDA:-0}" = 1 ]; then
   export PATH=$PATH:/usr/local/cuda/bin
-  defines=(-Ccmake.define.FLASHKMEANS_CUDA=ON -Ccmake.define.FLASHKMEANS_CUDART_STATIC=ON)
+  # no NCCL: a wheel would have to vendor libnccl (hundreds of MB); the wheel
+  # drives one GPU per process (several through comm=, one process per GPU)
+  defines=(-Ccmake.define.FLASHKMEANS_CUDA=ON -Ccmake.define.FLASHKMEANS_CUDART_STATIC=ON
+           -Ccmake.define.FLASHKMEANS_NCCL=OFF)
   # the driver's library comes with the driver, never in a wheel
   exclude=(--exclude libcuda.so.1)
 fi

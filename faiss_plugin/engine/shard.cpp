@@ -4,6 +4,7 @@
 
 #include <flashkmeans/errors.h>
 
+#include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissAssert.h>
 
 #include <algorithm>
@@ -68,6 +69,17 @@ void check_on_all_ranks(Communicator& comm, const std::function<void()>& check) 
         std::rethrow_exception(error);
     }
     throw InputError("the input of rank " + std::to_string(first) + " failed its checks: " + why);
+}
+
+void check_interrupt_on_all_ranks(Communicator& comm) {
+    if (comm.size() == 1) {
+        faiss::InterruptCallback::check();
+        return;
+    }
+    const bool mine = faiss::InterruptCallback::is_interrupted();
+    if (sum_over_ranks(comm, mine ? 1 : 0) > 0) {
+        FAISS_THROW_MSG("computation interrupted");
+    }
 }
 
 double sum_over_ranks(Communicator& comm, double mine) {

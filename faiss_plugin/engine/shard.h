@@ -49,6 +49,11 @@ Shard make_shard(std::shared_ptr<Communicator> comm, int64_t n);
 /// two more (the message) when a rank failed.
 void check_on_all_ranks(Communicator& comm, const std::function<void()>& check);
 
+/// faiss::InterruptCallback::check() for all ranks: with several, each asks
+/// its own callback and all throw when any was interrupted (one exchange), so
+/// that no rank is left waiting in the next exchange for one that stopped.
+void check_interrupt_on_all_ranks(Communicator& comm);
+
 /// `mine` summed over the ranks in rank order (the same on every rank).
 double sum_over_ranks(Communicator& comm, double mine);
 

@@ -27,6 +27,7 @@ __all__ = [
     "cuda_available",
     "cuda_compiled",
     "cuda_device_count",
+    "nccl_compiled",
     "empty_cache",
     "cached_memory_bytes",
     "__version__",
@@ -69,6 +70,19 @@ def cuda_device_count() -> int:
         The visible CUDA devices; 0 without CUDA (or a build without it).
     """
     return int(_flashkmeans.cuda_device_count())
+
+
+def nccl_compiled() -> bool:
+    """Whether this build trains on several GPUs of one process.
+
+    Returns
+    -------
+    bool
+        True when the extension was built with NCCL, so that
+        ``Kmeans(gpu=n > 1)`` and ``Kmeans(devices=[...])`` run one rank per
+        GPU. The wheels are built without it (one GPU per process).
+    """
+    return bool(_flashkmeans.nccl_compiled())
 
 
 def cuda_available() -> bool:

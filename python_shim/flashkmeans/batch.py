@@ -176,6 +176,8 @@ def batch_kmeans(x: Points, k: int, niter: int = 25, init_centroids: Optional[Po
     if niter < 0:
         raise ValueError(f"niter must be >= 0, got {niter}")
     metric = parse_metric(metric)
+    if options.get("devices") is not None:
+        raise ValueError("batch_kmeans runs on one GPU: drop devices (pick it with device=)")
     _ext.check_options(options)
 
     pts = _arrays.as_points(x, 3, "x")

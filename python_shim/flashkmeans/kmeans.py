@@ -8,7 +8,7 @@
 Keyword arguments set ClusteringParameters fields exactly as in faiss (an
 unknown name raises AttributeError), `gpu=` keeps faiss's meaning, and the
 flashkmeans options (OPTION_NAMES: backend, device, dtype, precision, init,
-memory_budget, prune, cpu_kernel) are accepted as keywords too; help(Kmeans)
+memory_budget, prune, cpu_kernel, devices) are accepted as keywords too; help(Kmeans)
 lists them all.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 import sys
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -29,7 +30,7 @@ __all__ = ["Kmeans", "ClusteringParameters", "FlatIndex", "OPTION_NAMES"]
 
 #: flashkmeans options accepted as keywords next to the ClusteringParameters.
 OPTION_NAMES = ("backend", "device", "dtype", "precision", "init", "memory_budget", "prune",
-                "cpu_kernel")
+                "cpu_kernel", "devices")
 
 # faiss's metric constants (faiss.METRIC_INNER_PRODUCT, faiss.METRIC_L2)
 METRIC_INNER_PRODUCT = 0
@@ -461,11 +462,20 @@ class Kmeans:
         principal axes, so the leading dimensions are those of largest
         variance.
     gpu : bool or int, default=False
-        faiss's meaning: False or 0 runs on the CPU; True, -1 or n > 0 on the
-        CUDA backend, on the one GPU ``device`` (faiss spreads over n GPUs,
-        one process of flashkmeans drives one; for several, run one process
-        per GPU with ``comm``). True and -1 become the number of visible
-        GPUs, so the CPU where there is none. ``backend``, when given, wins.
+        faiss's meaning: False or 0 runs on the CPU; 1 on the CUDA backend on
+        the GPU ``device``; n > 1 on the first n GPUs of this process (the
+        rows split across them, one rank per GPU over NCCL, as ``devices``
+        does); True and -1 on every visible GPU (one, or the CPU where there
+        is none). A build without NCCL (the wheels: ``nccl_compiled()``)
+        refuses n > 1 and runs True / -1 on one GPU with a warning.
+        ``backend``, when given, wins.
+    devices : sequence of int, optional
+        The CUDA devices to train on, one rank per GPU in one process
+        (``train_on_devices``): host points only, split in contiguous row
+        ranges in the listed order. Centroids equal one GPU's to float
+        rounding (bit for bit on integer-valued points) and are the same bits
+        run to run for a given list. Excludes ``comm``; assign() and the like
+        run on the first listed GPU.
     comm : mpi4py communicator, optional
         E.g. MPI.COMM_WORLD, for data-parallel training: every rank calls
         train() with its own rows, in rank order, and gets the centroids of
@@ -574,6 +584,11 @@ class Kmeans:
                 # count runs on one GPU here (see the class docstring)
                 if v == True or v == -1:  # noqa: E712 (faiss's own test)
                     v = _ext.cuda_device_count()
+                    if v > 1 and not _ext.nccl_compiled():
+                        warnings.warn(
+                            f"gpu={kwargs[key]!r}: this build of flashkmeans has no NCCL, so it "
+                            f"trains on one of the {v} visible GPUs", stacklevel=2)
+                        v = 1
                 self.gpu = v
                 self._gpu_given = True
             elif key == "comm":
@@ -584,6 +599,11 @@ class Kmeans:
                 # raises AttributeError for a field that does not exist
                 getattr(self.cp, key)
                 setattr(self.cp, key, v)
+        if self._gpu_given and int(self.gpu) > 1 and "devices" not in self.options:
+            self.options["devices"] = list(range(int(self.gpu)))
+        if self.options.get("devices") is not None and self.comm is not None:
+            raise ValueError("devices (or gpu > 1) and comm exclude each other: "
+                             "give one or the other")
         _ext.check_options(self._engine_options())
         self.set_index()
 
@@ -685,8 +705,9 @@ class Kmeans:
             raise ValueError(
                 "progressive_dim_steps takes no weights or init_centroids (nor does faiss's "
                 "ProgressiveDimClustering): drop progressive_dim_steps to use them")
-        if self.comm is not None:
-            raise ValueError("progressive_dim_steps runs in one process: drop comm to use it")
+        if self.comm is not None or self.options.get("devices") is not None:
+            raise ValueError("progressive_dim_steps runs on one process and one GPU: drop comm, "
+                             "devices and gpu > 1 to use it")
         # the PCA and each stage's leading columns are computed on the host
         x = _arrays.host_float32(pts.source, "x", ndim=2)
         _flush()

@@ -25,6 +25,10 @@
 
 #include "mpi4py_communicator.h"
 
+#ifdef FLASHKMEANS_PY_NCCL
+#include <flashkmeans/train_on_devices.h>
+#endif
+
 #include <faiss/IndexFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
@@ -238,8 +242,48 @@ nb::ndarray<nb::numpy, T> to_numpy(std::vector<T>&& values, std::initializer_lis
 
 // --- Options --------------------------------------------------------------------------
 
+/// The `devices` option (several GPUs of one process, train_clustering only):
+/// distinct CUDA ordinals >= 0; empty when absent.
+std::vector<int> devices_option(const nb::dict& d) {
+    std::vector<int> devices;
+    if (!d.contains("devices") || d["devices"].is_none()) {
+        return devices;
+    }
+    try {
+        for (nb::handle h : d["devices"]) {
+            devices.push_back(nb::cast<int>(h));
+        }
+    } catch (const std::exception&) { // nanobind's cast_error, a non-sequence
+        throw nb::type_error("devices must be a sequence of CUDA device ordinals (ints)");
+    }
+    if (devices.empty()) {
+        throw nb::value_error("devices: give at least one CUDA device ordinal");
+    }
+    for (size_t i = 0; i < devices.size(); i++) {
+        if (devices[i] < 0) {
+            throw nb::value_error(
+                    ("devices: ordinals must be >= 0, got " + std::to_string(devices[i])).c_str());
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (devices[j] == devices[i]) {
+                throw nb::value_error(("devices: device " + std::to_string(devices[i]) +
+                                       " is listed twice; give each GPU once")
+                                              .c_str());
+            }
+        }
+    }
+#ifndef FLASHKMEANS_PY_NCCL
+    throw nb::value_error(
+            "devices / gpu > 1: this build of flashkmeans has no NCCL, so it drives one GPU per "
+            "process (build from source with NCCL, or run one process per GPU with comm=)");
+#endif
+    return devices;
+}
+
 /// flashkmeans::Options from a dict {backend, device, dtype, precision, init,
-/// memory_budget, prune, cpu_kernel, stream, comm}; bad names raise ValueError.
+/// memory_budget, prune, cpu_kernel, stream, comm, devices}; bad names raise
+/// ValueError. With devices and no device, the first listed GPU is the
+/// device (what assign and the one-GPU entry points run on).
 Options make_options(const nb::dict& d) {
     Options o;
     try {
@@ -276,6 +320,11 @@ Options make_options(const nb::dict& d) {
             } else if (key == "comm") {
                 // an mpi4py communicator: this rank trains on its own shard
                 o.comm = std::make_shared<Mpi4pyCommunicator>(nb::borrow(value));
+            } else if (key == "devices") {
+                const std::vector<int> devices = devices_option(d);
+                if (!d.contains("device") || d["device"].is_none()) {
+                    o.device = devices[0];
+                }
             } else if (key == "stream") {
                 // the caller's current CUDA stream, as an integer handle
                 o.stream = reinterpret_cast<void*>(nb::cast<uintptr_t>(value));
@@ -401,7 +450,24 @@ nb::tuple train_clustering(const AnyArray& x, const std::string& x_dtype, int64_
         index.reset(new faiss::IndexFlatL2(d));
     }
     const float* w = weights ? weights->data() : nullptr;
-    run_engine([&] { clus.train_typed(n, p.data, p.dtype, p.on_device, *index, w); });
+    const std::vector<int> devices = devices_option(options);
+    if (devices.empty()) {
+        run_engine([&] { clus.train_typed(n, p.data, p.dtype, p.on_device, *index, w); });
+    } else {
+        if (p.on_device) {
+            throw nb::value_error(
+                    "devices: training on several GPUs shards host arrays; pass the points in "
+                    "host memory (or train on their own GPU without devices / gpu > 1)");
+        }
+        if (opts.comm) {
+            throw nb::value_error("devices and comm exclude each other: give one or the other");
+        }
+#ifdef FLASHKMEANS_PY_NCCL
+        run_engine([&] {
+            flashkmeans::train_on_devices(clus, devices, n, p.data, p.dtype, *index, w);
+        });
+#endif
+    }
 
     nb::list stats = stats_list(clus.iteration_stats, clus.skipped_work, clus.near_ties);
     std::vector<float> centroids(clus.centroids);
@@ -444,6 +510,9 @@ void batch_kmeans(const AnyArray& x, const std::string& x_dtype, int64_t k, int 
     const int64_t B = p.shape[0], n = p.shape[1], d = p.shape[2];
     if (k <= 0) throw nb::value_error(("k must be > 0, got " + std::to_string(k)).c_str());
     if (niter < 0) throw nb::value_error("niter must be >= 0");
+    if (options.contains("devices") && !options["devices"].is_none()) {
+        throw nb::value_error("batch_kmeans runs on one GPU: drop devices (pick it with device=)");
+    }
     Options opts = make_options(options);
     place_options(opts, p, options.contains("device") && !options["device"].is_none());
 
@@ -545,6 +614,16 @@ NB_MODULE(_flashkmeans, m) {
 
     m.def("cuda_compiled", &flashkmeans::cuda_compiled,
           "True when this build has the CUDA kernels compiled in.");
+    m.def(
+            "nccl_compiled",
+            [] {
+#ifdef FLASHKMEANS_PY_NCCL
+                return true;
+#else
+                return false;
+#endif
+            },
+            "True when this build trains on several GPUs of one process (devices, gpu > 1) over NCCL.");
     m.def("cuda_device_count", &flashkmeans::cuda_device_count,
           "Number of visible CUDA devices (0 without CUDA support or GPU).");
     m.def("empty_cache", &flashkmeans::empty_cache,

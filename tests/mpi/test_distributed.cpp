@@ -17,6 +17,7 @@
 #include "engine/rank_reduce.h"
 
 #include <faiss/IndexFlat.h>
+#include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 
 #include <gtest/gtest.h>
@@ -505,6 +506,40 @@ TEST(Distributed, BadArgumentOnOneRankFailsEveryRank) {
     }
     EXPECT_NE(msg.find("Index dimension"), std::string::npos) << "rank " << me << ": " << msg;
     EXPECT_TRUE(same_on_every_rank(std::vector<int64_t>{c.n, c.k}));
+}
+
+/// Interrupted from its 4th question on: what a signal seen by one process does.
+struct InterruptFromFourthCheck : faiss::InterruptCallback {
+    int checks = 0;
+    bool want_interrupt() override {
+        return ++checks >= 4;
+    }
+};
+
+TEST(Distributed, InterruptOnOneRankStopsEveryRankAtTheSameIteration) {
+    const int R = ranks_of_world(), me = rank_of_world();
+    const int64_t n = 300, d = 4, k = 5;
+    const std::vector<float> x = fk_test::small_ints(n, d, 5);
+    if (me == R - 1) {
+        faiss::InterruptCallback::instance.reset(new InterruptFromFourthCheck());
+    }
+    faiss::ClusteringParameters cp;
+    cp.niter = 20;
+    flashkmeans::Options o;
+    o.backend = flashkmeans::Backend::CPU;
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Clustering clus(int(d), int(k), cp, o);
+    faiss::IndexFlatL2 index(d);
+    std::string msg = "no exception";
+    try {
+        clus.train(n, x.data(), index);
+    } catch (const faiss::FaissException& e) {
+        msg = e.what();
+    }
+    faiss::InterruptCallback::instance.reset();
+    // without the agreement, the other ranks would wait in the next exchange
+    EXPECT_NE(msg.find("interrupted"), std::string::npos) << "rank " << me << ": " << msg;
+    EXPECT_TRUE(same_on_every_rank(std::vector<int64_t>{int64_t(clus.iteration_stats.size())}));
 }
 
 } // namespace

@@ -129,7 +129,7 @@ def test_help_of_BatchKMeansResult_names_its_fields_under_attributes():
         assert name in attributes, name
 
 
-@pytest.mark.parametrize("name", ["cuda_compiled", "cuda_device_count", "cuda_available",
+@pytest.mark.parametrize("name", ["cuda_compiled", "cuda_device_count", "cuda_available", "nccl_compiled",
                                   "cached_memory_bytes", "batch_kmeans", "train_ivf"])
 def test_help_of_a_function_that_returns_has_a_returns_section(name):
     assert "Returns" in help_sections(getattr(flashkmeans, name))

@@ -180,3 +180,43 @@ def test_prune_on_the_cuda_backend_is_the_unpruned_run(make_blobs, dtype):
         np.testing.assert_array_equal(pruned.obj, plain.obj)
     else:
         np.testing.assert_allclose(pruned.obj, plain.obj, rtol=1e-5)
+
+
+def small_ints(n, d, seed):
+    # integer-valued points: every cluster sum is exact, so any split of the
+    # rows over GPUs must give the same bits
+    return np.random.default_rng(seed).integers(-8, 9, size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.skipif(not flashkmeans.nccl_compiled(), reason="a build without NCCL")
+def test_devices_over_nccl_give_the_one_gpu_bits():
+    x = small_ints(5003, 24, 3)
+    w = (1 + np.arange(5003) % 3).astype(np.float32)
+    one = flashkmeans.Kmeans(24, 40, niter=8, seed=4, backend="cuda")
+    one.train(x, weights=w)
+    for devices in ([0], list(range(flashkmeans.cuda_device_count()))):
+        many = flashkmeans.Kmeans(24, 40, niter=8, seed=4, devices=devices)
+        many.train(x, weights=w)
+        assert many.centroids.tobytes() == one.centroids.tobytes(), devices
+        assert many.obj == one.obj
+        np.testing.assert_array_equal(many.assign(x)[1], one.assign(x)[1])
+
+
+@pytest.mark.skipif(not flashkmeans.nccl_compiled() or flashkmeans.cuda_device_count() < 2,
+                    reason="needs NCCL and two GPUs")
+def test_gpu_n_shards_over_the_first_n_gpus():
+    x = small_ints(4001, 16, 5)
+    one = flashkmeans.Kmeans(16, 30, niter=6, gpu=1)
+    one.train(x)
+    for gpu in (2, -1):
+        many = flashkmeans.Kmeans(16, 30, niter=6, gpu=gpu)
+        assert many.options["devices"] == list(range(many.gpu))
+        many.train(x)
+        assert many.centroids.tobytes() == one.centroids.tobytes(), gpu
+
+
+@pytest.mark.skipif(not flashkmeans.nccl_compiled(), reason="a build without NCCL")
+def test_devices_refuse_points_already_on_a_gpu(torch_cuda):
+    t = torch_cuda.from_numpy(small_ints(500, 8, 6)).cuda()
+    with pytest.raises(ValueError, match="host"):
+        flashkmeans.Kmeans(8, 5, devices=[0]).train(t)

@@ -2,6 +2,8 @@
 faiss.Kmeans's Python surface (kwargs, attributes, index, assign, reset).
 None of these need faiss installed."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -192,11 +194,40 @@ def test_gpu_keyword_keeps_faiss_meaning(rs):
     km = flashkmeans.Kmeans(4, 3, gpu=False)
     assert km.backend == "cpu"
     km.train(x)
-    km = flashkmeans.Kmeans(4, 3, gpu=True)  # all GPUs; none here means the CPU
-    assert km.gpu == flashkmeans.cuda_device_count()
+    count = flashkmeans.cuda_device_count()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        km = flashkmeans.Kmeans(4, 3, gpu=True)  # all GPUs; none here means the CPU
+    if count > 1 and not flashkmeans.nccl_compiled():
+        assert km.gpu == 1 and "no NCCL" in str(seen[0].message)
+    else:
+        assert km.gpu == count and not seen
     assert km.backend == ("cuda" if flashkmeans.cuda_available() else "cpu")
     km.train(x)
 
+
+
+def test_devices_that_cannot_run_are_value_errors(rs):
+    x = rs.rand(300, 4).astype(np.float32)
+    with pytest.raises(ValueError, match="listed twice"):
+        flashkmeans.Kmeans(4, 3, devices=[0, 0])
+    with pytest.raises(ValueError, match=">= 0"):
+        flashkmeans.Kmeans(4, 3, devices=[-1])
+    with pytest.raises(TypeError, match="ordinals"):
+        flashkmeans.Kmeans(4, 3, devices=["a"])
+    with pytest.raises(ValueError, match="exclude each other"):
+        flashkmeans.Kmeans(4, 3, devices=[0], comm=object())
+    with pytest.raises(ValueError, match="one GPU"):
+        flashkmeans.batch_kmeans(x[None], 3, niter=2, devices=[0])
+    with pytest.raises(ValueError, match="one process and one GPU|no NCCL"):
+        flashkmeans.Kmeans(4, 3, devices=[0], progressive_dim_steps=2).train(x)
+    # a GPU that is not there: at construction without NCCL, at train() with it
+    missing = flashkmeans.cuda_device_count()
+    with pytest.raises(ValueError, match="no NCCL|does not exist"):
+        flashkmeans.Kmeans(4, 3, devices=[missing]).train(x)
+    if not flashkmeans.nccl_compiled():
+        with pytest.raises(ValueError, match="no NCCL"):
+            flashkmeans.Kmeans(4, 3, gpu=2)
 
 def test_cuda_backend_without_gpu_is_a_clear_error(rs):
     if flashkmeans.cuda_available():
