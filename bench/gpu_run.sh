@@ -7,6 +7,7 @@
 #   bash bench/gpu_run.sh [build|test|bench|python|calls|all]   (default: all)
 #   bash bench/gpu_run.sh base-start; ...; bash bench/gpu_run.sh base-wait   (before/after, bench/ab_kernels.sh)
 #   bash bench/gpu_run.sh prepare; ...; bash bench/gpu_run.sh wait   (builds in the background)
+# GPU_RUN_CMAKE_ARGS adds configure arguments (e.g. an MPI unpacked into a prefix).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fk_out}
@@ -66,7 +67,8 @@ if [ "$what" = all ] || [ "$what" = build ]; then
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$P/usr" -DCMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
     -DFLASHKMEANS_CUDA=ON -DFLASHKMEANS_BUILD_TOOLS=OFF -DCMAKE_CUDA_FLAGS=-lineinfo \
-    "-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" > "$OUT/configure.log" 2>&1 \
+    "-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" ${GPU_RUN_CMAKE_ARGS:-} \
+    > "$OUT/configure.log" 2>&1 \
     || { tail -30 "$OUT/configure.log"; exit 1; }
   cmake --build build-gpu -j 16 > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
   echo "build ok"
