@@ -8,9 +8,10 @@
 # NCCL_HOME). NVLink multicast (NVLS) stays off in every process: exported
 # here and passed to every rank with mpirun -x.
 # - build: library, bench_ranks and the tests, with CUDA, MPI and NCCL.
-# - check: the MPI tests on the CPU (1 to 3 ranks); two ranks on one GPU over
-#   the MPI host-buffer path equal one rank; NCCL on 2, 4, 8 GPUs (as many as
-#   there are) equal one GPU, centroids bit for bit (integer-valued points).
+# - check: the MPI tests on the CPU and on GPU 0 (1 to 3 ranks); two ranks on
+#   one GPU over the MPI host-buffer path equal one rank; one process over every
+#   GPU (train_on_devices); NCCL on 2, 4, 8 GPUs (as many as there are) equal
+#   one GPU, centroids bit for bit (integer-valued points).
 # - scale: ms per iteration on 1, 2, 4, 8 GPUs for the benchmark rows, then
 #   the cost model's prediction beside each (bench/scaling_model.py).
 set -uo pipefail
@@ -32,7 +33,7 @@ if [ "$what" = build ] || [ "$what" = all ]; then
     -DFLASHKMEANS_MPI=ON -DFLASHKMEANS_NCCL=ON \
     '-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a' \
     ${CMAKE_PREFIX_PATH:+-DCMAKE_PREFIX_PATH=$CMAKE_PREFIX_PATH} 2>&1 | tee "$OUT/build.log" | grep flashkmeans
-  cmake --build "$BUILD" -j "$(nproc)" --target bench_ranks flashkmeans_mpi_tests \
+  cmake --build "$BUILD" -j "$(nproc)" --target bench_ranks flashkmeans_mpi_tests flashkmeans_gpu_tests \
     >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
 fi
 
@@ -49,6 +50,14 @@ if [ "$what" = check ] || [ "$what" = all ]; then
   "${MPIRUN[@]}" -np 1 "$BR" "${rows[@]}" --comm mpi --device 0 --out "$OUT/c_mpi1.bin" | tee -a "$OUT/check.log"
   "${MPIRUN[@]}" -np 2 "$BR" "${rows[@]}" --comm mpi --device 0 --out "$OUT/c_mpi2.bin" | tee -a "$OUT/check.log"
   same "$OUT/c_mpi1.bin" "$OUT/c_mpi2.bin" | tee -a "$OUT/check.log"
+  echo "=== the MPI tests on the CUDA backend, 1 to 3 ranks sharing GPU 0" | tee -a "$OUT/check.log"
+  for r in 1 2 3; do
+    FLASHKMEANS_TEST_BACKEND=cuda "${MPIRUN[@]}" -x FLASHKMEANS_TEST_BACKEND -np "$r" \
+      "$BUILD/tests/flashkmeans_mpi_tests" --gtest_brief=1 >> "$OUT/check.log" 2>&1 || fail=1
+  done
+  echo "=== one process, one thread and NCCL rank per GPU (train_on_devices)" | tee -a "$OUT/check.log"
+  "$BUILD/tests/flashkmeans_gpu_tests" --gtest_filter='TrainOnDevices*' >> "$OUT/check.log" 2>&1 || fail=1
+  grep -E "TrainOnDevices.*(OK|FAILED|SKIPPED)" "$OUT/check.log"
   echo "=== NCCL, one rank per GPU = one GPU" | tee -a "$OUT/check.log"
   for r in 1 2 4 8; do
     [ "$r" -le "$G" ] || break
