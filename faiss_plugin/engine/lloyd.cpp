@@ -152,7 +152,9 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                               : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
     if (cfg_.prune && cuda) {
-        // the moved-centroid filter (moved_filter.h): one resident problem on one rank
+        // the moved-centroid filter (moved_filter.h): one resident problem; with
+        // several ranks each filters its own points (the centroids are the same
+        // bits on every rank)
         if (B > 1) {
             throw InputError("prune=True on the CUDA backend takes one problem at a time; run "
                              "batch_kmeans with prune on backend='cpu', or without prune");
@@ -160,9 +162,6 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
         if (plan_.streamed) {
             throw InputError("prune=True on the CUDA backend needs the points resident on the "
                              "GPU; raise memory_budget or drop prune");
-        }
-        if (cfg_.comm && cfg_.comm->size() > 1) {
-            throw InputError("prune=True on the CUDA backend runs on one rank; drop prune or comm");
         }
         filter_.reset(new MovedFilter(place_, cfg_.metric, n, k, dp, cfg_.compute_dtype));
     } else if (cfg_.prune) {

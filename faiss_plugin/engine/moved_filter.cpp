@@ -59,13 +59,16 @@ void MovedFilter::plain(const AssignArgs& a) {
 }
 
 PruneStep MovedFilter::assign(const AssignArgs& a) {
-    FAISS_THROW_IF_NOT_MSG(a.batch == 1 && a.n == n_ && a.k == k_ && a.d == dp_ && a.x_norms &&
-                                   a.centroid_norms && a.distances,
+    FAISS_THROW_IF_NOT_MSG(a.batch == 1 && a.n == n_ && a.k == k_ && a.d == dp_ &&
+                                   a.centroid_norms && (n_ == 0 || (a.x_norms && a.distances)),
                            "MovedFilter::assign: arguments do not match the filter");
     PruneStep step;
     step.skipped.assign(1, 0.0);
     step.near_ties.assign(1, 0);
     step.plain.assign(1, 0);
+    if (n_ == 0) {
+        return step; // a rank with no points
+    }
     if (!ready_) { // the first assignment runs in full
         plain(a);
         return step;

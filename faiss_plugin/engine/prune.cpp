@@ -210,17 +210,20 @@ void Pruner::wait_before_bounds(State& st) {
 }
 
 PruneStep Pruner::assign(const AssignArgs& a) {
-    FAISS_THROW_IF_NOT_MSG(a.dtype == DType::Float32 && a.x_norms && a.distances && a.n == n_ &&
-                                   a.k == k_ && a.d == d_ && a.batch == batch_,
+    FAISS_THROW_IF_NOT_MSG(a.dtype == DType::Float32 && a.n == n_ && a.k == k_ && a.d == d_ &&
+                                   a.batch == batch_ && (n_ == 0 || (a.x_norms && a.distances)),
                            "Pruner::assign: arguments do not match the pruner");
-    const bool l2 = metric_ == Metric::L2;
-    const int64_t n = n_, k = k_, d = d_;
-    const double gamma = rounding_factor(d);
-    const float* centroids = static_cast<const float*>(a.centroids);
     PruneStep step;
     step.skipped.assign(size_t(batch_), 0.0);
     step.near_ties.assign(size_t(batch_), 0);
     step.plain.assign(size_t(batch_), 0);
+    if (n_ == 0) {
+        return step; // a rank with no points
+    }
+    const bool l2 = metric_ == Metric::L2;
+    const int64_t n = n_, k = k_, d = d_;
+    const double gamma = rounding_factor(d);
+    const float* centroids = static_cast<const float*>(a.centroids);
     std::vector<float> drift(static_cast<size_t>(k));
     std::vector<char> moved(static_cast<size_t>(k));
     std::vector<int64_t> survivors, rescored;

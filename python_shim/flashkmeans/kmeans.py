@@ -498,13 +498,16 @@ class Kmeans:
         the GPU's free memory on CUDA); host points beyond it are streamed
         in chunks every iteration (numpy memmaps are read in place).
     prune : bool, default=False
-        Exact pruning (CPU backend): after the first iteration, points whose
-        label provably stays are not compared with every centroid. With the
-        fused kernel (taken by default) labels, centroids and objectives are
-        the unpruned run's bit for bit; with cpu_kernel='faiss' labels equal
-        it except counted near-ties. Either way faiss's bitwise parity no
-        longer holds. iteration_stats gain 'skipped' (share of the
-        assignment's work skipped) and 'near_ties'.
+        Exact pruning: after the first iteration, points whose label
+        provably stays are not compared with every centroid. On the CPU,
+        with the fused kernel (taken by default), labels, centroids and
+        objectives are the unpruned run's bit for bit; with
+        cpu_kernel='faiss' labels equal it except counted near-ties. On
+        CUDA (the moved-centroid filter: a point is compared only with the
+        centroids that moved) labels equal the unpruned run's except counted
+        near-ties; one problem, resident (not streamed). Either way faiss's
+        bitwise parity no longer holds. iteration_stats gain 'skipped'
+        (share of the assignment's work skipped) and 'near_ties'.
     cpu_kernel : {'auto', 'faiss', 'fused'}, default='auto'
         The CPU backend's assignment kernel: 'faiss' (faiss's own sgemm
         calls: bitwise faiss.Kmeans's results), 'fused' (flashkmeans' FMA

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +60,13 @@ struct Case {
     /// > 0: each rank trains under the memory budget that streams its
     /// training points in chunks of this many (Options::memory_budget)
     int64_t stream_chunk = 0;
+    /// the ranks prune (Options::prune), the one process does not; both
+    /// assign with the fused CPU kernel, whose labels pruning cannot change
+    bool prune = false;
+    bool fused = false;
+    /// integer points around k well-apart integer centres, so that the
+    /// clusters settle and pruning has work to skip
+    bool clustered = false;
 };
 
 /// The backend the ranks train on: the CPU, or with FLASHKMEANS_TEST_BACKEND=cuda
@@ -75,6 +83,7 @@ struct Result {
     std::vector<int> nsplit;
     std::vector<int64_t> labels; ///< of this rank's training points
     std::string memory_plan;
+    std::vector<double> skipped; ///< with prune: each iteration's share skipped
 };
 
 Result train(const Case& c, int64_t n, const float* x, const float* w,
@@ -92,6 +101,10 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
     o.init = c.init;
     o.comm = std::move(comm);
     o.memory_budget = memory_budget;
+    o.prune = c.prune;
+    if (c.fused) {
+        o.cpu_kernel = flashkmeans::CpuKernel::Fused;
+    }
     flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
     clus.centroids = given;
     std::unique_ptr<faiss::IndexFlat> index;
@@ -109,6 +122,7 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
     }
     r.labels = clus.last_labels;
     r.memory_plan = clus.memory_plan;
+    r.skipped = clus.skipped_work;
     EXPECT_EQ(index->ntotal, c.k);
     return r;
 }
@@ -174,6 +188,14 @@ void expect_distributed_equals_one_process(const Case& c) {
     const int R = ranks_of_world(), me = rank_of_world();
     std::vector<float> x = c.integer_data ? fk_test::small_ints(c.n, c.d, 7)
                                           : fk_test::blobs(c.n, c.d, c.k, 7, 1.0f);
+    if (c.clustered) {
+        // centre j = 40 j in every coordinate: squared distances stay exact in fp32
+        for (int64_t i = 0; i < c.n; i++) {
+            for (int64_t t = 0; t < c.d; t++) {
+                x[size_t(i * c.d + t)] += float(40 * ((i * 7) % c.k));
+            }
+        }
+    }
     std::vector<float> w;
     if (c.weighted) {
         // integer weights keep every weighted sum exact
@@ -182,7 +204,10 @@ void expect_distributed_equals_one_process(const Case& c) {
         }
     }
     std::vector<float> given(x.begin(), x.begin() + c.frozen * c.d);
-    const Result one = train(c, c.n, x.data(), c.weighted ? w.data() : nullptr, nullptr, given);
+    Case unpruned = c;
+    unpruned.prune = false;
+    const Result one =
+            train(unpruned, c.n, x.data(), c.weighted ? w.data() : nullptr, nullptr, given);
 
     const std::vector<int64_t> sizes = shard_sizes(c.n, R, c.split);
     const int64_t offset = first_row(sizes, me);
@@ -217,6 +242,16 @@ void expect_distributed_equals_one_process(const Case& c) {
         EXPECT_EQ(many.labels, resident.labels);
     }
 
+    if (c.prune) {
+        // some rank skipped most of an assignment (the checks below then
+        // show that it changed nothing)
+        double most = 0, most_anywhere = 0;
+        for (double v : many.skipped) {
+            most = std::max(most, v);
+        }
+        MPI_Allreduce(&most, &most_anywhere, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        EXPECT_GT(most_anywhere, 0.5) << "rank " << me << " of " << R;
+    }
     ASSERT_EQ(many.centroids.size(), one.centroids.size());
     if (c.integer_data) {
         EXPECT_EQ(0, std::memcmp(many.centroids.data(), one.centroids.data(),
@@ -251,6 +286,23 @@ void expect_distributed_equals_one_process(const Case& c) {
 
 TEST(Distributed, EqualsOneProcessBitwiseOnIntegerData) {
     expect_distributed_equals_one_process(Case{});
+}
+
+TEST(Distributed, PrunedShardsEqualOneUnprunedProcess) {
+    // each rank prunes its own points against the same centroids: the labels
+    // and centroids of one unpruned process, bit for bit on integer points
+    for (bool weighted : {false, true}) {
+        Case c;
+        c.n = 2400;
+        c.niter = 15;
+        c.prune = true;
+        c.fused = true;
+        c.clustered = true;
+        c.weighted = weighted;
+        c.split = weighted ? Split::EmptyFirst : Split::Uneven;
+        SCOPED_TRACE(weighted ? "weighted, a rank with no points" : "uneven shards");
+        expect_distributed_equals_one_process(c);
+    }
 }
 
 TEST(Distributed, EvenShardsEqualOneProcess) {
