@@ -643,6 +643,32 @@ TEST(Cli, CudaBackendWithoutAGpuIsAClearError) {
     expect_error(run_cli(dir, "assign x.npy --centroids x.npy -o l.npy --backend cuda"), 1, {"cuda"});
 }
 
+TEST(Cli, DevicesTakesDistinctOrdinalsAndRunsOneRankPerGpu) {
+    TempDir dir;
+    auto x = fk_test::small_ints(500, 8, 57);
+    write_vectors(dir / "x.npy", x.data(), 500, 8);
+    expect_error(run_cli(dir, "train x.npy -k 5 --devices 0,x"), 2, {"--devices", "0,x"});
+    expect_error(run_cli(dir, "train x.npy -k 5 --devices 1,1"), 2, {"device 1 twice"});
+    expect_error(run_cli(dir, "train x.npy -k 5 --devices 0 --device 0"), 2, {"exclude"});
+    expect_error(run_cli(dir, "train x.npy -k 5 --devices 0 --backend cpu"), 2, {"CUDA backend"});
+    CliRun r = run_cli(dir, "train x.npy -k 5 --niter 6 --devices 0 -o many.npy -q");
+    if (!gpu_visible()) {
+        // a build without NCCL says so; with it, device 0 does not exist here
+        expect_error(r, 1, {"--devices"});
+        EXPECT_TRUE(r.err.find("no NCCL") != std::string::npos ||
+                    r.err.find("does not exist") != std::string::npos)
+                << r.err;
+        return;
+    }
+    if (r.status != 0 && r.err.find("no NCCL") != std::string::npos) {
+        GTEST_SKIP() << "this build has no NCCL";
+    }
+    ASSERT_EQ(r.status, 0) << r.err;
+    // one NCCL rank gives the plain run's centroids bit for bit (integer points)
+    ASSERT_EQ(run_cli(dir, "train x.npy -k 5 --niter 6 --backend cuda -o one.npy -q").status, 0);
+    EXPECT_EQ(slurp(dir / "many.npy"), slurp(dir / "one.npy"));
+}
+
 TEST(Cli, FailedRunLeavesNoOutputFile) {
     TempDir dir;
     auto x = fk_test::random_matrix(20, 4, 57);

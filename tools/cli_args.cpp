@@ -86,6 +86,9 @@ const Command kTrain = {
                          "exact pruning: skip points whose label provably stays; CPU: with the\n"
                          "fused kernel (its default) the unpruned run's result bit for bit; CUDA:\n"
                          "only centroids that moved are compared, same labels but counted near-ties"},
+                        {"--devices", nullptr, "IDS",
+                         "several GPUs of this process, e.g. 0,1,2,3: one rank per GPU over NCCL,\n"
+                         "the rows split across them in order (CUDA builds with NCCL; not under mpirun)"},
                 },
                 kBackendFlags,
                 {

@@ -11,6 +11,9 @@
 
 #include <flashkmeans/Clustering.h>
 #include <flashkmeans/Options.h>
+#ifdef FLASHKMEANS_CLI_NCCL
+#include <flashkmeans/train_on_devices.h>
+#endif
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
@@ -19,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -54,6 +58,33 @@ std::vector<int64_t> gather_rows_labels(const Ranks& world, const std::vector<in
 }
 
 } // namespace
+
+/// --devices 0,1,...: distinct CUDA ordinals; empty without the flag.
+std::vector<int> devices_from(const Args& args) {
+    std::vector<int> devices;
+    if (!args.has("--devices")) {
+        return devices;
+    }
+    const std::string list = args.str("--devices");
+    size_t at = 0;
+    while (at <= list.size()) {
+        const size_t comma = std::min(list.find(',', at), list.size());
+        const std::string item = list.substr(at, comma - at);
+        char* end = nullptr;
+        const long v = item.empty() ? -1 : std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || v < 0 || v > std::numeric_limits<int>::max()) {
+            throw args.usage("--devices takes CUDA device ordinals separated by commas (e.g. "
+                             "0,1), got '" +
+                             list + "'");
+        }
+        if (std::find(devices.begin(), devices.end(), int(v)) != devices.end()) {
+            throw args.usage("--devices lists device " + item + " twice");
+        }
+        devices.push_back(int(v));
+        at = comma + 1;
+    }
+    return devices;
+}
 
 int run_train(const Args& args) {
     const auto& pos = args.positional();
@@ -101,6 +132,25 @@ int run_train(const Args& args) {
     const faiss::MetricType metric = metric_from(args);
     Options options = options_from(args);
     options.prune = args.flag("--prune");
+    const std::vector<int> devices = devices_from(args);
+    if (!devices.empty()) {
+        if (world.size > 1) {
+            throw args.usage("--devices makes the ranks of one process; under mpirun give each "
+                             "rank its GPU with --device instead");
+        }
+        if (args.has("--device")) {
+            throw args.usage("--device and --devices exclude each other");
+        }
+        if (options.backend == Backend::CPU) {
+            throw args.usage("--devices runs on the CUDA backend; drop --backend cpu");
+        }
+#ifndef FLASHKMEANS_CLI_NCCL
+        throw RunError("--devices: this build has no NCCL (CMake found no nccl.h / libnccl); "
+                       "run one process per GPU under mpirun instead");
+#endif
+        options.backend = Backend::CUDA;
+        options.device = devices[0]; // the labels' assignment runs there
+    }
     const Options one_process = options; // for the labels' assignment, rank by rank
     options.comm = world.comm;
     const std::string out_path = args.str("--output");
@@ -177,7 +227,14 @@ int run_train(const Args& args) {
         index.reset(new faiss::IndexFlatL2(d));
     }
     auto t_train0 = std::chrono::steady_clock::now();
-    clus.train(rows, x, *index, weights.empty() ? nullptr : weights.data() + row0);
+    const float* w = weights.empty() ? nullptr : weights.data() + row0;
+    if (devices.empty()) {
+        clus.train(rows, x, *index, w);
+    } else {
+#ifdef FLASHKMEANS_CLI_NCCL
+        train_on_devices(clus, devices, rows, x, DType::Float32, *index, w);
+#endif
+    }
     const double t_train = seconds_since(t_train0);
     if (clus.centroids.size() != size_t(k * d)) {
         throw RunError("training produced " + std::to_string(clus.centroids.size()) +
