@@ -5,6 +5,8 @@
 //
 //   mpirun -np R bench_ranks --n N --d D --k K [--niter I] [--dtype fp16|fp32]
 //       [--backend cuda|cpu] [--comm nccl|mpi] [--device D] [--out FILE]
+//   bench_ranks --comm devices --gpus R ...   (one process, a thread and an NCCL
+//       rank per GPU: flashkmeans::train_on_devices over GPUs 0..R-1)
 //
 // Each rank takes the GPU of its local rank on the node, or device D for
 // every rank with --device (two ranks on one GPU: --comm mpi only, NCCL
@@ -20,6 +22,7 @@
 #include <flashkmeans/mpi_communicator.h>
 #ifdef FLASHKMEANS_BENCH_NCCL
 #include <flashkmeans/nccl_communicator.h>
+#include <flashkmeans/train_on_devices.h>
 
 #include <cuda_runtime_api.h>
 #endif
@@ -68,6 +71,7 @@ struct Args {
     int niter = 20;
     std::string dtype = "fp16", backend = "cuda", comm = "nccl", out;
     int device = -1; ///< -1: the local rank's GPU
+    int gpus = 1;    ///< --comm devices: GPUs 0..gpus-1 of this one process
 };
 
 Args parse(int argc, char** argv) {
@@ -92,6 +96,8 @@ Args parse(int argc, char** argv) {
             a.out = v;
         else if (f == "--device")
             a.device = std::atoi(v.c_str());
+        else if (f == "--gpus")
+            a.gpus = std::atoi(v.c_str());
         else
             throw std::runtime_error("unknown argument " + f);
     }
@@ -117,7 +123,16 @@ int main(int argc, char** argv) {
 #ifdef FLASHKMEANS_BENCH_NCCL
         ncclComm_t nccl = nullptr;
 #endif
-        if (a.comm == "nccl") {
+        const bool in_process = a.comm == "devices";
+        if (in_process) {
+#ifdef FLASHKMEANS_BENCH_NCCL
+            if (size != 1) {
+                throw std::runtime_error("--comm devices runs in one process (no mpirun -np)");
+            }
+#else
+            throw std::runtime_error("--comm devices: this build has no NCCL");
+#endif
+        } else if (a.comm == "nccl") {
 #ifdef FLASHKMEANS_BENCH_NCCL
             ncclUniqueId id;
             if (rank == 0) {
@@ -142,7 +157,21 @@ int main(int argc, char** argv) {
         cp.max_points_per_centroid = 1 << 30; // every point, as the scaling run wants
         flashkmeans::Clustering clus(int(a.d), int(a.k), cp, o);
         faiss::IndexFlatL2 index(a.d);
-        clus.train(end - begin, x.data(), index);
+        int ranks = size;
+        if (in_process) {
+#ifdef FLASHKMEANS_BENCH_NCCL
+            std::vector<int> devices;
+            for (int g = 0; g < a.gpus; g++) {
+                devices.push_back(g);
+            }
+            clus.options.comm.reset();
+            flashkmeans::train_on_devices(clus, devices, end - begin, x.data(),
+                                          flashkmeans::DType::Float32, index);
+            ranks = a.gpus;
+#endif
+        } else {
+            clus.train(end - begin, x.data(), index);
+        }
         std::vector<double> per;
         const auto& st = clus.iteration_stats;
         for (size_t i = 2; i < st.size(); i++) {
@@ -152,8 +181,9 @@ int main(int argc, char** argv) {
         if (rank == 0) {
             std::printf("bench_ranks ranks=%d comm=%s backend=%s dtype=%s n=%lld d=%lld k=%lld "
                         "ms_per_iter=%.4f obj=%.9g\n",
-                        size, o.comm->name(), a.backend.c_str(), a.dtype.c_str(), (long long)a.n,
-                        (long long)a.d, (long long)a.k, per.empty() ? 0.0 : per[per.size() / 2],
+                        ranks, in_process ? "devices" : o.comm->name(), a.backend.c_str(),
+                        a.dtype.c_str(), (long long)a.n, (long long)a.d, (long long)a.k,
+                        per.empty() ? 0.0 : per[per.size() / 2],
                         st.empty() ? 0.0 : double(st.back().obj));
             if (!a.out.empty()) {
                 FILE* f = std::fopen(a.out.c_str(), "wb");

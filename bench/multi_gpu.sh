@@ -12,8 +12,10 @@
 #   one GPU over the MPI host-buffer path equal one rank; one process over every
 #   GPU (train_on_devices); NCCL on 2, 4, 8 GPUs (as many as there are) equal
 #   one GPU, centroids bit for bit (integer-valued points).
-# - scale: ms per iteration on 1, 2, 4, 8 GPUs for the benchmark rows, then
-#   the cost model's prediction beside each (bench/scaling_model.py).
+# - scale: ms per iteration on 1, 2, 4, 8 GPUs for the benchmark rows, one
+#   process per GPU under mpirun and all GPUs in one process (bench_ranks
+#   --comm devices), then the cost model's prediction beside the former
+#   (bench/scaling_model.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/fk_out}
@@ -75,6 +77,9 @@ if [ "$what" = scale ] || [ "$what" = all ]; then
       [ "$r" -le "$G" ] || break
       "${MPIRUN[@]}" -np "$r" "$BR" --n "$1" --k "$2" --d "$3" --niter 20 --dtype fp16 --comm nccl \
         | tee -a "$OUT/scale.log"
+      # the same GPUs from one process (Kmeans(gpu=r), --devices): a thread per GPU
+      "$BR" --n "$1" --k "$2" --d "$3" --niter 20 --dtype fp16 --comm devices --gpus "$r" \
+        | tee -a "$OUT/scale_devices.log"
     done
   done
   python3 bench/scaling_model.py --measured "$OUT/scale.log" | tee "$OUT/scale_vs_model.md"
