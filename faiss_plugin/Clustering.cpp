@@ -318,7 +318,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                 fflush(stdout);
             }
             if (convergence) {
-                const bool done = convergence->converged(lloyd);
+                const bool done = convergence->converged(lloyd, *shard.comm);
                 centroid_shifts.push_back(convergence->shift());
                 if (done) {
                     break;

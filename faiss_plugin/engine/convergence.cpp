@@ -1,5 +1,7 @@
 #include "convergence.h"
 
+#include "shard.h"
+
 #include <faiss/impl/FaissAssert.h>
 
 namespace flashkmeans {
@@ -16,7 +18,7 @@ void Convergence::start(const Lloyd& lloyd) {
     stop_ = Stop::Iterations;
 }
 
-bool Convergence::converged(const Lloyd& lloyd) {
+bool Convergence::converged(const Lloyd& lloyd, Communicator& comm) {
     lloyd.get_centroids(next_.data());
     double shift = 0;
     for (size_t i = 0; i < next_.size(); i++) {
@@ -27,8 +29,14 @@ bool Convergence::converged(const Lloyd& lloyd) {
     centroids_.swap(next_);
 
     std::vector<int32_t> labels = lloyd.labels();
-    // n == k has no assignment to compare (the points are the centroids)
-    const bool unchanged = have_labels_ && !labels.empty() && labels == labels_;
+    // n == k has no assignment to compare (the points are the centroids); a
+    // rank without points has none either, and leaves the others to decide
+    bool unchanged = have_labels_ && !labels.empty() && labels == labels_;
+    if (comm.size() > 1) {
+        const double assigned = sum_over_ranks(comm, labels.empty() ? 0 : 1);
+        const double changed = sum_over_ranks(comm, labels.empty() || unchanged ? 0 : 1);
+        unchanged = have_labels_ && assigned > 0 && changed == 0;
+    }
     labels_.swap(labels);
     have_labels_ = true;
     // scikit-learn checks strict convergence first

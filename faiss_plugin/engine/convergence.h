@@ -7,6 +7,8 @@
 
 #include "lloyd.h"
 
+#include <flashkmeans/Communicator.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -31,7 +33,10 @@ class Convergence {
     /// After an iteration: measures the centroid change and compares the
     /// labels of the iteration's assignment with the previous iteration's
     /// (one copy of each to the host); true when the run has converged.
-    bool converged(const Lloyd& lloyd);
+    /// Across ranks the labels are unchanged only where they are on every
+    /// rank (one small exchange), so that every rank stops at the same
+    /// iteration; the centroids, and so the shift, are the same everywhere.
+    bool converged(const Lloyd& lloyd, Communicator& comm);
 
     /// The last iteration's squared Frobenius norm of the centroid change.
     double shift() const {

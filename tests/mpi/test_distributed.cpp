@@ -64,6 +64,9 @@ struct Case {
     /// assign with the fused CPU kernel, whose labels pruning cannot change
     bool prune = false;
     bool fused = false;
+    /// >= 0: scikit-learn's stopping rule (Clustering::tol); the run must
+    /// stop early, every rank at the one process's iteration
+    double tol = -1;
     /// integer points around k well-apart integer centres, so that the
     /// clusters settle and pruning has work to skip
     bool clustered = false;
@@ -107,6 +110,7 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
     }
     flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
     clus.centroids = given;
+    clus.tol = c.tol;
     std::unique_ptr<faiss::IndexFlat> index;
     if (c.inner_product) {
         index.reset(new faiss::IndexFlatIP(c.d));
@@ -271,6 +275,9 @@ void expect_distributed_equals_one_process(const Case& c) {
     }
     EXPECT_EQ(splits > 0, c.expect_splits) << "empty-cluster splits in the one-process run";
     ASSERT_EQ(many.obj.size(), one.obj.size()) << "iterations run";
+    if (c.tol >= 0) {
+        EXPECT_LT(one.obj.size(), size_t(c.niter)) << "the stopping rule never stopped the run";
+    }
     for (size_t i = 0; i < one.obj.size(); i++) {
         EXPECT_NEAR(many.obj[i], one.obj[i], 1e-6 * std::fabs(one.obj[i])) << "iteration " << i;
     }
@@ -301,6 +308,18 @@ TEST(Distributed, PrunedShardsEqualOneUnprunedProcess) {
         c.weighted = weighted;
         c.split = weighted ? Split::EmptyFirst : Split::Uneven;
         SCOPED_TRACE(weighted ? "weighted, a rank with no points" : "uneven shards");
+        expect_distributed_equals_one_process(c);
+    }
+}
+
+TEST(Distributed, StoppingRuleStopsEveryRankAtTheOneProcessIteration) {
+    // labels unchanged on one rank but not on another must not stop it alone
+    for (Split split : {Split::Uneven, Split::EmptyFirst}) {
+        Case c;
+        c.clustered = true;
+        c.tol = 0;
+        c.niter = 60;
+        c.split = split;
         expect_distributed_equals_one_process(c);
     }
 }
