@@ -80,6 +80,14 @@ flashkmeans::Backend test_backend() {
     return b && std::string(b) == "cuda" ? flashkmeans::Backend::CUDA : flashkmeans::Backend::CPU;
 }
 
+/// A rank of MPI_COMM_WORLD on the test's backend.
+flashkmeans::Options world_options() {
+    flashkmeans::Options o;
+    o.backend = test_backend();
+    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    return o;
+}
+
 struct Result {
     std::vector<float> centroids;
     std::vector<float> obj;
@@ -410,9 +418,7 @@ TEST(Distributed, AsManyPointsAsClustersCopiesThemInGlobalOrder) {
     const std::vector<float> x = fk_test::small_ints(k, d, 11);
     const std::vector<int64_t> sizes = shard_sizes(k, R, Split::Uneven);
     const int64_t offset = first_row(sizes, me);
-    flashkmeans::Options o;
-    o.backend = test_backend();
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    const flashkmeans::Options o = world_options();
     flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
     faiss::IndexFlatL2 index(d);
     clus.train(sizes[size_t(me)], x.data() + offset * d, index);
@@ -511,9 +517,7 @@ TEST(Distributed, NaNOnOneRankFailsEveryRank) {
     }
     faiss::ClusteringParameters cp;
     cp.niter = 3;
-    flashkmeans::Options o;
-    o.backend = test_backend();
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    const flashkmeans::Options o = world_options();
     flashkmeans::Clustering clus(int(d), int(k), cp, o);
     faiss::IndexFlatL2 index(d);
     EXPECT_THROW(clus.train(n, x.data(), index), flashkmeans::InputError) << "rank " << me;
@@ -523,9 +527,7 @@ TEST(Distributed, TooFewPointsOverAllRanksFailsEveryRank) {
     const int R = ranks_of_world();
     const int64_t d = 4, k = 3 * int64_t(R) + 1;
     std::vector<float> x = fk_test::small_ints(3, d, 3);
-    flashkmeans::Options o;
-    o.backend = test_backend();
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    const flashkmeans::Options o = world_options();
     flashkmeans::Clustering clus(int(d), int(k), faiss::ClusteringParameters(), o);
     faiss::IndexFlatL2 index(d);
     EXPECT_THROW(clus.train(3, x.data(), index), faiss::FaissException);
@@ -578,9 +580,7 @@ TEST(Distributed, BadArgumentOnOneRankFailsEveryRank) {
     const int64_t offset = first_row(sizes, me);
     faiss::ClusteringParameters cp;
     cp.niter = 3;
-    flashkmeans::Options o;
-    o.backend = test_backend();
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    const flashkmeans::Options o = world_options();
     flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
     faiss::IndexFlatL2 index(me == R - 1 ? c.d + 1 : c.d);
     std::string msg;
@@ -611,9 +611,7 @@ TEST(Distributed, InterruptOnOneRankStopsEveryRankAtTheSameIteration) {
     }
     faiss::ClusteringParameters cp;
     cp.niter = 20;
-    flashkmeans::Options o;
-    o.backend = test_backend();
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    const flashkmeans::Options o = world_options();
     flashkmeans::Clustering clus(int(d), int(k), cp, o);
     faiss::IndexFlatL2 index(d);
     std::string msg = "no exception";
