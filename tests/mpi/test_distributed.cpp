@@ -139,9 +139,10 @@ Result train(const Case& c, int64_t n, const float* x, const float* w,
     return r;
 }
 
-/// The plan of a rank's engine over `rows` training points (their values do
-/// not matter, only the sizes), its chunk pinned to `chunk` points: plan.bytes
-/// is the budget that makes Clustering stream in chunks of `chunk`.
+/// The plan of a rank's engine on the test's backend over `rows` training
+/// points (their values do not matter, only the sizes), its chunk pinned to
+/// `chunk` points: plan.bytes is the budget that makes Clustering stream in
+/// chunks of `chunk` (on the CPU read in place, on a GPU none resident).
 flashkmeans::StreamPlan plan_for_chunk(const Case& c, int64_t rows, const float* x, bool weighted,
                                        int64_t chunk) {
     const std::vector<float> w(size_t(rows), 1.0f);
@@ -153,7 +154,7 @@ flashkmeans::StreamPlan plan_for_chunk(const Case& c, int64_t rows, const float*
     flashkmeans::LloydConfig cfg;
     cfg.k = c.k;
     cfg.chunk_rows = chunk;
-    return flashkmeans::Lloyd(flashkmeans::Place{}, data, cfg).plan();
+    return flashkmeans::Lloyd(flashkmeans::Place{test_backend(), 0, nullptr}, data, cfg).plan();
 }
 
 /// The global ids of this rank's training points: its rows, or after
@@ -192,11 +193,6 @@ bool same_on_every_rank(const std::vector<T>& v) {
 }
 
 void expect_distributed_equals_one_process(const Case& c) {
-    if (c.stream_chunk > 0 && test_backend() == flashkmeans::Backend::CUDA) {
-        // the budget of a chunk and "read in place" are the CPU's; CUDA
-        // streaming has its own tests (tests/gpu/test_cuda_streaming.cpp)
-        GTEST_SKIP() << "streamed shards are checked on the CPU backend";
-    }
     const int R = ranks_of_world(), me = rank_of_world();
     std::vector<float> x = c.integer_data ? fk_test::small_ints(c.n, c.d, 7)
                                           : fk_test::blobs(c.n, c.d, c.k, 7, 1.0f);
@@ -227,20 +223,21 @@ void expect_distributed_equals_one_process(const Case& c) {
     const float* x_local = n_local ? x.data() + offset * c.d : nullptr;
     const float* w_local = c.weighted && n_local ? w.data() + offset : nullptr;
     const std::vector<int64_t> ids = training_ids(c, offset, n_local);
-    size_t budget = 0;
+    flashkmeans::StreamPlan plan;
     if (c.stream_chunk > 0) {
-        budget = plan_for_chunk(c, int64_t(ids.size()), x.data(), c.weighted, c.stream_chunk).bytes;
+        plan = plan_for_chunk(c, int64_t(ids.size()), x.data(), c.weighted, c.stream_chunk);
     }
     const Result many = train(c, n_local, x_local, w_local,
-                              flashkmeans::mpi_communicator(MPI_COMM_WORLD), given, budget);
+                              flashkmeans::mpi_communicator(MPI_COMM_WORLD), given, plan.bytes);
     if (c.stream_chunk > 0) {
         // this rank streamed its shard in several chunks, and its run is the
         // same ranks' resident run bit for bit
         const int64_t chunks = (int64_t(ids.size()) + c.stream_chunk - 1) / c.stream_chunk;
         EXPECT_GE(chunks, 2) << "rank " << me << " holds too few points to stream";
+        const std::string where =
+                test_backend() == flashkmeans::Backend::CPU ? "read in place" : "0.0% resident";
         EXPECT_EQ(many.memory_plan, "streamed in " + std::to_string(chunks) + " chunks of " +
-                                            std::to_string(c.stream_chunk) +
-                                            " points, read in place")
+                                            std::to_string(c.stream_chunk) + " points, " + where)
                 << "rank " << me << " of " << R;
         const Result resident = train(c, n_local, x_local, w_local,
                                       flashkmeans::mpi_communicator(MPI_COMM_WORLD), given);
