@@ -163,6 +163,41 @@ TEST(CudaStreaming, SmallStreamedConvertsPadsAndBatches) {
     expect_streamed_matches_resident(s, 1501);
 }
 
+// Integer points and weights keep every sum exact whatever the order of
+// addition, so a streamed run over several iterations (frozen centroids and
+// splits included) gives the resident run's labels and centroids bit for
+// bit, for one-point chunks, odd chunks and all points but one.
+TEST(CudaStreaming, IntegerPointsStreamedEqualResidentBitwise) {
+    SKIP_WITHOUT_GPU();
+    StreamCase s;
+    s.n = 2000, s.d = 24, s.k = 20, s.k_frozen = 2, s.niter = 4;
+    const std::vector<float> x = fk_test::small_ints(s.n, s.d, 31);
+    std::vector<float> w(size_t(s.n));
+    for (int64_t i = 0; i < s.n; i++) {
+        w[size_t(i)] = float(1 + i % 3);
+    }
+    s.x = x.data();
+    s.weights = w.data();
+    const GpuRun resident = run(s);
+    ASSERT_FALSE(resident.plan.streamed);
+    for (int64_t chunk : {int64_t(1), int64_t(7), s.n - 1}) {
+        SCOPED_TRACE(chunk);
+        StreamCase streamed = s;
+        streamed.chunk_rows = chunk;
+        const GpuRun r = run(streamed);
+        ASSERT_TRUE(r.plan.streamed);
+        EXPECT_EQ(r.plan.chunks(), (s.n + chunk - 1) / chunk);
+        EXPECT_EQ(r.first_labels, resident.first_labels);
+        EXPECT_EQ(r.labels, resident.labels);
+        EXPECT_EQ(0, std::memcmp(r.centroids.data(), resident.centroids.data(),
+                                 resident.centroids.size() * sizeof(float)));
+        ASSERT_EQ(r.obj.size(), resident.obj.size());
+        for (size_t i = 0; i < r.obj.size(); i++) {
+            EXPECT_NEAR(r.obj[i], resident.obj[i], 1e-9 * std::fabs(resident.obj[i]));
+        }
+    }
+}
+
 // 16-bit host points stream as they are (no conversion), into padded rows.
 TEST(CudaStreaming, StreamedFloat16HostPoints) {
     SKIP_WITHOUT_GPU();
