@@ -5,16 +5,20 @@
 // changes the weights the next one draws from) and touches O(#empty * d)
 // values. The draws depend on the weights alone, so it is two steps: plan
 // (weights -> the list of splits) and apply (the copies and perturbations);
-// the engine copies the weights and only the rows the plan touches. Why this exact form: every expression keeps FAISS's types (size_t
-// counts, `(float - 1.0) / (float)(n - k)` evaluated in double, the double
-// EPS applied to float centroids) and the RNG is faiss::RandomGenerator(1234)
-// itself, so the same input gives the same centroids as faiss::Clustering.
+// the engine copies the weights and only the rows the plan touches. Why this exact form: every
+// expression keeps FAISS's types (size_t counts, `(float - 1.0) / (float)(n - k)` evaluated in
+// double, the double EPS applied to float centroids) and the RNG is faiss::RandomGenerator(1234)'s
+// stream (its std::mt19937, generated in blocks: mt19937_blocks.h), so the same
+// input gives the same centroids as faiss::Clustering.
 // weight_sums is indexed by absolute cluster id; FAISS's hassign starts at the
 // first non-frozen cluster, hence the k_begin offset on both arrays.
 #include <flashkmeans/kernels.h>
 
-#include <faiss/utils/random.h>
+#include "mt19937_blocks.h"
+#include "split_draw.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -40,39 +44,47 @@ std::vector<ClusterSplit> plan_cluster_splits(int64_t k_in, int64_t n_in, int64_
     const size_t k = size_t(k_in - k_begin);
     float* hassign = weight_sums + k_begin;
 
+    // Each draw costs a Mersenne Twister output and FAISS's test
+    // `rng.rand_float() < p`; with many empty clusters and large k that is
+    // billions of draws (about k per split). The test is done on the raw
+    // output against a per-cluster threshold instead, which accepts exactly
+    // the same outputs, and only the two clusters a split changes get new
+    // thresholds.
+    std::vector<uint64_t> below(k);
+    int64_t drawable = 0; // clusters with p > 0 (threshold above 0)
+    auto set_threshold = [&](size_t c) {
+        drawable -= below[c] > 0;
+        below[c] = split_accept_below(hassign[c], n, k);
+        drawable += below[c] > 0;
+    };
+    for (size_t c = 0; c < k; c++) {
+        set_threshold(c);
+    }
     std::vector<ClusterSplit> splits;
-    faiss::RandomGenerator rng(1234);
+    Mt19937Blocks rng(1234); // faiss::RandomGenerator(1234)'s stream
     for (size_t ci = 0; ci < k; ci++) {
         if (hassign[ci] == 0) { /* need to redefine a centroid */
             // FAISS loops forever when no cluster can be drawn (every weight
             // <= 1, e.g. small weights); refuse instead. This test draws no
             // random numbers, so it does not change the stream otherwise.
-            bool drawable = false;
-            for (size_t cj = 0; cj < k && !drawable; cj++) {
-                float p = (hassign[cj] - 1.0) / (float)(n - k);
-                drawable = p > 0;
-            }
-            if (!drawable) {
+            if (drawable == 0) {
                 throw KernelError(
                         "flashkmeans kernels: split_empty_clusters: cluster " +
                         std::to_string(k_begin + int64_t(ci)) +
                         " is empty and no cluster has a weight above 1 to split it "
                         "(FAISS would loop forever here); use weights >= 1 or fewer clusters");
             }
-            size_t cj;
-            for (cj = 0; 1; cj = (cj + 1) % k) {
-                /* probability to pick this cluster for split */
-                float p = (hassign[cj] - 1.0) / (float)(n - k);
-                float r = rng.rand_float();
-                if (r < p) {
-                    break; /* found our cluster to be split */
-                }
+            size_t cj = 0;
+            while (rng.next() >= below[cj]) { // FAISS: !(rng.rand_float() < p)
+                cj = cj + 1 == k ? 0 : cj + 1;
             }
             splits.push_back({k_begin + int64_t(ci), k_begin + int64_t(cj)});
 
             /* assume even split of the cluster */
             hassign[ci] = hassign[cj] / 2;
             hassign[cj] -= hassign[ci];
+            set_threshold(ci);
+            set_threshold(cj);
         }
     }
     return splits;

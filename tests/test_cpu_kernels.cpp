@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "mt19937_blocks.h"
+#include "split_draw.h"
 #include "test_util.h"
 
 namespace fk = flashkmeans;
@@ -882,6 +884,120 @@ TEST(CpuSplitEmptyClusters, PlanAppliedToTheTouchedRowsEqualsTheFullSplit) {
     kn::apply_cluster_splits(d, splits, block.data());
     kn::scatter_rows(kCpu, block.data(), int64_t(ids.size()), d, ids.data(), k, c_rows.data());
     EXPECT_EQ(0, std::memcmp(c_rows.data(), c_full.data(), c_full.size() * sizeof(float)));
+}
+
+// The block generator's words are std::mt19937's and FAISS's generator's
+// (seed 1234, FAISS's split seed; and another seed), across many blocks.
+TEST(Mt19937Blocks, WordsAreStdMt19937AndFaissRandomGenerators) {
+    for (uint32_t seed : {1234u, 987654321u}) {
+        kn::Mt19937Blocks blocks(seed);
+        std::mt19937 std_engine(seed);
+        faiss::RandomGenerator faiss_rng(int64_t{seed});
+        int64_t differ = 0;
+        for (int i = 0; i < 3 * 1000 * 1000; i++) {
+            const uint32_t w = blocks.next();
+            differ += w != uint32_t(std_engine());
+            differ += w != uint32_t(faiss_rng.mt());
+        }
+        EXPECT_EQ(differ, 0) << "seed " << seed;
+    }
+}
+
+// The split's threshold at its edges: the word just below it passes FAISS's
+// test `rand_float() < p` and the threshold itself does not, for weights
+// whose p * 2^32 falls between words, on a word, and past every word.
+TEST(CpuSplitEmptyClusters, DrawThresholdSitsExactlyWhereFaissTestTurns) {
+    // rand_float() of a given word, as faiss::RandomGenerator computes it
+    const auto r = [](uint64_t word) { return (unsigned long)word / float(std::mt19937::max()); };
+    std::mt19937_64 rng(52);
+    std::vector<float> weights = {0.f, 0.5f, 1.f, 1.0000001f, 1.5f, 2.f, 3.f, 1e9f, 3e38f};
+    for (int i = 0; i < 2000; i++) {
+        weights.push_back(1.f + float(rng() % 100000) / float(1 + rng() % 5000));
+    }
+    for (const size_t nk : {size_t(1), size_t(3), size_t(1000), size_t(983040), size_t(1) << 40}) {
+        for (const float w : weights) {
+            const float p = (w - 1.0) / (float)nk; // FAISS's p, with n - k = nk
+            const uint64_t below = kn::split_accept_below(w, nk + 5, 5);
+            ASSERT_LE(below, uint64_t(1) << 32);
+            if (below > 0) {
+                ASSERT_TRUE(r(below - 1) < p) << "weight " << w << ", n - k " << nk;
+            }
+            if (below < (uint64_t(1) << 32)) {
+                ASSERT_FALSE(r(below) < p) << "weight " << w << ", n - k " << nk;
+            }
+        }
+    }
+}
+
+/// FAISS 1.7.3's split draw loop as FAISS writes it (faiss/Clustering.cpp,
+/// split_clusters): the splits it makes and the weights it leaves.
+std::vector<kn::ClusterSplit> faiss_split_plan(size_t k, size_t n, float* hassign) {
+    std::vector<kn::ClusterSplit> splits;
+    faiss::RandomGenerator rng(1234);
+    for (size_t ci = 0; ci < k; ci++) {
+        if (hassign[ci] == 0) {
+            size_t cj;
+            for (cj = 0; 1; cj = (cj + 1) % k) {
+                float p = (hassign[cj] - 1.0) / (float)(n - k);
+                float r = rng.rand_float();
+                if (r < p) {
+                    break;
+                }
+            }
+            splits.push_back({int64_t(ci), int64_t(cj)});
+            hassign[ci] = hassign[cj] / 2;
+            hassign[cj] -= hassign[ci];
+        }
+    }
+    return splits;
+}
+
+// The plan tests each draw on the raw word against a threshold per cluster;
+// that must accept exactly FAISS's `rand_float() < p`. Weights of every kind:
+// counts, fractions (some clusters undrawable), weights far above n - k
+// (every draw accepted), many empty clusters over a large k.
+TEST(CpuSplitEmptyClusters, PlanDrawsExactlyAsFaissDoes) {
+    std::mt19937_64 rng(51);
+    struct Shape {
+        size_t k, n;
+        int kind;
+    };
+    const Shape shapes[] = {{50, 1000, 0},
+                            {50, 1000, 1},
+                            {50, 1000, 2},
+                            {4096, 65536, 0},
+                            {3000, 10000, 1}};
+    for (const Shape& s : shapes) {
+        SCOPED_TRACE(std::to_string(s.k) + " clusters, kind " + std::to_string(s.kind));
+        std::vector<float> w(s.k);
+        for (size_t j = 0; j < s.k; j++) {
+            switch (s.kind) {
+                case 0: // counts
+                    w[j] = float(rng() % 40);
+                    break;
+                case 1: // fractional weights, some <= 1
+                    w[j] = float(rng() % 1000) / 97.f;
+                    break;
+                default: // a few huge weights
+                    w[j] = j % 7 == 0 ? 1e9f : float(rng() % 3);
+            }
+            if (rng() % 3 == 0) {
+                w[j] = 0;
+            }
+        }
+        w[s.k / 2] = 5e3f; // something to draw
+        std::vector<float> w_ref = w, w_plan = w;
+        const std::vector<kn::ClusterSplit> want = faiss_split_plan(s.k, s.n, w_ref.data());
+        const std::vector<kn::ClusterSplit> got =
+                kn::plan_cluster_splits(int64_t(s.k), int64_t(s.n), 0, w_plan.data());
+        ASSERT_GT(want.size(), 0u);
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < want.size(); i++) {
+            ASSERT_EQ(got[i].empty, want[i].empty) << "split " << i;
+            ASSERT_EQ(got[i].source, want[i].source) << "split " << i;
+        }
+        EXPECT_TRUE(bitwise_equal(w_plan, w_ref));
+    }
 }
 
 TEST(CpuScatterRows, WritesTheRowsAndRejectsBadIds) {
