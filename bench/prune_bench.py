@@ -8,8 +8,13 @@ where it cannot.
         [--backend cpu|cuda] [--dtype float32|float16|bfloat16]
 
 --backend cuda runs flashkmeans (prune off and on: the moved-centroid filter)
-on the GPU in --dtype, from the same host array; the peers stay on the CPU
-(leave them out with --impls at GPU sizes).
+on the GPU in --dtype, from the same host array; the CPU peers stay on the
+CPU (leave them out with --impls at GPU sizes), and 'flash-kmeans' (the
+flash_kmeans wheel's batch_kmeans_Euclid, which does not prune) runs on the
+GPU in --dtype from the same host array, upload included as in flashkmeans'
+call, after one untimed call of the row's shape (Triton compiles per shape).
+Flash-KMeans keeps an empty cluster's centroid where FAISS splits it, so its
+objective may differ where clusters empty.
 
 Datasets (float32, generated from --seed, the same for every implementation):
 - mixture: K Gaussian components, centres N(0, 1) per coordinate, within
@@ -53,7 +58,7 @@ fused kernel where the CPU runs it).
 The table, printed last: ms/iter per implementation, prune on / off
 (speed-up of prune on over prune off with the same kernel: the fused one
 where it ran), the speed-up of prune on and of prune off over the fastest
-peer (faiss-cpu, scikit-learn, SuperKMeans), and the mean skipped fraction
+peer (faiss-cpu, scikit-learn, SuperKMeans; Flash-KMeans on a GPU), and the mean skipped fraction
 over all iterations. --json keeps everything, with the
 per-iteration skipped fractions and times, and the environment.
 """
@@ -87,7 +92,7 @@ DEFAULT_ROWS = ["mixture:100000:512:64", "iid:100000:512:64", "patches:100000:51
                 "embeddings:50000:512:384"]
 DEFAULT_D = {"mixture": 128, "iid": 128, "patches": 192, "embeddings": 384}
 IMPLS = ("flashkmeans", "flashkmeans-fused", "flashkmeans-prune", "faiss-cpu", "sklearn-lloyd",
-         "sklearn-elkan", "superkmeans")
+         "sklearn-elkan", "superkmeans", "flash-kmeans")
 PEERS = IMPLS[3:]
 SHOWN_VERSIONS = ("flashkmeans", "faiss", "sklearn", "numpy", "skimage", "threadpoolctl")
 MIXTURE_SIGMA = 0.25
@@ -275,8 +280,40 @@ def run_superkmeans(x, c0, niter, seed):
     return wall, sc.iteration_stats.size(), centroids, {"gemm_pruning_rates": pruned}
 
 
+_FLASH_KMEANS_WARM = set()
+
+
+def run_flash_kmeans(x, c0, niter, seed):
+    import torch
+    from flash_kmeans import batch_kmeans_Euclid
+    dtype = getattr(torch, FK_PLACE.get("dtype", "float32"))
+    k = c0.shape[0]
+
+    def call(iters):
+        xd = torch.from_numpy(x).to("cuda").to(dtype)[None]
+        cd = torch.from_numpy(c0).to("cuda").to(dtype)[None]
+        out = batch_kmeans_Euclid(xd, k, max_iters=iters, tol=-1.0, init_centroids=cd)
+        torch.cuda.synchronize()
+        return out[1][0]
+
+    if (x.shape, k) not in _FLASH_KMEANS_WARM:
+        call(1)
+        _FLASH_KMEANS_WARM.add((x.shape, k))
+    t0 = time.perf_counter()
+    centroids = call(niter)
+    wall = time.perf_counter() - t0
+    return wall, niter, centroids.float().cpu().numpy(), {}
+
+
 def unavailable(impl, d, prune_error):
     """None when impl can run at dimension d, else why not."""
+    if impl == "flash-kmeans":
+        if FK_PLACE["backend"] != "cuda":
+            return "Flash-KMeans runs on a GPU: use --backend cuda"
+        try:
+            import flash_kmeans  # noqa: F401
+        except ImportError as e:
+            return f"flash_kmeans is not installed ({e})"
     if impl == "flashkmeans-prune" and prune_error:
         return f"flashkmeans refuses prune=True ({prune_error})"
     if impl == "flashkmeans-fused" and FK_PLACE["backend"] != "cpu":
@@ -310,6 +347,8 @@ def run_impl(impl, x, c0, niter, seed):
         return run_faiss(x, c0, niter, seed)
     if impl.startswith("sklearn"):
         return run_sklearn(x, c0, niter, seed, impl.split("-")[1])
+    if impl == "flash-kmeans":
+        return run_flash_kmeans(x, c0, niter, seed)
     return run_superkmeans(x, c0, niter, seed)
 
 
