@@ -54,3 +54,18 @@ def test_prune_on_skips_work_and_ends_where_prune_off_ends(tiny_run):
         skipped = on["extras"]["skipped"]
         assert len(skipped) == NITER and all(0.0 <= s <= 1.0 for s in skipped)
         assert on["labels_differ"] == 0 and on["max_abs_centroid_diff"] < 1e-4
+
+
+def test_flash_kmeans_is_a_gpu_peer_and_says_so_on_the_cpu(tmp_path):
+    out = tmp_path / "fk.json"
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--rows", "mixture:2000:8:16", "--niter", "2",
+         "--impls", "flashkmeans,flash-kmeans", "--threads", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(out) as f:
+        res = json.load(f)["rows"][0]["results"]
+    assert res["flashkmeans"]["available"]
+    assert not res["flash-kmeans"]["available"]
+    assert "--backend cuda" in res["flash-kmeans"]["reason"]
+    assert "flash-kmeans n/a: Flash-KMeans runs on a GPU" in proc.stdout
