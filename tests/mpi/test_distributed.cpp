@@ -308,7 +308,7 @@ TEST(Distributed, PrunedShardsEqualOneUnprunedProcess) {
         c.n = 2400;
         c.niter = 15;
         c.prune = true;
-        c.fused = true;
+        c.fused = test_backend() == flashkmeans::Backend::CPU; // the CPU's pruning kernel
         c.clustered = true;
         c.weighted = weighted;
         c.split = weighted ? Split::EmptyFirst : Split::Uneven;
@@ -543,9 +543,7 @@ TEST(Distributed, BudgetTooSmallForOneRanksShardFailsEveryRank) {
     const size_t budget = plan_for_chunk(c, sizes[size_t(R - 1)], x.data(), false, 1).min_bytes - 1;
     faiss::ClusteringParameters cp;
     cp.niter = 3;
-    flashkmeans::Options o;
-    o.backend = flashkmeans::Backend::CPU;
-    o.comm = flashkmeans::mpi_communicator(MPI_COMM_WORLD);
+    flashkmeans::Options o = world_options();
     o.memory_budget = budget;
     flashkmeans::Clustering clus(int(c.d), int(c.k), cp, o);
     faiss::IndexFlatL2 index(c.d);
