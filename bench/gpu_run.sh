@@ -63,10 +63,11 @@ if [ "$what" = base-wait ]; then
   exit "$(cat /tmp/base_build.done)"
 fi
 if [ "$what" = all ] || [ "$what" = build ]; then
-  # -lineinfo: source lines for bench/profile_sm90.sh (the generated code is the same)
+  # -lineinfo: source lines for bench/profile_sm90.sh (the generated code is the same);
+  # the CLI too, so that flashkmeans_tests holds the CLI tests that need a GPU (Cli.Devices*)
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$P/usr" -DCMAKE_LIBRARY_PATH="$LIB/openblas-pthread" \
-    -DFLASHKMEANS_CUDA=ON -DFLASHKMEANS_BUILD_TOOLS=OFF -DCMAKE_CUDA_FLAGS=-lineinfo \
+    -DFLASHKMEANS_CUDA=ON -DCMAKE_CUDA_FLAGS=-lineinfo \
     "-DFLASHKMEANS_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a" ${GPU_RUN_CMAKE_ARGS:-} \
     > "$OUT/configure.log" 2>&1 \
     || { tail -30 "$OUT/configure.log"; exit 1; }
