@@ -10,7 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "test_util.h"
@@ -106,8 +108,10 @@ struct FilterRun {
     int plain_calls = 0, all_skipped = 0;
 };
 
+/// With `pieces` (sizes, used in turn), the filter sees the points a piece
+/// at a time (begin, rows, end), as a streamed run shows them.
 FilterRun lloyd_with_filter(const std::vector<float>& x, int64_t d, int64_t k, Metric metric,
-                            int iters) {
+                            int iters, const std::vector<int64_t>& pieces = {}) {
     const int64_t n = int64_t(x.size()) / d;
     std::vector<float> c(x.begin(), x.begin() + k * d);
     std::vector<float> xn(static_cast<size_t>(n)), cn(static_cast<size_t>(k));
@@ -120,7 +124,23 @@ FilterRun lloyd_with_filter(const std::vector<float>& x, int64_t d, int64_t k, M
         AssignArgs a = args_for(x, xn, c, cn, d, labels, dist);
         a.metric = metric;
         a.kernel = AssignKernel::Fused;
-        const flashkmeans::PruneStep step = filter.assign(a);
+        flashkmeans::PruneStep step;
+        if (pieces.empty()) {
+            step = filter.assign(a);
+        } else {
+            filter.begin(a);
+            for (int64_t first = 0, p = 0; first < n; p++) {
+                AssignArgs piece = a;
+                piece.n = std::min(pieces[size_t(p) % pieces.size()], n - first);
+                piece.x = x.data() + first * d;
+                piece.x_norms += first;
+                piece.labels += first;
+                piece.distances += first;
+                filter.rows(piece, first);
+                first += piece.n;
+            }
+            step = filter.end();
+        }
         AssignArgs r = a;
         r.labels = ref_labels.data();
         r.distances = ref_dist.data();
@@ -167,6 +187,24 @@ TEST(MovedFilter, EveryAssignmentEqualsThePlainCallBitwise) {
         if (m == Metric::L2) {
             EXPECT_GT(run.all_skipped, 0) << "Lloyd reaches a fixed point: nothing moves";
         }
+    }
+}
+
+TEST(MovedFilter, PiecesOfThePointsGiveTheWholeAssignmentBitwise) {
+    if (!kn::cpu_fused_assign_available()) {
+        GTEST_SKIP() << "the bitwise check needs the fused kernel (AVX2 + FMA)";
+    }
+    // pieces as a streamed run's chunks: single points, odd sizes, one
+    // piece short of everything
+    const int64_t n = 4000, d = 16, k = 200;
+    const std::vector<float> x = fk_test::blobs(n, d, k, 4, 0.3f);
+    for (const std::vector<int64_t>& pieces :
+         {std::vector<int64_t>{1, 7, 777}, std::vector<int64_t>{n - 1},
+          std::vector<int64_t>{1000}}) {
+        SCOPED_TRACE("first piece " + std::to_string(pieces[0]));
+        const FilterRun run = lloyd_with_filter(x, d, k, Metric::L2, 25, pieces);
+        EXPECT_GT(run.max_skipped, 0.5) << "settled clusters should be skipped";
+        EXPECT_GT(run.all_skipped, 0) << "Lloyd reaches a fixed point: nothing moves";
     }
 }
 

@@ -159,10 +159,6 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
             throw InputError("prune=True on the CUDA backend takes one problem at a time; run "
                              "batch_kmeans with prune on backend='cpu', or without prune");
         }
-        if (plan_.streamed) {
-            throw InputError("prune=True on the CUDA backend needs the points resident on the "
-                             "GPU; raise memory_budget or drop prune");
-        }
         filter_.reset(new MovedFilter(place_, cfg_.metric, n, k, dp, cfg_.compute_dtype));
     } else if (cfg_.prune) {
         pruner_.reset(new Pruner(cfg_.metric, n, k, d, B, cfg_.kernel));
@@ -357,7 +353,7 @@ void Lloyd::assign() {
         prepare_centroids();
     }
     if (plan_.streamed && !pruner_) {
-        streamed_pass(true, false);
+        streamed_pass(true, false); // the filter's pieces, if any
     } else {
         run_assign(); // the pruned assignment reads the points in place
     }

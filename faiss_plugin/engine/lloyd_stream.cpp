@@ -74,6 +74,9 @@ void Lloyd::streamed_pass(bool assign, bool update) {
     const int64_t n = data_.n;
     const size_t row = size_t(dp_) * dtype_size(cfg_.compute_dtype);
     std::fill(assigned_end_.begin(), assigned_end_.end(), 0);
+    if (assign && filter_) {
+        filter_->begin(assign_args()); // the moved-centroid filter, a chunk at a time
+    }
     for_each_chunk([&](int64_t g0, int64_t m, const void* rows) {
         // a chunk of the B n rows may hold the end of one problem and the
         // start of the next: one piece per problem
@@ -90,6 +93,9 @@ void Lloyd::streamed_pass(bool assign, bool update) {
             g += i1 - i0;
         }
     });
+    if (assign && filter_) {
+        pruned_ = filter_->end();
+    }
 }
 
 void Lloyd::assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x) {
@@ -123,7 +129,11 @@ void Lloyd::assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x) {
     a.x_norms += b * n + w0;
     a.labels += b * n + w0;
     a.distances += b * n + w0;
-    flash_assign(place_, a);
+    if (filter_) {
+        filter_->rows(a, w0);
+    } else {
+        flash_assign(place_, a);
+    }
     end = w1;
 }
 

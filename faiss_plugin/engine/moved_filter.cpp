@@ -52,83 +52,117 @@ size_t MovedFilter::bytes(const Place& place, int64_t n, int64_t k, int64_t dp, 
            chunk * (row + 12) + select_ids_workspace(place, std::max(n, k)) + 8;
 }
 
-void MovedFilter::plain(const AssignArgs& a) {
-    flash_assign(place_, a);
-    copy_within(place_, last_.get(), a.centroids, size_t(k_) * row_bytes_);
-    ready_ = true;
+PruneStep MovedFilter::assign(const AssignArgs& a) {
+    begin(a);
+    rows(a, 0);
+    return end();
 }
 
-PruneStep MovedFilter::assign(const AssignArgs& a) {
+void MovedFilter::begin(const AssignArgs& a) {
     FAISS_THROW_IF_NOT_MSG(a.batch == 1 && a.n == n_ && a.k == k_ && a.d == dp_ &&
                                    a.centroid_norms && (n_ == 0 || (a.x_norms && a.distances)),
                            "MovedFilter::assign: arguments do not match the filter");
-    PruneStep step;
+    PruneStep& step = step_;
     step.skipped.assign(1, 0.0);
     step.near_ties.assign(1, 0);
     step.plain.assign(1, 0);
+    centroids_ = a.centroids;
+    mode_ = Mode::Plain;
+    moved_points_ = -1;
     if (n_ == 0) {
-        return step; // a rank with no points
+        mode_ = Mode::Skip; // a rank with no points
+        return;
     }
     if (!ready_) { // the first assignment runs in full
-        plain(a);
-        return step;
+        return;
     }
     if (plain_left_ > 0) {
         plain_left_--;
-        plain(a);
         step.plain[0] = 1;
-        return step;
+        return;
     }
     rows_differ(place_, a.centroids, last_.get(), k_, row_bytes_, flags_.get());
-    const int64_t m = select_ids(place_, flags_.get(), nullptr, k_, moved_ids_.get(),
-                                 select_ws_.get(), select_ws_.size());
-    if (m == 0) { // nothing moved: every label and distance stands
+    moved_ = select_ids(place_, flags_.get(), nullptr, k_, moved_ids_.get(), select_ws_.get(),
+                        select_ws_.size());
+    if (moved_ == 0) { // nothing moved: every label and distance stands
         step.skipped[0] = 1.0;
         backoff_ = 1;
-        return step;
+        mode_ = Mode::Skip;
+        return;
     }
     const double total = double(n_) * double(k_);
     // n m alone is that much already (every centroid moving, as on iid
     // data): no need to find the points whose centroid moved
-    const int64_t u = double(m) >= kPlainShare * double(k_)
+    const int64_t u = double(moved_) >= kPlainShare * double(k_)
                               ? n_
                               : select_ids(place_, flags_.get(), a.labels, n_, point_ids_.get(),
                                            select_ws_.get(), select_ws_.size());
-    const double work = double(n_) * m + double(u) * k_;
+    const double work = double(n_) * moved_ + double(u) * k_;
     if (work >= kPlainShare * total) {
-        plain(a);
         step.plain[0] = 1;
         plain_left_ = backoff_;
         backoff_ = std::min(2 * backoff_, kMaxBackoff);
-        return step;
+        return;
     }
     backoff_ = 1;
-    // every point against the moved centroids, merged into the points that keep theirs
-    gather_rows_by_id(place_, a.centroids, row_bytes_, moved_ids_.get(), m, moved_rows_.get());
-    gather_rows_by_id(place_, a.centroid_norms, sizeof(float), moved_ids_.get(), m,
+    mode_ = Mode::Filter;
+    moved_points_ = u; // point_ids_ holds them, for a piece of all n points
+    gather_rows_by_id(place_, a.centroids, row_bytes_, moved_ids_.get(), moved_, moved_rows_.get());
+    gather_rows_by_id(place_, a.centroid_norms, sizeof(float), moved_ids_.get(), moved_,
                       moved_norms_.get());
-    AssignArgs am = a;
+    step.skipped[0] = 1.0 - work / total;
+}
+
+void MovedFilter::rows(const AssignArgs& piece, int64_t first) {
+    FAISS_THROW_IF_NOT_MSG(piece.batch == 1 && first >= 0 && first + piece.n <= n_ &&
+                                   piece.centroids == centroids_,
+                           "MovedFilter::rows: a piece outside the assignment begin() set");
+    if (mode_ == Mode::Skip || piece.n == 0) {
+        return;
+    }
+    if (mode_ == Mode::Plain) {
+        flash_assign(place_, piece);
+        return;
+    }
+    // the piece's points whose centroid moved, before the merge changes labels
+    int64_t u = moved_points_;
+    if (first != 0 || piece.n != n_) {
+        u = select_ids(place_, flags_.get(), piece.labels, piece.n, point_ids_.get(),
+                       select_ws_.get(), select_ws_.size());
+    }
+    // every point against the moved centroids, merged into the points that keep theirs
+    AssignArgs am = piece;
     am.centroids = moved_rows_.get();
     am.centroid_norms = moved_norms_.get();
-    am.k = m;
-    am.labels = cand_labels_.get();
-    am.distances = cand_dist_.get();
+    am.k = moved_;
+    am.labels = cand_labels_.get() + first;
+    am.distances = cand_dist_.get() + first;
     am.second = nullptr;
     flash_assign(place_, am);
     // the fp32 dot product's rounding bound (prune_common.h's rule) on
     // ||x||^2 + ||c||^2: distances closer than that may rank either way
     const double rel_tol = 2.0 * double(dp_ + 2) * 0x1p-24;
-    step.near_ties[0] =
-            merge_moved(place_, metric_, n_, flags_.get(), moved_ids_.get(), cand_labels_.get(),
-                        cand_dist_.get(), a.x_norms, a.centroid_norms, rel_tol, a.labels,
-                        a.distances, scratch_.get());
-    // the points whose centroid moved, against every centroid
-    for (int64_t r0 = 0; r0 < u; r0 += chunk_rows_) {
-        const int64_t mc = std::min(chunk_rows_, u - r0);
-        const int32_t* ids = point_ids_.get() + r0;
-        gather_rows_by_id(place_, a.x, row_bytes_, ids, mc, chunk_rows_x_.get());
-        gather_rows_by_id(place_, a.x_norms, sizeof(float), ids, mc, chunk_norms_.get());
-        AssignArgs au = a;
+    step_.near_ties[0] += merge_moved(place_, metric_, piece.n, flags_.get(), moved_ids_.get(),
+                                      am.labels, am.distances, piece.x_norms, piece.centroid_norms,
+                                      rel_tol, piece.labels, piece.distances, scratch_.get());
+    assign_in_full(piece, point_ids_.get(), u);
+}
+
+PruneStep MovedFilter::end() {
+    if (mode_ != Mode::Skip) { // what the next assignment compares with
+        copy_within(place_, last_.get(), centroids_, size_t(k_) * row_bytes_);
+        ready_ = true;
+    }
+    return step_;
+}
+
+void MovedFilter::assign_in_full(const AssignArgs& piece, const int32_t* ids, int64_t count) {
+    for (int64_t r0 = 0; r0 < count; r0 += chunk_rows_) {
+        const int64_t mc = std::min(chunk_rows_, count - r0);
+        const int32_t* chunk_ids = ids + r0;
+        gather_rows_by_id(place_, piece.x, row_bytes_, chunk_ids, mc, chunk_rows_x_.get());
+        gather_rows_by_id(place_, piece.x_norms, sizeof(float), chunk_ids, mc, chunk_norms_.get());
+        AssignArgs au = piece;
         au.x = chunk_rows_x_.get();
         au.n = mc;
         au.x_norms = chunk_norms_.get();
@@ -137,12 +171,9 @@ PruneStep MovedFilter::assign(const AssignArgs& a) {
         au.second = nullptr;
         au.call_rows = 0;
         flash_assign(place_, au);
-        scatter_assignment(place_, ids, mc, chunk_labels_.get(), chunk_dist_.get(), a.labels,
-                           a.distances);
+        scatter_assignment(place_, chunk_ids, mc, chunk_labels_.get(), chunk_dist_.get(),
+                           piece.labels, piece.distances);
     }
-    copy_within(place_, last_.get(), a.centroids, size_t(k_) * row_bytes_);
-    step.skipped[0] = 1.0 - work / total;
-    return step;
 }
 
 } // namespace flashkmeans

@@ -45,12 +45,29 @@ class MovedFilter {
     /// the last assignment's, x_norms and centroid_norms given).
     PruneStep assign(const kernels::AssignArgs& a);
 
+    /// The same assignment a piece of the points at a time (streamed runs,
+    /// whose points are on the place a chunk at a time): begin() with `a` as
+    /// for assign() (its points are not read), then rows() for each piece,
+    /// every point once, then end(). The labels and distances are those of
+    /// assign(), bit for bit.
+    void begin(const kernels::AssignArgs& a);
+    /// Points [first, first + piece.n) of begin()'s: piece.x, x_norms,
+    /// labels and distances point at that row of theirs.
+    void rows(const kernels::AssignArgs& piece, int64_t first);
+    PruneStep end();
+
    private:
-    void plain(const kernels::AssignArgs& a);
+    enum class Mode { Plain, Filter, Skip };
+    /// The points whose centroid moved, ids among the piece's: in full.
+    void assign_in_full(const kernels::AssignArgs& piece, const int32_t* ids, int64_t count);
     Place place_;
     Metric metric_;
     int64_t n_, k_, dp_, chunk_rows_;
     size_t row_bytes_;
+    Mode mode_ = Mode::Plain;
+    int64_t moved_ = 0, moved_points_ = 0; // this assignment's m and u
+    const void* centroids_ = nullptr;      // this assignment's
+    PruneStep step_;                       // this assignment's
     bool ready_ = false;
     int plain_left_ = 0; // plain calls before the filter looks again
     int backoff_ = 1;

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -54,12 +55,14 @@ struct StreamCase {
     int niter = 5;
     int64_t chunk_rows = 0;
     size_t budget = 0;
+    bool prune = false;
 };
 
 struct GpuRun {
     std::vector<float> centroids;
     std::vector<int32_t> first_labels, labels;
-    std::vector<double> obj;
+    std::vector<double> obj, skipped;
+    int64_t near_ties = 0;
     flashkmeans::StreamPlan plan;
 };
 
@@ -71,6 +74,7 @@ GpuRun run(const StreamCase& s) {
     cfg.compute_dtype = s.compute;
     cfg.chunk_rows = s.chunk_rows;
     cfg.memory_budget = s.budget;
+    cfg.prune = s.prune;
     Lloyd lloyd(kGpu, data, cfg);
     std::vector<int64_t> rows(size_t(s.k));
     for (int64_t j = 0; j < s.k; j++) {
@@ -81,6 +85,10 @@ GpuRun run(const StreamCase& s) {
     for (int it = 0; it < s.niter; it++) {
         flashkmeans::LloydStep step = lloyd.iterate();
         r.obj.insert(r.obj.end(), step.obj.begin(), step.obj.end());
+        r.skipped.insert(r.skipped.end(), step.skipped.begin(), step.skipped.end());
+        for (int64_t t : step.near_ties) {
+            r.near_ties += t;
+        }
         if (it == 0) {
             r.first_labels = lloyd.labels();
         }
@@ -194,6 +202,45 @@ TEST(CudaStreaming, IntegerPointsStreamedEqualResidentBitwise) {
         ASSERT_EQ(r.obj.size(), resident.obj.size());
         for (size_t i = 0; i < r.obj.size(); i++) {
             EXPECT_NEAR(r.obj[i], resident.obj[i], 1e-9 * std::fabs(resident.obj[i]));
+        }
+    }
+}
+
+// Exact pruning streamed: the moved-centroid filter sees the points a chunk
+// at a time and gives the unpruned streamed run's labels, objectives and
+// centroids bit for bit, except where it counted near-ties.
+TEST(CudaStreaming, PrunedStreamedRunIsTheUnprunedOne) {
+    SKIP_WITHOUT_GPU();
+    StreamCase s;
+    s.n = 20000, s.d = 32, s.k = 200, s.niter = 15;
+    const std::vector<float> x = fk_test::blobs(s.n, s.d, s.k, 11, 0.3f);
+    s.x = x.data();
+    for (DType compute : {DType::Float32, DType::Float16}) {
+        for (int64_t chunk : {int64_t(4096), int64_t(7001), s.n - 1}) {
+            SCOPED_TRACE(std::to_string(chunk) + (compute == DType::Float16 ? " fp16" : " fp32"));
+            StreamCase plain = s;
+            plain.compute = compute;
+            plain.chunk_rows = chunk;
+            StreamCase pruned = plain;
+            pruned.prune = true;
+            const GpuRun a = run(plain), b = run(pruned);
+            ASSERT_TRUE(b.plan.streamed);
+            ASSERT_EQ(b.skipped.size(), size_t(s.niter));
+            EXPECT_EQ(b.skipped[0], 0.0) << "the first iteration runs in full";
+            EXPECT_GT(*std::max_element(b.skipped.begin(), b.skipped.end()), 0.5)
+                    << "settled clusters should be skipped";
+            if (b.near_ties == 0) {
+                EXPECT_EQ(b.labels, a.labels);
+                EXPECT_EQ(b.obj, a.obj);
+                EXPECT_EQ(0, std::memcmp(b.centroids.data(), a.centroids.data(),
+                                         a.centroids.size() * sizeof(float)));
+            } else {
+                int64_t differ = 0;
+                for (size_t i = 0; i < a.labels.size(); i++) {
+                    differ += a.labels[i] != b.labels[i];
+                }
+                EXPECT_LE(differ, b.near_ties);
+            }
         }
     }
 }
