@@ -152,14 +152,13 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
                               : update_workspace_bytes(place_, n, dp, k, B);
     workspace_ = PlaceArray<uint8_t>(place_, ws);
     if (cfg_.prune && cuda) {
-        // the moved-centroid filter (moved_filter.h): one resident problem; with
+        // the moved-centroid filter (moved_filter.h), one per problem; with
         // several ranks each filters its own points (the centroids are the same
         // bits on every rank)
-        if (B > 1) {
-            throw InputError("prune=True on the CUDA backend takes one problem at a time; run "
-                             "batch_kmeans with prune on backend='cpu', or without prune");
+        for (int64_t b = 0; b < B; b++) {
+            filters_.emplace_back(
+                    new MovedFilter(place_, cfg_.metric, n, k, dp, cfg_.compute_dtype));
         }
-        filter_.reset(new MovedFilter(place_, cfg_.metric, n, k, dp, cfg_.compute_dtype));
     } else if (cfg_.prune) {
         pruner_.reset(new Pruner(cfg_.metric, n, k, d, B, cfg_.kernel));
     }
@@ -293,8 +292,8 @@ void Lloyd::set_centroids(const float* c) {
     if (pruner_) {
         pruner_->reset();
     }
-    if (filter_) {
-        filter_->reset();
+    for (auto& filter : filters_) {
+        filter->reset();
     }
 }
 
@@ -319,8 +318,8 @@ void Lloyd::set_centroids_from_points(const std::vector<int64_t>& rows) {
     if (pruner_) {
         pruner_->reset();
     }
-    if (filter_) {
-        filter_->reset();
+    for (auto& filter : filters_) {
+        filter->reset();
     }
 }
 
@@ -379,6 +378,27 @@ AssignArgs Lloyd::assign_args() const {
     return a;
 }
 
+AssignArgs Lloyd::problem_args(int64_t b) const {
+    const int64_t n = data_.n, k = cfg_.k;
+    AssignArgs a = assign_args();
+    a.x = static_cast<const uint8_t*>(a.x) + size_t(b * n * dp_) * dtype_size(cfg_.compute_dtype);
+    a.n = n;
+    a.batch = 1;
+    a.centroids = static_cast<const uint8_t*>(a.centroids) +
+                  size_t(b * k * dp_) * dtype_size(cfg_.compute_dtype);
+    a.centroid_norms += b * k;
+    a.x_norms += b * n;
+    a.labels += b * n;
+    a.distances += b * n;
+    return a;
+}
+
+void Lloyd::add_problem_step(const PruneStep& step) {
+    pruned_.skipped.insert(pruned_.skipped.end(), step.skipped.begin(), step.skipped.end());
+    pruned_.near_ties.insert(pruned_.near_ties.end(), step.near_ties.begin(), step.near_ties.end());
+    pruned_.plain.insert(pruned_.plain.end(), step.plain.begin(), step.plain.end());
+}
+
 UpdateArgs Lloyd::update_args() const {
     UpdateArgs u;
     u.x = x_;
@@ -401,8 +421,11 @@ UpdateArgs Lloyd::update_args() const {
 void Lloyd::run_assign() {
     if (pruner_) {
         pruned_ = pruner_->assign(assign_args());
-    } else if (filter_) {
-        pruned_ = filter_->assign(assign_args());
+    } else if (!filters_.empty()) {
+        pruned_ = PruneStep();
+        for (int64_t b = 0; b < data_.batch; b++) {
+            add_problem_step(filters_[size_t(b)]->assign(problem_args(b)));
+        }
     } else {
         flash_assign(place_, assign_args());
     }
@@ -461,7 +484,7 @@ void Lloyd::finalize_and_count() {
 
 bool Lloyd::pipelines() const {
     return pipelined_config(cfg_) && place_.backend == Backend::CUDA && !plan_.streamed &&
-           !ranks_ && !pruner_ && !filter_;
+           !ranks_ && !pruner_ && filters_.empty();
 }
 
 void Lloyd::launch_iteration(int slot) {
@@ -494,7 +517,7 @@ void Lloyd::launch_iteration(int slot) {
             copy_to_pinned(place_, stats_host_.get(), stats_.get(), stats_bytes);
         }
     };
-    if (plan_.streamed || ranks_ || filter_) {
+    if (plan_.streamed || ranks_ || !filters_.empty()) {
         work();
     } else {
         step_graph_.run([&] { work(); });
@@ -564,7 +587,7 @@ LloydStep Lloyd::read_step(const double* stats, std::vector<int64_t>& with_empty
     step.seconds_assign = pipelines() ? 0 : assign_timer_.seconds();
     step.skipped.assign(B, 0.0);
     step.near_ties.assign(B, 0);
-    if (pruner_ || filter_) {
+    if (pruner_ || !filters_.empty()) {
         step.skipped = pruned_.skipped;
         step.near_ties = pruned_.near_ties;
     }

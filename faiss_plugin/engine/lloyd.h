@@ -196,6 +196,10 @@ class Lloyd {
     void run_assign(); // FlashAssign with the prepared centroids
     /// The arguments every assignment / update call shares (all problems).
     kernels::AssignArgs assign_args() const;
+    /// assign_args() of problem b alone (batch 1; its points only when resident)
+    kernels::AssignArgs problem_args(int64_t b) const;
+    /// appends one problem's PruneStep to pruned_
+    void add_problem_step(const PruneStep& step);
     kernels::UpdateArgs update_args() const;
     /// An iteration's work up to the new sums: assignment then update, over
     /// the resident points or chunk after chunk
@@ -279,8 +283,8 @@ class Lloyd {
     std::unique_ptr<RankReduce> ranks_;
     /// LloydConfig::prune's bounds, and what the last assignment skipped
     std::unique_ptr<Pruner> pruner_;
-    /// the same on CUDA: the moved-centroid filter
-    std::unique_ptr<MovedFilter> filter_;
+    /// the same on CUDA: the moved-centroid filter, one per problem
+    std::vector<std::unique_ptr<MovedFilter>> filters_;
     PruneStep pruned_;
     int64_t n_total_ = 0; // points over all ranks
 };

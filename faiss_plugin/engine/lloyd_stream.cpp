@@ -33,7 +33,7 @@ StreamSizes Lloyd::stream_sizes(bool in_place) const {
                      (2 * sizeof(float) + (cfg_.compute_dtype != DType::Float32 ? esz : 0));
     s.fixed_bytes += size_t(k) * B * 3 * 4;
     if (cfg_.prune) {
-        s.fixed_bytes += cuda ? MovedFilter::bytes(place_, n, k, dp, cfg_.compute_dtype)
+        s.fixed_bytes += cuda ? size_t(B) * MovedFilter::bytes(place_, n, k, dp, cfg_.compute_dtype)
                               : Pruner::bytes(n, k, d, B, cfg_.kernel);
     }
     s.fixed_bytes += (size_t(3) * B + (size_t(B) + 1) / 2 +
@@ -74,8 +74,10 @@ void Lloyd::streamed_pass(bool assign, bool update) {
     const int64_t n = data_.n;
     const size_t row = size_t(dp_) * dtype_size(cfg_.compute_dtype);
     std::fill(assigned_end_.begin(), assigned_end_.end(), 0);
-    if (assign && filter_) {
-        filter_->begin(assign_args()); // the moved-centroid filter, a chunk at a time
+    if (assign) { // the moved-centroid filters, a chunk at a time
+        for (int64_t b = 0; b < int64_t(filters_.size()); b++) {
+            filters_[size_t(b)]->begin(problem_args(b));
+        }
     }
     for_each_chunk([&](int64_t g0, int64_t m, const void* rows) {
         // a chunk of the B n rows may hold the end of one problem and the
@@ -93,13 +95,16 @@ void Lloyd::streamed_pass(bool assign, bool update) {
             g += i1 - i0;
         }
     });
-    if (assign && filter_) {
-        pruned_ = filter_->end();
+    if (assign && !filters_.empty()) {
+        pruned_ = PruneStep();
+        for (auto& filter : filters_) {
+            add_problem_step(filter->end());
+        }
     }
 }
 
 void Lloyd::assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x) {
-    const int64_t n = data_.n, k = cfg_.k;
+    const int64_t n = data_.n;
     const size_t row = size_t(dp_) * dtype_size(cfg_.compute_dtype);
     int64_t& end = assigned_end_[size_t(b)];
     if (i1 <= end) {
@@ -118,19 +123,15 @@ void Lloyd::assign_piece(int64_t b, int64_t i0, int64_t i1, const void* x) {
         w1 = std::min(n, (i1 + block - 1) / block * block);
         src = static_cast<const uint8_t*>(x_) + size_t(b * n + w0) * row;
     }
-    AssignArgs a = assign_args();
-    const size_t c_row = size_t(dp_) * dtype_size(cfg_.compute_dtype);
+    AssignArgs a = problem_args(b);
     a.x = src;
     a.n = w1 - w0;
-    a.batch = 1;
     a.call_rows = n;
-    a.centroids = static_cast<const uint8_t*>(a.centroids) + size_t(b * k) * c_row;
-    a.centroid_norms += b * k;
-    a.x_norms += b * n + w0;
-    a.labels += b * n + w0;
-    a.distances += b * n + w0;
-    if (filter_) {
-        filter_->rows(a, w0);
+    a.x_norms += w0;
+    a.labels += w0;
+    a.distances += w0;
+    if (!filters_.empty()) {
+        filters_[size_t(b)]->rows(a, w0);
     } else {
         flash_assign(place_, a);
     }

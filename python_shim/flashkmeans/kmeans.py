@@ -505,7 +505,7 @@ class Kmeans:
         cpu_kernel='faiss' labels equal it except counted near-ties. On
         CUDA (the moved-centroid filter: a point is compared only with the
         centroids that moved) labels equal the unpruned run's except counted
-        near-ties; one problem, resident or streamed (the filter then sees
+        near-ties; points resident or streamed (the filter then sees
         the points a chunk at a time). Either way faiss's
         bitwise parity no longer holds. iteration_stats gain 'skipped'
         (share of the assignment's work skipped) and 'near_ties'.

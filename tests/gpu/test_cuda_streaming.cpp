@@ -245,6 +245,46 @@ TEST(CudaStreaming, PrunedStreamedRunIsTheUnprunedOne) {
     }
 }
 
+// A batch pruned: one filter per problem, resident and in chunks that
+// straddle problems, each the unpruned problem's bits except counted near-ties.
+TEST(CudaStreaming, PrunedBatchFiltersEachProblem) {
+    SKIP_WITHOUT_GPU();
+    StreamCase s;
+    s.batch = 3, s.n = 6000, s.d = 16, s.k = 300, s.niter = 12;
+    std::vector<float> x;
+    for (int64_t b = 0; b < s.batch; b++) {
+        const std::vector<float> xb = fk_test::blobs(s.n, s.d, s.k, 21 + b, 0.2f);
+        x.insert(x.end(), xb.begin(), xb.end());
+    }
+    s.x = x.data();
+    for (int64_t chunk : {int64_t(0), int64_t(7001)}) {
+        SCOPED_TRACE(chunk);
+        StreamCase plain = s;
+        plain.chunk_rows = chunk;
+        StreamCase pruned = plain;
+        pruned.prune = true;
+        const GpuRun a = run(plain), b = run(pruned);
+        ASSERT_EQ(b.plan.streamed, chunk != 0);
+        ASSERT_EQ(b.skipped.size(), size_t(s.batch * s.niter));
+        for (int64_t p = 0; p < s.batch; p++) {
+            EXPECT_EQ(b.skipped[size_t(p)], 0.0) << "the first iteration runs in full";
+        }
+        EXPECT_GT(*std::max_element(b.skipped.begin(), b.skipped.end()), 0.5);
+        if (b.near_ties == 0) {
+            EXPECT_EQ(b.labels, a.labels);
+            EXPECT_EQ(b.obj, a.obj);
+            EXPECT_EQ(0, std::memcmp(b.centroids.data(), a.centroids.data(),
+                                     a.centroids.size() * sizeof(float)));
+        } else {
+            int64_t differ = 0;
+            for (size_t i = 0; i < a.labels.size(); i++) {
+                differ += a.labels[i] != b.labels[i];
+            }
+            EXPECT_LE(differ, b.near_ties);
+        }
+    }
+}
+
 // 16-bit host points stream as they are (no conversion), into padded rows.
 TEST(CudaStreaming, StreamedFloat16HostPoints) {
     SKIP_WITHOUT_GPU();

@@ -67,7 +67,7 @@ struct Options {
     /// off, Faiss kernel) no longer holds either way. Pays on clustered data;
     /// where the bounds skip little (iid data) it backs off to the plain
     /// assignment, at a measured 1% (AVX2) to 18% (AVX-512) there.
-    /// CUDA (one problem, resident or streamed; with comm each rank its own
+    /// CUDA (each problem of a batch on its own, resident or streamed; with comm each rank its own
     /// points): the moved-centroid filter
     /// (engine/moved_filter.h), points whose centroid did not move compared
     /// with the centroids that did; labels equal the unpruned run's except
