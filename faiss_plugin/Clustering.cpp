@@ -112,8 +112,10 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     // points keep their dtype for the assignment even if gathered as fp32.
     const DType compute_dtype = dtype == DType::Float32 ? options.dtype : dtype;
     const void* x = x_in;
+    bool x_on_device = on_device;
     std::unique_ptr<uint8_t[]> x_sub_host;
     PlaceArray<float> x_sub_dev;
+    PlaceArray<uint8_t> x_sub_place;
     std::unique_ptr<float[]> w_sub;
     if (shard.n_total > int64_t(k) * max_points_per_centroid) {
         if (verbose) {
@@ -145,6 +147,16 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             kernels::gather_rows(place, x_in, dtype, nx, d, perm.data(), nkeep, x_sub_dev.get());
             x = x_sub_dev.get();
             dtype = DType::Float32;
+        } else if (backend == Backend::CUDA && !shard.distributed() && options.memory_budget == 0 &&
+                   compute_dtype == dtype && Lloyd::row_elements(place, d, dtype) == int64_t(d) &&
+                   nkeep * line <= place_free_bytes(place) / 2) {
+            // a sample the engine would use in place on the device: gathered
+            // straight into the upload's pinned staging, no host copy of it
+            x_sub_place = PlaceArray<uint8_t>(place, nkeep * line);
+            upload_rows(place, x_sub_place.get(), line, x_in, line, size_t(nkeep), line,
+                        perm.data());
+            x = x_sub_place.get();
+            x_on_device = true;
         } else {
             // random rows: in parallel, so the gather runs at memory speed
             x_sub_host.reset(new uint8_t[nkeep * line]);
@@ -177,7 +189,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
                    shard.n_total);
         }
         centroids.resize(d * k);
-        LloydData data{x, dtype, on_device, nx, int64_t(d), 1, nullptr};
+        LloydData data{x, dtype, x_on_device, nx, int64_t(d), 1, nullptr};
         LloydConfig cfg;
         cfg.k = k;
         cfg.compute_dtype = dtype;
@@ -209,7 +221,7 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
     }
 
     const bool lower_is_better = index.metric_type != faiss::METRIC_INNER_PRODUCT;
-    LloydData data{x, dtype, on_device, nx, int64_t(d), 1, weights};
+    LloydData data{x, dtype, x_on_device, nx, int64_t(d), 1, weights};
     LloydConfig cfg;
     cfg.k = k;
     cfg.metric = lower_is_better ? Metric::L2 : Metric::InnerProduct;

@@ -93,6 +93,27 @@ void expect_streamed_equals_resident(const Problem& p, std::vector<int64_t> chun
 
 // n = 5000: past one assignment block (4096 points), and a multiple of none
 // of the chunks but n itself.
+// upload_rows with ids (FAISS's subsample of host points): dst row r is
+// host row ids[r], into pitched rows whose tail stays as it was.
+TEST(UploadRows, IdsGatherRowsIntoPitchedRows) {
+    const int64_t n = 1000, d = 6, m = 300;
+    const std::vector<float> x = fk_test::random_matrix(n, d, 3);
+    std::vector<int64_t> ids(static_cast<size_t>(m));
+    for (int64_t r = 0; r < m; r++) {
+        ids[size_t(r)] = (r * 337 + 11) % n;
+    }
+    const int64_t pitch = d + 2;
+    std::vector<float> out(size_t(m * pitch), -1.f);
+    flashkmeans::upload_rows(Place{}, out.data(), pitch * sizeof(float), x.data(),
+                             d * sizeof(float), size_t(m), d * sizeof(float), ids.data());
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t j = 0; j < pitch; j++) {
+            const float want = j < d ? x[size_t(ids[size_t(r)] * d + j)] : -1.f;
+            ASSERT_EQ(out[size_t(r * pitch + j)], want) << "row " << r << " column " << j;
+        }
+    }
+}
+
 TEST(LloydStream, StreamedEqualsResidentBitwiseForEveryChunkSize) {
     Problem p;
     p.n = 5000, p.d = 8, p.k = 20;

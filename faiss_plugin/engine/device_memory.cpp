@@ -167,17 +167,26 @@ void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src,
 }
 
 void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
-                 size_t src_pitch, size_t rows, size_t row_bytes) {
+                 size_t src_pitch, size_t rows, size_t row_bytes, const int64_t* ids) {
     if (rows == 0 || row_bytes == 0) {
         return;
     }
 #ifdef FLASHKMEANS_WITH_CUDA
     if (FK_ON_CUDA(place)) {
-        cuda_memory::upload_2d(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
+        cuda_memory::upload_2d(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes, ids);
         return;
     }
 #endif
-    copy_rows(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
+    if (ids == nullptr) {
+        copy_rows(place, dst, dst_pitch, host_src, src_pitch, rows, row_bytes);
+        return;
+    }
+    // random rows: in parallel, so the gather runs at memory speed
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < int64_t(rows); r++) {
+        std::memcpy(static_cast<uint8_t*>(dst) + size_t(r) * dst_pitch,
+                    static_cast<const uint8_t*>(host_src) + size_t(ids[r]) * src_pitch, row_bytes);
+    }
 }
 
 void copy_rows_async(const Place& place, void* dst, size_t dst_pitch, const void* src,

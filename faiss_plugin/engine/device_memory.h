@@ -31,9 +31,11 @@ void copy_rows(const Place& place, void* dst, size_t dst_pitch, const void* src,
 /// copy_rows from pageable host memory to the place, at the bus's speed for
 /// large copies: on CUDA the rows go through two pinned staging buffers,
 /// the host filling one (several threads) while the other crosses the bus.
-/// Returns when the rows are on the place.
+/// With `ids`, dst row r is host row ids[r] (a gather straight into the
+/// staging buffers: no host copy of the gathered rows). Returns when the
+/// rows are on the place.
 void upload_rows(const Place& place, void* dst, size_t dst_pitch, const void* host_src,
-                 size_t src_pitch, size_t rows, size_t row_bytes);
+                 size_t src_pitch, size_t rows, size_t row_bytes, const int64_t* ids = nullptr);
 /// copy_rows without waiting: stream-ordered on CUDA (host memory in it must
 /// be pinned, or stay as it is until the stream has done the copy); a plain
 /// copy on the CPU.

@@ -59,15 +59,7 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     FAISS_THROW_IF_NOT_MSG(cuda || !data.x_on_device,
                            "points in device memory need the CUDA backend");
     const size_t esz = dtype_size(cfg_.compute_dtype);
-    // On CUDA, rows are padded with zeros to a multiple of 16 bytes, once:
-    // the Hopper kernels load rows by TMA, which needs 16-byte row strides.
-    // 16-bit rows of more than 128 elements go to a multiple of 16 elements:
-    // iterations on rows of 8 mod 16 elements there ran far slower than at
-    // the next multiple of 16 (which kernel loses is not isolated). Zeros add
-    // nothing to a norm, a dot product or a sum, so every label and value is
-    // the unpadded one; outputs drop the padding again.
-    const int64_t pad_bytes = esz == 2 && d > 128 ? 32 : 16;
-    dp_ = cuda ? (d * int64_t(esz) + pad_bytes - 1) / pad_bytes * pad_bytes / int64_t(esz) : d;
+    dp_ = row_elements(place_, d, cfg_.compute_dtype);
     const int64_t dp = dp_;
 
     // Resident, or streamed in chunks (stream_plan.h): the points are used
@@ -188,6 +180,22 @@ Lloyd::Lloyd(const Place& place, const LloydData& data, const LloydConfig& confi
     if (data.weights) {
         copy_to_place(place_, weights_.get(), data.weights, size_t(n) * B * sizeof(float));
     }
+}
+
+int64_t Lloyd::row_elements(const Place& place, int64_t d, DType compute_dtype) {
+    // On CUDA, rows are padded with zeros to a multiple of 16 bytes, once:
+    // the Hopper kernels load rows by TMA, which needs 16-byte row strides.
+    // 16-bit rows of more than 128 elements go to a multiple of 16 elements:
+    // iterations on rows of 8 mod 16 elements there ran far slower than at
+    // the next multiple of 16 (which kernel loses is not isolated). Zeros add
+    // nothing to a norm, a dot product or a sum, so every label and value is
+    // the unpadded one; outputs drop the padding again.
+    if (place.backend != Backend::CUDA) {
+        return d;
+    }
+    const int64_t esz = int64_t(dtype_size(compute_dtype));
+    const int64_t pad_bytes = esz == 2 && d > 128 ? 32 : 16;
+    return (d * esz + pad_bytes - 1) / pad_bytes * pad_bytes / esz;
 }
 
 Lloyd::~Lloyd() {

@@ -97,6 +97,11 @@ class Lloyd {
     Lloyd(const Place& place, const LloydData& data, const LloydConfig& config);
     ~Lloyd();
 
+    /// Elements of a point's row on the place: d, padded on CUDA (why: the
+    /// constructor). Device points in the compute dtype with rows of d
+    /// elements are used in place.
+    static int64_t row_elements(const Place& place, int64_t d, DType compute_dtype);
+
     /// Resident or streamed, and how (StreamPlan::describe).
     const StreamPlan& plan() const {
         return plan_;

@@ -265,6 +265,28 @@ TEST(CudaBackend, SubsampledDeviceInputEqualsSubsampledHostInput) {
     EXPECT_EQ(0, memcmp(host.centroids.data(), dev.centroids.data(), host.centroids.size() * 4));
 }
 
+// Host points subsampled: without a budget the sample is gathered straight
+// into the upload's staging (several staging chunks here); with one, on the
+// host first. The same sample, labels and centroids either way.
+TEST(CudaBackend, SubsampledHostInputGatheredIntoStagingOrOnTheHost) {
+    SKIP_WITHOUT_GPU();
+    const int64_t n = 200000, d = 48, k = 256;
+    auto x = fk_test::random_matrix(n, d, 34);
+    faiss::ClusteringParameters cp;
+    cp.niter = 4;
+    cp.max_points_per_centroid = 400; // 102400 rows of 192 bytes: 3 staging chunks
+    flashkmeans::Options budgeted = opts(Backend::CUDA);
+    budgeted.memory_budget = size_t(1) << 30;
+    flashkmeans::Clustering staged(d, k, cp, opts(Backend::CUDA)), host(d, k, cp, budgeted);
+    faiss::IndexFlatL2 i1(d), i2(d);
+    staged.train(n, x.data(), i1);
+    host.train(n, x.data(), i2);
+    ASSERT_EQ(staged.last_labels.size(), size_t(k * 400));
+    EXPECT_EQ(staged.last_labels, host.last_labels);
+    EXPECT_EQ(0, memcmp(staged.centroids.data(), host.centroids.data(), host.centroids.size() * 4));
+    EXPECT_EQ(staged.iteration_stats.back().obj, host.iteration_stats.back().obj);
+}
+
 // As FAISS (and as host points): a NaN, or a value too large for float32
 // distances, in a device point that subsampling leaves out is an error
 // naming the point.

@@ -79,13 +79,14 @@ void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, s
 }
 
 void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
-               size_t rows, size_t row_bytes) {
-    // Small copies: the driver's own staging is as fast. Large ones: two
-    // pinned buffers of kStageBytes (kept by the pinned cache between calls),
-    // filled by all host threads while the other one is on the bus.
+               size_t rows, size_t row_bytes, const int64_t* ids) {
+    // Small copies: the driver's own staging is as fast. Large ones, and
+    // every gather: pinned buffers of up to kStageBytes (kept by the pinned
+    // cache between calls), filled by all host threads while the other one
+    // is on the bus.
     constexpr size_t kStageBytes = size_t(8) << 20;
-    const size_t chunk_rows = std::max<size_t>(1, kStageBytes / row_bytes);
-    if (rows <= chunk_rows) {
+    const size_t chunk_rows = std::min(rows, std::max<size_t>(1, kStageBytes / row_bytes));
+    if (rows <= chunk_rows && ids == nullptr) {
         copy_2d(place, dst, dst_pitch, src, src_pitch, rows, row_bytes);
         return;
     }
@@ -113,11 +114,12 @@ void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src,
             Stage& st = stage[c % 2];
             const size_t m = std::min(chunk_rows, rows - r0);
             FK_CUDA_CHECK(cudaEventSynchronize(st.done));  // its last chunk has left
-            const char* in = static_cast<const char*>(src) + r0 * src_pitch;
+            const char* in = static_cast<const char*>(src);
             char* out = static_cast<char*>(st.buf);
 #pragma omp parallel for schedule(static)
             for (int64_t r = 0; r < int64_t(m); r++) {
-                std::memcpy(out + size_t(r) * row_bytes, in + size_t(r) * src_pitch, row_bytes);
+                const size_t row = ids ? size_t(ids[r0 + size_t(r)]) : r0 + size_t(r);
+                std::memcpy(out + size_t(r) * row_bytes, in + row * src_pitch, row_bytes);
             }
             FK_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(dst) + r0 * dst_pitch, dst_pitch,
                                             st.buf, row_bytes, row_bytes, m,

@@ -23,9 +23,10 @@ void copy(const Place& place, void* dst, const void* src, size_t bytes);
 void copy_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
              size_t rows, size_t row_bytes);
 void copy_async(const Place& place, void* dst, const void* src, size_t bytes);
-/// Pageable host rows to the device through pinned staging (upload_rows).
+/// Pageable host rows (rows ids[r] when ids is given) to the device through
+/// pinned staging (upload_rows).
 void upload_2d(const Place& place, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
-               size_t rows, size_t row_bytes);
+               size_t rows, size_t row_bytes, const int64_t* ids = nullptr);
 /// copy_2d in stream order, any memory to any (the host does not wait)
 void copy_2d_async(const Place& place, void* dst, size_t dst_pitch, const void* src,
                    size_t src_pitch, size_t rows, size_t row_bytes);
