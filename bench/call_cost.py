@@ -178,6 +178,9 @@ def main():
             results["rows"].append(batch_row(name, args.profile))
         elif name == "train":
             results["rows"].extend(train_rows(args.profile))
+        # each row as it is done: a run cut short keeps what it measured
+        print(json.dumps(results["rows"][-1] if name in BATCH_ROWS else
+                         [r for r in results["rows"] if r["row"].startswith("train")]), flush=True)
     print(f"# whole calls on {results['device']}; first call in the process {first_ms:.1f} ms")
     print("| call | flashkmeans ms (1/5/10/30 it) | fixed | per it "
           "| Flash-KMeans ms (1/5/10/30 it) | fixed | per it | 10 it ours/theirs |")
