@@ -158,13 +158,10 @@ void Clustering::train_typed(int64_t nx, const void* x_in, DType dtype, bool on_
             x = x_sub_place.get();
             x_on_device = true;
         } else {
-            // random rows: in parallel, so the gather runs at memory speed
+            // the same gather into host memory (the CPU place), all threads
             x_sub_host.reset(new uint8_t[nkeep * line]);
-#pragma omp parallel for schedule(static)
-            for (int64_t i = 0; i < nkeep; i++) {
-                memcpy(x_sub_host.get() + i * line,
-                       static_cast<const uint8_t*>(x_in) + size_t(perm[i]) * line, line);
-            }
+            upload_rows(Place{}, x_sub_host.get(), line, x_in, line, size_t(nkeep), line,
+                        perm.data());
             x = x_sub_host.get();
         }
         if (weights) {
