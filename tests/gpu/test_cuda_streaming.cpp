@@ -206,6 +206,23 @@ TEST(CudaStreaming, IntegerPointsStreamedEqualResidentBitwise) {
     }
 }
 
+/// A pruned run against the same run unpruned: labels differ only at counted
+/// near-ties; with none counted, labels, objectives and centroids are bitwise.
+void expect_pruned_is_plain(const GpuRun& pruned, const GpuRun& plain) {
+    if (pruned.near_ties == 0) {
+        EXPECT_EQ(pruned.labels, plain.labels);
+        EXPECT_EQ(pruned.obj, plain.obj);
+        EXPECT_EQ(0, std::memcmp(pruned.centroids.data(), plain.centroids.data(),
+                                 plain.centroids.size() * sizeof(float)));
+        return;
+    }
+    int64_t differ = 0;
+    for (size_t i = 0; i < plain.labels.size(); i++) {
+        differ += plain.labels[i] != pruned.labels[i];
+    }
+    EXPECT_LE(differ, pruned.near_ties);
+}
+
 // Exact pruning streamed: the moved-centroid filter sees the points a chunk
 // at a time and gives the unpruned streamed run's labels, objectives and
 // centroids bit for bit, except where it counted near-ties.
@@ -229,18 +246,7 @@ TEST(CudaStreaming, PrunedStreamedRunIsTheUnprunedOne) {
             EXPECT_EQ(b.skipped[0], 0.0) << "the first iteration runs in full";
             EXPECT_GT(*std::max_element(b.skipped.begin(), b.skipped.end()), 0.5)
                     << "settled clusters should be skipped";
-            if (b.near_ties == 0) {
-                EXPECT_EQ(b.labels, a.labels);
-                EXPECT_EQ(b.obj, a.obj);
-                EXPECT_EQ(0, std::memcmp(b.centroids.data(), a.centroids.data(),
-                                         a.centroids.size() * sizeof(float)));
-            } else {
-                int64_t differ = 0;
-                for (size_t i = 0; i < a.labels.size(); i++) {
-                    differ += a.labels[i] != b.labels[i];
-                }
-                EXPECT_LE(differ, b.near_ties);
-            }
+            expect_pruned_is_plain(b, a);
         }
     }
 }
@@ -270,18 +276,7 @@ TEST(CudaStreaming, PrunedBatchFiltersEachProblem) {
             EXPECT_EQ(b.skipped[size_t(p)], 0.0) << "the first iteration runs in full";
         }
         EXPECT_GT(*std::max_element(b.skipped.begin(), b.skipped.end()), 0.5);
-        if (b.near_ties == 0) {
-            EXPECT_EQ(b.labels, a.labels);
-            EXPECT_EQ(b.obj, a.obj);
-            EXPECT_EQ(0, std::memcmp(b.centroids.data(), a.centroids.data(),
-                                     a.centroids.size() * sizeof(float)));
-        } else {
-            int64_t differ = 0;
-            for (size_t i = 0; i < a.labels.size(); i++) {
-                differ += a.labels[i] != b.labels[i];
-            }
-            EXPECT_LE(differ, b.near_ties);
-        }
+        expect_pruned_is_plain(b, a);
     }
 }
 
